@@ -1,0 +1,21 @@
+"""Model registry: a SQLite index and an artifact directory under ``$STRATUM_HOME``.
+
+>>> reg = open_registry()
+>>> mv = reg.register("churn", fitted_pipeline, lineage={"metric": "roc_auc", ...})
+>>> load("churn@1")
+"""
+from __future__ import annotations
+
+from ..errors import RegistryError
+from .flavors import Flavor, flavor_names, get_flavor, register_flavor
+from .index import ModelIndex, SQLiteIndex
+from .model_version import ModelSummary, ModelVersion
+from .refs import parse_ref, validate_name
+from .registry import Registry, default_root, load, open_registry
+from .store import ArtifactStore, LocalArtifactStore
+
+__all__ = [
+    "ArtifactStore", "Flavor", "LocalArtifactStore", "ModelIndex", "ModelSummary", "ModelVersion",
+    "Registry", "RegistryError", "SQLiteIndex", "default_root", "flavor_names", "get_flavor", "load",
+    "open_registry", "parse_ref", "register_flavor", "validate_name",
+]

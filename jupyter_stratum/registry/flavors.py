@@ -1,0 +1,83 @@
+"""Flavors: how a kind of model is written to and read from one artifact file.
+
+``sklearn`` (skops) is built in. Another flavor is one call away::
+
+    register_flavor("keras", save=lambda m, p: m.save(p),
+                    load=lambda p: keras.models.load_model(p), suffix=".keras")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import RegistryError
+from .trust import check_types
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    save: Callable[[Any, Path], None]  # write the model to exactly this path
+    load: Callable[[Path], Any]
+    suffix: str  # file suffix of the artifact, e.g. ".skops"
+
+
+_FLAVORS: dict[str, Flavor] = {}
+
+
+def register_flavor(
+    name: str,
+    save: Callable[[Any, Path], None],
+    load: Callable[[Path], Any],
+    suffix: str,
+    *,
+    replace: bool = False,
+) -> Flavor:
+    """Make ``flavor=name`` available to :meth:`Registry.register` and loading."""
+    if not suffix.startswith("."):
+        raise ValueError(f"suffix must start with '.', got {suffix!r}")
+    if name in _FLAVORS and not replace:
+        raise ValueError(f"flavor {name!r} is already registered; pass replace=True to override it")
+    flavor = Flavor(name=name, save=save, load=load, suffix=suffix)
+    _FLAVORS[name] = flavor
+    return flavor
+
+
+def get_flavor(name: str) -> Flavor:
+    try:
+        return _FLAVORS[name]
+    except KeyError:
+        raise RegistryError(
+            f"Unknown model flavor {name!r}. Available flavors: {', '.join(sorted(_FLAVORS))}. "
+            "A package that adds a flavor must be imported first (it calls "
+            "jupyter_stratum.registry.register_flavor)."
+        ) from None
+
+
+def flavor_names() -> list[str]:
+    return sorted(_FLAVORS)
+
+
+# -- sklearn via skops -------------------------------------------------------
+def _save_sklearn(model: Any, path: Path) -> None:
+    import skops.io
+
+    skops.io.dump(model, path)
+
+
+def _load_sklearn(path: Path) -> Any:
+    """Load with ``trusted=`` only the file's own untrusted types, and only when each is allowed."""
+    import skops.io
+
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except Exception as exc:  # not a zip / no schema
+        raise RegistryError(
+            f"{path} is not a readable skops file ({exc}). Re-register the model."
+        ) from exc
+    trusted = check_types(untrusted, str(path))
+    return skops.io.load(path, trusted=trusted)
+
+
+register_flavor("sklearn", _save_sklearn, _load_sklearn, ".skops")

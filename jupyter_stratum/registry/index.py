@@ -1,0 +1,284 @@
+"""The registry's index. :class:`ModelIndex` is the interface; :class:`SQLiteIndex`
+is the embedded default (WAL mode, one file). A PostgreSQL index can implement the
+same methods with ``SELECT ... FOR UPDATE`` in place of ``BEGIN IMMEDIATE``."""
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+
+from ..errors import RegistryError
+
+#: dict/list fields of a model version, stored as JSON text
+JSON_FIELDS = (
+    "params", "cv_scores", "holdout_scores", "input_schema", "classes", "library_versions", "extra",
+)
+VERSION_COLUMNS = (
+    "name", "version", "created_at", "author", "host", "flavor", "algorithm", "params", "task",
+    "metric", "cv_score", "holdout_score", "cv_scores", "holdout_scores", "spec_yaml",
+    "data_fingerprint", "input_schema", "classes", "library_versions", "duration_s", "artifact",
+    "sha256", "extra",
+)
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    created_at TEXT NOT NULL,
+    author TEXT NOT NULL,
+    host TEXT NOT NULL,
+    flavor TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    params TEXT NOT NULL,
+    task TEXT,
+    metric TEXT,
+    cv_score REAL,
+    holdout_score REAL,
+    cv_scores TEXT NOT NULL,
+    holdout_scores TEXT NOT NULL,
+    spec_yaml TEXT NOT NULL,
+    data_fingerprint TEXT NOT NULL,
+    input_schema TEXT NOT NULL,
+    classes TEXT,
+    library_versions TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    artifact TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_name TEXT NOT NULL,
+    model_version INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deployments_by_model ON deployments (model_name, id);
+"""
+
+
+@runtime_checkable
+class ModelIndex(Protocol):
+    """Where model-version records and deployment records are kept.
+
+    Rows are plain dicts whose keys are :data:`VERSION_COLUMNS` (JSON fields already decoded).
+    """
+
+    def add_version(
+        self, name: str, build_row: Callable[[int], dict], publish: Callable[[dict], None]
+    ) -> dict:
+        """In one transaction: version = max + 1, insert ``build_row(version)``, call
+        ``publish(row)`` (moves the artifact into place), commit. Any exception rolls back."""
+
+    def get_version(self, name: str, version: int | None) -> dict | None: ...
+
+    def versions(self, name: str) -> list[dict]: ...
+
+    def names(self) -> list[str]: ...
+
+    def latest_versions(self) -> list[dict]:
+        """The latest row of every name, each with an extra ``n_versions`` key."""
+
+    def add_deployment(self, row: dict) -> int: ...
+
+    def update_deployment(self, deployment_id: int, record: dict, updated_at: str) -> None: ...
+
+    def get_deployment(self, deployment_id: int) -> dict | None: ...
+
+    def deployments(self, name: str | None) -> list[dict]: ...
+
+
+class SQLiteIndex:
+    """SQLite file index. A connection per operation: safe across threads and forks."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 60.0):
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._create_schema()
+
+    # -- connections ---------------------------------------------------------
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise RegistryError(
+                f"Cannot open the registry index {self.path}: {exc}. Check that the directory "
+                "exists and is writable, or point STRATUM_HOME at another directory."
+            ) from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE``: takes the write lock up front, so two writers queue
+        (busy_timeout) instead of failing with a deadlock on upgrade."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _create_schema(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                with self.connect() as conn:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        conn.execute("PRAGMA journal_mode = WAL")
+                    current = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if current > SCHEMA_VERSION:
+                        raise RegistryError(
+                            f"The registry at {self.path.parent} was written by a newer jupyter-stratum "
+                            f"(schema {current}, this one knows {SCHEMA_VERSION}): upgrade jupyter-stratum."
+                        )
+                    if current < SCHEMA_VERSION:
+                        conn.execute("BEGIN IMMEDIATE")
+                        try:
+                            for statement in filter(str.strip, SCHEMA.split(";")):
+                                conn.execute(statement)
+                            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        except BaseException:
+                            conn.execute("ROLLBACK")
+                            raise
+                        conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:  # e.g. WAL switch while another process holds a lock
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise RegistryError(
+                        f"Cannot prepare the registry index {self.path}: {exc}. "
+                        "Another process may hold it locked; try again."
+                    ) from exc
+                time.sleep(0.05)
+
+    # -- model versions ------------------------------------------------------
+    def add_version(
+        self, name: str, build_row: Callable[[int], dict], publish: Callable[[dict], None]
+    ) -> dict:
+        with self.transaction() as conn:
+            (latest,) = conn.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?", (name,)
+            ).fetchone()
+            row = build_row(latest + 1)
+            encoded = _encode(row)
+            conn.execute(
+                f"INSERT INTO model_versions ({', '.join(VERSION_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(VERSION_COLUMNS))})",
+                [encoded[c] for c in VERSION_COLUMNS],
+            )
+            publish(row)
+        return row
+
+    def get_version(self, name: str, version: int | None) -> dict | None:
+        with self.connect() as conn:
+            if version is None:
+                cur = conn.execute(
+                    "SELECT * FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+                )
+            else:
+                cur = conn.execute(
+                    "SELECT * FROM model_versions WHERE name = ? AND version = ?", (name, version)
+                )
+            found = cur.fetchone()
+        return _decode(found) if found is not None else None
+
+    def versions(self, name: str) -> list[dict]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM model_versions WHERE name = ? ORDER BY version", (name,)
+            ).fetchall()
+        return [_decode(r) for r in rows]
+
+    def names(self) -> list[str]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT DISTINCT name FROM model_versions ORDER BY name").fetchall()
+        return [r[0] for r in rows]
+
+    def latest_versions(self) -> list[dict]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                """SELECT v.*, c.n_versions FROM model_versions v
+                   JOIN (SELECT name, MAX(version) AS latest, COUNT(*) AS n_versions
+                         FROM model_versions GROUP BY name) c
+                     ON v.name = c.name AND v.version = c.latest
+                   ORDER BY v.name"""
+            ).fetchall()
+        return [_decode(r) for r in rows]
+
+    # -- deployments ---------------------------------------------------------
+    def add_deployment(self, row: dict) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO deployments (model_name, model_version, created_at, updated_at, record) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (row["model_name"], row["model_version"], row["created_at"], row["created_at"],
+                 json.dumps(row["record"])),
+            )
+            return int(cur.lastrowid)
+
+    def update_deployment(self, deployment_id: int, record: dict, updated_at: str) -> None:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE deployments SET record = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(record), updated_at, deployment_id),
+            )
+            if cur.rowcount != 1:
+                raise RegistryError(
+                    f"There is no deployment with id {deployment_id}; list them with list_deployments()."
+                )
+
+    def get_deployment(self, deployment_id: int) -> dict | None:
+        with self.connect() as conn:
+            found = conn.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
+        return _decode_deployment(found) if found is not None else None
+
+    def deployments(self, name: str | None) -> list[dict]:
+        with self.connect() as conn:
+            if name is None:
+                rows = conn.execute("SELECT * FROM deployments ORDER BY id").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM deployments WHERE model_name = ? ORDER BY id", (name,)
+                ).fetchall()
+        return [_decode_deployment(r) for r in rows]
+
+    def integrity_check(self) -> str:
+        with self.connect() as conn:
+            return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _encode(row: dict) -> dict:
+    out = dict(row)
+    for key in JSON_FIELDS:
+        out[key] = json.dumps(row.get(key), allow_nan=False, sort_keys=True)
+    return out
+
+
+def _decode(found: sqlite3.Row) -> dict[str, Any]:
+    row = dict(found)
+    for key in JSON_FIELDS:
+        row[key] = json.loads(row[key]) if row[key] is not None else None
+    return row
+
+
+def _decode_deployment(found: sqlite3.Row) -> dict[str, Any]:
+    record = json.loads(found["record"])
+    record.update(
+        id=found["id"], model_name=found["model_name"], model_version=found["model_version"],
+        created_at=found["created_at"], updated_at=found["updated_at"],
+    )
+    return record

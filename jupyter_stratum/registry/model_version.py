@@ -1,0 +1,103 @@
+"""The records the registry hands out: one :class:`ModelVersion` per registered model
+version, one :class:`ModelSummary` per model name."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .jsonsafe import to_jsonable
+from .refs import format_ref
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .registry import Registry
+
+
+@dataclass
+class ModelVersion:
+    """One registered version of a model, with its lineage."""
+
+    name: str
+    version: int
+    created_at: str  # ISO-8601, UTC
+    author: str
+    host: str
+    flavor: str
+    algorithm: str
+    params: dict = field(default_factory=dict)
+    task: str | None = None
+    metric: str | None = None
+    cv_score: float | None = None
+    holdout_score: float | None = None
+    cv_scores: dict = field(default_factory=dict)  # metric -> {"mean", "std", "folds": [...]}
+    holdout_scores: dict = field(default_factory=dict)  # metric -> float
+    spec_yaml: str = ""
+    data_fingerprint: str = ""
+    input_schema: dict = field(default_factory=dict)
+    classes: list | None = None
+    library_versions: dict = field(default_factory=dict)
+    duration_s: float = 0.0
+    artifact: str = ""  # path relative to the registry root
+    sha256: str = ""
+    extra: dict = field(default_factory=dict)
+    # the registry this record came from (not part of the record itself)
+    _registry: Registry | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        """``"name@version"``, accepted by :func:`jupyter_stratum.load`."""
+        return format_ref(self.name, self.version)
+
+    @property
+    def artifact_path(self) -> Path:
+        """Absolute path of the artifact file."""
+        if self._registry is None:
+            raise ValueError(f"{self.ref} is not attached to a registry; use Registry.get() to obtain it.")
+        return self._registry.store.local_path(self.artifact)
+
+    def load(self) -> Any:
+        """Load the model after checking the artifact's sha256."""
+        if self._registry is None:
+            raise ValueError(f"{self.ref} is not attached to a registry; use Registry.get() to obtain it.")
+        return self._registry.load_version(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as plain JSON values (no registry handle)."""
+        return {f.name: to_jsonable(getattr(self, f.name)) for f in fields_of_record()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], registry: Registry | None = None) -> ModelVersion:
+        known = {f.name for f in fields_of_record()}
+        return cls(**{k: v for k, v in data.items() if k in known}, _registry=registry)
+
+
+def fields_of_record() -> list[dataclasses.Field]:
+    """The stored fields of :class:`ModelVersion` (everything but the registry handle)."""
+    return [f for f in dataclasses.fields(ModelVersion) if not f.name.startswith("_")]
+
+
+#: fields that register() sets itself; every other field may come from ``lineage``
+SYSTEM_FIELDS = frozenset({"name", "version", "created_at", "artifact", "sha256", "flavor"})
+
+
+@dataclass
+class ModelSummary:
+    """One line of ``%stratum models``: a model name and its latest version."""
+
+    name: str
+    latest_version: int
+    n_versions: int
+    task: str | None
+    algorithm: str
+    metric: str | None
+    cv_score: float | None
+    holdout_score: float | None
+    updated_at: str
+
+    @property
+    def ref(self) -> str:
+        return format_ref(self.name, self.latest_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(dataclasses.asdict(self))

@@ -1,0 +1,233 @@
+"""The :class:`Registry`: register, find and load model versions; record deployments."""
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import RegistryError
+from .flavors import get_flavor
+from .index import ModelIndex, SQLiteIndex
+from .jsonsafe import to_jsonable
+from .lineage import build_lineage, current_user
+from .model_version import ModelSummary, ModelVersion
+from .refs import format_ref, parse_ref, validate_name
+from .store import ArtifactStore, LocalArtifactStore, sha256_of
+
+INDEX_FILE = "registry.sqlite3"
+_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|private_key|api_key|vault|credential", re.I)
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def default_root() -> Path:
+    """``$STRATUM_HOME``, else the platform's user data dir for jupyter-stratum."""
+    env = os.environ.get("STRATUM_HOME", "").strip()
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("jupyter-stratum"))
+
+
+class Registry:
+    """Model versions (index) and their artifact files (store) under one root."""
+
+    def __init__(self, root: Path, index: ModelIndex | None = None, store: ArtifactStore | None = None):
+        self.root = Path(root).expanduser().resolve()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(
+                f"Cannot create the registry directory {self.root}: {exc}. "
+                "Set STRATUM_HOME to a writable directory."
+            ) from exc
+        self.store: ArtifactStore = store if store is not None else LocalArtifactStore(self.root)
+        self.index: ModelIndex = index if index is not None else SQLiteIndex(self.root / INDEX_FILE)
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.root)!r})"
+
+    # -- registering ---------------------------------------------------------
+    def register(self, name: str, model: Any, *, lineage: dict, flavor: str = "sklearn") -> ModelVersion:
+        """Store ``model`` as the next version of ``name``. All or nothing: on any error
+        no index row and no artifact file remain."""
+        validate_name(name)
+        flav = get_flavor(flavor)
+        fields = build_lineage(model, lineage)
+        with self.store.staging(flav.suffix) as staged:
+            try:
+                flav.save(model, staged)
+            except Exception as exc:
+                raise RegistryError(
+                    f"Could not save {name!r} with the {flavor!r} flavor: {type(exc).__name__}: {exc}. "
+                    "Nothing was registered. Check that the model is a fitted estimator of that "
+                    "flavor (custom classes must be importable, lambdas cannot be stored)."
+                ) from exc
+            sha256 = sha256_of(staged)
+            published: list[str] = []
+
+            def build_row(version: int) -> dict:
+                return {
+                    **fields,
+                    "name": name,
+                    "version": version,
+                    "created_at": now_utc(),
+                    "flavor": flavor,
+                    "artifact": self.store.key_for(name, version, flav.suffix),
+                    "sha256": sha256,
+                }
+
+            def publish(row: dict) -> None:
+                self.store.publish(staged, row["artifact"])
+                published.append(row["artifact"])
+
+            try:
+                row = self.index.add_version(name, build_row, publish)
+            except BaseException:
+                for key in published:  # the transaction rolled back: take the file back too
+                    self.store.remove(key)
+                raise
+        return ModelVersion.from_dict(row, registry=self)
+
+    # -- finding -------------------------------------------------------------
+    def names(self) -> list[str]:
+        return self.index.names()
+
+    def get(self, ref: str) -> ModelVersion:
+        """``"churn"`` (latest) or ``"churn@3"``."""
+        name, version = parse_ref(ref)
+        row = self.index.get_version(name, version)
+        if row is None:
+            self._raise_missing(name, version)
+        return ModelVersion.from_dict(row, registry=self)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        validate_name(name)
+        rows = self.index.versions(name)
+        if not rows:
+            self._raise_missing(name, None)
+        return [ModelVersion.from_dict(r, registry=self) for r in rows]
+
+    def list_models(self) -> list[ModelSummary]:
+        return [
+            ModelSummary(
+                name=r["name"], latest_version=r["version"], n_versions=r["n_versions"],
+                task=r["task"], algorithm=r["algorithm"], metric=r["metric"],
+                cv_score=r["cv_score"], holdout_score=r["holdout_score"], updated_at=r["created_at"],
+            )
+            for r in self.index.latest_versions()
+        ]
+
+    def _raise_missing(self, name: str, version: int | None) -> None:
+        versions = [r["version"] for r in self.index.versions(name)] if version is not None else []
+        if versions:
+            span = f"version {versions[0]}" if len(versions) == 1 else f"versions {versions[0]}-{versions[-1]}"
+            if len(versions) != versions[-1] - versions[0] + 1:
+                span = "versions " + ", ".join(map(str, versions))
+            raise RegistryError(
+                f"{name} has {span}; there is no version {version}. "
+                f"Use '{name}' for the latest or '{name}@N' with one of those."
+            )
+        names = self.index.names()
+        if names:
+            raise RegistryError(f"No model named {name!r}. Registered models: {', '.join(names)}.")
+        raise RegistryError(
+            f"No model named {name!r}: the registry at {self.root} is empty. "
+            f"Train and register one with `%%stratum train {name}`, or set STRATUM_HOME to the "
+            "registry you meant."
+        )
+
+    # -- loading -------------------------------------------------------------
+    def load(self, ref: str) -> Any:
+        """Load a model after checking its artifact's sha256."""
+        return self.load_version(self.get(ref))
+
+    def load_version(self, mv: ModelVersion) -> Any:
+        path = self.verify(mv)
+        return get_flavor(mv.flavor).load(path)
+
+    def verify(self, mv: ModelVersion) -> Path:
+        """Check the artifact's sha256 against the index; return its local path."""
+        path = self.store.local_path(mv.artifact)
+        if not path.is_file():
+            raise RegistryError(
+                f"The artifact of {mv.ref} is missing ({path}). Restore the file from a backup or "
+                f"register the model again."
+            )
+        found = sha256_of(path)
+        if found != mv.sha256:
+            raise RegistryError(
+                f"The artifact {path} of {mv.ref} was modified after it was registered "
+                f"(expected sha256 {mv.sha256}, found {found}). Refusing to load it: restore the "
+                "original file or register the model again."
+            )
+        return path
+
+    # -- deployments ---------------------------------------------------------
+    def record_deployment(self, record: dict) -> int:
+        """Store a deployment record; return its id.
+
+        ``record["model"]`` (or ``"model_ref"``) names the model; ``"churn"`` is resolved to
+        the concrete latest version. ``time``/``user`` default to now and the current user.
+        Values under secret-looking keys (password, token, private_key...) are never stored.
+        """
+        if not isinstance(record, dict):
+            raise RegistryError("A deployment record must be a dict with at least a 'model' key.")
+        ref = record.get("model") or record.get("model_ref")
+        if not ref:
+            raise RegistryError(
+                "A deployment record needs the model it deploys: add 'model': 'NAME@VERSION'."
+            )
+        mv = self.get(ref)
+        clean = _redact(to_jsonable(dict(record)))
+        clean.setdefault("time", now_utc())
+        clean.setdefault("user", current_user())
+        clean["model"] = mv.ref
+        clean["model_ref"] = mv.ref
+        return self.index.add_deployment(
+            {"model_name": mv.name, "model_version": mv.version, "created_at": clean["time"],
+             "record": clean}
+        )
+
+    def update_deployment(self, deployment_id: int, changes: dict) -> dict:
+        """Merge ``changes`` (e.g. per-host status) into deployment ``deployment_id``."""
+        current = self.index.get_deployment(deployment_id)
+        if current is None:
+            raise RegistryError(
+                f"There is no deployment with id {deployment_id}; list them with list_deployments()."
+            )
+        for key in ("id", "model_name", "model_version", "created_at", "updated_at"):
+            current.pop(key, None)
+        current.update(_redact(to_jsonable(dict(changes))))
+        self.index.update_deployment(deployment_id, current, now_utc())
+        return self.index.get_deployment(deployment_id)
+
+    def list_deployments(self, name: str | None = None) -> list[dict]:
+        """Deployment records, oldest first; of one model when ``name`` is given."""
+        if name is not None:
+            name, _ = parse_ref(name)
+        return self.index.deployments(name)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if _SECRET_KEY.search(k) and v not in (None, "") else _redact(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def open_registry(root: str | os.PathLike | None = None) -> Registry:
+    """The registry at ``root``, else ``$STRATUM_HOME``, else the user data dir; created on first use."""
+    return Registry(Path(root) if root is not None else default_root())
+
+
+def load(ref: str) -> Any:
+    """``jupyter_stratum.load("churn")`` / ``load("churn@3")``: load a model from the default registry."""
+    return open_registry().load(ref)

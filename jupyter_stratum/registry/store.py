@@ -1,0 +1,103 @@
+"""Artifact storage. :class:`ArtifactStore` is the interface; :class:`LocalArtifactStore`
+keeps files in a directory. An object store (fsspec URL) can implement the same methods."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator, Protocol, runtime_checkable
+
+
+def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Where artifact files live. Keys are relative, '/'-separated paths."""
+
+    def staging(self, suffix: str) -> contextlib.AbstractContextManager[Path]:
+        """A fresh local file path to write into; removed on exit unless published."""
+
+    def publish(self, staged: Path, key: str) -> None:
+        """Move a staged file to ``key`` atomically."""
+
+    def remove(self, key: str) -> None:
+        """Delete ``key`` if present (used to undo a publish)."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def local_path(self, key: str) -> Path:
+        """A local file holding ``key``'s bytes (a remote store would download it)."""
+
+    def key_for(self, name: str, version: int, suffix: str) -> str:
+        """A key no other attempt uses (so undoing a failed publish never removes another's file)."""
+
+
+class LocalArtifactStore:
+    """Artifacts as files under ``root``: ``artifacts/<name>/v<version>-<token><suffix>``.
+
+    Staged files are written inside ``root`` as well, so that publishing is a
+    same-filesystem :func:`os.replace` (atomic).
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.artifacts_dir = self.root / "artifacts"
+        self.staging_dir = self.artifacts_dir / ".staging"
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+
+    def key_for(self, name: str, version: int, suffix: str) -> str:
+        return f"artifacts/{name}/v{version}-{uuid.uuid4().hex[:12]}{suffix}"
+
+    @contextlib.contextmanager
+    def staging(self, suffix: str) -> Iterator[Path]:
+        path = self.staging_dir / f"{uuid.uuid4().hex}{suffix}"
+        try:
+            yield path
+        finally:
+            _remove_path(path)
+
+    def publish(self, staged: Path, key: str) -> None:
+        target = self.local_path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, target)
+        _fsync_dir(target.parent)
+
+    def remove(self, key: str) -> None:
+        _remove_path(self.local_path(key))
+
+    def exists(self, key: str) -> bool:
+        return self.local_path(key).exists()
+
+    def local_path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"artifact key {key!r} points outside the registry root {self.root}")
+        return path
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir():  # a flavor may save a directory
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
