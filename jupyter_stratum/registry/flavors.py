@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import RegistryError
-from .trust import check_types
+from .trust import ALLOWED_PREFIXES, check_types, is_trusted
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class Flavor:
     save: Callable[[Any, Path], None]  # write the model to exactly this path
     load: Callable[[Path], Any]
     suffix: str  # file suffix of the artifact, e.g. ".skops"
+    #: optional: raise RegistryError when a just-saved file could not be loaded back
+    check: Callable[[Path], None] | None = None
 
 
 _FLAVORS: dict[str, Flavor] = {}
@@ -32,14 +34,19 @@ def register_flavor(
     load: Callable[[Path], Any],
     suffix: str,
     *,
+    check: Callable[[Path], None] | None = None,
     replace: bool = False,
 ) -> Flavor:
-    """Make ``flavor=name`` available to :meth:`Registry.register` and loading."""
+    """Make ``flavor=name`` available to :meth:`Registry.register` and loading.
+
+    ``save(model, path)`` writes exactly ``path`` (which ends in ``suffix``); ``load(path)``
+    returns the model; ``check(path)``, if given, runs before the version is recorded.
+    """
     if not suffix.startswith("."):
         raise ValueError(f"suffix must start with '.', got {suffix!r}")
     if name in _FLAVORS and not replace:
         raise ValueError(f"flavor {name!r} is already registered; pass replace=True to override it")
-    flavor = Flavor(name=name, save=save, load=load, suffix=suffix)
+    flavor = Flavor(name=name, save=save, load=load, suffix=suffix, check=check)
     _FLAVORS[name] = flavor
     return flavor
 
@@ -66,18 +73,33 @@ def _save_sklearn(model: Any, path: Path) -> None:
     skops.io.dump(model, path)
 
 
+def _untrusted_types(path: Path) -> list[str]:
+    import skops.io
+
+    try:
+        return skops.io.get_untrusted_types(file=path)
+    except Exception as exc:  # not a zip / no schema
+        raise RegistryError(f"{path} is not a readable skops file ({exc}). Re-register the model.") from exc
+
+
 def _load_sklearn(path: Path) -> Any:
     """Load with ``trusted=`` only the file's own untrusted types, and only when each is allowed."""
     import skops.io
 
-    try:
-        untrusted = skops.io.get_untrusted_types(file=path)
-    except Exception as exc:  # not a zip / no schema
-        raise RegistryError(
-            f"{path} is not a readable skops file ({exc}). Re-register the model."
-        ) from exc
-    trusted = check_types(untrusted, str(path))
+    trusted = check_types(_untrusted_types(path), str(path))
     return skops.io.load(path, trusted=trusted)
 
 
-register_flavor("sklearn", _save_sklearn, _load_sklearn, ".skops")
+def _check_sklearn(path: Path) -> None:
+    """Refuse to register what the registry would refuse to load (notebook classes, lambdas)."""
+    refused = sorted(t for t in _untrusted_types(path) if not is_trusted(t))
+    if refused:
+        raise RegistryError(
+            f"the model holds types the registry will not load: {', '.join(refused)}. "
+            f"Only types from {', '.join(ALLOWED_PREFIXES)} are loaded, so that loading never runs "
+            "arbitrary code. Use scikit-learn / numpy functions instead of lambdas or functions "
+            "and classes defined in a notebook."
+        )
+
+
+register_flavor("sklearn", _save_sklearn, _load_sklearn, ".skops", check=_check_sklearn)

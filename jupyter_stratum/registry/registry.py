@@ -68,6 +68,11 @@ class Registry:
                     "Nothing was registered. Check that the model is a fitted estimator of that "
                     "flavor (custom classes must be importable, lambdas cannot be stored)."
                 ) from exc
+            if flav.check is not None:
+                try:
+                    flav.check(staged)
+                except RegistryError as exc:
+                    raise RegistryError(f"Could not register {name!r}: {exc} Nothing was registered.") from exc
             sha256 = sha256_of(staged)
             published: list[str] = []
 
@@ -83,8 +88,8 @@ class Registry:
                 }
 
             def publish(row: dict) -> None:
+                published.append(row["artifact"])  # before the move: it may fail half-way
                 self.store.publish(staged, row["artifact"])
-                published.append(row["artifact"])
 
             try:
                 row = self.index.add_version(name, build_row, publish)
