@@ -1,0 +1,31 @@
+"""Run as a separate process by test_concurrency.py: wait for a start signal, then
+register N versions of one model name as fast as possible."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+
+def main(root: str, name: str, n: int, worker: str, go_file: str) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    from jupyter_stratum.registry import open_registry
+
+    X, y = load_iris(return_X_y=True)
+    model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
+    registry = open_registry(root)
+    Path(go_file + f".ready-{worker}").touch()
+    deadline = time.monotonic() + 60
+    while not Path(go_file).exists():
+        if time.monotonic() > deadline:
+            sys.exit("no start signal")
+        time.sleep(0.005)
+    for i in range(n):
+        mv = registry.register(name, model, lineage={"worker": worker, "i": i})
+        print(mv.version, flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])

@@ -1,0 +1,55 @@
+"""Two real processes registering the same name at once."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupyter_stratum
+from jupyter_stratum.registry import open_registry
+
+WORKER = Path(__file__).with_name("_register_worker.py")
+REPO = Path(jupyter_stratum.__file__).resolve().parents[1]
+
+
+def test_two_processes_register_concurrently(tmp_path):
+    root, go = tmp_path / "shared-home", tmp_path / "go"
+    open_registry(root)  # schema exists; the workers race on registering, not on creating it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(root), "churn", "10", w, str(go)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for w in ("a", "b")
+    ]
+    deadline = time.monotonic() + 120
+    while not all(Path(f"{go}.ready-{w}").exists() for w in "ab"):
+        assert time.monotonic() < deadline, "workers did not start"
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.05)
+    go.touch()  # both start registering at the same moment
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err
+    seen = [sorted(int(v) for v in out.split()) for out, _ in outputs]
+    assert all(len(s) == 10 for s in seen)
+    assert sorted(seen[0] + seen[1]) == list(range(1, 21))
+    # both processes got turns while the other was still writing: the versions interleave
+    assert seen[0][-1] > seen[1][0] and seen[1][-1] > seen[0][0]
+
+    registry = open_registry(root)
+    versions = registry.versions("churn")
+    assert [v.version for v in versions] == list(range(1, 21))
+    assert sorted(v.extra["worker"] for v in versions) == ["a"] * 10 + ["b"] * 10
+    assert len({v.artifact for v in versions}) == 20
+    for v in versions:
+        assert registry.load(v.ref).predict([[5.0, 3.4, 1.5, 0.2]])[0] == 0
+    with sqlite3.connect(root / "registry.sqlite3") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    staged = list((root / "artifacts" / ".staging").iterdir())
+    assert staged == []
+    assert len(list((root / "artifacts" / "churn").iterdir())) == 20
