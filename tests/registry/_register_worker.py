@@ -11,7 +11,17 @@ def main(root: str, name: str, n: int, worker: str, go_file: str) -> None:
     from sklearn.datasets import load_iris
     from sklearn.tree import DecisionTreeClassifier
 
-    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.registry import LocalArtifactStore, open_registry
+
+    # hold the write lock a little longer (the move happens inside the transaction), so that
+    # the other process really has to wait for it
+    publish = LocalArtifactStore.publish
+
+    def slow_publish(self, staged, key):
+        time.sleep(0.02)
+        publish(self, staged, key)
+
+    LocalArtifactStore.publish = slow_publish
 
     X, y = load_iris(return_X_y=True)
     model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
@@ -22,9 +32,11 @@ def main(root: str, name: str, n: int, worker: str, go_file: str) -> None:
         if time.monotonic() > deadline:
             sys.exit("no start signal")
         time.sleep(0.005)
+    print("start", time.time(), flush=True)
     for i in range(n):
         mv = registry.register(name, model, lineage={"worker": worker, "i": i})
-        print(mv.version, flush=True)
+        print("version", mv.version, flush=True)
+    print("end", time.time(), flush=True)
 
 
 if __name__ == "__main__":
