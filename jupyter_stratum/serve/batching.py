@@ -1,0 +1,127 @@
+"""Adaptive micro-batching on the event loop.
+
+Requests are queued as they are parsed; a flush is scheduled with
+``loop.call_soon``, so it runs right after the loop has handled every socket
+that was readable in the same poll. Because the model runs on the loop thread,
+requests that arrive while a batch is computing pile up in the socket buffers
+and are parsed together on the next poll: the batch grows with the load, and a
+lone request is answered at once (nothing waits for company that isn't coming).
+
+``max_wait`` adds a bounded wait only under observed load: when recent batches
+merged more than one request on average (an exponentially weighted mean), a
+flush with fewer than ``max_batch_size`` rows waits until the oldest queued
+request is ``max_wait`` seconds old, so that a busy server fills its batches.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, Callable
+
+from .errors import RequestError
+
+# exceptions a model raises for inputs it cannot use (unknown category, ...):
+# answered 400 for the request at fault, not 500
+MODEL_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError)
+
+
+class _Pending:
+    __slots__ = ("batch", "n", "callback", "t")
+
+    def __init__(self, batch, n, callback, t):
+        self.batch = batch
+        self.n = n
+        self.callback = callback
+        self.t = t
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        loop,
+        model,
+        *,
+        max_batch_size: int = 64,
+        max_wait: float = 0.001,
+        metrics=None,
+    ):
+        self.loop = loop
+        self.model = model
+        self.merge = model.schema.merge
+        self.take = model.schema.take
+        self.max_batch_size = max(1, int(max_batch_size))
+        self.max_wait = max(0.0, float(max_wait))
+        self.metrics = metrics
+        self.queue: deque[_Pending] = deque()
+        self.queued_rows = 0
+        self.scheduled = False
+        self.load = 1.0  # EWMA of requests per batch
+
+    def submit(self, batch: Any, n: int, callback: Callable[[Any, Any], None]) -> None:
+        """Queue ``n`` checked rows; ``callback((predictions, probabilities), None)``
+        or ``callback(None, exception)`` is called on the loop thread."""
+        self.queue.append(_Pending(batch, n, callback, time.perf_counter()))
+        self.queued_rows += n
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.scheduled = False
+        queue = self.queue
+        if not queue:
+            return
+        if self.max_wait and self.load > 1.5 and self.queued_rows < self.max_batch_size:
+            waited = time.perf_counter() - queue[0].t
+            if waited < self.max_wait:
+                self.scheduled = True
+                self.loop.call_later(self.max_wait - waited, self._flush)
+                return
+        items = [queue.popleft()]
+        rows = items[0].n
+        limit = self.max_batch_size
+        while queue and rows + queue[0].n <= limit:
+            item = queue.popleft()
+            items.append(item)
+            rows += item.n
+        self.queued_rows -= rows
+        self.load = 0.8 * self.load + 0.2 * len(items)
+        self._run(items, rows)
+        if queue and not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _run(self, items: list[_Pending], rows: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            merged = self.merge([it.batch for it in items])
+            predictions, probabilities = self.model.predict(merged, rows)
+        except Exception as exc:  # noqa: BLE001 - one bad request must not fail the others
+            if len(items) > 1:
+                for it in items:  # isolate the request at fault
+                    self._run([it], it.n)
+                return
+            items[0].callback(None, _as_request_error(exc))
+            return
+        if self.metrics is not None:
+            self.metrics.observe_batch(len(items), rows, time.perf_counter() - t0)
+        if len(items) == 1:
+            items[0].callback((predictions, probabilities), None)
+            return
+        start = 0
+        for it in items:
+            stop = start + it.n
+            it.callback(
+                (predictions[start:stop], probabilities[start:stop] if probabilities is not None else None),
+                None,
+            )
+            start = stop
+
+
+def _as_request_error(exc: Exception) -> Exception:
+    if isinstance(exc, RequestError):
+        return exc
+    if isinstance(exc, MODEL_INPUT_ERRORS):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return RequestError(f"the model rejected the input: {text}", status=400, kind="model_error")
+    return exc

@@ -1,0 +1,25 @@
+"""The two things that can go wrong in the runtime: a bad bundle, a bad request."""
+from __future__ import annotations
+
+
+class BundleLoadError(Exception):
+    """The bundle cannot be served (missing file, hash mismatch, missing library).
+
+    The runtime prints the message and exits with status 2; it never starts
+    half-loaded.
+    """
+
+
+class RequestError(Exception):
+    """A client sent something the runtime will not run.
+
+    ``status`` is the HTTP status, ``kind`` the label used in the
+    ``stratum_request_errors_total{kind=...}`` metric, and the message names the
+    field at fault and says what would be valid.
+    """
+
+    def __init__(self, message: str, status: int = 400, kind: str = "bad_request"):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.kind = kind

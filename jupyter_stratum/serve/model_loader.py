@@ -1,0 +1,319 @@
+"""Load a bundle: read the manifest, check every file's sha256, load the model.
+
+Two backends:
+
+- ``onnx`` (fast path): ONNX Runtime on the exact ONNX copy the bundle builder
+  verified against the native model (labels equal, probabilities within 1e-5);
+- ``native``: the scikit-learn model from its skops file, loaded with only the
+  types the manifest lists as trusted (skops never runs arbitrary pickle code).
+
+``auto`` picks ``onnx`` when the manifest says it is available and onnxruntime
+imports, else ``native``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BundleLoadError
+from .schema import TabularSchema, make_schema
+
+MANIFEST = "manifest.json"
+SUPPORTED_FORMATS = (1,)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(bundle: str | os.PathLike) -> tuple[Path, dict]:
+    root = Path(bundle)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BundleLoadError(f"{root} is not a model bundle: it has no {MANIFEST} (build one with `stratum bundle NAME`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleLoadError(f"{path} cannot be read as JSON: {exc}") from None
+    fmt = manifest.get("format_version", 1)
+    if fmt not in SUPPORTED_FORMATS:
+        raise BundleLoadError(f"{path}: bundle format {fmt} is newer than this runtime understands ({SUPPORTED_FORMATS})")
+    for key in ("name", "version", "task", "input_schema", "files", "model"):
+        if key not in manifest:
+            raise BundleLoadError(f"{path}: the manifest lacks '{key}'; rebuild the bundle")
+    return root, manifest
+
+
+def verify_files(root: Path, manifest: dict, *, include_wheelhouse: bool = False) -> None:
+    """Raise if a listed file is missing or its sha256 differs from the manifest."""
+    for rel, digest in manifest["files"].items():
+        if not include_wheelhouse and rel.startswith("wheelhouse/"):
+            continue
+        path = (root / rel).resolve()
+        if root.resolve() not in path.parents:
+            raise BundleLoadError(f"manifest lists {rel!r}, which lies outside the bundle")
+        if not path.is_file():
+            raise BundleLoadError(f"bundle file {rel} is missing; the bundle is incomplete, copy or rebuild it")
+        if sha256_file(path) != digest:
+            raise BundleLoadError(
+                f"bundle file {rel} does not match its sha256 in the manifest: it was changed or damaged; "
+                "rebuild the bundle or copy it again"
+            )
+
+
+class ServedModel:
+    """The loaded model plus what the HTTP layer needs to know about it."""
+
+    def __init__(self, root: Path, manifest: dict, backend: str, max_rows: int):
+        self.root = root
+        self.manifest = manifest
+        self.name = str(manifest["name"])
+        self.version = str(manifest["version"])
+        self.task = manifest["task"]
+        self.classes = manifest.get("classes")
+        self.backend = backend
+        try:
+            self.schema = make_schema(manifest["input_schema"], max_rows)
+        except ValueError as exc:
+            raise BundleLoadError(f"manifest input_schema: {exc}") from None
+        self.has_proba = False
+        self._predict = None  # set by the backend loaders below
+
+    # -- metadata ---------------------------------------------------------
+    @property
+    def platform(self) -> str:
+        return "onnxruntime_onnx" if self.backend == "onnx" else "sklearn_skops"
+
+    def label_datatype(self) -> str:
+        if self.task == "regression":
+            return "FP64"
+        classes = self.classes or []
+        if classes and all(isinstance(c, bool) for c in classes):
+            return "BOOL"
+        if classes and all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+            return "INT64"
+        if classes and all(isinstance(c, (int, float)) for c in classes):
+            return "FP64"
+        return "BYTES"
+
+    # -- prediction ------------------------------------------------------
+    def predict(self, batch: Any, n: int) -> tuple[list, list | None]:
+        """Predictions (and class probabilities) for a checked batch of ``n`` rows."""
+        return self._predict(batch, n)
+
+
+# --------------------------------------------------------------------------
+def load_bundle(
+    bundle: str | os.PathLike,
+    *,
+    backend: str = "auto",
+    verify: bool = True,
+    threads: int = 1,
+    max_rows: int = 10000,
+) -> ServedModel:
+    root, manifest = read_manifest(bundle)
+    if verify:
+        verify_files(root, manifest)
+    onnx_info = manifest.get("onnx") or {}
+    if backend not in ("auto", "onnx", "native"):
+        raise BundleLoadError(f"unknown backend {backend!r}: use auto, onnx or native")
+    if backend == "auto":
+        backend = "native"
+        if onnx_info.get("available"):
+            try:
+                import onnxruntime  # noqa: F401
+
+                backend = "onnx"
+            except ImportError:
+                pass
+    elif backend == "onnx" and not onnx_info.get("available"):
+        raise BundleLoadError(
+            f"this bundle has no ONNX copy ({onnx_info.get('reason', 'not built')}); use --backend native"
+        )
+    model = ServedModel(root, manifest, backend, max_rows)
+    if backend == "onnx":
+        _load_onnx(model, onnx_info, threads)
+    else:
+        _load_native(model, threads)
+    if verify:
+        self_check(model)
+    return model
+
+
+def self_check(model: ServedModel) -> None:
+    """Predict the manifest's sample rows and compare with the outputs recorded at build time.
+
+    This also warms the model up, so the first client request is not the slow one,
+    and it catches an edge host whose libraries compute something else.
+    """
+    sample = model.manifest.get("sample") or {}
+    records, expected = sample.get("records"), sample.get("expected")
+    if not records or expected is None:
+        return
+    schema = model.schema
+    try:
+        if isinstance(schema, TabularSchema):
+            batch, n = schema.from_records(records)
+        else:
+            batch, n = schema.check_array(records, "sample")
+        got, _ = model.predict(batch, n)
+    except Exception as exc:  # noqa: BLE001
+        raise BundleLoadError(f"the model cannot predict the bundle's own sample rows: {type(exc).__name__}: {exc}") from None
+    if model.task == "regression":
+        diff = float(np.max(np.abs(np.asarray(got, dtype=float) - np.asarray(expected, dtype=float))))
+        scale = max(1.0, float(np.max(np.abs(np.asarray(expected, dtype=float)))))
+        ok = diff <= 1e-5 * scale
+    else:
+        ok = [str(v) for v in got] == [str(v) for v in expected]
+    if not ok:
+        raise BundleLoadError(
+            f"the {model.backend} model predicts {got[:5]} for the bundle's sample rows, but {expected[:5]} "
+            "was recorded when the bundle was built: the installed libraries differ from requirements.txt? "
+            "Install the pinned versions (pip install -r requirements.txt)"
+        )
+
+
+def _load_native(model: ServedModel, threads: int) -> None:
+    info = model.manifest["model"]
+    flavor = model.manifest.get("flavor", "sklearn")
+    if flavor != "sklearn" or info.get("format") != "skops":
+        raise BundleLoadError(
+            f"this runtime serves scikit-learn models stored with skops; the bundle holds "
+            f"flavor {flavor!r} in format {info.get('format')!r}"
+        )
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise BundleLoadError(
+            "skops is not installed: install the bundle's requirements (pip install -r requirements.txt)"
+        ) from None
+    path = model.root / info["path"]
+    trusted = list(info.get("trusted_types") or [])
+    try:
+        estimator = sio.load(path, trusted=trusted)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot serve"
+        raise BundleLoadError(f"cannot load {info['path']} with skops: {exc}") from None
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    schema = model.schema
+    needs_frame = hasattr(estimator, "feature_names_in_") and isinstance(schema, TabularSchema)
+    if needs_frame:
+        try:
+            import pandas as pd
+        except ImportError:
+            raise BundleLoadError("the model was fitted on a pandas DataFrame: install pandas") from None
+    try:  # the runtime has checked every value is finite already
+        import sklearn
+
+        if isinstance(schema, TabularSchema) and not any(c.nullable for c in schema.columns):
+            sklearn.set_config(assume_finite=True)
+    except ImportError:
+        pass
+    is_classifier = model.task == "classification"
+    has_proba = is_classifier and hasattr(estimator, "predict_proba")
+    model.has_proba = has_proba
+    if is_classifier:
+        classes = getattr(estimator, "classes_", None)
+        if classes is not None:
+            found = classes.tolist()
+            if model.classes is None:
+                model.classes = found
+            elif [str(c) for c in found] != [str(c) for c in model.classes]:
+                raise BundleLoadError(f"the model's classes {found} differ from the manifest's {model.classes}")
+    model.estimator = estimator
+
+    if isinstance(schema, TabularSchema):
+        cols = [(c.name, c.numpy_dtype) for c in schema.columns]
+
+        def to_input(columns: dict, n: int):
+            if needs_frame:
+                return pd.DataFrame({name: np.asarray(columns[name], dtype=dt) for name, dt in cols}, copy=False)
+            return np.array([columns[name] for name, _ in cols], dtype=np.float64).T
+    else:
+        def to_input(arr, n):
+            return arr.reshape(n, -1) if arr.ndim > 2 else arr
+
+    def predict(batch, n):
+        X = to_input(batch, n)
+        pred = estimator.predict(X)
+        proba = estimator.predict_proba(X).tolist() if has_proba else None
+        return np.asarray(pred).ravel().tolist(), proba
+
+    model._predict = predict
+
+
+def _load_onnx(model: ServedModel, info: dict, threads: int) -> None:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    path = model.root / info["path"]
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001
+        raise BundleLoadError(f"onnxruntime cannot load {info['path']}: {exc}") from None
+    inputs = session.get_inputs()
+    outputs = [o.name for o in session.get_outputs()]
+    label_out = info.get("label_output", outputs[0])
+    proba_out = info.get("probability_output")
+    model.has_proba = model.task == "classification" and bool(proba_out)
+    wanted = [label_out] + ([proba_out] if model.has_proba else [])
+    mode = info.get("input_mode", "tensor")
+    dtype = np.float64 if info.get("input_type", "double") == "double" else np.float32
+    schema = model.schema
+    model.session = session
+
+    if mode == "tensor":
+        name = inputs[0].name
+        if isinstance(schema, TabularSchema):
+            order = schema.names
+
+            def feeds(columns, n):
+                return {name: np.ascontiguousarray(np.array([columns[c] for c in order], dtype=dtype).T)}
+        else:
+            def feeds(arr, n):
+                return {name: np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype)}
+    else:  # one ONNX input per column, in schema order
+        if len(inputs) != len(schema.columns):
+            raise BundleLoadError(
+                f"the ONNX copy has {len(inputs)} inputs for {len(schema.columns)} columns; rebuild the bundle"
+            )
+        plan = []
+        for inp, col in zip(inputs, schema.columns):
+            t = inp.type
+            dt = (np.float32 if t == "tensor(float)" else np.float64 if t == "tensor(double)"
+                  else np.int64 if t == "tensor(int64)" else np.bool_ if t == "tensor(bool)" else object)
+            plan.append((inp.name, col.name, dt))
+
+        def feeds(columns, n):
+            out = {}
+            for onnx_name, col, dt in plan:
+                values = columns[col]
+                if dt is object:
+                    arr = np.array(["" if v is None else str(v) for v in values], dtype=object)
+                else:
+                    arr = np.asarray(values, dtype=dt)
+                out[onnx_name] = arr.reshape(n, 1)
+            return out
+
+    def predict(batch, n):
+        result = session.run(wanted, feeds(batch, n))
+        labels = result[0].ravel().tolist()
+        proba = result[1].tolist() if model.has_proba else None
+        return labels, proba
+
+    model._predict = predict
+
+
+__all__ = ["ServedModel", "load_bundle", "read_manifest", "verify_files", "sha256_file"]
