@@ -9,6 +9,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from ..errors import RegistryError
 from .jsonsafe import to_jsonable
 from .model_version import SYSTEM_FIELDS, fields_of_record
 
@@ -65,7 +66,6 @@ def build_lineage(model: Any, lineage: dict | None) -> dict[str, Any]:
     out.setdefault("metric", None)
     out["spec_yaml"] = out.get("spec_yaml") or ""
     out["data_fingerprint"] = out.get("data_fingerprint") or ""
-    out["duration_s"] = float(out.get("duration_s") or 0.0)
     out = to_jsonable(out)
     if out.get("classes") is not None and not isinstance(out["classes"], list):
         out["classes"] = [out["classes"]]
@@ -76,6 +76,19 @@ def build_lineage(model: Any, lineage: dict | None) -> dict[str, Any]:
         out["cv_score"] = out["cv_scores"][metric].get("mean")
     if out.get("holdout_score") is None and metric and metric in out["holdout_scores"]:
         out["holdout_score"] = out["holdout_scores"][metric]
-    for key in ("cv_score", "holdout_score"):
-        out[key] = float(out[key]) if out.get(key) is not None else None
+    for key in ("cv_score", "holdout_score", "duration_s"):
+        if out.get(key) is not None:
+            try:
+                out[key] = float(out[key])
+            except (TypeError, ValueError):
+                raise RegistryError(
+                    f"lineage[{key!r}] must be a number, got {out[key]!r}. Nothing was registered."
+                ) from None
+        else:
+            out[key] = 0.0 if key == "duration_s" else None
+    for key in ("params", "cv_scores", "holdout_scores", "input_schema", "library_versions", "extra"):
+        if not isinstance(out[key], dict):
+            raise RegistryError(
+                f"lineage[{key!r}] must be a dict, got {type(out[key]).__name__}. Nothing was registered."
+            )
     return out

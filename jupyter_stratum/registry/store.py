@@ -52,6 +52,17 @@ class LocalArtifactStore:
         self.artifacts_dir = self.root / "artifacts"
         self.staging_dir = self.artifacts_dir / ".staging"
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep_staging()
+
+    def _sweep_staging(self, older_than_s: float = 24 * 3600) -> None:
+        """Remove files left by processes that died while saving (never a live save's file)."""
+        import time
+
+        cutoff = time.time() - older_than_s
+        for leftover in self.staging_dir.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    _remove_path(leftover)
 
     def key_for(self, name: str, version: int, suffix: str) -> str:
         return f"artifacts/{name}/v{version}-{uuid.uuid4().hex[:12]}{suffix}"

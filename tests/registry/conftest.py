@@ -31,8 +31,3 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def registry(home):
     return open_registry()
-
-
-def artifact_files(root):
-    """Every file under the artifact directory, staging area included."""
-    return sorted(p for p in (root / "artifacts").rglob("*") if p.is_file())

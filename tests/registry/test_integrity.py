@@ -13,7 +13,11 @@ from sklearn.preprocessing import FunctionTransformer
 from jupyter_stratum.errors import RegistryError
 from jupyter_stratum.registry import LocalArtifactStore, SQLiteIndex
 
-from conftest import artifact_files
+
+
+def artifact_files(root):
+    """Every file under the artifact directory, staging area included."""
+    return sorted(p for p in (root / "artifacts").rglob("*") if p.is_file())
 
 
 def rows_in_index(root):
@@ -130,3 +134,28 @@ def test_index_integrity_check(registry, fitted_pipeline):
     registry.register("churn", fitted_pipeline, lineage={})
     assert isinstance(registry.index, SQLiteIndex)
     assert registry.index.integrity_check() == "ok"
+
+
+@pytest.mark.parametrize("lineage, field", [({"cv_score": "high"}, "cv_score"), ({"params": [1, 2]}, "params"),
+                                            ({"duration_s": "slow"}, "duration_s")])
+def test_bad_lineage_is_refused_before_anything_is_written(registry, fitted_pipeline, lineage, field):
+    with pytest.raises(RegistryError, match=rf"lineage\['{field}'\] must be"):
+        registry.register("churn", fitted_pipeline, lineage=lineage)
+    _assert_nothing_left(registry)
+
+
+def test_leftovers_of_dead_savers_are_swept(home, fitted_pipeline):
+    import os
+    import time
+
+    from jupyter_stratum.registry import open_registry
+
+    reg = open_registry()
+    old = reg.root / "artifacts" / ".staging" / "dead.skops"
+    fresh = reg.root / "artifacts" / ".staging" / "saving-now.skops"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    open_registry()
+    assert not old.exists() and fresh.exists()
