@@ -1,0 +1,49 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`  (see README.md).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+EXTRAS ?= test,browser,onnx,tensorflow,bench
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: demo test test-core test-browser venv system-deps labextension clean
+
+## Install, then train the quickstart pipeline on the embedded Dask cluster and print the leaderboard.
+demo: venv
+	$(VENV)/bin/stratum train examples/quickstart.yaml --name quickstart
+
+## Install everything the suite needs, then run the whole test suite (core, then browser).
+test: venv system-deps labextension test-core test-browser
+
+test-core:
+	$(PY) -m pytest tests
+
+test-browser:
+	@if [ -d tests_browser ]; then $(PY) -m pytest tests_browser -p no:pytest_jupyter; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+## Debian packages the real-part tests use (sshd and network namespaces, Chromium). Needs root.
+system-deps:
+	@missing=""; \
+	for c in /usr/sbin/sshd:openssh-server /usr/sbin/ip:iproute2 /usr/bin/chromium:chromium; do \
+	  test -e $${c%%:*} || missing="$$missing $${c##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not root: skipping apt-get install$$missing (tests that need them will skip)"; fi; \
+	fi
+
+## Build the JupyterLab extension into jupyter_stratum/labextension.
+labextension:
+	@if [ -f package.json ]; then \
+	  jlpm install && jlpm build:prod; \
+	fi
+
+clean:
+	rm -rf $(VENV) node_modules lib jupyter_stratum/labextension

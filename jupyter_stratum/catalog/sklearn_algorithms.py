@@ -1,0 +1,69 @@
+"""Every scikit-learn classifier, regressor and transformer as an :class:`Algorithm`."""
+from __future__ import annotations
+
+import inspect
+import warnings
+
+from .algorithm import Algorithm, first_doc_line, snake_case
+from .schema import estimator_schema
+
+_KIND_FILTER = {"classifier": "classifier", "regressor": "regressor", "transformer": "transformer"}
+
+# friendly names users of the field type, on top of the systematic ones
+_EXTRA_ALIASES = {
+    "knn": ("k_neighbors_classifier", "k_neighbors_regressor"),
+    "svm": ("svc", "svr"),
+    "linear_svm": ("linear_svc", "linear_svr"),
+    "naive_bayes": ("gaussian_nb",),
+    "lasso_regression": ("lasso",),
+    "scaler": ("standard_scaler",),
+}
+
+
+def _constructible(cls: type) -> bool:
+    """Can be built with no arguments (meta-estimators needing `estimator=` are left out)."""
+    try:
+        signature = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return False
+    return all(
+        p.default is not inspect.Parameter.empty
+        for name, p in signature.parameters.items()
+        if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    )
+
+
+def algorithms() -> list[Algorithm]:
+    from sklearn.utils import all_estimators
+
+    found: dict[str, Algorithm] = {}
+    for kind in ("classifier", "regressor", "transformer"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimators = all_estimators(type_filter=kind)
+        for class_name, cls in estimators:
+            if not _constructible(cls):
+                continue
+            name = snake_case(class_name)
+            if name in found:  # e.g. a class that is both transformer and classifier
+                continue
+            found[name] = Algorithm(
+                name=name,
+                class_name=class_name,
+                kind=kind,
+                factory=cls,
+                source="scikit-learn",
+                doc=first_doc_line(cls),
+                schema_factory=lambda cls=cls: estimator_schema(cls),
+            )
+    # systematic aliases: random_forest -> random_forest_classifier / _regressor
+    for algo in list(found.values()):
+        for suffix in ("_classifier", "_regressor"):
+            if algo.name.endswith(suffix):
+                stem = algo.name[: -len(suffix)]
+                algo.aliases += (stem,)
+    for alias, targets in _EXTRA_ALIASES.items():
+        for target in targets:
+            if target in found:
+                found[target].aliases += (alias,)
+    return list(found.values())

@@ -1,0 +1,155 @@
+"""Connecting to Dask: an embedded LocalCluster by default, or a scheduler address.
+
+Dask is the distributed engine; jupyter-stratum never schedules anything itself.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+
+from .errors import ClusterError
+
+SCHEDULER_ENV = "STRATUM_SCHEDULER"
+
+_lock = threading.Lock()
+_clients: dict[str, object] = {}
+_embedded = None  # the LocalCluster we started
+
+
+@dataclass
+class WorkerInfo:
+    name: str
+    address: str
+    nthreads: int
+    memory_limit: int
+    resources: dict = field(default_factory=dict)
+
+
+@dataclass
+class ClusterInfo:
+    scheduler: str
+    dashboard_link: str | None
+    workers: list[WorkerInfo]
+    embedded: bool
+
+    @property
+    def resources(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for w in self.workers:
+            for k, v in w.resources.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def rows(self) -> list[dict]:
+        return [{"worker": w.name, "address": w.address, "threads": w.nthreads,
+                 "memory GiB": round(w.memory_limit / 2**30, 1) if w.memory_limit else None,
+                 "resources": ", ".join(f"{k}={v:g}" for k, v in w.resources.items()) or "-"}
+                for w in self.workers]
+
+    def to_text(self) -> str:
+        from .display import text_table
+
+        kind = "embedded local cluster" if self.embedded else "cluster"
+        return (f"Dask {kind} at {self.scheduler}; dashboard: {self.dashboard_link or '-'}\n"
+                + text_table(self.rows()))
+
+    def _repr_html_(self) -> str:
+        from .display import html_table
+
+        link = (f'<a href="{self.dashboard_link}" target="_blank">dashboard</a>'
+                if self.dashboard_link else "no dashboard")
+        kind = "embedded local cluster" if self.embedded else "cluster"
+        return f"<p>Dask {kind} at <code>{self.scheduler}</code> ({link})</p>" + html_table(self.rows())
+
+    def to_json(self) -> dict:
+        return {"scheduler": self.scheduler, "dashboard_link": self.dashboard_link, "embedded": self.embedded,
+                "workers": [w.__dict__ for w in self.workers]}
+
+
+def configured_scheduler() -> str | None:
+    """The scheduler address from $STRATUM_SCHEDULER, if set."""
+    return os.environ.get(SCHEDULER_ENV) or None
+
+
+def connect(address: str | None = None, *, n_workers: int | None = None, timeout: float = 10):
+    """A ``distributed.Client``: to ``address``, else $STRATUM_SCHEDULER, else an embedded LocalCluster.
+
+    Clients are cached per address, so repeated runs reuse the cluster.
+    """
+    global _embedded
+    address = address or configured_scheduler()
+    key = address or "embedded"
+    with _lock:
+        client = _clients.get(key)
+        if client is not None and client.status == "running":
+            return client
+        from distributed import Client
+
+        if address:
+            try:
+                client = Client(address, timeout=timeout, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(
+                    f"Cannot reach the Dask scheduler at {address}: {exc}. Check that `dask scheduler` "
+                    f"runs there and the address is right, or leave out --cluster / {SCHEDULER_ENV} "
+                    "to use the embedded local cluster.") from None
+        else:
+            from distributed import LocalCluster
+
+            n = n_workers or max(1, min(os.cpu_count() or 1, 8))
+            _embedded = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0", silence_logs=logging.ERROR)
+            client = Client(_embedded, set_as_default=False)
+        _clients[key] = client
+        return client
+
+
+def local(n_workers: int | None = None):
+    """Restart the embedded cluster with ``n_workers`` workers."""
+    close("embedded")
+    return connect(None, n_workers=n_workers)
+
+
+def close(key: str | None = None) -> None:
+    """Close cached clients (and the embedded cluster)."""
+    global _embedded
+    with _lock:
+        for k in list(_clients):
+            if key is None or k == key:
+                try:
+                    _clients.pop(k).close()
+                except Exception:
+                    pass
+        if _embedded is not None and key in (None, "embedded"):
+            try:
+                _embedded.close()
+            except Exception:
+                pass
+            _embedded = None
+
+
+atexit.register(close)
+
+
+def cluster_info(client) -> ClusterInfo:
+    try:
+        info = client.scheduler_info(n_workers=-1)  # newer distributed lists 5 workers by default
+    except TypeError:
+        info = client.scheduler_info()
+    workers = [
+        WorkerInfo(name=str(w.get("name", addr)), address=addr, nthreads=int(w.get("nthreads", 1)),
+                   memory_limit=int(w.get("memory_limit") or 0), resources=dict(w.get("resources") or {}))
+        for addr, w in sorted(info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name")))
+    ]
+    return ClusterInfo(scheduler=client.scheduler.address, dashboard_link=_dashboard(client),
+                       workers=workers, embedded=_embedded is not None and client is _clients.get("embedded"))
+
+
+def _dashboard(client) -> str | None:
+    try:
+        return client.dashboard_link
+    except Exception:
+        return None

@@ -1,0 +1,177 @@
+"""Run a plan on Dask: scatter the data once, one task per (candidate, fold).
+
+Tasks carry the candidate's resource restrictions (a ``GPU: 1`` candidate runs
+only where a worker offers ``GPU``). Results are collected as they complete.
+A task whose worker died is run again by Dask; if Dask gives up on it
+(``KilledWorker``) the engine resubmits it, up to ``retries`` times. A task
+that raises marks its candidate failed and cancels the candidate's other folds.
+Interrupting (KeyboardInterrupt) cancels every outstanding task.
+"""
+from __future__ import annotations
+
+import queue
+import time
+import uuid
+from dataclasses import replace
+from typing import Callable
+
+from .errors import ClusterError, TrainingError
+from .events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
+from .fold_task import FoldJob, fit_fold
+
+
+def check_resources(plan, cluster) -> None:
+    """ClusterError when a candidate asks for a resource no worker offers."""
+    offered = cluster.resources
+    for c in plan.candidates:
+        for name, amount in c.resources.items():
+            if max((w.resources.get(name, 0) for w in cluster.workers), default=0) < amount:
+                have = ", ".join(f"{k}={v:g}" for k, v in offered.items()) or "none"
+                raise ClusterError(
+                    f"Candidate {c.id} asks for {name}={amount:g}, but no worker of the cluster at "
+                    f"{cluster.scheduler} offers it (resources offered: {have}). Start a worker with "
+                    f"`dask worker ADDRESS --resources {name}={amount:g}`, or remove `resources:` from it.")
+
+
+class _StartListener:
+    """Receives the workers' "task started" log events (on the client's loop thread)."""
+
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue()
+
+    def __call__(self, event):
+        _, msg = event
+        self.queue.put(msg)
+
+    def drain(self) -> list[dict]:
+        out = []
+        while True:
+            try:
+                out.append(self.queue.get_nowait())
+            except queue.Empty:
+                return out
+
+
+def run_plan(plan, dataset, splits, client, *, on_event: Callable | None = None, retries: int = 3,
+             poll: float = 0.05) -> dict[str, list]:
+    """Train every (candidate, fold).
+
+    Returns a dict with ``folds`` ({candidate_id: [FoldResult]}), ``errors``
+    ({candidate_id: message}), ``data`` (the scattered training part) and
+    ``features`` (numeric / categorical columns).
+    """
+    from distributed import as_completed
+    from distributed.client import FutureCancelledError
+
+    from .pipeline import FeatureTypes
+
+    emit = on_event or (lambda e: None)
+    run_id = uuid.uuid4().hex[:8]
+    topic = f"stratum-{run_id}"
+    X_train = dataset.X.iloc[splits.train]
+    y_train = dataset.y.iloc[splits.train]
+    features = FeatureTypes.of(X_train)
+    n_classes = len(plan.classes) if plan.classes is not None else None
+    image_shape = tuple(dataset.image_shape) if dataset.image_shape else None
+
+    listener = _StartListener()
+    client.subscribe_topic(topic, listener)
+    started_at = time.perf_counter()
+    # the data goes to the workers once; every task refers to these futures
+    X_future, y_future = client.scatter([X_train, y_train], broadcast=True, hash=False)
+
+    jobs: dict[str, FoldJob] = {}
+    futures = {}
+    for index, candidate in enumerate(plan.candidates):
+        for fold, (tr, te) in enumerate(splits.folds):
+            key = f"{topic}-{index}-{fold}"
+            jobs[key] = FoldJob(key=key, candidate_id=candidate.id, algorithm=candidate.algorithm,
+                                params=candidate.params, preprocess=tuple(plan.preprocess), features=features,
+                                task=plan.task, metrics=tuple(plan.metrics), n_classes=n_classes, fold=fold,
+                                topic=topic, image_shape=image_shape)
+    fold_positions = {fold: (tr, te) for fold, (tr, te) in enumerate(splits.folds)}
+
+    def submit(job: FoldJob):
+        tr, te = fold_positions[job.fold]
+        candidate = plan.candidate(job.candidate_id)
+        future = client.submit(fit_fold, job, X_future, y_future, tr, te, key=job.key, pure=False,
+                               resources=candidate.resources or None, retries=0)
+        futures[job.key] = future
+        return future
+
+    results: dict[str, list] = {c.id: [] for c in plan.candidates}
+    errors: dict[str, str] = {}
+    seen_starts: dict[str, int] = {}
+    ac = as_completed([submit(job) for job in jobs.values()], loop=client.loop)
+
+    def handle_starts():
+        for msg in listener.drain():
+            key = msg["key"]
+            if key not in jobs:
+                continue
+            seen_starts[key] = seen_starts.get(key, 0) + 1
+            job = jobs[key]
+            if seen_starts[key] > 1:  # Dask re-ran it after its worker was lost
+                emit(TaskRetried(key, job.candidate_id, job.fold, "worker lost; rescheduled by Dask",
+                                 seen_starts[key]))
+            emit(TaskStarted(key, job.candidate_id, job.fold, msg.get("worker_name", msg.get("worker")), seen_starts[key]))
+
+    n_failed = 0
+    try:
+        while not ac.is_empty():
+            handle_starts()
+            if not ac.has_ready():
+                time.sleep(poll)
+                continue
+            for future in ac.next_batch(block=False):
+                key = future.key
+                job = jobs[key]
+                if job.candidate_id in errors or future.status == "cancelled":
+                    continue
+                try:
+                    result = future.result()
+                except FutureCancelledError:
+                    continue
+                except Exception as exc:  # noqa: BLE001 - anything raised on the worker
+                    if _is_worker_loss(exc) and job.attempt <= retries:
+                        new_job = replace(job, key=f"{job.key}-r{job.attempt}", attempt=job.attempt + 1)
+                        jobs[new_job.key] = new_job
+                        emit(TaskRetried(new_job.key, job.candidate_id, job.fold, f"{type(exc).__name__}: {exc}",
+                                         new_job.attempt))
+                        ac.add(submit(new_job))
+                        continue
+                    n_failed += 1
+                    message = f"{type(exc).__name__}: {exc}"
+                    errors[job.candidate_id] = message
+                    emit(TaskFailed(key, job.candidate_id, job.fold, message))
+                    client.cancel([f for k, f in futures.items()
+                                   if jobs[k].candidate_id == job.candidate_id and not f.done()])
+                    continue
+                handle_starts()
+                results[job.candidate_id].append(result)
+                emit(TaskFinished(key, job.candidate_id, job.fold, result.worker, result.fit_seconds,
+                                  result.scores))
+    except KeyboardInterrupt:
+        outstanding = [f for f in futures.values() if not f.done()]
+        client.cancel(list(futures.values()) + [X_future, y_future])
+        emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed, cancelled=True))
+        raise TrainingError(f"Interrupted: cancelled {len(outstanding)} outstanding task(s) on the cluster; "
+                            "nothing was registered.") from None
+    finally:
+        try:
+            client.unsubscribe_topic(topic)
+        except Exception:
+            pass
+    emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed))
+    # the scattered data stays on the workers for the refit; dropping the futures releases it
+    return {"folds": results, "errors": errors, "data": (X_future, y_future), "features": features}
+
+
+def _is_worker_loss(exc: BaseException) -> bool:
+    from distributed.scheduler import KilledWorker
+
+    try:
+        from distributed.comm.core import CommClosedError
+    except ImportError:  # pragma: no cover
+        CommClosedError = OSError
+    return isinstance(exc, (KilledWorker, CommClosedError))

@@ -1,0 +1,94 @@
+"""The leaderboard: one row per candidate, best first, by the selection metric."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .metrics import METRICS
+
+
+def select_best(candidates, metric: str):
+    """The candidate with the best mean fold score (direction from the metric); None if all failed."""
+    sign = 1 if METRICS[metric].greater_is_better else -1
+    scored = [c for c in candidates if not c.failed and c.folds and not math.isnan(c.mean(metric))]
+    if not scored:
+        return None
+    # ties: the cheaper candidate, then the earlier one
+    return max(scored, key=lambda c: (sign * c.mean(metric), -c.fit_seconds))
+
+
+@dataclass
+class Leaderboard:
+    metric: str
+    metrics: list[str]
+    candidates: list  # CandidateResult, sorted best first
+
+    @classmethod
+    def build(cls, candidates, metric: str, metrics: list[str]) -> "Leaderboard":
+        sign = 1 if METRICS[metric].greater_is_better else -1
+
+        def key(c):
+            m = c.mean(metric)
+            return (c.failed or math.isnan(m), -sign * (m if not math.isnan(m) else 0), c.fit_seconds)
+
+        return cls(metric, list(metrics), sorted(candidates, key=key))
+
+    @property
+    def best(self):
+        return select_best(self.candidates, self.metric)
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for rank, c in enumerate(self.candidates, 1):
+            row = {"rank": rank, "candidate": c.id}
+            for m in self.metrics:
+                mean, std = c.mean(m), c.std(m)
+                row[m] = "–" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+            row["fit s"] = f"{c.fit_seconds:.2f}"
+            row["folds"] = len(c.folds)
+            if c.failed:
+                row["error"] = c.error.splitlines()[0][:120]
+            rows.append(row)
+        return rows
+
+    def to_frame(self):
+        """A DataFrame: mean and std of each metric, fit seconds, folds, per candidate."""
+        import pandas as pd
+
+        records = []
+        for c in self.candidates:
+            rec = {"candidate": c.id, "algorithm": c.class_name}
+            for m in self.metrics:
+                rec[m] = c.mean(m)
+                rec[f"{m}_std"] = c.std(m)
+            rec["fit_seconds"] = c.fit_seconds
+            rec["folds"] = len(c.folds)
+            rec["error"] = c.error
+            records.append(rec)
+        return pd.DataFrame.from_records(records).set_index("candidate")
+
+    def _columns(self) -> list[str]:
+        cols = ["rank", "candidate"] + self.metrics + ["fit s", "folds"]
+        if any(c.failed for c in self.candidates):
+            cols.append("error")
+        return cols
+
+    def to_text(self) -> str:
+        from ..display import text_table
+
+        direction = "higher" if METRICS[self.metric].greater_is_better else "lower"
+        return (f"Leaderboard (by {self.metric}, {direction} is better; mean ± std over folds)\n"
+                + text_table(self.rows(), self._columns()))
+
+    def _repr_html_(self) -> str:
+        from ..display import html_table
+
+        direction = "higher" if METRICS[self.metric].greater_is_better else "lower"
+        best = self.best
+        index = self.candidates.index(best) if best is not None else None
+        return (f"<p><b>Leaderboard</b> by <code>{self.metric}</code> ({direction} is better; "
+                f"mean ± std over folds)</p>" + html_table(self.rows(), self._columns(), highlight=index,
+                                                          css_class="stratum-leaderboard"))
+
+    def __repr__(self) -> str:
+        return self.to_text()

@@ -1,0 +1,174 @@
+"""What a training run returns: per-fold, per-candidate and whole-run results.
+
+Results keep the data plots need (out-of-fold predictions, holdout predictions)
+and compute curves on demand with scikit-learn's own functions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class FoldResult:
+    """One (candidate, fold) fitted on a worker and scored on the fold's test rows."""
+
+    candidate_id: str
+    fold: int
+    scores: dict[str, float]
+    fit_seconds: float
+    score_seconds: float
+    worker: str
+    test_positions: np.ndarray  # positions within the training part
+    y_pred: np.ndarray
+    y_score: np.ndarray | None  # probabilities (n, n_classes) or decision values
+    score_kind: str | None = None  # "proba" | "decision" | None
+    attempt: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CandidateResult:
+    """A candidate's folds, summary scores and out-of-fold predictions."""
+
+    id: str
+    algorithm: str
+    class_name: str
+    params: dict
+    resources: dict
+    folds: list[FoldResult] = field(default_factory=list)
+    error: str | None = None
+    #: the true labels of the training part (shared by every candidate)
+    y_train: Any = None
+    classes: list | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def fold_scores(self, metric: str) -> list[float]:
+        return [f.scores.get(metric, math.nan) for f in sorted(self.folds, key=lambda f: f.fold)]
+
+    def mean(self, metric: str) -> float:
+        values = self.fold_scores(metric)
+        return float(np.mean(values)) if values else math.nan
+
+    def std(self, metric: str) -> float:
+        values = self.fold_scores(metric)
+        return float(np.std(values)) if values else math.nan
+
+    @property
+    def fit_seconds(self) -> float:
+        return float(sum(f.fit_seconds for f in self.folds))
+
+    @property
+    def workers(self) -> list[str]:
+        return sorted({f.worker for f in self.folds})
+
+    # ---- out-of-fold predictions (what the curves are drawn from) ----------
+    def _oof(self, attr: str):
+        folds = sorted(self.folds, key=lambda f: f.fold)
+        if not folds or getattr(folds[0], attr) is None:
+            return None
+        order = np.concatenate([f.test_positions for f in folds])
+        values = np.concatenate([np.asarray(getattr(f, attr)) for f in folds])
+        return values[np.argsort(order, kind="stable")]  # back to training-part order
+
+    @property
+    def oof_positions(self) -> np.ndarray:
+        return np.sort(np.concatenate([f.test_positions for f in self.folds]))
+
+    @property
+    def y_true(self) -> np.ndarray:
+        return np.asarray(self.y_train)[self.oof_positions]
+
+    @property
+    def y_pred(self):
+        return self._oof("y_pred")
+
+    @property
+    def y_score(self):
+        return self._oof("y_score")
+
+    def roc_curve(self, pos_label=None) -> dict | None:
+        """ROC points of the out-of-fold scores: {fpr, tpr, auc} (one-vs-rest for ``pos_label``)."""
+        from .evaluate.curves import roc_points
+
+        return roc_points(self.y_true, self.y_score, self.classes, pos_label)
+
+    def pr_curve(self, pos_label=None) -> dict | None:
+        from .evaluate.curves import pr_points
+
+        return pr_points(self.y_true, self.y_score, self.classes, pos_label)
+
+    def confusion_matrix(self, normalize: str | None = None) -> np.ndarray:
+        from sklearn.metrics import confusion_matrix
+
+        return confusion_matrix(self.y_true, self.y_pred, labels=self.classes, normalize=normalize)
+
+    def residuals(self) -> dict:
+        y_true = np.asarray(self.y_true, dtype=float)
+        y_pred = np.asarray(self.y_pred, dtype=float)
+        return {"y_true": y_true, "y_pred": y_pred, "residual": y_true - y_pred}
+
+
+@dataclass
+class TrainingResult:
+    """Everything a run produced; displayed as a leaderboard."""
+
+    name: str | None
+    plan: Any
+    candidates: list[CandidateResult]
+    leaderboard: Any            # evaluate.leaderboard.Leaderboard
+    best: CandidateResult | None
+    model: Any                  # the winner refit on the whole training part
+    holdout_scores: dict[str, float]
+    holdout: dict               # y_true, y_pred, y_score of the holdout part
+    seconds: float
+    version: Any = None         # registry ModelVersion once registered
+    events: list = field(default_factory=list)
+    cluster: dict = field(default_factory=dict)
+    data_fingerprint: str = ""
+    input_schema: dict = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return self.plan.task
+
+    @property
+    def metric(self) -> str:
+        return self.plan.metric
+
+    @property
+    def classes(self):
+        return self.plan.classes
+
+    def candidate(self, candidate_id: str) -> CandidateResult:
+        for c in self.candidates:
+            if c.id == candidate_id:
+                return c
+        raise KeyError(f"No candidate {candidate_id!r}; candidates: {[c.id for c in self.candidates]}")
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def summary(self) -> str:
+        reg = f" Registered as {self.version.ref}." if self.version is not None else ""
+        hold = ", ".join(f"{k} {v:.4f}" for k, v in self.holdout_scores.items())
+        best = self.best.id if self.best else "none"
+        return (f"Best: {best} — holdout {hold}. {len(self.candidates)} candidates, "
+                f"{self.plan.n_tasks} tasks in {self.seconds:.1f} s.{reg}")
+
+    def to_text(self) -> str:
+        return self.leaderboard.to_text() + "\n" + self.summary()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return self.leaderboard._repr_html_() + f"<p>{html.escape(self.summary())}</p>"

@@ -1,0 +1,191 @@
+"""`train()`: spec -> plan -> Dask -> leaderboard -> refit -> holdout -> registry.
+
+Nothing is registered unless the whole run succeeds: a failed or interrupted
+run leaves the registry as it was.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import TrainingError
+from .events import ModelRegistered, Notice, PlanReady, RefitFinished
+from .spec import PipelineSpec, parse_spec
+
+
+def _as_spec(spec: str | dict | PipelineSpec | Path) -> PipelineSpec:
+    if isinstance(spec, Path):
+        from .errors import SpecError
+
+        try:
+            spec = spec.read_text()
+        except OSError as exc:
+            raise SpecError(f"Cannot read the spec file {spec}: {exc.strerror}. Check the path.") from None
+    return spec if isinstance(spec, PipelineSpec) else parse_spec(spec)
+
+
+def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None):
+    """(spec, dataset, plan): everything checked, nothing sent to a cluster."""
+    from .data import load_dataset
+    from .plan import make_plan
+
+    spec = _as_spec(spec)
+    dataset = load_dataset(spec.data, spec.target, user_ns, base_dir)
+    plan = make_plan(spec, dataset)
+    return spec, dataset, plan
+
+
+def dry_run(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None, client=None,
+            cluster: str | None = None):
+    """The plan (candidates, folds, tasks, resources) without training anything."""
+    return prepare(spec, user_ns=user_ns, base_dir=base_dir)[2]
+
+
+def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_dir: str | Path | None = None,
+          client=None, cluster: str | None = None, on_event: Callable[[Any], None] | None = None,
+          register: bool = True, registry=None) -> "TrainingResult":  # noqa: F821
+    """Train every candidate of ``spec`` on Dask, pick the best, refit, score on the holdout, register.
+
+    ``spec`` is YAML text, a dict, a :class:`PipelineSpec` or a Path to a YAML file.
+    ``name`` registers the best model under that name (skipped when None or
+    ``register=False``). Events go to ``on_event`` as they happen.
+    """
+    from .cluster import cluster_info, connect
+    from .data import fingerprint, input_schema
+    from .engine import check_resources, run_plan
+    from .evaluate.leaderboard import Leaderboard
+    from .evaluate.metrics import score_all
+    from .fold_task import predictions, refit
+    from .plan import make_splits
+    from .results import CandidateResult, TrainingResult
+
+    started = time.perf_counter()
+    events: list = []
+
+    def emit(event):
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    if register and name is not None:
+        from .registry import open_registry
+
+        registry = registry or open_registry()  # fail on a bad registry before any work
+        _check_name(name)
+    spec, dataset, plan = prepare(spec, user_ns=user_ns, base_dir=base_dir)
+    splits = make_splits(dataset.y, spec.split, plan.task)
+    client = client or connect(cluster)
+    info = cluster_info(client)
+    check_resources(plan, info)
+    for notice in plan.notices:
+        emit(Notice(notice))
+    emit(PlanReady(plan, plan.n_tasks, info.dashboard_link))
+
+    out = run_plan(plan, dataset, splits, client, on_event=emit)
+    y_train = np.asarray(dataset.y.iloc[splits.train])
+    candidates = []
+    for c in plan.candidates:
+        candidates.append(CandidateResult(
+            id=c.id, algorithm=c.algorithm, class_name=c.class_name, params=c.params, resources=c.resources,
+            folds=sorted(out["folds"][c.id], key=lambda f: f.fold), error=out["errors"].get(c.id),
+            y_train=y_train, classes=plan.classes))
+    for c in candidates:
+        for message in dict.fromkeys(w for f in c.folds for w in f.warnings):
+            emit(Notice(f"{c.id}: {message}", level="warning"))
+    leaderboard = Leaderboard.build(candidates, plan.metric, plan.metrics)
+    best = leaderboard.best
+    if best is None:
+        details = "; ".join(f"{c.id}: {c.error}" for c in candidates if c.error) or "no scores"
+        raise TrainingError(f"Every candidate failed, nothing was registered. {details}")
+
+    # refit the winner on the whole training part, where its resources are
+    X_future, y_future = out["data"]
+    future = client.submit(refit, best.algorithm, best.params, tuple(plan.preprocess), out["features"],
+                           plan.task, X_future, y_future,
+                           tuple(dataset.image_shape) if dataset.image_shape else None,
+                           resources=best.resources or None, pure=False)
+    try:
+        model, refit_seconds, refit_worker = future.result()
+    except KeyboardInterrupt:
+        client.cancel([future])
+        raise TrainingError("Interrupted during the refit; nothing was registered.") from None
+    finally:
+        del X_future, y_future
+        out.pop("data", None)
+    X_test, y_test = dataset.X.iloc[splits.test], dataset.y.iloc[splits.test]
+    n_classes = len(plan.classes) if plan.classes is not None else None
+    holdout_scores = score_all(model, X_test, y_test, plan.metrics, n_classes)
+    if plan.task == "classification":
+        y_pred, y_score, _ = predictions(model, X_test)
+    else:
+        y_pred, y_score = np.asarray(model.predict(X_test)), None
+    holdout = {"y_true": np.asarray(y_test), "y_pred": y_pred, "y_score": y_score,
+               "positions": splits.test}
+    emit(RefitFinished(best.id, refit_seconds, refit_worker, holdout_scores))
+
+    result = TrainingResult(
+        name=name, plan=plan, candidates=candidates, leaderboard=leaderboard, best=best, model=model,
+        holdout_scores=holdout_scores, holdout=holdout, seconds=time.perf_counter() - started,
+        events=events, cluster=info.to_json(), data_fingerprint=fingerprint(dataset.X, dataset.y),
+        input_schema=input_schema(dataset.X, dataset.image_shape),
+    )
+    if register and name is not None:
+        version = registry.register(name, model, lineage=lineage(result, spec, X_test),
+                                    flavor=flavor_of(model))
+        result.version = version
+        emit(ModelRegistered(version.name, version.version, version.ref))
+    return result
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    from .errors import SpecError
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise SpecError(f"Invalid model name {name!r}: use letters, digits, '-', '_' or '.', "
+                        "starting with a letter or digit (e.g. churn, churn-v2).")
+
+
+def flavor_of(model) -> str:
+    """How the registry stores this model ("sklearn", or a flavor a plugin declares)."""
+    return getattr(model, "stratum_flavor", None) or getattr(
+        getattr(model, "steps", [[None, None]])[-1][1], "stratum_flavor", None) or "sklearn"
+
+
+def _json_safe(value):
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else
+                                 (v.tolist() if hasattr(v, "tolist") else str(v))))
+
+
+def lineage(result, spec: PipelineSpec, X_test) -> dict:
+    """What the registry keeps with the model version."""
+    best, plan = result.best, result.plan
+    sample = X_test.head(5)
+    records = json.loads(sample.to_json(orient="records"))
+    expected = _json_safe(np.asarray(result.model.predict(sample)).tolist())
+    return {
+        "algorithm": best.class_name,
+        "params": _json_safe({k: list(v) if isinstance(v, tuple) else v for k, v in best.params.items()}),
+        "task": plan.task,
+        "metric": plan.metric,
+        "cv_score": best.mean(plan.metric),
+        "holdout_score": result.holdout_scores.get(plan.metric),
+        "cv_scores": {m: {"mean": best.mean(m), "std": best.std(m), "folds": best.fold_scores(m)}
+                      for m in plan.metrics if best.fold_scores(m)},
+        "holdout_scores": dict(result.holdout_scores),
+        "spec_yaml": spec.to_yaml(),
+        "data_fingerprint": result.data_fingerprint,
+        "input_schema": result.input_schema,
+        "classes": _json_safe(plan.classes) if plan.classes is not None else None,
+        "duration_s": result.seconds,
+        "candidate_id": best.id,
+        "n_candidates": len(result.candidates),
+        "data_source": spec.data,
+        "leaderboard": _json_safe(result.leaderboard.rows()),
+        "sample": {"records": records, "expected": expected},
+    }
