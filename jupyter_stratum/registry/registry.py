@@ -74,7 +74,7 @@ class Registry:
                 except RegistryError as exc:
                     raise RegistryError(f"Could not register {name!r}: {exc} Nothing was registered.") from exc
             sha256 = sha256_of(staged)
-            published: list[str] = []
+            published: list[dict] = []
 
             def build_row(version: int) -> dict:
                 return {
@@ -88,16 +88,35 @@ class Registry:
                 }
 
             def publish(row: dict) -> None:
-                published.append(row["artifact"])  # before the move: it may fail half-way
+                published.append(row)  # before the move: it may fail half-way
                 self.store.publish(staged, row["artifact"])
 
             try:
                 row = self.index.add_version(name, build_row, publish)
             except BaseException:
-                for key in published:  # the transaction rolled back: take the file back too
-                    self.store.remove(key)
+                for attempt in published:
+                    self._undo_publish(attempt)
                 raise
         return ModelVersion.from_dict(row, registry=self)
+
+    def _undo_publish(self, row: dict) -> None:
+        """Remove the file of a failed attempt, but only once sure its row was not committed
+        (an interrupt right after COMMIT must not delete a registered artifact)."""
+        try:
+            found = self.index.get_version(row["name"], row["version"])
+        except Exception:  # cannot tell: an orphan file is harmless, a lost artifact is not
+            return
+        if found is None or found["artifact"] != row["artifact"]:
+            self.store.remove(row["artifact"])
+
+    def collect_garbage(self, older_than_s: float = 3600.0) -> list[str]:
+        """Delete artifact files no version refers to (left by a process killed between moving
+        its file and committing), if older than ``older_than_s``; return their keys."""
+        referenced = {v["artifact"] for n in self.index.names() for v in self.index.versions(n)}
+        orphans = self.store.orphans(referenced, older_than_s)
+        for key in orphans:
+            self.store.remove(key)
+        return orphans
 
     # -- finding -------------------------------------------------------------
     def names(self) -> list[str]:

@@ -33,6 +33,9 @@ class ArtifactStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def orphans(self, referenced: set[str], older_than_s: float) -> list[str]:
+        """Keys of stored artifacts not in ``referenced`` and older than ``older_than_s``."""
+
     def local_path(self, key: str) -> Path:
         """A local file holding ``key``'s bytes (a remote store would download it)."""
 
@@ -86,6 +89,20 @@ class LocalArtifactStore:
 
     def exists(self, key: str) -> bool:
         return self.local_path(key).exists()
+
+    def orphans(self, referenced: set[str], older_than_s: float) -> list[str]:
+        import time
+
+        cutoff = time.time() - older_than_s
+        found = []
+        for path in sorted(self.artifacts_dir.glob("*/*")):
+            key = path.relative_to(self.root).as_posix()
+            if path.parent == self.staging_dir or key in referenced:
+                continue
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime <= cutoff:
+                    found.append(key)
+        return found
 
     def local_path(self, key: str) -> Path:
         path = (self.root / key).resolve()

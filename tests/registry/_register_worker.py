@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 
-def main(root: str, name: str, n: int, worker: str, go_file: str) -> None:
+def main(root: str, name: str, n: int, worker: str, go_file: str, hang_after_move: bool = False) -> None:
     from sklearn.datasets import load_iris
     from sklearn.tree import DecisionTreeClassifier
 
@@ -20,6 +20,9 @@ def main(root: str, name: str, n: int, worker: str, go_file: str) -> None:
     def slow_publish(self, staged, key):
         time.sleep(0.02)
         publish(self, staged, key)
+        if hang_after_move:  # file in place, row inserted, not committed: the test kills us here
+            Path(go_file + f".moved-{worker}").touch()
+            time.sleep(120)
 
     LocalArtifactStore.publish = slow_publish
 
@@ -40,4 +43,4 @@ def main(root: str, name: str, n: int, worker: str, go_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], "--hang-after-move" in sys.argv)

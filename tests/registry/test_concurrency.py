@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -64,3 +65,35 @@ def test_two_processes_register_concurrently(tmp_path):
     staged = list((root / "artifacts" / ".staging").iterdir())
     assert staged == []
     assert len(list((root / "artifacts" / "churn").iterdir())) == 20
+
+
+def test_writer_killed_inside_its_transaction_leaves_registry_usable(tmp_path, fitted_pipeline):
+    root, go = tmp_path / "shared-home", tmp_path / "go"
+    registry = open_registry(root)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), str(root), "churn", "1", "k", str(go), "--hang-after-move"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        go.touch()
+        deadline = time.monotonic() + 120
+        while not Path(f"{go}.moved-k").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "worker never reached the move"
+            time.sleep(0.05)
+        # the worker holds the write lock, its row inserted and its file moved, not committed
+        assert len(list((root / "artifacts" / "churn").iterdir())) == 1
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert registry.names() == []  # its row died with it
+    mv = registry.register("churn", fitted_pipeline, lineage={})  # the lock died with it too
+    assert mv.version == 1
+    registry.load("churn")
+    assert registry.index.integrity_check() == "ok"
+    # its moved file is an orphan: swept by collect_garbage, the registered one is kept
+    orphans = registry.collect_garbage(older_than_s=0)
+    assert len(orphans) == 1 and orphans[0] != mv.artifact
+    assert sorted((root / "artifacts" / "churn").iterdir()) == [mv.artifact_path]
+    registry.load("churn")
