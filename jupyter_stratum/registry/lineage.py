@@ -46,6 +46,10 @@ def default_algorithm(model: Any) -> str:
 
 def build_lineage(model: Any, lineage: dict | None) -> dict[str, Any]:
     """Return the stored lineage fields (everything but name/version/created_at/artifact/sha256/flavor)."""
+    if lineage is not None and not isinstance(lineage, dict):
+        raise RegistryError(
+            f"lineage must be a dict of ModelVersion fields, got {type(lineage).__name__}. Nothing was registered."
+        )
     lineage = dict(lineage or {})
     known = {f.name for f in fields_of_record()} - SYSTEM_FIELDS
     extra = dict(lineage.pop("extra", None) or {})
@@ -70,6 +74,11 @@ def build_lineage(model: Any, lineage: dict | None) -> dict[str, Any]:
     if out.get("classes") is not None and not isinstance(out["classes"], list):
         out["classes"] = [out["classes"]]
     out.setdefault("classes", None)
+    for key in ("params", "cv_scores", "holdout_scores", "input_schema", "library_versions", "extra"):
+        if not isinstance(out[key], dict):
+            raise RegistryError(
+                f"lineage[{key!r}] must be a dict, got {type(out[key]).__name__}. Nothing was registered."
+            )
     metric = out["metric"]
     # the selection metric's scores, taken from the per-metric dicts when not given
     if out.get("cv_score") is None and metric and isinstance(out["cv_scores"].get(metric), dict):
@@ -86,9 +95,4 @@ def build_lineage(model: Any, lineage: dict | None) -> dict[str, Any]:
                 ) from None
         else:
             out[key] = 0.0 if key == "duration_s" else None
-    for key in ("params", "cv_scores", "holdout_scores", "input_schema", "library_versions", "extra"):
-        if not isinstance(out[key], dict):
-            raise RegistryError(
-                f"lineage[{key!r}] must be a dict, got {type(out[key]).__name__}. Nothing was registered."
-            )
     return out

@@ -137,7 +137,8 @@ def test_index_integrity_check(registry, fitted_pipeline):
 
 
 @pytest.mark.parametrize("lineage, field", [({"cv_score": "high"}, "cv_score"), ({"params": [1, 2]}, "params"),
-                                            ({"duration_s": "slow"}, "duration_s")])
+                                            ({"duration_s": "slow"}, "duration_s"),
+                                            ({"metric": "f1", "cv_scores": [0.1]}, "cv_scores")])
 def test_bad_lineage_is_refused_before_anything_is_written(registry, fitted_pipeline, lineage, field):
     with pytest.raises(RegistryError, match=rf"lineage\['{field}'\] must be"):
         registry.register("churn", fitted_pipeline, lineage=lineage)
