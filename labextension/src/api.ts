@@ -1,0 +1,188 @@
+/**
+ * The sidebar's only door to the server: `requestAPI()` and the shapes of
+ * what the `jupyter_stratum.server` REST API answers. Every rule (schemas,
+ * validation, messages) comes from there; nothing here checks a value.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** URL namespace of the server extension, under the server's base URL. */
+export const API_NAMESPACE = 'jupyter-stratum';
+
+/** What to tell the user when the server extension does not answer. */
+export const SERVER_EXTENSION_HINT =
+  'The jupyter-stratum server extension is not answering. Install it with ' +
+  '`pip install jupyter-stratum` in the environment that runs JupyterLab, ' +
+  'check `jupyter server extension list` shows "jupyter_stratum OK", then restart JupyterLab.';
+
+/** An error from the REST API, with the core's message when there is one. */
+export class StratumAPIError extends Error {
+  /** Build from an HTTP status and the server's message. */
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly missingExtension = false
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Call the server extension. `endPoint` is relative to
+ * `{baseUrl}/jupyter-stratum/`; the answer is parsed JSON.
+ */
+export async function requestAPI<T>(
+  endPoint = '',
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new StratumAPIError(
+      `Cannot reach the Jupyter server (${String(error)}).`,
+      0,
+      true
+    );
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!response.ok) {
+    if (response.status === 404 && !(data && data.area)) {
+      throw new StratumAPIError(SERVER_EXTENSION_HINT, 404, true);
+    }
+    const message =
+      (data && (data.message as string)) ||
+      `${response.status} ${response.statusText} from ${endPoint}`;
+    throw new StratumAPIError(message, response.status);
+  }
+  return data as T;
+}
+
+/** A JSON Schema fragment (the subset the property editor reads). */
+export interface JSONSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  const?: unknown;
+  anyOf?: JSONSchema[];
+  oneOf?: JSONSchema[];
+  allOf?: JSONSchema[];
+  items?: JSONSchema;
+  properties?: Record<string, JSONSchema>;
+  required?: string[];
+  $ref?: string;
+  $defs?: Record<string, JSONSchema>;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  title?: string;
+  description?: string;
+  examples?: unknown[];
+  [key: string]: unknown;
+}
+
+/** One algorithm of the catalog. */
+export interface ICatalogEntry {
+  name: string;
+  class_name: string;
+  kind: 'classifier' | 'regressor' | 'transformer' | string;
+  aliases: string[];
+  source: string;
+  doc: string;
+  schema: JSONSchema;
+}
+
+/** One problem in a spec, as the core reports it. */
+export interface ISpecIssue {
+  line: number | null;
+  path: (string | number)[];
+  field: string;
+  message: string;
+}
+
+/** Answer of `spec/validate`. */
+export interface IValidation {
+  ok: boolean;
+  errors: ISpecIssue[];
+  yaml: string | null;
+  spec: Record<string, any> | null;
+}
+
+/** A registered model (latest version). */
+export interface IModelSummary {
+  name: string;
+  latest_version: number;
+  n_versions: number;
+  task: string | null;
+  algorithm: string | null;
+  metric: string | null;
+  cv_score: number | null;
+  holdout_score: number | null;
+  updated_at: string | null;
+  [key: string]: unknown;
+}
+
+/** One model with its versions and deployments. */
+export interface IModelDetail {
+  name: string;
+  versions: Record<string, any>[];
+  deployments: Record<string, any>[];
+}
+
+/** Answer of `cluster`. */
+export interface IClusterInfo {
+  scheduler: string | null;
+  embedded: boolean;
+}
+
+/** Typed calls of the REST API. */
+export namespace StratumAPI {
+  /** Algorithms and the JSON Schemas of their hyperparameters. */
+  export function catalog(): Promise<ICatalogEntry[]> {
+    return requestAPI<ICatalogEntry[]>('catalog');
+  }
+  /** JSON Schema of `PipelineSpec`. */
+  export function specSchema(): Promise<JSONSchema> {
+    return requestAPI<JSONSchema>('spec/schema');
+  }
+  /** Validate a spec text (YAML, of which JSON is a subset). */
+  export function validate(
+    yaml: string,
+    task: string | null = null
+  ): Promise<IValidation> {
+    return requestAPI<IValidation>('spec/validate', {
+      method: 'POST',
+      body: JSON.stringify({ yaml, task })
+    });
+  }
+  /** Registered models. */
+  export function models(): Promise<IModelSummary[]> {
+    return requestAPI<IModelSummary[]>('models');
+  }
+  /** One model's versions and deployments. */
+  export function model(name: string): Promise<IModelDetail> {
+    return requestAPI<IModelDetail>(`models/${encodeURIComponent(name)}`);
+  }
+  /** Recorded deployments. */
+  export function deployments(
+    name: string | null = null
+  ): Promise<Record<string, any>[]> {
+    const query = name ? `?name=${encodeURIComponent(name)}` : '';
+    return requestAPI<Record<string, any>[]>(`deployments${query}`);
+  }
+  /** The configured Dask scheduler, if any. */
+  export function cluster(): Promise<IClusterInfo> {
+    return requestAPI<IClusterInfo>('cluster');
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * The pipeline builder: Stratum's blocks Data → Preprocess → Models →
+ * Evaluate → Best model, each with a property editor generated from the
+ * schemas the server sends, validated live by the server.
+ */
+import * as React from 'react';
+
+import { ICatalogEntry, ISpecIssue } from './api';
+import { IssueList, SchemaField } from './fields';
+import { DATASET_SUGGESTIONS, IStep, PipelineModel, StepSection } from './model';
+
+/** Props of the builder view. */
+export interface IBuilderProps {
+  /** The builder's state. */
+  model: PipelineModel;
+  /** Write the cell (and run it with `run`); resolves with a message for the status line. */
+  onWrite: (source: string, run: boolean) => Promise<string>;
+  /** Start a new, empty pipeline (forgets the linked cell). */
+  onReset: () => void;
+  /** The notebook cell the builder is linked to, if any (shown to the user). */
+  linkedLabel: string | null;
+}
+
+/** Re-render a component whenever the model changes. */
+function useModel(model: PipelineModel): number {
+  const [version, setVersion] = React.useState(0);
+  React.useEffect(() => {
+    const bump = () => setVersion(v => v + 1);
+    model.changed.connect(bump);
+    return () => {
+      model.changed.disconnect(bump);
+    };
+  }, [model]);
+  return version;
+}
+
+function Block(props: { title: string; step: string; name: string; children: React.ReactNode; issues?: ISpecIssue[] }) {
+  return (
+    <section className="jp-stratum-block" data-stratum-block={props.name}>
+      <header className="jp-stratum-block-title">
+        <span className="jp-stratum-block-step">{props.step}</span>
+        {props.title}
+      </header>
+      <div className="jp-stratum-block-body">
+        {props.children}
+        <IssueList issues={props.issues} />
+      </div>
+    </section>
+  );
+}
+
+function Arrow(): JSX.Element {
+  return <div className="jp-stratum-arrow" aria-hidden="true" />;
+}
+
+function kindsFor(section: StepSection, task: string | null): string[] {
+  if (section === 'preprocess') {
+    return ['transformer'];
+  }
+  if (task && /class/i.test(task)) {
+    return ['classifier'];
+  }
+  if (task && /regress/i.test(task)) {
+    return ['regressor'];
+  }
+  return ['classifier', 'regressor'];
+}
+
+const KIND_LABELS: Record<string, string> = {
+  classifier: 'Classifiers',
+  regressor: 'Regressors',
+  transformer: 'Transformers'
+};
+
+function AddStep(props: { model: PipelineModel; section: StepSection }): JSX.Element {
+  const { model, section } = props;
+  const kinds = kindsFor(section, model.task);
+  return (
+    <select
+      className="jp-stratum-input jp-stratum-add"
+      data-stratum-add={section}
+      value=""
+      onChange={e => {
+        if (e.target.value) {
+          model.addStep(section, e.target.value);
+        }
+      }}
+    >
+      <option value="">{section === 'models' ? '+ Add a model…' : '+ Add a step…'}</option>
+      {kinds.map(kind => (
+        <optgroup key={kind} label={KIND_LABELS[kind] || kind}>
+          {model.catalog
+            .filter(entry => entry.kind === kind)
+            .map(entry => (
+              <option key={entry.name} value={entry.name} title={entry.doc}>
+                {entry.name}
+              </option>
+            ))}
+        </optgroup>
+      ))}
+    </select>
+  );
+}
+
+function StepCard(props: {
+  model: PipelineModel;
+  section: StepSection;
+  index: number;
+  step: IStep;
+  issues: Map<string, ISpecIssue[]>;
+}): JSX.Element {
+  const { model, section, index, step, issues } = props;
+  const entry: ICatalogEntry | undefined = model.entry(step.name);
+  const schema = entry?.schema || {};
+  const names = Object.keys(schema.properties || {});
+  const key = `${section}.${index}`;
+  const cardIssues = issues.get(key);
+  const paramIssueCount = names.reduce((n, p) => n + (issues.get(`${key}.${p}`)?.length || 0), 0);
+  const setCount = Object.keys(step.params).length;
+  const open = step.open || paramIssueCount > 0;
+  return (
+    <div
+      className={`jp-stratum-card${cardIssues || paramIssueCount ? ' jp-mod-invalid' : ''}`}
+      data-stratum-card={key}
+      data-stratum-name={step.name}
+    >
+      <div className="jp-stratum-card-header">
+        <button
+          className="jp-stratum-card-toggle"
+          aria-expanded={open}
+          title={entry ? `${entry.class_name} (${entry.source}): ${entry.doc}` : step.name}
+          onClick={() => model.toggleStep(section, index)}
+        >
+          <span className={`jp-stratum-caret${open ? ' jp-mod-open' : ''}`} />
+          <span className="jp-stratum-card-name">{step.name}</span>
+          {setCount > 0 && <span className="jp-stratum-badge">{setCount} set</span>}
+        </button>
+        <button className="jp-stratum-icon-button" title="Move up" disabled={index === 0} onClick={() => model.moveStep(section, index, -1)}>
+          ↑
+        </button>
+        <button
+          className="jp-stratum-icon-button"
+          title="Move down"
+          disabled={index === model[section].length - 1}
+          onClick={() => model.moveStep(section, index, 1)}
+        >
+          ↓
+        </button>
+        <button className="jp-stratum-icon-button" title="Remove" data-stratum-remove={key} onClick={() => model.removeStep(section, index)}>
+          ✕
+        </button>
+      </div>
+      <IssueList issues={cardIssues} />
+      {open && (
+        <div className="jp-stratum-card-body">
+          {entry?.doc && <div className="jp-stratum-doc">{entry.doc}</div>}
+          {names.length === 0 && <div className="jp-stratum-muted">No hyperparameters.</div>}
+          {names.map(param => (
+            <SchemaField
+              key={param}
+              fieldKey={`${key}.${param}`}
+              label={param}
+              schema={schema.properties![param]}
+              root={schema}
+              value={step.params[param]}
+              issues={issues.get(`${key}.${param}`)}
+              searchable={section === 'models'}
+              onChange={v => model.setParam(section, index, param, v)}
+            />
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function TopField(props: {
+  model: PipelineModel;
+  path: string;
+  issues: Map<string, ISpecIssue[]>;
+  placeholder?: string;
+  suggestions?: string[];
+}): JSX.Element {
+  const { model, path, issues } = props;
+  const schema = model.fieldSchema(path);
+  return (
+    <SchemaField
+      fieldKey={path}
+      label={schema.title && !path.includes('.') ? path : path.split('.').pop()!}
+      schema={schema}
+      root={model.specSchema || undefined}
+      value={model.fields[path]}
+      issues={issues.get(path)}
+      placeholder={props.placeholder}
+      suggestions={props.suggestions}
+      onChange={v => model.setField(path, v)}
+    />
+  );
+}
+
+/** The builder: blocks, live validation, Insert cell and Run. */
+export function PipelineBuilder(props: IBuilderProps): JSX.Element {
+  const { model } = props;
+  useModel(model);
+  const [message, setMessage] = React.useState<string>('');
+  const [busy, setBusy] = React.useState(false);
+  const issues = model.issuesByField();
+  const v = model.validation;
+  const splitFields = model.subFields('split');
+  const dataExamples = (model.fieldSchema('data').examples as string[] | undefined)?.filter(e => typeof e === 'string');
+  const known = new Set<string>(['']);
+  for (const key of [
+    'data',
+    'target',
+    'task',
+    'metric',
+    'metrics',
+    'split',
+    ...splitFields.map(f => `split.${f}`),
+    'models',
+    'preprocess'
+  ]) {
+    known.add(key);
+  }
+  model.models.forEach((s, i) => {
+    known.add(`models.${i}`);
+    Object.keys(model.entry(s.name)?.schema.properties || {}).forEach(p => known.add(`models.${i}.${p}`));
+  });
+  model.preprocess.forEach((s, i) => {
+    known.add(`preprocess.${i}`);
+    Object.keys(model.entry(s.name)?.schema.properties || {}).forEach(p => known.add(`preprocess.${i}.${p}`));
+  });
+  const general = [...(issues.get('') || [])];
+  for (const [key, list] of issues) {
+    if (!known.has(key)) {
+      general.push(...list);
+    }
+  }
+
+  const write = async (run: boolean) => {
+    setBusy(true);
+    try {
+      const answer = await model.validateNow();
+      const source = model.cellSource();
+      if (!answer || !source) {
+        setMessage(model.requestError || 'Fix the problems marked in red first.');
+        return;
+      }
+      setMessage(await props.onWrite(source, run));
+    } catch (error) {
+      setMessage((error as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  let status: JSX.Element;
+  if (model.requestError) {
+    status = <span className="jp-stratum-status-error">{model.requestError}</span>;
+  } else if (model.validating || !v) {
+    status = <span className="jp-stratum-muted">checking…</span>;
+  } else if (v.ok) {
+    status = <span className="jp-stratum-status-ok">✓ valid pipeline</span>;
+  } else {
+    status = (
+      <span className="jp-stratum-status-error">
+        {v.errors.length} problem{v.errors.length === 1 ? '' : 's'}
+      </span>
+    );
+  }
+
+  return (
+    <div className="jp-stratum-builder">
+      <div className="jp-stratum-namebar">
+        <label htmlFor="jp-stratum-name">Model name</label>
+        <input
+          id="jp-stratum-name"
+          className="jp-stratum-input"
+          data-stratum-field="name"
+          value={model.name}
+          spellCheck={false}
+          onChange={e => model.setName(e.target.value)}
+        />
+        <button className="jp-stratum-icon-button" title="New pipeline" onClick={props.onReset}>
+          ⟲
+        </button>
+      </div>
+      {props.linkedLabel && <div className="jp-stratum-linked">Editing {props.linkedLabel}</div>}
+
+      <Block title="Data" step="1" name="data" issues={issues.get('split')}>
+        <TopField
+          model={model}
+          path="data"
+          issues={issues}
+          placeholder="sklearn:breast_cancer, a DataFrame name, or a .csv/.parquet path"
+          suggestions={dataExamples?.length ? dataExamples : DATASET_SUGGESTIONS}
+        />
+        <TopField model={model} path="target" issues={issues} placeholder="target column" />
+        <TopField model={model} path="task" issues={issues} placeholder="inferred from the target" />
+        {splitFields.map(f => (
+          <TopField key={f} model={model} path={`split.${f}`} issues={issues} />
+        ))}
+      </Block>
+      <Arrow />
+      <Block title="Preprocess" step="2" name="preprocess" issues={issues.get('preprocess')}>
+        {model.preprocess.map((step, i) => (
+          <StepCard key={step.id} model={model} section="preprocess" index={i} step={step} issues={issues} />
+        ))}
+        <AddStep model={model} section="preprocess" />
+      </Block>
+      <Arrow />
+      <Block title="Models" step="3" name="models" issues={issues.get('models')}>
+        {model.models.length === 0 && <div className="jp-stratum-muted">Add one or more candidate algorithms.</div>}
+        {model.models.map((step, i) => (
+          <StepCard key={step.id} model={model} section="models" index={i} step={step} issues={issues} />
+        ))}
+        <AddStep model={model} section="models" />
+      </Block>
+      <Arrow />
+      <Block title="Evaluate" step="4" name="evaluate">
+        <TopField model={model} path="metric" issues={issues} />
+        <TopField model={model} path="metrics" issues={issues} />
+      </Block>
+      <Arrow />
+      <Block title="Best model" step="5" name="best">
+        <div className="jp-stratum-muted">
+          Refit on the training part, scored on the holdout, registered as <code>{model.name || 'pipeline'}</code>.
+        </div>
+      </Block>
+
+      <div className="jp-stratum-footer">
+        <div className="jp-stratum-status" data-stratum-status={v ? (v.ok ? 'ok' : 'invalid') : 'unknown'}>
+          {status}
+        </div>
+        <IssueList issues={general} className="jp-stratum-issues jp-stratum-general" />
+        <div className="jp-stratum-actions">
+          <button
+            className="jp-mod-styled jp-mod-reject jp-stratum-button"
+            data-stratum-action="insert"
+            disabled={busy}
+            onClick={() => void write(false)}
+          >
+            Insert cell
+          </button>
+          <button
+            className="jp-mod-styled jp-mod-accept jp-stratum-button"
+            data-stratum-action="run"
+            disabled={busy}
+            onClick={() => void write(true)}
+          >
+            ▶ Run
+          </button>
+        </div>
+        {message && <div className="jp-stratum-message">{message}</div>}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,455 @@
+/**
+ * State of the pipeline builder: what the user put in each block, the spec
+ * document it makes, and the server's verdict on it.
+ *
+ * The spec document has the shape of a `%%stratum train` cell body (data,
+ * target, task, split, preprocess, models, metric). It is sent to
+ * `spec/validate` as JSON (a subset of YAML); the cell gets the core's own
+ * normalised YAML back, so the builder never writes YAML itself.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  ICatalogEntry,
+  ISpecIssue,
+  IValidation,
+  JSONSchema,
+  StratumAPI
+} from './api';
+import { fromSpecValue, IRawValue, resolveRef, toSpecValue } from './schema';
+
+/** Sections of the spec edited as lists of catalog steps. */
+export type StepSection = 'preprocess' | 'models';
+
+/** One preprocessing step or one candidate model (a card in the builder). */
+export interface IStep {
+  /** Stable id for React keys. */
+  id: number;
+  /** Catalog name (e.g. `random_forest`). */
+  name: string;
+  /** Parameters the user set, by parameter name; unset ones keep the core's default. */
+  params: Record<string, IRawValue>;
+  /** Whether the card's property editor is open. */
+  open: boolean;
+}
+
+/** Top-level fields of the spec, grouped by builder block. */
+export const BLOCK_FIELDS: Record<string, string[]> = {
+  data: ['data', 'target', 'task'],
+  split: ['split'],
+  evaluate: ['metric', 'metrics']
+};
+
+/** Suggestions for the data field when the spec schema gives no examples. */
+export const DATASET_SUGGESTIONS = [
+  'sklearn:breast_cancer',
+  'sklearn:iris',
+  'sklearn:wine',
+  'sklearn:digits',
+  'sklearn:diabetes'
+];
+
+const CELL_HEADER = /^%%stratum\s+train(?:\s+(\S+))?([^\n]*)$/;
+
+/** Split a `%%stratum train NAME [options]` cell into name, options and body, or null. */
+export function parseStratumCell(
+  source: string
+): { name: string; options: string; body: string } | null {
+  const newline = source.indexOf('\n');
+  const header = (newline < 0 ? source : source.slice(0, newline)).trim();
+  const match = CELL_HEADER.exec(header);
+  if (!match) {
+    return null;
+  }
+  return {
+    name: match[1] || '',
+    options: (match[2] || '').trim(),
+    body: newline < 0 ? '' : source.slice(newline + 1)
+  };
+}
+
+/** The pipeline builder's state and its live validation. */
+export class PipelineModel {
+  /** Build with the catalog and the `PipelineSpec` JSON Schema from the server. */
+  constructor(
+    readonly catalog: ICatalogEntry[],
+    readonly specSchema: JSONSchema | null,
+    options: PipelineModel.IOptions = {}
+  ) {
+    this._delay = options.validateDelay ?? 350;
+    this._byName = new Map();
+    for (const entry of catalog) {
+      this._byName.set(entry.name, entry);
+      for (const alias of entry.aliases || []) {
+        if (!this._byName.has(alias)) {
+          this._byName.set(alias, entry);
+        }
+      }
+    }
+  }
+
+  /** Emits after every change of state or validation. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Model name: the `NAME` of `%%stratum train NAME`. */
+  name = 'pipeline';
+  /** Extra options of the magic line kept from a loaded cell (e.g. `--cluster ...`). */
+  options = '';
+  /** Top-level fields by dotted path (`data`, `split.cv`, `metric`, ...). */
+  fields: Record<string, IRawValue> = {};
+  /** Preprocessing steps, in order. */
+  preprocess: IStep[] = [];
+  /** Candidate models, in order. */
+  models: IStep[] = [];
+  /** Last validation answer (null before the first one). */
+  validation: IValidation | null = null;
+  /** Message when validation could not be asked (server down). */
+  requestError: string | null = null;
+  /** True while a validation request is outstanding or scheduled. */
+  validating = false;
+
+  /** Catalog entry of a step name (or alias). */
+  entry(name: string): ICatalogEntry | undefined {
+    return this._byName.get(name);
+  }
+
+  /** Schema of a top-level field by dotted path, resolved. */
+  fieldSchema(path: string): JSONSchema {
+    let schema: JSONSchema | undefined = this.specSchema || undefined;
+    for (const part of path.split('.')) {
+      schema = schema ? resolveRef(schema, this.specSchema || undefined) : undefined;
+      schema = this._objectBranch(schema)?.properties?.[part];
+    }
+    return schema ? resolveRef(schema, this.specSchema || undefined) : {};
+  }
+
+  /** Sub-fields of an object-valued top-level field (e.g. `split` → test_size, cv, seed). */
+  subFields(path: string): string[] {
+    const obj = this._objectBranch(this.fieldSchema(path));
+    return obj?.properties ? Object.keys(obj.properties) : [];
+  }
+
+  /** The task the core will use: the `task` field, else the one it inferred. */
+  get task(): string | null {
+    const typed = toSpecValue(this.fields['task'], this.fieldSchema('task'));
+    if (typeof typed === 'string' && typed) {
+      return typed;
+    }
+    const inferred = this.validation?.spec?.task;
+    return typeof inferred === 'string' ? inferred : null;
+  }
+
+  /** Set the model name. */
+  setName(name: string): void {
+    this.name = name;
+    this._update(false);
+  }
+
+  /** Set (or clear, with undefined) a top-level field. */
+  setField(path: string, value: IRawValue | undefined): void {
+    if (value === undefined || value.raw === '') {
+      delete this.fields[path];
+    } else {
+      this.fields[path] = value;
+    }
+    this._update();
+  }
+
+  /** Add a step to a section. */
+  addStep(section: StepSection, name: string): void {
+    this[section] = [...this[section], { id: this._nextId++, name, params: {}, open: true }];
+    this._update();
+  }
+
+  /** Remove the step at `index`. */
+  removeStep(section: StepSection, index: number): void {
+    this[section] = this[section].filter((_, i) => i !== index);
+    this._update();
+  }
+
+  /** Move the step at `index` by `delta` places. */
+  moveStep(section: StepSection, index: number, delta: number): void {
+    const steps = [...this[section]];
+    const target = index + delta;
+    if (target < 0 || target >= steps.length) {
+      return;
+    }
+    [steps[index], steps[target]] = [steps[target], steps[index]];
+    this[section] = steps;
+    this._update();
+  }
+
+  /** Open or close a step's property editor. */
+  toggleStep(section: StepSection, index: number): void {
+    this[section] = this[section].map((s, i) => (i === index ? { ...s, open: !s.open } : s));
+    this._update(false);
+  }
+
+  /** Set (or clear) one parameter of a step. */
+  setParam(section: StepSection, index: number, param: string, value: IRawValue | undefined): void {
+    this[section] = this[section].map((step, i) => {
+      if (i !== index) {
+        return step;
+      }
+      const params = { ...step.params };
+      if (value === undefined || (value.raw === '' && !value.search)) {
+        delete params[param];
+      } else {
+        params[param] = value;
+      }
+      return { ...step, params };
+    });
+    this._update();
+  }
+
+  /** The spec document (cell body as data) the builder's state makes. */
+  toDocument(): Record<string, unknown> {
+    const doc: Record<string, any> = {};
+    const root = this.specSchema || undefined;
+    for (const [path, raw] of Object.entries(this.fields)) {
+      const value = toSpecValue(raw, this.fieldSchema(path), root);
+      if (value === undefined) {
+        continue;
+      }
+      const parts = path.split('.');
+      let target = doc;
+      for (const part of parts.slice(0, -1)) {
+        target = target[part] = target[part] ?? {};
+      }
+      target[parts[parts.length - 1]] = value;
+    }
+    const steps = (list: IStep[]) =>
+      list.map(step => {
+        const schema = this.entry(step.name)?.schema || {};
+        const params: Record<string, unknown> = {};
+        for (const [key, raw] of Object.entries(step.params)) {
+          const value = toSpecValue(raw, schema.properties?.[key] || {}, schema);
+          if (value !== undefined) {
+            params[key] = value;
+          }
+        }
+        return Object.keys(params).length ? { [step.name]: params } : step.name;
+      });
+    if (this.preprocess.length) {
+      doc.preprocess = steps(this.preprocess);
+    }
+    if (this.models.length) {
+      doc.models = steps(this.models);
+    }
+    return doc;
+  }
+
+  /** The text sent to `spec/validate`: the document as JSON, one key per line. */
+  toSpecText(): string {
+    return JSON.stringify(this.toDocument(), null, 1) + '\n';
+  }
+
+  /** The `%%stratum train` cell for the last valid state, or null if it is not valid. */
+  cellSource(): string | null {
+    const v = this.validation;
+    if (!v || !v.ok || v.yaml === null || this.validating) {
+      return null;
+    }
+    const options = this.options ? ` ${this.options}` : '';
+    return `%%stratum train ${this.name || 'pipeline'}${options}\n${v.yaml.replace(/\n+$/, '')}\n`;
+  }
+
+  /** Validate now (cancelling a scheduled validation) and return the answer. */
+  async validateNow(): Promise<IValidation | null> {
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+    }
+    const ticket = ++this._ticket;
+    const text = this.toSpecText();
+    this.validating = true;
+    this._changed.emit();
+    try {
+      const answer = await StratumAPI.validate(text, null);
+      if (ticket === this._ticket) {
+        this.validation = answer;
+        this.requestError = null;
+      }
+    } catch (error) {
+      if (ticket === this._ticket) {
+        this.validation = null;
+        this.requestError = (error as Error).message;
+      }
+    } finally {
+      if (ticket === this._ticket) {
+        this.validating = false;
+        this._changed.emit();
+      }
+    }
+    return this.validation;
+  }
+
+  /**
+   * Load a spec (the `spec` of a validation answer or the data of a cell
+   * body) into the builder: the round trip of an existing `%%stratum` cell.
+   */
+  loadDocument(doc: Record<string, any>, name: string, options = ''): void {
+    const root = this.specSchema || undefined;
+    this.name = name;
+    this.options = options;
+    this.fields = {};
+    for (const block of Object.values(BLOCK_FIELDS)) {
+      for (const key of block) {
+        const value = doc[key];
+        if (value === undefined || value === null) {
+          continue;
+        }
+        const subs = this.subFields(key);
+        if (subs.length && typeof value === 'object' && !Array.isArray(value)) {
+          for (const sub of subs) {
+            if (value[sub] !== undefined && value[sub] !== null) {
+              this.fields[`${key}.${sub}`] = fromSpecValue(value[sub], this.fieldSchema(`${key}.${sub}`), root);
+            }
+          }
+        } else {
+          this.fields[key] = fromSpecValue(value, this.fieldSchema(key), root);
+        }
+      }
+    }
+    const steps = (list: unknown): IStep[] =>
+      (Array.isArray(list) ? list : []).map(item => {
+        const { name, params } = PipelineModel.stepOf(item);
+        const schema = this.entry(name)?.schema || {};
+        const raw: Record<string, IRawValue> = {};
+        for (const [key, value] of Object.entries(params)) {
+          if (value !== undefined) {
+            raw[key] = fromSpecValue(value, schema.properties?.[key] || {}, schema);
+          }
+        }
+        return { id: this._nextId++, name, params: raw, open: false };
+      });
+    this.preprocess = steps(doc.preprocess);
+    this.models = steps(doc.models);
+    this._update();
+  }
+
+  /** Problems the server reported, grouped by the builder field they belong to. */
+  issuesByField(): Map<string, ISpecIssue[]> {
+    const out = new Map<string, ISpecIssue[]>();
+    const add = (key: string, issue: ISpecIssue) => {
+      out.set(key, [...(out.get(key) || []), issue]);
+    };
+    for (const issue of this.validation?.errors || []) {
+      add(this.fieldKeyOf(issue), issue);
+    }
+    return out;
+  }
+
+  /**
+   * The builder field an issue belongs to: `data`, `split.cv`,
+   * `models.1.C`, `models.1` (the card), a block (`evaluate`) or `` (general).
+   */
+  fieldKeyOf(issue: ISpecIssue): string {
+    const path = (issue.path || []).map(p => (typeof p === 'number' ? p : String(p)));
+    const head = path.length ? String(path[0]) : issue.field || '';
+    if (head === 'models' || head === 'preprocess') {
+      const index = Number(path[1]);
+      const steps = this[head];
+      if (!Number.isInteger(index) || index < 0 || index >= steps.length) {
+        return head;
+      }
+      const schema = this.entry(steps[index].name)?.schema;
+      const names = schema?.properties || {};
+      for (let i = path.length - 1; i >= 2; i--) {
+        const p = path[i];
+        if (typeof p === 'string' && p in names) {
+          return `${head}.${index}.${p}`;
+        }
+      }
+      if (issue.field && issue.field in names) {
+        return `${head}.${index}.${issue.field}`;
+      }
+      return `${head}.${index}`;
+    }
+    for (const [block, keys] of Object.entries(BLOCK_FIELDS)) {
+      if (keys.includes(head)) {
+        const sub = path.length > 1 && typeof path[1] === 'string' ? `${head}.${path[1]}` : head;
+        return this.subFields(head).length && sub !== head ? sub : head || block;
+      }
+    }
+    return '';
+  }
+
+  /** Name and params of one `preprocess` / `models` item, in any shape the core returns. */
+  static stepOf(item: unknown): { name: string; params: Record<string, unknown> } {
+    if (typeof item === 'string') {
+      return { name: item, params: {} };
+    }
+    if (item && typeof item === 'object') {
+      const obj = item as Record<string, any>;
+      if (typeof obj.name === 'string') {
+        const params = obj.params && typeof obj.params === 'object' ? obj.params : {};
+        return { name: obj.name, params };
+      }
+      const keys = Object.keys(obj);
+      if (keys.length === 1) {
+        const params = obj[keys[0]];
+        return { name: keys[0], params: params && typeof params === 'object' ? params : {} };
+      }
+    }
+    return { name: String(item), params: {} };
+  }
+
+  /** Release the scheduled validation. */
+  dispose(): void {
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+    }
+    this._ticket++;
+  }
+
+  private _objectBranch(schema: JSONSchema | undefined): JSONSchema | undefined {
+    if (!schema) {
+      return undefined;
+    }
+    const root = this.specSchema || undefined;
+    const s = resolveRef(schema, root);
+    if (s.properties) {
+      return s;
+    }
+    for (const alt of s.anyOf || s.oneOf || []) {
+      const r = resolveRef(alt, root);
+      if (r.properties) {
+        return r;
+      }
+    }
+    return undefined;
+  }
+
+  private _update(revalidate = true): void {
+    if (revalidate) {
+      this.validating = true;
+      if (this._timer !== null) {
+        clearTimeout(this._timer);
+      }
+      this._timer = window.setTimeout(() => {
+        this._timer = null;
+        void this.validateNow();
+      }, this._delay);
+    }
+    this._changed.emit();
+  }
+
+  private _byName: Map<string, ICatalogEntry>;
+  private _changed = new Signal<this, void>(this);
+  private _delay: number;
+  private _nextId = 1;
+  private _ticket = 0;
+  private _timer: number | null = null;
+}
+
+/** Options of the pipeline model. */
+export namespace PipelineModel {
+  /** Construction options. */
+  export interface IOptions {
+    /** Milliseconds of quiet before a change is validated (default 350). */
+    validateDelay?: number;
+  }
+}

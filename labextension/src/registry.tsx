@@ -1,0 +1,281 @@
+/**
+ * Models and Deployments panels: what the registry holds, read through the
+ * server extension, with buttons that write `%stratum deploy` and
+ * `%stratum monitor` cells.
+ */
+import * as React from 'react';
+
+import { IModelDetail, IModelSummary, StratumAPI } from './api';
+
+/** Props shared by the registry panels. */
+export interface IRegistryPanelProps {
+  /** Changes whenever the registry may have changed (a `%stratum` cell ran). */
+  refreshKey: number;
+  /** Write a cell into the current notebook (not run); resolves with a status message. */
+  onInsert: (source: string) => Promise<string>;
+  /** Ask the user for a line of text (e.g. an inventory path). */
+  ask: (title: string, label: string, placeholder: string) => Promise<string | null>;
+}
+
+function fmtScore(x: unknown): string {
+  return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(4) : '—';
+}
+
+function fmtDate(x: unknown): string {
+  if (typeof x !== 'string' && typeof x !== 'number') {
+    return '';
+  }
+  const d = new Date(x);
+  return Number.isNaN(d.getTime()) ? String(x) : d.toLocaleString();
+}
+
+/** Load `fetch()` whenever `key` changes; returns data, error and a reload function. */
+function useLoad<T>(fetch: () => Promise<T>, key: unknown): [T | null, string | null, boolean, () => void] {
+  const [data, setData] = React.useState<T | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const [loading, setLoading] = React.useState(false);
+  const [tick, setTick] = React.useState(0);
+  React.useEffect(() => {
+    let live = true;
+    setLoading(true);
+    fetch()
+      .then(d => {
+        if (live) {
+          setData(d);
+          setError(null);
+        }
+      })
+      .catch(e => live && setError((e as Error).message))
+      .finally(() => live && setLoading(false));
+    return () => {
+      live = false;
+    };
+  }, [key, tick]);
+  return [data, error, loading, () => setTick(t => t + 1)];
+}
+
+const LINEAGE_KEYS = [
+  'algorithm',
+  'params',
+  'metric',
+  'cv_score',
+  'cv_std',
+  'holdout_score',
+  'metrics',
+  'data_fingerprint',
+  'task',
+  'created_at',
+  'author',
+  'user',
+  'host',
+  'duration_s',
+  'library_versions',
+  'versions',
+  'sha256'
+];
+
+function Value(props: { value: unknown }): JSX.Element {
+  const v = props.value;
+  if (typeof v === 'number') {
+    return <>{Number.isInteger(v) ? String(v) : v.toPrecision(6)}</>;
+  }
+  if (v === null || v === undefined) {
+    return <>—</>;
+  }
+  if (typeof v === 'object') {
+    return <code className="jp-stratum-json">{JSON.stringify(v)}</code>;
+  }
+  return <>{String(v)}</>;
+}
+
+function VersionDetail(props: { version: Record<string, any> }): JSX.Element {
+  const v = props.version;
+  const keys = LINEAGE_KEYS.filter(k => k in v);
+  return (
+    <details className="jp-stratum-version">
+      <summary>
+        v{v.version ?? '?'} · {v.algorithm ?? ''} · {v.metric ?? ''} {fmtScore(v.cv_score)} · holdout {fmtScore(v.holdout_score)}
+      </summary>
+      <table className="jp-stratum-kv">
+        <tbody>
+          {keys.map(k => (
+            <tr key={k}>
+              <th>{k}</th>
+              <td>
+                <Value value={v[k]} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {typeof v.spec_yaml === 'string' && <pre className="jp-stratum-yaml">{v.spec_yaml}</pre>}
+    </details>
+  );
+}
+
+function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.Element {
+  const m = props.model;
+  const [open, setOpen] = React.useState(false);
+  const [detail, setDetail] = React.useState<IModelDetail | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const [message, setMessage] = React.useState('');
+  React.useEffect(() => {
+    if (open) {
+      StratumAPI.model(m.name)
+        .then(setDetail)
+        .catch(e => setError((e as Error).message));
+    }
+  }, [open, m.name, m.latest_version, props.refreshKey]);
+
+  const deploy = async () => {
+    const inventory = await props.ask(
+      `Deploy ${m.name}@${m.latest_version}`,
+      'Ansible inventory (INI or YAML) of the edge hosts',
+      'inventory.ini'
+    );
+    if (!inventory) {
+      return;
+    }
+    try {
+      setMessage(await props.onInsert(`%stratum deploy ${m.name}@${m.latest_version} --edge ${inventory}`));
+    } catch (e) {
+      setMessage((e as Error).message);
+    }
+  };
+
+  return (
+    <li className="jp-stratum-model" data-stratum-model={m.name}>
+      <div className="jp-stratum-model-head">
+        <button className="jp-stratum-card-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>
+          <span className={`jp-stratum-caret${open ? ' jp-mod-open' : ''}`} />
+          <span className="jp-stratum-card-name">{m.name}</span>
+          <span className="jp-stratum-badge">v{m.latest_version}</span>
+        </button>
+        <button className="jp-mod-styled jp-stratum-small" data-stratum-action="deploy" onClick={() => void deploy()}>
+          Deploy…
+        </button>
+      </div>
+      <div className="jp-stratum-model-meta">
+        <span>{m.algorithm ?? ''}</span>
+        <span>
+          {m.metric ?? 'score'} {fmtScore(m.cv_score)} (cv) · {fmtScore(m.holdout_score)} (holdout)
+        </span>
+        <span className="jp-stratum-muted">
+          {m.n_versions} version{m.n_versions === 1 ? '' : 's'} · {fmtDate(m.updated_at)}
+        </span>
+      </div>
+      {message && <div className="jp-stratum-message">{message}</div>}
+      {open && (
+        <div className="jp-stratum-model-detail">
+          {error && <div className="jp-stratum-field-error">{error}</div>}
+          {!detail && !error && <div className="jp-stratum-muted">loading…</div>}
+          {detail?.versions.map((v, i) => <VersionDetail key={i} version={v} />)}
+          {detail && detail.deployments.length > 0 && (
+            <div className="jp-stratum-muted">Deployed to {detail.deployments.length} target(s); see Deployments.</div>
+          )}
+        </div>
+      )}
+    </li>
+  );
+}
+
+/** Registered models, newest first, with their lineage and a Deploy… button. */
+export function ModelsPanel(props: IRegistryPanelProps): JSX.Element {
+  const [models, error, loading, reload] = useLoad(StratumAPI.models, props.refreshKey);
+  return (
+    <div className="jp-stratum-panel" data-stratum-panel="models">
+      <div className="jp-stratum-panel-bar">
+        <span>{models ? `${models.length} model${models.length === 1 ? '' : 's'}` : ''}</span>
+        <button className="jp-stratum-icon-button" title="Refresh" data-stratum-action="refresh-models" onClick={reload}>
+          ⟳
+        </button>
+      </div>
+      {error && <div className="jp-stratum-banner">{error}</div>}
+      {loading && !models && <div className="jp-stratum-muted">loading…</div>}
+      {models && models.length === 0 && (
+        <div className="jp-stratum-muted">No model yet: build a pipeline and press Run.</div>
+      )}
+      <ul className="jp-stratum-list">
+        {models?.map(m => <ModelRow key={m.name} model={m} {...props} />)}
+      </ul>
+    </div>
+  );
+}
+
+function hostsOf(d: Record<string, any>): { name: string; status: string }[] {
+  const hosts = d.hosts ?? d.targets ?? [];
+  if (Array.isArray(hosts)) {
+    return hosts.map((h: any) =>
+      typeof h === 'string'
+        ? { name: h, status: String(d.status ?? '') }
+        : { name: String(h.name ?? h.host ?? h.address ?? '?'), status: String(h.status ?? h.state ?? d.status ?? '') }
+    );
+  }
+  if (hosts && typeof hosts === 'object') {
+    return Object.entries(hosts).map(([name, st]: [string, any]) => ({
+      name,
+      status: typeof st === 'object' && st ? String(st.status ?? st.state ?? '') : String(st)
+    }));
+  }
+  return [];
+}
+
+/** Deployments recorded in the registry: hosts, status, and a Monitor button. */
+export function DeploymentsPanel(props: IRegistryPanelProps): JSX.Element {
+  const [deployments, error, loading, reload] = useLoad(() => StratumAPI.deployments(), props.refreshKey);
+  const [message, setMessage] = React.useState('');
+  const monitor = async (id: string) => {
+    try {
+      setMessage(await props.onInsert(`%stratum monitor ${id}`.trim()));
+    } catch (e) {
+      setMessage((e as Error).message);
+    }
+  };
+  return (
+    <div className="jp-stratum-panel" data-stratum-panel="deployments">
+      <div className="jp-stratum-panel-bar">
+        <span>{deployments ? `${deployments.length} deployment${deployments.length === 1 ? '' : 's'}` : ''}</span>
+        <button className="jp-stratum-icon-button" title="Refresh" onClick={reload}>
+          ⟳
+        </button>
+      </div>
+      {error && <div className="jp-stratum-banner">{error}</div>}
+      {loading && !deployments && <div className="jp-stratum-muted">loading…</div>}
+      {deployments && deployments.length === 0 && (
+        <div className="jp-stratum-muted">Nothing deployed yet: Models → Deploy… writes a `%stratum deploy` cell.</div>
+      )}
+      {message && <div className="jp-stratum-message">{message}</div>}
+      <ul className="jp-stratum-list">
+        {deployments?.map((d, i) => {
+          const id = String(d.name ?? d.deployment ?? d.id ?? d.model ?? '');
+          const model = d.model ? `${d.model}${d.version ? '@' + d.version : ''}` : '';
+          return (
+            <li key={i} className="jp-stratum-model" data-stratum-deployment={id}>
+              <div className="jp-stratum-model-head">
+                <span className="jp-stratum-card-name">{id || model}</span>
+                <button className="jp-mod-styled jp-stratum-small" onClick={() => void monitor(id)}>
+                  Monitor
+                </button>
+              </div>
+              <div className="jp-stratum-model-meta">
+                {model && model !== id && <span>{model}</span>}
+                {d.status && <span>status: {String(d.status)}</span>}
+                {(d.updated_at || d.created_at) && (
+                  <span className="jp-stratum-muted">{fmtDate(d.updated_at ?? d.created_at)}</span>
+                )}
+              </div>
+              <ul className="jp-stratum-hosts">
+                {hostsOf(d).map(h => (
+                  <li key={h.name}>
+                    <span className={`jp-stratum-dot jp-stratum-dot-${h.status.toLowerCase().replace(/[^a-z]/g, '')}`} />
+                    {h.name} <span className="jp-stratum-muted">{h.status}</span>
+                  </li>
+                ))}
+              </ul>
+            </li>
+          );
+        })}
+      </ul>
+    </div>
+  );
+}

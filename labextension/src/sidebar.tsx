@@ -1,0 +1,280 @@
+/**
+ * The Stratum sidebar: Pipeline, Models and Deployments tabs, wired to the
+ * notebook tracker (cells written, `%%stratum` cells loaded back, registry
+ * refreshed after a `%stratum` cell runs).
+ */
+import { InputDialog, ReactWidget } from '@jupyterlab/apputils';
+import { Cell } from '@jupyterlab/cells';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { LabIcon } from '@jupyterlab/ui-components';
+import { Signal } from '@lumino/signaling';
+import * as React from 'react';
+
+import { IClusterInfo, ICatalogEntry, JSONSchema, SERVER_EXTENSION_HINT, StratumAPI, StratumAPIError } from './api';
+import { PipelineBuilder } from './builder';
+import { PipelineModel, parseStratumCell } from './model';
+import { NotebookBridge } from './notebook';
+import { DeploymentsPanel, ModelsPanel } from './registry';
+
+/** The sidebar's icon: three strata. */
+export const stratumIcon = new LabIcon({
+  name: 'jupyter-stratum:icon',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16"><g class="jp-icon3" fill="#616161">' +
+    '<path d="M12 2 2 7l10 5 10-5z"/><path d="m2 12 10 5 10-5-2.2-1.1L12 14.8l-7.8-3.9z"/>' +
+    '<path d="m2 17 10 5 10-5-2.2-1.1L12 19.8l-7.8-3.9z"/></g></svg>'
+});
+
+type Tab = 'pipeline' | 'models' | 'deployments';
+
+/** The Stratum sidebar widget. */
+export class StratumSidebar extends ReactWidget {
+  /** Build the sidebar; it starts loading the catalog at once. */
+  constructor(options: StratumSidebar.IOptions) {
+    super();
+    this.id = 'jp-stratum-sidebar';
+    this.addClass('jp-stratum-sidebar');
+    this.title.icon = stratumIcon;
+    this.title.caption = 'Stratum: pipelines, models, deployments';
+    this._tracker = options.tracker;
+    this._bridge = new NotebookBridge(options.tracker);
+    this._tracker.activeCellChanged.connect((_, cell) => void this._onActiveCell(cell), this);
+    NotebookActions.executed.connect((_, args) => {
+      const source = args.cell.model.sharedModel.getSource();
+      if (/^\s*%%?stratum\b/m.test(source)) {
+        this._refreshKey++;
+        this.update();
+      }
+    }, this);
+    this.ready = this._load();
+  }
+
+  /** Resolves when the catalog has loaded (or failed to). */
+  readonly ready: Promise<void>;
+
+  /** The builder's state, once the catalog has loaded. */
+  get pipeline(): PipelineModel | null {
+    return this._model;
+  }
+
+  /** Show a tab. */
+  showTab(tab: Tab): void {
+    this._tab = tab;
+    if (tab !== 'pipeline') {
+      this._refreshKey++;
+    }
+    this.update();
+  }
+
+  /** Write the builder's pipeline into the notebook (and run it with `run`). */
+  async writePipeline(run: boolean): Promise<string> {
+    const model = this._model;
+    if (!model) {
+      throw new Error(this._error || 'The sidebar is still loading.');
+    }
+    await model.validateNow();
+    const source = model.cellSource();
+    if (!source) {
+      throw new Error('Fix the problems marked in red first.');
+    }
+    return this._write(source, run);
+  }
+
+  /** Load the active cell into the builder if it is a `%%stratum train` cell. */
+  async loadActiveCell(): Promise<void> {
+    await this._onActiveCell(this._tracker.activeCell, true);
+  }
+
+  protected render(): JSX.Element {
+    if (this._error) {
+      return (
+        <div className="jp-stratum-root" data-stratum-ready="error">
+          <div className="jp-stratum-title">Stratum</div>
+          <div className="jp-stratum-banner" role="alert">
+            {this._error}
+          </div>
+          <button className="jp-mod-styled" onClick={() => void this._retry()}>
+            Retry
+          </button>
+        </div>
+      );
+    }
+    const model = this._model;
+    const tab = this._tab;
+    const tabButton = (id: Tab, label: string) => (
+      <button
+        role="tab"
+        aria-selected={tab === id}
+        className={`jp-stratum-tab${tab === id ? ' jp-mod-active' : ''}`}
+        data-stratum-tab={id}
+        onClick={() => this.showTab(id)}
+      >
+        {label}
+      </button>
+    );
+    const registryProps = {
+      refreshKey: this._refreshKey,
+      onInsert: (source: string) => this._write(source, false),
+      ask: async (title: string, label: string, placeholder: string) => {
+        const result = await InputDialog.getText({ title, label, placeholder });
+        return result.button.accept && result.value ? result.value : null;
+      }
+    };
+    return (
+      <div className="jp-stratum-root" data-stratum-ready={model ? 'true' : 'loading'}>
+        <div className="jp-stratum-title">Stratum</div>
+        <div className="jp-stratum-tabs" role="tablist">
+          {tabButton('pipeline', 'Pipeline')}
+          {tabButton('models', 'Models')}
+          {tabButton('deployments', 'Deployments')}
+        </div>
+        {this._notice && <div className="jp-stratum-notice">{this._notice}</div>}
+        <div className="jp-stratum-content">
+          {tab === 'pipeline' &&
+            (model ? (
+              <PipelineBuilder
+                model={model}
+                linkedLabel={this._linkedLabel()}
+                onWrite={(source, run) => this._write(source, run)}
+                onReset={() => this._reset()}
+              />
+            ) : (
+              <div className="jp-stratum-muted">Loading the catalog…</div>
+            ))}
+          {tab === 'models' && <ModelsPanel {...registryProps} />}
+          {tab === 'deployments' && <DeploymentsPanel {...registryProps} />}
+        </div>
+        <div className="jp-stratum-cluster" title="Set STRATUM_SCHEDULER before starting JupyterLab to train on a cluster">
+          Cluster:{' '}
+          {this._cluster
+            ? this._cluster.scheduler || 'embedded local Dask cluster'
+            : 'unknown'}
+        </div>
+      </div>
+    );
+  }
+
+  /** Stop listening to the notebook tracker. */
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    Signal.disconnectReceiver(this);
+    this._model?.dispose();
+    super.dispose();
+  }
+
+  private async _load(): Promise<void> {
+    try {
+      const [catalog, schema, cluster] = await Promise.all([
+        StratumAPI.catalog(),
+        StratumAPI.specSchema().catch((): JSONSchema | null => null),
+        StratumAPI.cluster().catch((): IClusterInfo | null => null)
+      ]);
+      this._catalog = catalog;
+      this._schema = schema;
+      this._cluster = cluster;
+      this._error = null;
+      this._reset();
+    } catch (error) {
+      const e = error as StratumAPIError;
+      this._error = e.missingExtension ? SERVER_EXTENSION_HINT : `The Stratum server extension failed: ${e.message}`;
+      this.update();
+    }
+  }
+
+  private async _retry(): Promise<void> {
+    this._error = null;
+    this.update();
+    await this._load();
+  }
+
+  private _reset(): void {
+    this._model?.dispose();
+    this._model = new PipelineModel(this._catalog, this._schema);
+    this._linked = null;
+    this._notice = '';
+    this.update();
+    void this._model.validateNow();
+  }
+
+  private async _write(source: string, run: boolean): Promise<string> {
+    const target = this._linked && !this._linked.isDisposed ? this._linked : null;
+    this._lastWritten = source;
+    const cell = await this._bridge.writeCell(source, { run, target });
+    this._linked = cell;
+    if (run) {
+      this._refreshKey++;
+      this.update();
+      return 'Ran the cell: its output shows the leaderboard; the model is in the Models tab.';
+    }
+    this.update();
+    return target ? 'Updated the linked cell.' : 'Inserted the cell.';
+  }
+
+  private _linkedLabel(): string | null {
+    const cell = this._linked;
+    if (!cell || cell.isDisposed) {
+      return null;
+    }
+    const panel = this._tracker.currentWidget;
+    const index = panel ? panel.content.widgets.indexOf(cell) : -1;
+    return index >= 0 ? `cell [${index + 1}] of ${panel!.context.path}` : null;
+  }
+
+  private async _onActiveCell(cell: Cell | null, force = false): Promise<void> {
+    const model = this._model;
+    if (!model || !cell || cell.model.type !== 'code') {
+      return;
+    }
+    const source = cell.model.sharedModel.getSource();
+    const parsed = parseStratumCell(source);
+    if (!parsed) {
+      return;
+    }
+    if (!force && (cell === this._linked || source === this._lastWritten)) {
+      this._linked = cell;
+      return;
+    }
+    try {
+      const answer = await StratumAPI.validate(parsed.body, null);
+      if (answer.ok && answer.spec) {
+        model.loadDocument(answer.spec, parsed.name, parsed.options);
+        this._linked = cell;
+        this._lastWritten = source;
+        this._notice = '';
+      } else {
+        const first = answer.errors[0];
+        this._notice =
+          `This %%stratum cell has ${answer.errors.length} problem(s)` +
+          (first ? ` (${first.line ? 'line ' + first.line + ': ' : ''}${first.message})` : '') +
+          '; fix it in the cell to edit it here.';
+      }
+    } catch (error) {
+      this._notice = (error as Error).message;
+    }
+    this.update();
+  }
+
+  private _bridge: NotebookBridge;
+  private _catalog: ICatalogEntry[] = [];
+  private _cluster: IClusterInfo | null = null;
+  private _error: string | null = null;
+  private _lastWritten = '';
+  private _linked: Cell | null = null;
+  private _model: PipelineModel | null = null;
+  private _notice = '';
+  private _refreshKey = 0;
+  private _schema: JSONSchema | null = null;
+  private _tab: Tab = 'pipeline';
+  private _tracker: INotebookTracker;
+}
+
+/** Options of the sidebar. */
+export namespace StratumSidebar {
+  /** Construction options. */
+  export interface IOptions {
+    /** The notebook tracker: where cells are written and read from. */
+    tracker: INotebookTracker;
+  }
+}

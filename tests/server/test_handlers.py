@@ -1,0 +1,235 @@
+"""The sidebar's REST API, through a real jupyter_server (pytest-jupyter's ``jp_fetch``).
+
+``jp_fetch``'s base_url is ``/a%40b/``, not ``/``: a route that ignored the
+server's base_url would answer 404 here. Every answer is compared with the core
+function the handler is meant to pass through, so a handler that adds, drops or
+re-validates anything fails.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from jupyter_stratum.catalog import catalog_json
+from jupyter_stratum.errors import RegistryError
+from jupyter_stratum.spec import PipelineSpec, parse_spec, validate_text
+
+NS = "jupyter-stratum"
+
+GOOD = """\
+data: sklearn:breast_cancer
+split: {test_size: 0.25, cv: 3, seed: 1}
+preprocess: [standard_scaler]
+models:
+  - logistic_regression: {C: [0.1, 1.0]}
+  - random_forest: {n_estimators: 20}
+metric: roc_auc
+"""
+
+BAD_C = """\
+data: sklearn:breast_cancer
+models:
+  - logistic_regression:
+      C: -1
+metric: accuracy
+"""
+
+
+async def get_json(jp_fetch, *parts, **kwargs):
+    response = await jp_fetch(NS, *parts, **kwargs)
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def post_json(jp_fetch, *parts, body):
+    response = await jp_fetch(NS, *parts, method="POST", body=json.dumps(body))
+    assert response.code == 200
+    return json.loads(response.body)
+
+
+async def error_of(jp_fetch, *parts, **kwargs) -> tuple[int, dict]:
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch(NS, *parts, **kwargs)
+    body = info.value.response.body
+    return info.value.code, (json.loads(body) if body else {})
+
+
+# ---------------------------------------------------------------- routing and auth
+@pytest.mark.parametrize(
+    "parts,method",
+    [(("catalog",), "GET"), (("spec", "schema"), "GET"), (("spec", "validate"), "POST"),
+     (("models",), "GET"), (("models", "churn"), "GET"), (("deployments",), "GET"),
+     (("metrics",), "GET"), (("cluster",), "GET")],
+)
+async def test_every_route_refuses_an_unauthenticated_request(jp_fetch, parts, method):
+    body = json.dumps({"yaml": GOOD}) if method == "POST" else None
+    code, _ = await error_of(jp_fetch, *parts, method=method, body=body,
+                             headers={"Authorization": "token not-the-token"})
+    assert code == 403
+
+
+async def test_routes_live_under_the_servers_base_url(jp_fetch, jp_base_url, http_server_client, jp_auth_header):
+    assert jp_base_url != "/"
+    # the same path without the base_url is not ours
+    with pytest.raises(HTTPClientError) as info:
+        await http_server_client.fetch(f"/{NS}/cluster", headers=jp_auth_header)
+    assert info.value.code == 404
+    assert (await get_json(jp_fetch, "cluster"))["scheduler"] is None
+
+
+# ---------------------------------------------------------------- catalog and spec
+async def test_catalog_is_the_cores_catalog(jp_fetch):
+    answer = await get_json(jp_fetch, "catalog")
+    assert answer == json.loads(json.dumps(catalog_json()))
+    by_name = {a["name"]: a for a in answer}
+    lr = by_name["logistic_regression"]
+    assert lr["kind"] == "classifier" and lr["class_name"] == "LogisticRegression"
+    assert lr["schema"]["properties"]["C"]["exclusiveMinimum"] == 0
+    assert {"classifier", "regressor", "transformer"} <= {a["kind"] for a in answer}
+
+
+async def test_spec_schema_is_pipelinespecs_json_schema(jp_fetch):
+    answer = await get_json(jp_fetch, "spec", "schema")
+    assert answer == PipelineSpec.model_json_schema()
+    assert set(answer["required"]) == {"data", "models"}
+
+
+async def test_validate_a_good_spec_returns_the_normalised_yaml(jp_fetch):
+    answer = await post_json(jp_fetch, "spec", "validate", body={"yaml": GOOD})
+    assert answer["ok"] is True and answer["errors"] == []
+    assert answer["yaml"] == parse_spec(GOOD).to_yaml()
+    assert answer["spec"]["models"][0] == {"logistic_regression": {"C": [0.1, 1.0]}}
+    assert answer == validate_text(GOOD)
+
+
+async def test_validate_json_text_as_the_sidebar_sends_it(jp_fetch):
+    doc = {"data": "sklearn:iris", "models": [{"random_forest": {"n_estimators": 10}}, "gradient_boosting"]}
+    answer = await post_json(jp_fetch, "spec", "validate", body={"yaml": json.dumps(doc, indent=1)})
+    assert answer["ok"] is True
+    assert parse_spec(answer["yaml"]).to_dict() == answer["spec"]
+    assert answer["spec"]["models"] == doc["models"]
+
+
+async def test_validate_reports_the_cores_error_with_line_and_field(jp_fetch):
+    answer = await post_json(jp_fetch, "spec", "validate", body={"yaml": BAD_C})
+    assert answer == validate_text(BAD_C)
+    assert answer["ok"] is False and answer["yaml"] is None
+    (issue,) = answer["errors"]
+    assert issue["path"] == ["models", 0, "params", "C"]
+    assert issue["line"] == 4
+    assert "C" in issue["message"]
+
+
+async def test_validate_passes_the_task_through(jp_fetch):
+    text = "data: sklearn:diabetes\nmodels: [logistic_regression]\n"
+    answer = await post_json(jp_fetch, "spec", "validate", body={"yaml": text, "task": "regression"})
+    assert answer == validate_text(text, "regression")
+    assert answer["ok"] is False
+
+
+@pytest.mark.parametrize(
+    "body,needle",
+    [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object"), (json.dumps({"yaml": 3}).encode(), '"yaml"'),
+     (json.dumps({"yaml": "data: x", "task": 5}).encode(), '"task"')],
+)
+async def test_validate_refuses_a_malformed_request_with_a_message(jp_fetch, body, needle):
+    code, answer = await error_of(jp_fetch, "spec", "validate", method="POST", body=body)
+    assert code == 400
+    assert needle in answer["message"]
+
+
+# ---------------------------------------------------------------- registry
+def _register(name: str, **lineage):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from jupyter_stratum.registry import open_registry
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    base = dict(algorithm="logistic_regression", task="classification", metric="accuracy",
+                cv_score=0.95, holdout_score=0.97, params={"C": 1.0}, spec_yaml="data: sklearn:iris\n",
+                data_fingerprint="abc123")
+    base.update(lineage)
+    return open_registry().register(name, model, lineage=base)
+
+
+async def test_models_empty_registry(jp_fetch, stratum_home):
+    assert await get_json(jp_fetch, "models") == []
+
+
+async def test_models_lists_the_registry(jp_fetch):
+    from jupyter_stratum.registry import open_registry
+
+    _register("iris-clf")
+    _register("iris-clf", cv_score=0.96)
+    _register("other", metric="f1", cv_score=0.5)
+    answer = await get_json(jp_fetch, "models")
+    assert answer == [s.to_dict() for s in open_registry().list_models()]
+    by_name = {m["name"]: m for m in answer}
+    assert by_name["iris-clf"]["latest_version"] == 2 and by_name["iris-clf"]["n_versions"] == 2
+    assert by_name["iris-clf"]["cv_score"] == pytest.approx(0.96)
+    assert by_name["other"]["metric"] == "f1"
+
+
+async def test_model_detail_has_versions_with_lineage_and_deployments(jp_fetch):
+    from jupyter_stratum.registry import open_registry
+
+    _register("iris-clf")
+    v2 = _register("iris-clf", holdout_score=0.9)
+    reg = open_registry()
+    reg.record_deployment({"model": "iris-clf@2", "status": "ok",
+                           "hosts": [{"host": "edge1", "status": "changed"}], "password": "s3cret"})
+    answer = await get_json(jp_fetch, "models", "iris-clf")
+    assert [v["version"] for v in answer["versions"]] == [1, 2]
+    assert answer["versions"][1] == v2.to_dict()
+    assert answer["versions"][1]["spec_yaml"] == "data: sklearn:iris\n"
+    assert answer["versions"][1]["data_fingerprint"] == "abc123"
+    (dep,) = answer["deployments"]
+    assert dep["model"] == "iris-clf@2" and dep["hosts"][0]["host"] == "edge1"
+    assert "s3cret" not in json.dumps(answer)
+
+
+async def test_unknown_model_is_404_with_the_registrys_message(jp_fetch):
+    from jupyter_stratum.registry import open_registry
+
+    _register("iris-clf")
+    code, answer = await error_of(jp_fetch, "models", "nope")
+    assert code == 404
+    with pytest.raises(RegistryError) as expected:
+        open_registry().versions("nope")
+    assert answer["message"] == str(expected.value)
+    assert answer["area"] == "registry"
+
+
+async def test_deployments_all_and_of_one_model(jp_fetch):
+    from jupyter_stratum.registry import open_registry
+
+    _register("a")
+    _register("b")
+    reg = open_registry()
+    reg.record_deployment({"model": "a", "status": "ok", "hosts": []})
+    reg.record_deployment({"model": "b@1", "status": "failed", "hosts": []})
+    everything = await get_json(jp_fetch, "deployments")
+    assert everything == reg.list_deployments()
+    assert [d["model"] for d in everything] == ["a@1", "b@1"]
+    only_b = await get_json(jp_fetch, "deployments", params={"name": "b"})
+    assert [d["status"] for d in only_b] == ["failed"]
+
+
+# ---------------------------------------------------------------- metrics, cluster
+async def test_metrics_are_the_evaluators_metrics(jp_fetch):
+    from jupyter_stratum.evaluate.metrics import METRICS
+
+    answer = await get_json(jp_fetch, "metrics")
+    assert [m["name"] for m in answer] == list(METRICS)
+    assert {m["task"] for m in answer} == {"classification", "regression"}
+
+
+async def test_cluster_reports_the_configured_scheduler(jp_fetch, monkeypatch):
+    assert await get_json(jp_fetch, "cluster") == {"scheduler": None, "embedded": True}
+    monkeypatch.setenv("STRATUM_SCHEDULER", "tcp://10.0.0.5:8786")
+    assert await get_json(jp_fetch, "cluster") == {"scheduler": "tcp://10.0.0.5:8786", "embedded": False}
