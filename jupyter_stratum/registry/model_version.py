@@ -41,8 +41,10 @@ class ModelVersion:
     artifact: str = ""  # path relative to the registry root
     sha256: str = ""
     extra: dict = field(default_factory=dict)
-    # the registry this record came from (not part of the record itself)
-    _registry: Registry | None = field(default=None, repr=False, compare=False)
+
+    #: the registry this record came from: a plain attribute, not a field, so that
+    #: ``dataclasses.asdict``, equality and repr see only the record
+    _registry = None
 
     @property
     def ref(self) -> str:
@@ -69,12 +71,14 @@ class ModelVersion:
     @classmethod
     def from_dict(cls, data: dict[str, Any], registry: Registry | None = None) -> ModelVersion:
         known = {f.name for f in fields_of_record()}
-        return cls(**{k: v for k, v in data.items() if k in known}, _registry=registry)
+        mv = cls(**{k: v for k, v in data.items() if k in known})
+        mv._registry = registry
+        return mv
 
 
-def fields_of_record() -> list[dataclasses.Field]:
-    """The stored fields of :class:`ModelVersion` (everything but the registry handle)."""
-    return [f for f in dataclasses.fields(ModelVersion) if not f.name.startswith("_")]
+def fields_of_record() -> tuple[dataclasses.Field, ...]:
+    """The stored fields of :class:`ModelVersion`."""
+    return dataclasses.fields(ModelVersion)
 
 
 #: fields that register() sets itself; every other field may come from ``lineage``

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import socket
@@ -76,6 +77,7 @@ def test_lineage_is_stored_and_read_back(registry, fitted_pipeline):
     # to_dict is strict JSON (no numpy values, no NaN)
     json.dumps(got.to_dict(), allow_nan=False)
     assert "_registry" not in got.to_dict()
+    assert dataclasses.asdict(got) == got.to_dict()
 
 
 def test_explicit_author_and_host_win(registry, fitted_pipeline):
