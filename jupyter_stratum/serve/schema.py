@@ -64,7 +64,7 @@ def _typename(value: Any) -> str:
 
 
 class Column:
-    __slots__ = ("name", "dtype", "kind", "nullable", "categories", "numpy_dtype", "oip_type")
+    __slots__ = ("name", "dtype", "kind", "nullable", "categories", "strict", "numpy_dtype", "oip_type")
 
     def __init__(self, spec: dict):
         if not isinstance(spec, dict) or "name" not in spec:
@@ -75,6 +75,9 @@ class Column:
         self.nullable = bool(spec.get("nullable", False))
         cats = spec.get("categories")
         self.categories = list(cats) if cats is not None else None
+        # the model refuses values outside `categories` (an encoder with handle_unknown="error"):
+        # reject them here, with the field's name, whatever the backend
+        self.strict = frozenset(self.categories) if cats is not None and spec.get("categories_strict") else None
         self.numpy_dtype = _NUMPY[self.kind]
         self.oip_type = _OIP_TYPE[self.kind]
 
@@ -127,8 +130,13 @@ class Column:
             return values
         # string / category
         allowed = self.categories
+        strict = self.strict
         for i, v in enumerate(values):
             if type(v) is str:
+                if strict is not None and v not in strict:
+                    shown = ", ".join(repr(c) for c in self.categories[:10])
+                    more = ", ..." if len(self.categories) > 10 else ""
+                    raise RequestError(f"{where(i)}: unknown category {v!r}; the model knows {shown}{more}")
                 continue
             if v is None and self.nullable:
                 continue
