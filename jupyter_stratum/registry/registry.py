@@ -13,7 +13,7 @@ from .index import ModelIndex, SQLiteIndex
 from .jsonsafe import to_jsonable
 from .lineage import build_lineage, current_user
 from .model_version import ModelSummary, ModelVersion
-from .refs import format_ref, parse_ref, validate_name
+from .refs import parse_ref, validate_name
 from .store import ArtifactStore, LocalArtifactStore, sha256_of
 
 INDEX_FILE = "registry.sqlite3"
