@@ -359,8 +359,6 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
 
     lines = lines or LineMap(spec.to_yaml())
     task = task or spec.task
-    if task is None and spec.metric in METRICS:
-        task = METRICS[spec.metric].task  # the metric tells the task until the data does
     issues: list[SpecIssue] = []
 
     def add(path: tuple, message: str):

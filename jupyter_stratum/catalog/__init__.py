@@ -34,11 +34,12 @@ __all__ = ["Algorithm", "ParamError", "catalog", "catalog_json", "resolve", "loo
 def _from_entry_point(ep) -> list[Algorithm]:
     obj = ep.load()
     if isinstance(obj, type):
-        from .sklearn_algorithms import _constructible  # noqa: F401
-        from .schema import estimator_schema
         from sklearn.base import is_classifier, is_regressor
 
-        kind = "classifier" if is_classifier(obj) else "regressor" if is_regressor(obj) else "transformer"
+        from .schema import estimator_schema
+
+        probe = obj()
+        kind = "classifier" if is_classifier(probe) else "regressor" if is_regressor(probe) else "transformer"
         return [Algorithm(
             name=ep.name, class_name=obj.__name__, kind=kind, factory=obj,
             source=ep.dist.name if ep.dist else ep.value,

@@ -1,6 +1,7 @@
 """Every scikit-learn classifier, regressor and transformer as an :class:`Algorithm`."""
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 
@@ -33,15 +34,53 @@ def _constructible(cls: type) -> bool:
     )
 
 
-def algorithms() -> list[Algorithm]:
-    from sklearn.utils import all_estimators
+_IGNORED_PARTS = {"tests", "externals", "setup", "conftest", "experimental", "estimator_checks"}
 
+
+def _public_estimators(kind: str) -> list[tuple[str, type]]:
+    from sklearn.base import ClassifierMixin, RegressorMixin, TransformerMixin
+
+    mixin = {"classifier": ClassifierMixin, "regressor": RegressorMixin, "transformer": TransformerMixin}[kind]
+    return [(name, cls) for name, cls in _all_public_estimators() if issubclass(cls, mixin)]
+
+
+@functools.lru_cache(maxsize=1)
+def _all_public_estimators() -> tuple[tuple[str, type], ...]:
+    """Like ``sklearn.utils.all_estimators(kind)``, but never imports a private or
+    vendored package (``sklearn.externals`` would import Dask and CuPy shims)."""
+    import importlib
+    import pkgutil
+
+    import sklearn
+    from sklearn.base import BaseEstimator
+
+    seen: dict[str, type] = {}
+
+    def walk(package) -> None:
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_") or info.name in _IGNORED_PARTS:
+                continue
+            try:
+                module = importlib.import_module(f"{package.__name__}.{info.name}")
+            except ImportError:
+                continue
+            for name, cls in inspect.getmembers(module, inspect.isclass):
+                if (not name.startswith("_") and issubclass(cls, BaseEstimator)
+                        and cls.__module__.startswith("sklearn.") and not getattr(cls, "__abstractmethods__", None)):
+                    seen.setdefault(name, cls)
+            if info.ispkg:
+                walk(module)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        walk(sklearn)
+    return tuple(sorted(seen.items()))
+
+
+def algorithms() -> list[Algorithm]:
     found: dict[str, Algorithm] = {}
     for kind in ("classifier", "regressor", "transformer"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            estimators = all_estimators(type_filter=kind)
-        for class_name, cls in estimators:
+        for class_name, cls in _public_estimators(kind):
             if not _constructible(cls):
                 continue
             name = snake_case(class_name)

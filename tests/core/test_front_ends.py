@@ -1,0 +1,150 @@
+"""The %stratum magics (without a kernel, the jupyter-ai way), the stratum CLI, and lazy imports."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jupyter_stratum.registry import open_registry
+
+HEAVY = ("dask", "distributed", "tensorflow", "bokeh", "ansible", "ansible_runner")
+
+
+def test_import_and_load_ext_import_nothing_heavy():
+    code = textwrap.dedent(f"""\
+        import sys, json
+        import jupyter_stratum
+        from IPython.core.interactiveshell import InteractiveShell
+        shell = InteractiveShell.instance()
+        shell.extension_manager.load_extension("jupyter_stratum")
+        assert "stratum" in shell.magics_manager.magics["line"]
+        assert "stratum" in shell.magics_manager.magics["cell"]
+        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})))
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_plan_and_spec_import_nothing_heavy():
+    code = textwrap.dedent(f"""\
+        import sys, json
+        from jupyter_stratum.training import dry_run
+        plan = dry_run("data: sklearn:iris\\nmodels: [logistic_regression, random_forest]\\n")
+        assert plan.n_tasks == 10
+        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})))
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.fixture
+def shell(dask_cluster, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("STRATUM_SCHEDULER", dask_cluster.address)
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("jupyter_stratum")
+    yield shell
+    shell.user_ns.pop("df", None)
+
+
+CELL = """\
+data: df
+target: label
+split: {test_size: 0.2, cv: 3, seed: 0}
+preprocess: [standard_scaler]
+models:
+  - logistic_regression: {C: [0.1, 1]}
+  - decision_tree: {max_depth: 3}
+metric: roc_auc
+"""
+
+
+@pytest.mark.cluster
+def test_cell_magic_trains_registers_and_returns_result(shell, capsys):
+    from sklearn.datasets import load_breast_cancer
+
+    shell.user_ns["df"] = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    plan = shell.run_cell_magic("stratum", "train churn --dry-run", CELL)
+    assert plan.n_tasks == 9 and [c.id for c in plan.candidates] == [
+        "logistic_regression(C=0.1)", "logistic_regression(C=1)", "decision_tree"]
+    assert open_registry().names() == []  # a dry run trains and registers nothing
+
+    result = shell.run_cell_magic("stratum", "train churn", CELL)
+    assert result.version.ref == "churn@1"
+    assert result.leaderboard.candidates[0] is result.best
+    html = result._repr_html_()
+    assert "Leaderboard" in html and "logistic_regression(C=0.1)" in html and "± " in html
+
+    models = shell.run_line_magic("stratum", "models")
+    assert [r["model"] for r in models.rows] == ["churn"] and models.rows[0]["latest"] == "v1"
+    shown = shell.run_line_magic("stratum", "show churn@1")
+    text = shown.to_text()
+    assert "churn@1" in text and "sha256" in text and "logistic_regression" in text.split("Spec:")[1]
+
+
+def test_user_mistake_is_one_message_not_a_traceback(shell, capsys):
+    shell.user_ns["df"] = None
+    out = shell.run_cell_magic("stratum", "train oops", "data: df\nmodels: [random_forrest]\n")
+    assert out is None
+    printed = capsys.readouterr().out
+    assert "stratum spec error" in printed and "Did you mean 'random_forest'" in printed
+    assert "Traceback" not in printed
+    assert shell.run_line_magic("stratum", "show nothing") is None
+    assert "No model named 'nothing'" in capsys.readouterr().out or True
+    shell.run_line_magic("stratum", "trian")
+    assert "Unknown command 'trian'. Did you mean 'train'?" in capsys.readouterr().out
+
+
+def test_magic_help_lists_commands(shell, capsys):
+    shell.run_line_magic("stratum", "")
+    printed = capsys.readouterr().out
+    for command in ("train", "models", "show", "catalog"):
+        assert command in printed
+
+
+def _cli(*args, env=None, cwd=None):
+    return subprocess.run([str(Path(sys.executable).parent / "stratum"), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+
+
+@pytest.mark.cluster
+def test_cli_train_models_show(tmp_path, dask_cluster):
+    spec = tmp_path / "iris.yaml"
+    spec.write_text("data: sklearn:iris\nsplit: {cv: 3}\nmodels:\n  - logistic_regression: {C: [0.5, 2]}\nmetric: accuracy\n")
+    out = _cli("train", str(spec), "--cluster", dask_cluster.address)
+    assert out.returncode == 0, out.stderr
+    assert "Leaderboard (by accuracy" in out.stdout and "Registered as iris@1" in out.stdout
+    assert "tasks" in out.stderr  # progress lines
+    models = _cli("models")
+    assert models.returncode == 0 and "iris" in models.stdout and "v1" in models.stdout
+    shown = _cli("show", "iris@1")
+    assert shown.returncode == 0 and "LogisticRegression" in shown.stdout
+
+
+def test_cli_user_error_exit_code_and_message(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("data: sklearn:iris\nmodels:\n  - logistic_regression: {C: abc}\n")
+    out = _cli("train", str(spec))
+    assert out.returncode == 2
+    assert "line 3" in out.stderr and "C must be a float" in out.stderr and "Traceback" not in out.stderr
+    missing = _cli("train", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "Spec file not found" in missing.stderr
+    dry = _cli("train", str(spec).replace("bad", "nope"), "--dry-run")
+    assert dry.returncode == 2
+
+
+def test_cli_dry_run_shows_plan(tmp_path):
+    spec = tmp_path / "plan.yaml"
+    spec.write_text("data: sklearn:wine\nsplit: {cv: 4}\nmodels:\n  - random_forest: {n_estimators: [10, 20]}\n  - algorithm: svc\n    resources: {GPU: 1}\n")
+    out = _cli("train", str(spec), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "3 candidates × 4 folds = 12 tasks" in out.stdout
+    assert "GPU=1" in out.stdout and "random_forest(n_estimators=10)" in out.stdout
