@@ -233,11 +233,20 @@ def _load_native(model: ServedModel, threads: int) -> None:
 
     if isinstance(schema, TabularSchema):
         cols = [(c.name, c.numpy_dtype) for c in schema.columns]
+        names = [name for name, _ in cols]
+        # one float64 block when every column is float: sklearn then converts the frame
+        # to an array without copying column by column
+        single_block = all(c.kind == "float" for c in schema.columns)
+        dtypes = {c.name: c.dtype for c in schema.columns if c.kind == "int"}
 
         def to_input(columns: dict, n: int):
             if needs_frame:
-                return pd.DataFrame({name: np.asarray(columns[name], dtype=dt) for name, dt in cols}, copy=False)
-            return np.array([columns[name] for name, _ in cols], dtype=np.float64).T
+                if single_block:
+                    block = np.array([columns[name] for name in names], dtype=np.float64).T
+                    return pd.DataFrame(block, columns=names, copy=False)
+                frame = pd.DataFrame({name: np.asarray(columns[name], dtype=dt) for name, dt in cols}, copy=False)
+                return frame.astype(dtypes, copy=False) if dtypes else frame
+            return np.array([columns[name] for name in names], dtype=np.float64).T
     else:
         def to_input(arr, n):
             return arr.reshape(n, -1) if arr.ndim > 2 else arr
