@@ -172,3 +172,39 @@ class TrainingResult:
         import html
 
         return self.leaderboard._repr_html_() + f"<p>{html.escape(self.summary())}</p>"
+
+    # ---- views (jupyter_stratum.widgets; Bokeh and ipywidgets load only here) ----
+    def view(self):
+        """The evaluation view (ipywidgets tabs of Bokeh plots): leaderboard, ROC/PR, confusion
+        matrix or regression plots, CV spread, cost."""
+        from .widgets.evaluation_view import EvaluationView
+
+        return EvaluationView(self)
+
+    def show(self) -> None:
+        """Display the evaluation view (with an HTML/text leaderboard where widgets can't render)."""
+        from IPython.display import display
+
+        display(self.view())
+
+    def report(self, path="report.html"):
+        """Write a self-contained HTML report (Bokeh, inlined) with the evaluation view's plots."""
+        from .widgets.report import write_report
+
+        return write_report(self, path)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # the evaluation view inside a kernel; elsewhere (terminal IPython, plain
+        # Python) only the HTML and text leaderboard, never a widget that can't render
+        from .widgets.evaluation_view import fallback_bundle, widgets_available
+
+        if not widgets_available():
+            return fallback_bundle(self)
+        try:
+            return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+        except Exception as exc:  # noqa: BLE001 - a broken plot must not hide the result
+            import html
+
+            bundle = fallback_bundle(self)
+            bundle["text/html"] += f"<p><i>(evaluation view unavailable: {html.escape(repr(exc))})</i></p>"
+            return bundle

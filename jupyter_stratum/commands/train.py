@@ -20,6 +20,9 @@ def add_arguments(parser) -> None:
                         help="Show the plan (candidates, folds, tasks, resources); train nothing.")
     parser.add_argument("--no-register", action="store_true", help="Train and compare, but register nothing.")
     parser.add_argument("--quiet", "-q", action="store_true", help="Only the result, no per-task lines (CLI).")
+    parser.add_argument("--report", metavar="FILE",
+                        help="Also write a self-contained HTML report (leaderboard, ROC/PR, confusion matrix "
+                             "or regression plots, CV spread, cost) to FILE.")
 
 
 def _spec_and_name(args, ctx: CommandContext):
@@ -47,10 +50,48 @@ def run(args, ctx: CommandContext):
     text, name, base_dir = _spec_and_name(args, ctx)
     if args.dry_run:
         return dry_run(text, user_ns=ctx.user_ns, base_dir=base_dir)
+    report = _report_path(args.report)
     on_event = ctx.on_event
     if on_event is None:
-        from ..progress import NotebookProgress, TerminalProgress
+        from ..progress import TerminalProgress, notebook_progress
 
-        on_event = NotebookProgress() if ctx.interactive else TerminalProgress(quiet=args.quiet)
-    return train(text, name=None if args.no_register else name, user_ns=ctx.user_ns, base_dir=base_dir,
-                 cluster=args.cluster, on_event=on_event)
+        on_event = (notebook_progress(cluster=args.cluster, title=name) if ctx.interactive
+                    else TerminalProgress(quiet=args.quiet))
+    try:
+        result = train(text, name=None if args.no_register else name, user_ns=ctx.user_ns, base_dir=base_dir,
+                       cluster=args.cluster, on_event=on_event)
+    finally:
+        close = getattr(on_event, "close", None)
+        if close is not None:
+            close()
+    if report is not None:
+        written = result.report(report)
+        if ctx.interactive:
+            ctx.display(_report_link(written))
+        else:
+            import sys
+
+            print(f"Report: {written}", file=sys.stderr)
+    return result
+
+
+def _report_path(value: str | None):
+    """Check --report FILE before training (a bad path should not cost a whole run)."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise CommandLineError(f"--report {value}: is a directory. Give a file name, e.g. --report report.html.")
+    if not path.parent.exists():
+        raise CommandLineError(f"--report {value}: the folder {path.parent} does not exist. Create it, "
+                               "or give a path in an existing folder.")
+    return path
+
+
+def _report_link(path):
+    import html
+
+    from IPython.display import HTML
+
+    return HTML(f'Report written to <a href="{html.escape(str(path))}" target="_blank">'
+                f"{html.escape(str(path))}</a>")
