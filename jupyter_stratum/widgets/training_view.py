@@ -85,10 +85,12 @@ class TrainingView:
         self.plot = None
         self.widget = w.VBox([self.title, w.HBox([self.bar, self.status]), self.board, self.plot_box, self.notes])
         self.widget.add_class("stratum-training")
+        self._handle = None
+        self._final_display = False
         if display:
             from IPython.display import display as show
 
-            show(self)
+            self._handle = show(self, display_id=True)
 
     # ---- events -----------------------------------------------------------
     def __call__(self, event) -> None:
@@ -130,6 +132,7 @@ class TrainingView:
                 self.final_text = " (cancelled)" if event.cancelled else ""
                 force = True
                 self._stop_heartbeat()
+                self._final_display = True
             elif isinstance(event, RefitFinished):
                 self.notices.append(f"refit {event.candidate_id} on {event.worker} in {event.seconds:.2f} s")
                 force = True
@@ -137,6 +140,10 @@ class TrainingView:
                 self.notices.append(f"registered as {event.ref}")
                 force = True
             self.render(force)
+            if self._final_display and self._handle is not None:
+                # frontends without the widget manager keep this text, not "Planning…"
+                self._final_display = False
+                self._handle.update(self)
 
     def _task_left(self, key: str, worker: str | None) -> None:
         self.running_keys.pop(key, None)
@@ -297,7 +304,9 @@ class TrainingView:
         return self.counter.line()
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/plain": self.counter.line() if self.plan else "Planning…"}
-        bundle.update(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["text/plain"] = self.counter.line() if self.plan else "Planning…"
+        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        line = (self.counter.line() + (" — done" + self.final_text if self.finished else "")) if self.plan \
+            else "Planning…"
+        bundle["text/plain"] = line
+        bundle["text/html"] = f"<p>Training: {html.escape(line)}</p>"
         return bundle

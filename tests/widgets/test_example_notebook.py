@@ -1,0 +1,128 @@
+"""examples/evaluation.ipynb executed headless (nbclient, a real kernel, the session's real Dask cluster).
+
+The saved notebook must hold the views as a frontend gets them: widget views in
+the outputs and, in the notebook's widget state, the jupyter_bokeh models with
+their Bokeh document bundles. Without that state (nbconvert of a notebook saved
+without widgets) the HTML export must still show the leaderboard.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, dask_cluster):
+    import os
+
+    tmp = tmp_path_factory.mktemp("evaluation-nb")
+    nb = nbformat.read(EXAMPLES / "evaluation.ipynb", as_version=4)
+    env = {"STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp / "home")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits them
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=True,
+                       resources={"metadata": {"path": str(tmp)}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    nbformat.write(nb, tmp / "evaluation.ipynb")
+    return nb, tmp
+
+
+def _cell(nb, first_line: str):
+    return next(c for c in nb.cells if c.cell_type == "code" and c.source.splitlines()[0] == first_line)
+
+
+def _models_under(state: dict, model_id: str) -> set[str]:
+    """Ids of the widget models reachable from ``model_id`` (children, tabs...)."""
+    seen, todo = set(), [model_id]
+    while todo:
+        mid = todo.pop()
+        if mid in seen or mid not in state:
+            continue
+        seen.add(mid)
+        todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(state[mid]["state"]))
+    return seen
+
+
+def test_notebook_runs_without_errors(executed):
+    nb, _ = executed
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.get("output_type") != "error", "".join(out.get("traceback", []))
+
+
+def test_saved_outputs_hold_widget_and_bokeh_bundles(executed):
+    nb, _ = executed
+    state = nb.metadata["widgets"][WIDGET_STATE]["state"]
+    trained = _cell(nb, "%%stratum train cancer --no-register")
+    views = [o["data"][WIDGET_VIEW]["model_id"] for o in trained.outputs if WIDGET_VIEW in o.get("data", {})]
+    assert len(views) == 2  # the live training view, then the evaluation view
+    live, evaluation = views
+
+    # every widget output also carries a readable fallback; the live one ends with the final count
+    assert trained.outputs[0]["data"]["text/plain"].startswith("20/20 tasks")
+    final = trained.outputs[-1]["data"]
+    assert 'class="stratum-leaderboard"' in final["text/html"] and "Leaderboard" in final["text/plain"]
+
+    # the evaluation view: a Tab with the sections, each holding a jupyter_bokeh model with a Bokeh document
+    tab = state[evaluation]["state"]
+    assert tab["_model_name"] == "TabModel"
+    assert tab["titles"] == ["Leaderboard", "ROC / PR", "Confusion matrix", "CV spread", "Cost"]
+    bokeh = [mid for mid in _models_under(state, evaluation) if state[mid]["state"]["_model_name"] == "BokehModel"]
+    assert len(bokeh) == 5
+    docs = " ".join(json.dumps(state[mid]["state"]["render_bundle"]) for mid in bokeh)
+    for cid in ("logistic_regression(C=0.1)", "logistic_regression(C=1)", "random_forest", "decision_tree"):
+        assert f"roc:{cid}" in docs  # one ROC curve per candidate in the saved Bokeh document
+    assert "AUC" in docs and "confusion_matrix" in docs and "cv_spread" in docs and "cost" in docs
+
+    # the live view: progress bar at the end of the run, and the worker plot of the real workers
+    reachable = _models_under(state, live)
+    bars = [state[m]["state"] for m in reachable if state[m]["state"]["_model_name"] == "IntProgressModel"]
+    assert len(bars) == 1 and bars[0]["max"] == 20 and bars[0]["value"] == 20
+    live_bokeh = [m for m in reachable if state[m]["state"]["_model_name"] == "BokehModel"]
+    assert len(live_bokeh) == 1
+    worker_doc = json.dumps(state[live_bokeh[0]]["state"]["render_bundle"])
+    assert "worker_cpu" in worker_doc and "cpu-1" in worker_doc and "cpu-2" in worker_doc
+
+    # regression run: its own sections
+    reg = _cell(nb, "%%stratum train diabetes --no-register")
+    reg_view = [o["data"][WIDGET_VIEW]["model_id"] for o in reg.outputs if WIDGET_VIEW in o.get("data", {})][-1]
+    assert state[reg_view]["state"]["titles"] == ["Leaderboard", "Regression", "CV spread", "Cost"]
+
+
+def test_report_written_by_the_notebook(executed):
+    nb, tmp = executed
+    report = tmp / "report.html"
+    assert report.exists() and report.stat().st_size > 500_000
+    assert "roc:random_forest" in report.read_text()
+
+
+def test_html_export_without_widget_state_falls_back_to_the_leaderboard(executed):
+    """nbconvert of a notebook saved without widget state: no 'Error displaying widget', the table instead."""
+    from nbconvert import HTMLExporter
+
+    nb, _ = executed
+    stripped = nbformat.from_dict(json.loads(json.dumps(nb)))
+    stripped.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(stripped)
+    assert body.count('class="stratum-leaderboard"') >= 2  # both runs
+    assert WIDGET_VIEW not in body
+    # with the state, the export embeds the widgets (the html manager renders them)
+    body_with, _ = HTMLExporter().from_notebook_node(nb)
+    assert WIDGET_VIEW in body_with and WIDGET_STATE in body_with
