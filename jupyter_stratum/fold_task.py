@@ -65,6 +65,13 @@ def predictions(estimator, X):
     return y_pred, None, None
 
 
+def training_history(estimator) -> dict | None:
+    """The final step's ``history_`` (per-epoch loss/metrics, e.g. Keras), if it keeps one."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    history = getattr(final, "history_", None)
+    return dict(history) if isinstance(history, dict) else None
+
+
 def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
     """Fit the candidate on the fold's training rows; score it on the fold's test rows.
 
@@ -96,6 +103,7 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
         candidate_id=job.candidate_id, fold=job.fold, scores=scores, fit_seconds=fit_seconds,
         score_seconds=score_seconds, worker=worker, test_positions=np.asarray(test_positions),
         y_pred=y_pred, y_score=y_score, score_kind=kind, attempt=job.attempt, warnings=messages[:5],
+        history=training_history(estimator),
     )
 
 

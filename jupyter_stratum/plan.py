@@ -64,6 +64,9 @@ class Plan:
     classes: list | None
     tasks: list[PlannedTask]
     notices: list[str] = field(default_factory=list)
+    #: candidate id -> placement.CandidatePlacement, once placed on a cluster (placement.place)
+    placement: dict = field(default_factory=dict)
+    cluster_text: str | None = None
 
     @property
     def n_tasks(self) -> int:
@@ -73,25 +76,35 @@ class Plan:
         return next(c for c in self.candidates if c.id == candidate_id)
 
     def rows(self) -> list[dict]:
-        return [{"candidate": c.id, "algorithm": c.class_name, "folds": self.n_folds,
+        from .placement import runs_on
+
+        rows = [{"candidate": c.id, "algorithm": c.class_name, "folds": self.n_folds,
                  "resources": ", ".join(f"{k}={v:g}" for k, v in c.resources.items()) or "any worker"}
                 for c in self.candidates]
+        if self.placement:
+            for row, c in zip(rows, self.candidates):
+                row["runs on"] = runs_on(self.placement[c.id]) if c.id in self.placement else "?"
+        return rows
 
     def to_text(self) -> str:
         from .display import text_table
 
         head = (f"Plan: {len(self.candidates)} candidates × {self.n_folds} folds = {self.n_tasks} tasks; "
                 f"task {self.task}, select by {self.metric} ({'higher' if self.greater_is_better else 'lower'} is better); "
-                f"{self.n_train} training rows, {self.n_test} holdout rows.")
+                f"{self.n_train} training rows, {self.n_test} holdout rows."
+                + (f"\nOn the {self.cluster_text}." if self.cluster_text else ""))
         notes = "".join(f"\nNote: {n}" for n in self.notices)
         return head + "\n" + text_table(self.rows()) + notes
 
     def _repr_html_(self) -> str:
+        import html
+
         from .display import html_table
 
         return (f"<p><b>Plan</b>: {len(self.candidates)} candidates × {self.n_folds} folds = "
                 f"<b>{self.n_tasks} tasks</b>; task <code>{self.task}</code>, select by "
-                f"<code>{self.metric}</code>; {self.n_train} training rows, {self.n_test} holdout rows.</p>"
+                f"<code>{self.metric}</code>; {self.n_train} training rows, {self.n_test} holdout rows."
+                + (f" On the {html.escape(self.cluster_text)}." if self.cluster_text else "") + "</p>"
                 + html_table(self.rows()) + "".join(f"<p>Note: {n}</p>" for n in self.notices))
 
     def __repr__(self) -> str:

@@ -28,6 +28,8 @@ class FoldResult:
     score_kind: str | None = None  # "proba" | "decision" | None
     attempt: int = 1
     warnings: list[str] = field(default_factory=list)
+    #: per-epoch loss/metrics of models that keep a training history (Keras), else None
+    history: dict | None = None
 
 
 @dataclass
@@ -67,6 +69,11 @@ class CandidateResult:
     @property
     def workers(self) -> list[str]:
         return sorted({f.worker for f in self.folds})
+
+    @property
+    def histories(self) -> list[dict]:
+        """Training history (loss/metrics per epoch) of each fold, for models that keep one."""
+        return [f.history for f in sorted(self.folds, key=lambda f: f.fold) if f.history]
 
     # ---- out-of-fold predictions (what the curves are drawn from) ----------
     def _oof(self, attr: str):

@@ -41,8 +41,12 @@ def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = 
 
 def dry_run(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None, client=None,
             cluster: str | None = None):
-    """The plan (candidates, folds, tasks, resources) without training anything."""
-    return prepare(spec, user_ns=user_ns, base_dir=base_dir)[2]
+    """The plan (candidates, folds, tasks, resources, where each runs) without training anything."""
+    from .placement import cluster_for_plan, place
+
+    plan = prepare(spec, user_ns=user_ns, base_dir=base_dir)[2]
+    place(plan, cluster_for_plan(client, cluster))
+    return plan
 
 
 def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_dir: str | Path | None = None,
@@ -60,6 +64,7 @@ def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_di
     from .evaluate.leaderboard import Leaderboard
     from .evaluate.metrics import score_all
     from .fold_task import predictions, refit
+    from .placement import place
     from .plan import make_splits
     from .results import CandidateResult, TrainingResult
 
@@ -80,6 +85,7 @@ def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_di
     splits = make_splits(dataset.y, spec.split, plan.task)
     client = client or connect(cluster)
     info = cluster_info(client)
+    place(plan, info)  # Keras candidates ask for GPU where a worker offers it
     check_resources(plan, info)
     for notice in plan.notices:
         emit(Notice(notice))

@@ -28,6 +28,12 @@ COMMANDS: dict[str, str] = {
     "show": ".show",
     "catalog": ".catalog",
     "bundle": ".bundle",
+    "cluster": ".cluster",
+    "deploy": ".deploy",
+    "undeploy": ".undeploy",
+    "rollback": ".rollback",
+    "deployments": ".deployments",
+    "monitor": ".monitor",
 }
 
 

@@ -49,7 +49,7 @@ def run(args, ctx: CommandContext):
 
     text, name, base_dir = _spec_and_name(args, ctx)
     if args.dry_run:
-        return dry_run(text, user_ns=ctx.user_ns, base_dir=base_dir)
+        return dry_run(text, user_ns=ctx.user_ns, base_dir=base_dir, cluster=args.cluster)
     report = _report_path(args.report)
     on_event = ctx.on_event
     if on_event is None:
