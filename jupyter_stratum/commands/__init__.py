@@ -29,11 +29,6 @@ COMMANDS: dict[str, str] = {
     "catalog": ".catalog",
     "bundle": ".bundle",
     "cluster": ".cluster",
-    "deploy": ".deploy",
-    "undeploy": ".undeploy",
-    "rollback": ".rollback",
-    "deployments": ".deployments",
-    "monitor": ".monitor",
 }
 
 
