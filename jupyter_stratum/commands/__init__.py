@@ -29,6 +29,11 @@ COMMANDS: dict[str, str] = {
     "catalog": ".catalog",
     "bundle": ".bundle",
     "cluster": ".cluster",
+    "deploy": ".deploy",
+    "undeploy": ".undeploy",
+    "rollback": ".rollback",
+    "deployments": ".deployments",
+    "monitor": ".monitor",
 }
 
 

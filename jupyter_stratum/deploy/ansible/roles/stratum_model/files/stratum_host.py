@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""What jupyter-stratum runs on an edge host (standard library only).
+
+    stratum_host.py facts   --home H                    systemd? release serving? service running?
+    stratum_host.py verify  --release DIR               every file of the manifest has its sha256
+    stratum_host.py venv    --python P --path V [...]   create the model's virtual environment
+    stratum_host.py start|stop|restart|status --home H  the supervised service (no systemd)
+    stratum_host.py run     --home H                    exec the service (systemd's ExecStart)
+    stratum_host.py check   --home H --url U            wait for /v2/health/ready, predict the sample
+
+The service is the release ``H/current`` points to, started with the settings in
+``<release>/.stratum-service.json``. ``start`` detaches a supervisor (pidfile
+``run/supervisor.pid``) that restarts the service when it exits, with a growing pause.
+Each action prints one JSON line; failures exit non-zero with a message.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def paths(home: Path) -> dict[str, Path]:
+    return {
+        "supervisor": home / "run" / "supervisor.pid",
+        "service": home / "run" / "serve.pid",
+        "state": home / "run" / "serve.state.json",
+        "log": home / "log" / "serve.log",
+    }
+
+
+def service_command(home: Path) -> tuple[list[str], dict[str, str], Path]:
+    release = (home / "current").resolve()
+    settings = json.loads((release / ".stratum-service.json").read_text())
+    argv = [settings["python"], "-m", "stratum_serve", str(release),
+            "--host", str(settings["host"]), "--port", str(settings["port"])]
+    argv += [str(a) for a in settings.get("args", [])]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(release / "runtime")
+    env.update({str(k): str(v) for k, v in (settings.get("env") or {}).items()})
+    return argv, env, release
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    # a zombie or a reused pid is not our process
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.split(")")[-1].split()[0] == "Z":
+            return None
+    except OSError:
+        return pid
+    return pid if ("stratum" in cmdline) else None
+
+
+def status(home: Path) -> dict:
+    p = paths(home)
+    sup, svc = read_pid(p["supervisor"]), read_pid(p["service"])
+    state = {}
+    if p["state"].exists():
+        try:
+            state = json.loads(p["state"].read_text())
+        except ValueError:
+            state = {}
+    return {"running": sup is not None, "supervisor_pid": sup, "service_pid": svc, **state}
+
+
+def supervise(home: Path) -> None:
+    """The supervisor loop (runs detached)."""
+    p = paths(home)
+    stopping = False
+    child: subprocess.Popen | None = None
+
+    def on_term(signum, frame):
+        nonlocal stopping
+        stopping = True
+        if child and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    starts, pause = 0, 1.0
+    while not stopping:
+        argv, env, release = service_command(home)
+        with open(p["log"], "ab", buffering=0) as log:
+            log.write(f"--- stratum: starting {release.name}: {' '.join(argv)}\n".encode())
+            child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=str(release))
+        starts += 1
+        p["service"].write_text(f"{child.pid}\n")
+        p["state"].write_text(json.dumps({"release": release.name, "starts": starts,
+                                          "started": time.time(), "last_exit": None}))
+        began = time.monotonic()
+        code = child.wait()
+        p["state"].write_text(json.dumps({"release": release.name, "starts": starts,
+                                          "started": None, "last_exit": code}))
+        if stopping:
+            break
+        if time.monotonic() - began > 60:
+            pause = 1.0
+        time.sleep(pause)
+        pause = min(pause * 2, 30.0)
+    for f in (p["service"], p["supervisor"]):
+        f.unlink(missing_ok=True)
+
+
+def start(home: Path) -> bool:
+    """Start the supervisor unless it runs; True when it was started."""
+    p = paths(home)
+    if read_pid(p["supervisor"]):
+        return False
+    p["state"].unlink(missing_ok=True)
+    for d in ("run", "log"):
+        (home / d).mkdir(parents=True, exist_ok=True)
+    service_command(home)  # fail here, loudly, when the release is unusable
+    if os.fork():
+        # parent: wait until the supervisor wrote its pidfile
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if read_pid(p["supervisor"]):
+                return True
+            time.sleep(0.05)
+        raise SystemExit("the supervisor did not start; see " + str(p["log"]))
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    logfd = os.open(p["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(devnull, 0)
+    os.dup2(logfd, 1)
+    os.dup2(logfd, 2)
+    os.closerange(3, 1024)
+    os.chdir("/")
+    # mark the process so that pid checks recognise it
+    sys.argv = ["stratum_host.py", "supervise", "--home", str(home)]
+    p["supervisor"].write_text(f"{os.getpid()}\n")
+    try:
+        supervise(home)
+    finally:
+        os._exit(0)
+
+
+def stop(home: Path, timeout: float = 15.0) -> bool:
+    """Stop the supervisor and the service; True when something was running."""
+    p = paths(home)
+    sup, svc = read_pid(p["supervisor"]), read_pid(p["service"])
+    pids = [x for x in (sup, svc) if x]
+    if not pids:
+        for f in (p["service"], p["supervisor"]):
+            f.unlink(missing_ok=True)
+        return False
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(x) for x in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for f in (p["service"], p["supervisor"]):
+        f.unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+
+def fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(1)
+
+
+def verify(release: Path) -> dict:
+    manifest = json.loads((release / "manifest.json").read_text())
+    bad = []
+    for rel, digest in (manifest.get("files") or {}).items():
+        f = release / rel
+        if not f.is_file():
+            bad.append(f"{rel}: missing")
+            continue
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        if h.hexdigest() != digest:
+            bad.append(f"{rel}: sha256 differs")
+    if bad:
+        (release / ".stratum-unpacked").unlink(missing_ok=True)
+        fail(f"release {release.name} is damaged: " + "; ".join(bad[:5]))
+    marker = release / ".stratum-unpacked"
+    changed = not marker.exists()
+    marker.write_text(release.name + "\n")
+    return {"changed": changed, "release": release.name, "files": len(manifest.get("files") or {})}
+
+
+def same(a, b, rel: float = 1e-6) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y, rel) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k], rel) for k in a)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+    return a == b
+
+
+def log_tail(home: Path, n: int = 4) -> str:
+    """The last lines the service wrote since its last start."""
+    log = home / "log" / "serve.log"
+    if not log.exists():
+        return ""
+    lines = log.read_text(errors="replace").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("--- stratum: starting")]
+    lines = lines[starts[-1] + 1:] if starts else lines
+    return " | ".join(line.strip() for line in lines[-n:] if line.strip())
+
+
+def check(home: Path, url: str, timeout: float) -> dict:
+    release = (home / "current").resolve()
+    manifest = json.loads((release / "manifest.json").read_text())
+    state_file = home / "run" / "serve.state.json"
+    t0 = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        if state_file.exists():
+            try:
+                state = json.loads(state_file.read_text())
+            except ValueError:
+                state = {}
+            if state.get("last_exit") is not None:
+                fail(f"the service of release {release.name} exited with code {state['last_exit']} "
+                     f"before it was ready; log: {log_tail(home)}")
+        if time.monotonic() - t0 > timeout:
+            fail(f"release {release.name} was not ready at {url}/v2/health/ready within {timeout:.0f} s; "
+                 f"log: {log_tail(home)}")
+        time.sleep(0.2)
+    ready_s = time.monotonic() - t0
+    sample = manifest.get("sample") or {}
+    records = sample.get("records")
+    result = {"release": release.name, "version": manifest.get("version"), "ready_s": round(ready_s, 3)}
+    if not records:
+        result["sample"] = "none in manifest"
+        return result
+    body = json.dumps({"records": records}).encode()
+    req = urllib.request.Request(url + "/predict", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            reply = json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        fail(f"the sample prediction of release {release.name} failed: HTTP {e.code} {e.read()[:300]!r}")
+    except (urllib.error.URLError, OSError) as e:
+        fail(f"the sample prediction of release {release.name} failed: {e}")
+    got = reply.get("predictions")
+    if not same(got, sample.get("expected")):
+        fail(f"release {release.name} predicted {got!r} for the manifest's sample, expected {sample.get('expected')!r}")
+    result["sample"] = f"{len(records)} rows as expected"
+    return result
+
+
+
+def facts(home: Path) -> dict:
+    """What the role needs to know about the host before it changes anything."""
+    current = home / "current"
+    previous = home / "previous"
+    return {
+        "systemd": Path("/run/systemd/system").is_dir(),
+        "current": current.resolve().name if current.is_symlink() else "",
+        "previous": previous.resolve().name if previous.is_symlink() else "",
+        "running": status(home)["running"] if home.exists() else False,
+    }
+
+
+def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: list[str]) -> dict:
+    """Create the environment once; keep its .pth of shared package directories current."""
+    changed = False
+    if not (path / "bin" / "python").exists():
+        cmd = [python, "-m", "venv"] + (["--system-site-packages"] if system_site_packages else []) + [str(path)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"creating the virtual environment {path} failed: {(r.stderr or r.stdout).strip()[-500:]}")
+        changed = True
+    purelib = subprocess.run([str(path / "bin" / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    pth = Path(purelib) / "_stratum_site_dirs.pth"
+    want = "".join(d + "\n" for d in site_dirs)
+    if want and (not pth.exists() or pth.read_text() != want):
+        pth.write_text(want)
+        changed = True
+    elif not want and pth.exists():
+        pth.unlink()
+        changed = True
+    return {"changed": changed, "venv": str(path), "site_packages": purelib}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("action", choices=["facts", "verify", "venv", "start", "stop", "restart", "status",
+                                       "run", "supervise", "check"])
+    ap.add_argument("--home", type=Path)
+    ap.add_argument("--release", type=Path)
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--path", type=Path)
+    ap.add_argument("--system-site-packages", action="store_true")
+    ap.add_argument("--site-dir", action="append", default=[])
+    ap.add_argument("--url", default="http://127.0.0.1:8500")
+    ap.add_argument("--timeout", type=float, default=60)
+    a = ap.parse_args()
+    home = a.home.resolve() if a.home else None
+    if a.action == "facts":
+        out = facts(home)
+    elif a.action == "verify":
+        out = verify(a.release)
+    elif a.action == "venv":
+        out = make_venv(a.python, a.path, a.system_site_packages, a.site_dir)
+    elif a.action == "check":
+        out = check(home, a.url.rstrip("/"), a.timeout)
+    elif a.action == "status":
+        out = status(home)
+        print(json.dumps(out))
+        sys.exit(0 if out["running"] else 3)
+    elif a.action == "run":
+        argv, env, release = service_command(home)
+        os.chdir(release)
+        os.execve(argv[0], argv, env)
+    elif a.action == "supervise":
+        supervise(home)
+        return
+    else:
+        changed = False
+        if a.action in ("stop", "restart"):
+            changed = stop(home) or changed
+        if a.action in ("start", "restart"):
+            changed = start(home) or changed
+        out = {"changed": changed, **status(home)}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

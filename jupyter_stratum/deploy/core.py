@@ -1,0 +1,256 @@
+"""deploy / rollback / undeploy: generate the project, run it, record what happened."""
+from __future__ import annotations
+
+import getpass
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DeployError
+from .inventory import EdgeInventory, read_inventory
+from .project import DeployProject, render_project
+from .runner import DeployEvent, RunOutcome, run_project, syntax_check
+
+
+@dataclass
+class HostResult:
+    """Where one host stands after an action."""
+
+    host: str
+    address: str
+    port: int
+    status: str  # changed | unchanged | rolled_back | failed | unreachable | removed | checked
+    serving: str = ""  # release id serving now ("" when none)
+    version: str = ""  # model version serving now
+    changed: int = 0
+    error: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+@dataclass
+class DeploymentResult:
+    """The outcome of one deploy / rollback / undeploy: per-host results and the record."""
+
+    action: str
+    model: str  # NAME@VERSION (or NAME for undeploy/rollback)
+    hosts: list[HostResult]
+    project: Path
+    duration_s: float
+    dry_run: bool = False
+    record_id: int | None = None
+    events: list[DeployEvent] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(h.status not in ("failed", "unreachable", "rolled_back") for h in self.hosts)
+
+    @property
+    def status(self) -> str:
+        bad = [h for h in self.hosts if h.status in ("failed", "unreachable", "rolled_back")]
+        if not bad:
+            return "ok"
+        return "failed" if len(bad) == len(self.hosts) else "partial"
+
+    @property
+    def changed(self) -> bool:
+        return any(h.changed for h in self.hosts)
+
+    def host(self, name: str) -> HostResult:
+        return next(h for h in self.hosts if h.host == name)
+
+    def rows(self) -> list[dict]:
+        return [{"host": h.host, "address": f"{h.address}:{h.port}", "status": h.status,
+                 "version": h.version, "release": h.serving, "changed": h.changed, "error": h.error}
+                for h in self.hosts]
+
+    def to_text(self) -> str:
+        from .progress import summary_text
+
+        return summary_text(self)
+
+    def _repr_html_(self) -> str:
+        from .progress import summary_html
+
+        return summary_html(self)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def deployments_home(registry) -> Path:
+    return Path(registry.root) / "deployments"
+
+
+def _new_workdir(registry, model: str, action: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
+    d = deployments_home(registry) / f"{model.replace('@', '-v')}-{action}-{stamp}"
+    d.mkdir(parents=True)
+    return d
+
+
+def _open(registry):
+    if registry is not None:
+        return registry
+    from ..registry import open_registry
+
+    return open_registry()
+
+
+def _bundle_for(registry, ref: str, bundle: str | Path | None, wheelhouse: bool = False) -> Path:
+    """The bundle directory of ``ref``: given, else built once per model version and cached
+    under the registry (the same bundle gives the same release id, so re-runs change nothing)."""
+    if bundle is not None:
+        return Path(bundle)
+    from ..bundle import build_bundle
+
+    mv = registry.get(ref)
+    cache = Path(registry.root) / "bundles" / f"{mv.name}-{mv.version}{'-wheelhouse' if wheelhouse else ''}"
+    if (cache / "manifest.json").exists():
+        return cache
+    b = build_bundle(mv.ref, cache, wheelhouse=wheelhouse, registry=registry, force=True, tarball=False)
+    return Path(b.path)
+
+
+def deploy(ref: str, inventory: str | Path, *, limit: str | None = None, port: int | None = None,
+           serial: int | None = None, dry_run: bool = False, pipelining: bool = True,
+           bundle: str | Path | None = None, wheelhouse: bool = False, registry=None,
+           on_event: Callable[[DeployEvent], None] | None = None) -> DeploymentResult:
+    """Deploy model ``ref`` (``NAME`` or ``NAME@V``) to the hosts of ``inventory``.
+
+    Generates an Ansible project, runs it with ansible-runner (events go to ``on_event``)
+    and records the deployment in the registry. A host whose new release fails after
+    the switch goes back to its previous release and is reported ``rolled_back``.
+    ``dry_run`` generates the project and runs a syntax check and check mode only.
+    """
+    reg = _open(registry)
+    mv = reg.get(ref)
+    inv = read_inventory(inventory, limit)
+    t0 = time.monotonic()
+    bundle_dir = _bundle_for(reg, mv.ref, bundle, wheelhouse)
+    work = _new_workdir(reg, mv.ref, "dry-run" if dry_run else "deploy")
+    project = render_project(work / "project", inv, model=mv.name, bundle_dir=bundle_dir,
+                             port=port, serial=serial, pipelining=pipelining)
+    syntax_check(project, "deploy")
+    outcome = run_project(project, "deploy", private_dir=work / "runner", check=dry_run,
+                          pipelining=pipelining, on_event=on_event)
+    result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run)
+    if not dry_run:
+        result.record_id = _record(reg, result, inv, mv.ref, extra={"release": project.release})
+    return result
+
+
+def rollback(name: str, inventory: str | Path, *, limit: str | None = None, registry=None,
+             pipelining: bool = True, on_event: Callable[[DeployEvent], None] | None = None) -> DeploymentResult:
+    """Switch every host back to the release that served before the current one."""
+    return _simple("rollback", name, inventory, limit=limit, registry=registry, pipelining=pipelining, on_event=on_event)
+
+
+def undeploy(name: str, inventory: str | Path, *, limit: str | None = None, registry=None,
+             pipelining: bool = True, on_event: Callable[[DeployEvent], None] | None = None) -> DeploymentResult:
+    """Stop the model's service and remove its files from every host."""
+    return _simple("undeploy", name, inventory, limit=limit, registry=registry, pipelining=pipelining, on_event=on_event)
+
+
+def _simple(action: str, name: str, inventory, *, limit, registry, pipelining, on_event) -> DeploymentResult:
+    from ..registry import parse_ref
+
+    reg = _open(registry)
+    model, _ = parse_ref(name)
+    mv = _last_deployed(reg, model) or reg.get(model)
+    inv = read_inventory(inventory, limit)
+    t0 = time.monotonic()
+    work = _new_workdir(reg, model, action)
+    project = render_project(work / "project", inv, model=model, pipelining=pipelining)
+    outcome = run_project(project, action, private_dir=work / "runner", pipelining=pipelining, on_event=on_event)
+    result = _result(action, model, inv, project, outcome, time.monotonic() - t0)
+    result.record_id = _record(reg, result, inv, mv.ref if hasattr(mv, "ref") else mv)
+    return result
+
+
+def _last_deployed(reg, model: str):
+    for rec in reversed(reg.list_deployments(model)):
+        ref = (rec.get("record") or rec).get("model") if isinstance(rec, dict) else None
+        if ref:
+            return ref
+    return None
+
+
+def _version_of(release: str) -> str:
+    if release.startswith("v") and "-" in release:
+        return release[1:].rsplit("-", 1)[0]
+    return ""
+
+
+def _result(action: str, model: str, inv: EdgeInventory, project: DeployProject, outcome: RunOutcome,
+            duration: float, dry_run: bool = False) -> DeploymentResult:
+    failed_hosts = set((outcome.stats.get("failures") or {}).keys())
+    dark = set((outcome.stats.get("dark") or {}).keys())
+    hosts = []
+    for h in inv.hosts:
+        rep = outcome.reports.get(h.name, {})
+        changed = outcome.changed.get(h.name, 0)
+        port = int(h.public_vars().get("stratum_port", h.serve_port))
+        serving = rep.get("serving", "")
+        error = ""
+        if h.name in dark:
+            status, error = "unreachable", outcome.failures.get(h.name, "unreachable")
+        elif dry_run:
+            status = "failed" if h.name in failed_hosts else "checked"
+            error = outcome.failures.get(h.name, "") if status == "failed" else ""
+        elif rep.get("status") == "rolled_back" and action == "deploy":
+            status, error = "rolled_back", rep.get("error") or outcome.failures.get(h.name, "")
+        elif h.name in failed_hosts:
+            status, error = "failed", rep.get("error") or outcome.failures.get(h.name, "failed")
+        elif action == "undeploy":
+            status = "removed" if changed else "unchanged"
+        elif action == "rollback":
+            status = "rolled_back"
+        else:
+            status = "changed" if changed else "unchanged"
+        hosts.append(HostResult(host=h.name, address=h.address, port=port, status=status, serving=serving,
+                                version=_version_of(serving), changed=changed, error=error))
+    return DeploymentResult(action=action, model=model, hosts=hosts, project=project.path,
+                            duration_s=round(duration, 2), dry_run=dry_run, events=outcome.events)
+
+
+def _record(reg, result: DeploymentResult, inv: EdgeInventory, model_ref: str, extra: dict | None = None) -> int:
+    record = {
+        "model": model_ref,
+        "action": result.action,
+        "status": result.status,
+        "changed": result.changed,
+        "hosts": [asdict(h) for h in result.hosts],
+        "inventory": str(inv.source),
+        "limit": inv.limit,
+        "project": str(result.project),
+        "duration_s": result.duration_s,
+        "user": getpass.getuser(),
+        **(extra or {}),
+    }
+    return reg.record_deployment(record)
+
+
+def list_deployments(name: str | None = None, *, registry=None) -> "DeploymentTable":
+    """Deployment records of the registry (of one model when ``name`` is given), newest last."""
+    from .progress import DeploymentTable
+
+    reg = _open(registry)
+    return DeploymentTable(reg.list_deployments(name))
+
+
+def last_deployment(name: str, *, registry=None) -> dict | None:
+    """The newest record of a deploy (not undeploy) of ``name``, or None."""
+    reg = _open(registry)
+    for rec in reversed(reg.list_deployments(name)):
+        body = rec.get("record", rec)
+        if body.get("action") in ("deploy", "rollback"):
+            return body
+        if body.get("action") == "undeploy":
+            return None
+    return None

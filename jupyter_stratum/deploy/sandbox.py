@@ -1,0 +1,325 @@
+"""Throwaway edge hosts on this machine: one network namespace running sshd per host.
+
+For tests, demos and benchmarks: ``LocalEdgeHosts(3).start()`` gives three hosts
+reachable over SSH at ``10.77.N.2`` (each in its own network namespace, joined to
+this machine by a veth pair), writes a client key, a known_hosts file and an Ansible
+inventory for them. The hosts share this machine's filesystem, so every host gets
+its own ``stratum_root`` directory.
+
+Where network namespaces cannot be made (not root, no ``ip netns``), ``mode="loopback"``
+runs one sshd per host on ``127.0.0.N:22NN`` instead; hosts then share one network
+stack, so each gets its own serving port.
+
+Everything started is recorded in ``state.json`` under the work dir and is stopped by
+:meth:`LocalEdgeHosts.stop` (also from a later process: :func:`cleanup_stale`).
+Only addresses of the namespaces created here and loopback are ever used.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SSHD = "/usr/sbin/sshd"
+SSH_KEYGEN = "ssh-keygen"
+
+
+@dataclass
+class SandboxHost:
+    """One local edge host."""
+
+    name: str
+    address: str
+    ssh_port: int
+    root: str
+    serve_port: int
+    namespace: str | None = None
+    veth: str | None = None
+    sshd_pidfile: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.serve_port}"
+
+
+def sandbox_support() -> tuple[bool, str]:
+    """Whether network-namespace edge hosts can be made here, and if not, why."""
+    if os.geteuid() != 0:
+        return False, "network namespaces need root (running as uid %d)" % os.geteuid()
+    if not Path(SSHD).exists():
+        return False, f"{SSHD} is missing: apt-get install openssh-server"
+    if not shutil.which("ip"):
+        return False, "the 'ip' command is missing: apt-get install iproute2"
+    probe = f"stxprobe{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, f"'ip netns add' failed: {r.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return True, ""
+
+
+def loopback_support() -> tuple[bool, str]:
+    """Whether loopback sshd hosts can be made (the fallback)."""
+    if not Path(SSHD).exists():
+        return False, f"{SSHD} is missing: apt-get install openssh-server"
+    if os.geteuid() != 0:
+        return False, "sshd on loopback needs root to log in as root and to use /run/sshd"
+    return True, ""
+
+
+@dataclass
+class LocalEdgeHosts:
+    """A set of local edge hosts (network namespaces + sshd), started and stopped together."""
+
+    count: int = 3
+    workdir: Path = field(default_factory=lambda: Path("edge-hosts"))
+    mode: str = "netns"  # or "loopback"
+    serve_port: int = 8500
+    subnet: int | None = None  # 10.77.<subnet + i>.0/24; default derived from the pid
+    hosts: list[SandboxHost] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.workdir = Path(self.workdir).resolve()
+        tag = f"{os.getpid() % 100000}"
+        self._tag = tag
+        if self.subnet is None:
+            self.subnet = 10 + (os.getpid() % 60) * 4
+
+    # -- paths -------------------------------------------------------------
+    @property
+    def key_path(self) -> Path:
+        return self.workdir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.workdir / "known_hosts"
+
+    @property
+    def state_path(self) -> Path:
+        return self.workdir / "state.json"
+
+    # -- life cycle --------------------------------------------------------
+    def start(self) -> "LocalEdgeHosts":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+        if not self.key_path.exists():
+            _run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "stratum-sandbox", "-f", str(self.key_path)])
+        self._save()
+        try:
+            for i in range(1, self.count + 1):
+                host = self._make_host(i)
+                self.hosts.append(host)
+                self._save()
+                self._start_sshd(host)
+                self._save()
+            self._wait_ssh()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Kill every process started on the hosts and delete the namespaces."""
+        _stop_state(self._state())
+        self.hosts.clear()
+        if self.state_path.exists():
+            self.state_path.unlink()
+
+    def __enter__(self) -> "LocalEdgeHosts":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- inventory ---------------------------------------------------------
+    def inventory_vars(self, host: SandboxHost, python: str | None = None) -> dict:
+        """Host variables for one host (no secret: the key is referred to by path)."""
+        import sys
+
+        return {
+            "ansible_host": host.address,
+            "ansible_port": host.ssh_port,
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(self.key_path),
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes",
+            "ansible_python_interpreter": python or sys.executable,
+            "stratum_root": host.root,
+            "stratum_port": host.serve_port,
+        }
+
+    def write_inventory(self, path: Path | None = None, group: str = "edge", *,
+                        host_vars: dict[str, dict] | None = None, group_vars: dict | None = None,
+                        python: str | None = None) -> Path:
+        """Write a standard INI inventory for the hosts; extra vars per host or for the group."""
+        path = Path(path or self.workdir / "inventory.ini")
+        lines = [f"[{group}]"]
+        for h in self.hosts:
+            hv = self.inventory_vars(h, python)
+            hv.update((host_vars or {}).get(h.name, {}))
+            lines.append(h.name + " " + " ".join(f"{k}={_ini_value(v)}" for k, v in hv.items()))
+        if group_vars:
+            lines += ["", f"[{group}:vars]"] + [f"{k}={_ini_value(v)}" for k, v in group_vars.items()]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    # -- internals ---------------------------------------------------------
+    def _make_host(self, i: int) -> SandboxHost:
+        root = self.workdir / f"edge{i}"
+        root.mkdir(parents=True, exist_ok=True)
+        if self.mode == "netns":
+            net = self.subnet + i
+            ns = f"stx{self._tag}e{i}"
+            veth = f"vstx{self._tag}{i}"[:15]
+            peer = f"pstx{self._tag}{i}"[:15]
+            host = SandboxHost(name=f"edge{i}", address=f"10.77.{net}.2", ssh_port=22, root=str(root),
+                               serve_port=self.serve_port, namespace=ns, veth=veth)
+            _run(["ip", "netns", "add", ns])
+            _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", peer])
+            _run(["ip", "link", "set", peer, "netns", ns])
+            _run(["ip", "addr", "add", f"10.77.{net}.1/24", "dev", veth])
+            _run(["ip", "link", "set", veth, "up"])
+            _run(["ip", "netns", "exec", ns, "ip", "addr", "add", f"10.77.{net}.2/24", "dev", peer])
+            _run(["ip", "netns", "exec", ns, "ip", "link", "set", peer, "up"])
+            _run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
+            return host
+        port_base = 22000 + (os.getpid() % 500) * 10
+        return SandboxHost(name=f"edge{i}", address=f"127.0.0.{10 + i}", ssh_port=port_base + i,
+                           root=str(root), serve_port=self.serve_port + i)
+
+    def _start_sshd(self, host: SandboxHost) -> None:
+        d = Path(host.root) / "sshd"
+        d.mkdir(exist_ok=True)
+        hostkey = d / "ssh_host_ed25519_key"
+        if not hostkey.exists():
+            _run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey)])
+        shutil.copy(self.key_path.with_suffix(".pub"), d / "authorized_keys")
+        host.sshd_pidfile = str(d / "sshd.pid")
+        cfg = d / "sshd_config"
+        cfg.write_text(
+            "\n".join([
+                f"Port {host.ssh_port}",
+                f"ListenAddress {host.address}",
+                f"HostKey {hostkey}",
+                f"PidFile {host.sshd_pidfile}",
+                f"AuthorizedKeysFile {d / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "PermitRootLogin prohibit-password",
+                "UsePAM no",
+                "StrictModes no",
+                "MaxSessions 50",
+                "MaxStartups 50",
+                "Subsystem sftp internal-sftp",
+                "LogLevel ERROR",
+            ]) + "\n"
+        )
+        cmd = [SSHD, "-f", str(cfg), "-E", str(d / "sshd.log")]
+        if host.namespace:
+            cmd = ["ip", "netns", "exec", host.namespace] + cmd
+        _run(cmd)
+        pub = (d / "ssh_host_ed25519_key.pub").read_text().split()
+        entry = f"[{host.address}]:{host.ssh_port}" if host.ssh_port != 22 else host.address
+        with open(self.known_hosts, "a") as f:
+            f.write(f"{entry} {pub[0]} {pub[1]}\n")
+
+    def _wait_ssh(self, timeout: float = 20.0) -> None:
+        import socket
+
+        deadline = time.monotonic() + timeout
+        for h in self.hosts:
+            while True:
+                try:
+                    with socket.create_connection((h.address, h.ssh_port), timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        log = Path(h.root, "sshd", "sshd.log")
+                        raise RuntimeError(f"sshd on {h.name} did not start: {log.read_text() if log.exists() else ''}")
+                    time.sleep(0.1)
+
+    def _state(self) -> dict:
+        return {"workdir": str(self.workdir), "mode": self.mode, "hosts": [asdict(h) for h in self.hosts]}
+
+    def _save(self) -> None:
+        self.state_path.write_text(json.dumps(self._state(), indent=1))
+
+
+def cleanup_stale(workdir: Path) -> None:
+    """Stop what a previous (crashed) run recorded in ``workdir/state.json``."""
+    p = Path(workdir) / "state.json"
+    if p.exists():
+        _stop_state(json.loads(p.read_text()))
+        p.unlink()
+
+
+def _stop_state(state: dict) -> None:
+    import psutil
+
+    pids: set[int] = set()
+    for h in state.get("hosts", []):
+        ns = h.get("namespace")
+        if ns:
+            r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            pids.update(int(p) for p in r.stdout.split() if p.isdigit())
+        pf = h.get("sshd_pidfile")
+        if pf and Path(pf).exists():
+            try:
+                pids.add(int(Path(pf).read_text().split()[0]))
+            except (ValueError, IndexError):
+                pass
+    # services the role started on a host (found by their host root) and SSH
+    # connection masters to the hosts' addresses
+    roots = [h["root"] for h in state.get("hosts", [])]
+    addrs = [h["address"] for h in state.get("hosts", [])]
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info.get("cmdline") or [])
+        if proc.info["pid"] == os.getpid():
+            continue
+        if any(r and r in cmd for r in roots):
+            pids.add(proc.info["pid"])
+        elif cmd.startswith("ssh") and any(f"@{a}" in cmd or f" {a} " in cmd or cmd.endswith(a) for a in addrs):
+            pids.add(proc.info["pid"])
+    pids.discard(os.getpid())
+    _kill_all(pids)
+    for h in state.get("hosts", []):
+        if h.get("namespace"):
+            subprocess.run(["ip", "netns", "del", h["namespace"]], capture_output=True)
+
+
+def _kill_all(pids: set[int], grace: float = 3.0) -> None:
+    import psutil
+
+    procs = []
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            p.send_signal(signal.SIGTERM)
+            procs.append(p)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+
+
+def _run(cmd: list[str]) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+
+
+def _ini_value(v) -> str:
+    s = str(v)
+    if any(c.isspace() for c in s) or "=" in s:
+        return "'" + s.replace("'", "\\'") + "'"
+    return s

@@ -1,0 +1,202 @@
+"""Polling deployments' ``/metrics``: the same numbers for scripts, the CLI and the panel."""
+from __future__ import annotations
+
+import html
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from ..errors import DeployError
+from .metrics import HostStats, Scrape, compute_stats, scrape
+
+
+def resolve_targets(target=None, *, registry=None) -> dict[str, str]:
+    """``{host: base URL}`` from a deployment name (its newest record), an inventory
+    path, a URL, a list of URLs or a ``{host: url}`` dict."""
+    from pathlib import Path
+
+    if isinstance(target, dict):
+        return {str(k): str(v) for k, v in target.items()}
+    if isinstance(target, (list, tuple)):
+        return {_host_of(u): u for u in target}
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        return {_host_of(target): target}
+    if isinstance(target, (str, Path)) and Path(target).is_file():
+        from ..deploy.inventory import read_inventory
+
+        return {h.name: h.url for h in read_inventory(target).hosts}
+    from ..deploy.core import _open
+
+    reg = _open(registry)
+    records = reg.list_deployments(None)
+    if target:
+        from ..registry import parse_ref
+
+        name, _ = parse_ref(str(target))
+        records = [r for r in records if r.get("model_name") == name]
+    for rec in reversed(records):
+        if rec.get("action") in ("deploy", "rollback"):
+            hosts = {h["host"]: f"http://{h['address']}:{h['port']}" for h in rec.get("hosts", [])
+                     if h.get("serving")}
+            if hosts:
+                return hosts
+        if rec.get("action") == "undeploy":
+            break
+    what = f"model '{target}'" if target else "any model"
+    raise DeployError(f"No live deployment of {what} is recorded; deploy it first (`%stratum deploy NAME --edge INVENTORY`) "
+                      "or give the hosts' URLs.")
+
+
+def _host_of(url: str) -> str:
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    return f"{u.hostname}:{u.port}" if u.port else str(u.hostname)
+
+
+@dataclass
+class MonitorSample:
+    """One row of :class:`HostStats` per host, shown as a table."""
+
+    stats: list[HostStats]
+
+    def __iter__(self):
+        return iter(self.stats)
+
+    def __getitem__(self, host: str) -> HostStats:
+        for s in self.stats:
+            if s.host == host:
+                return s
+        raise KeyError(host)
+
+    def rows(self) -> list[dict]:
+        return [s.row() for s in self.stats]
+
+    _HEAD = ["host", "up", "req/s", "err %", "p50 ms", "p95 ms", "p99 ms", "cpu %", "mem MB", "requests"]
+
+    def _cells(self) -> list[list[str]]:
+        f = lambda v, d=1: "-" if (v is None or (isinstance(v, float) and math.isnan(v))) else f"{v:.{d}f}"  # noqa: E731
+        return [[s.host, "up" if s.up else "DOWN", f(s.request_rate), f(s.error_rate * 100 if s.error_rate == s.error_rate else math.nan),
+                 f(s.p50_ms, 2), f(s.p95_ms, 2), f(s.p99_ms, 2), f(s.cpu_percent), f(s.memory_mb), f(s.requests_total, 0)]
+                for s in self.stats]
+
+    def to_text(self) -> str:
+        cells = self._cells()
+        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(self._HEAD)]
+        line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+        return "\n".join([line(self._HEAD)] + [line(r) for r in cells])
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in self._HEAD)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self._cells())
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+class Monitor:
+    """Polls every host's ``/metrics``; keeps the last scrape per host and a bounded history.
+
+    ``poll()`` once from a script, or ``start()`` a background poller that calls
+    ``on_update(sample)`` every ``interval`` seconds until ``stop()``.
+    """
+
+    def __init__(self, targets: dict[str, str], interval: float = 2.0, history: int = 600, timeout: float = 2.0):
+        if not targets:
+            raise DeployError("Nothing to monitor: give at least one host URL.")
+        self.targets = dict(targets)
+        self.interval = float(interval)
+        self.timeout = timeout
+        self.max_history = history
+        self.history: list[MonitorSample] = []
+        self._last: dict[str, Scrape] = {}
+        self._callbacks: list[Callable[[MonitorSample], None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=min(16, len(self.targets)), thread_name_prefix="stratum-monitor")
+
+    def poll(self) -> MonitorSample:
+        """Scrape every host now (in parallel) and compute stats against the previous scrape."""
+        scrapes = list(self._pool.map(lambda kv: scrape(kv[0], kv[1], self.timeout), self.targets.items()))
+        stats = []
+        for s in scrapes:
+            stats.append(compute_stats(s, self._last.get(s.host)))
+            if s.up:
+                self._last[s.host] = s
+        sample = MonitorSample(stats)
+        self.history.append(sample)
+        del self.history[:-self.max_history]
+        return sample
+
+    def on_update(self, callback: Callable[[MonitorSample], None]) -> None:
+        self._callbacks.append(callback)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> "Monitor":
+        if self.running:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="stratum-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling and wait for the poller to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self._pool.shutdown(wait=False)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            sample = self.poll()
+            for cb in list(self._callbacks):
+                try:
+                    cb(sample)
+                except Exception:  # a display error must not stop the poller
+                    pass
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
+
+
+def sample(target=None, *, interval: float = 1.0, registry=None, timeout: float = 2.0) -> MonitorSample:
+    """Scrape the hosts twice, ``interval`` seconds apart, and return the stats per host.
+
+    ``target``: a deployed model's name (default: the newest deployment), an inventory,
+    a URL, a list of URLs or ``{host: url}``.
+    """
+    m = Monitor(resolve_targets(target, registry=registry), interval=interval, timeout=timeout)
+    try:
+        m.poll()
+        time.sleep(interval)
+        return m.poll()
+    finally:
+        m.close()
+
+
+def watch(target=None, *, interval: float = 2.0, count: int | None = None, registry=None,
+          out: Callable[[str], None] = print) -> Iterable[MonitorSample]:
+    """CLI view: print the table every ``interval`` s (``count`` times, or until Ctrl-C)."""
+    m = Monitor(resolve_targets(target, registry=registry), interval=interval)
+    n = 0
+    try:
+        m.poll()
+        while count is None or n < count:
+            time.sleep(interval)
+            s = m.poll()
+            out(time.strftime("%H:%M:%S") + "\n" + s.to_text())
+            n += 1
+            yield s
+    finally:
+        m.close()

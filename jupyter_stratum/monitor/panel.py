@@ -1,0 +1,141 @@
+"""A live Bokeh panel (through jupyter_bokeh) of a deployment's hosts.
+
+HTTP polling runs in the :class:`~.core.Monitor`'s thread; the Bokeh models are
+changed on the kernel's event loop (``call_soon_threadsafe``) when there is one,
+so widget messages leave from the thread that owns the comm. ``stop()`` ends the
+poller; a kernel shutdown ends it too (daemon thread, ``atexit``).
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import math
+import weakref
+
+from .core import Monitor, MonitorSample
+
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+_FIELDS = ("t", "rate", "p50", "p95", "p99", "err", "cpu", "mem", "up")
+_LIVE: "weakref.WeakSet[MonitorPanel]" = weakref.WeakSet()
+
+
+def _nan(v: float) -> float:
+    return float("nan") if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+class MonitorPanel:
+    """Request rate, p50/p95/p99 latency, error rate, CPU and memory per host, and up/down."""
+
+    def __init__(self, monitor: Monitor, *, title: str = "deployment", window: int = 300):
+        from bokeh.layouts import column, gridplot
+        from bokeh.models import ColumnDataSource, Div
+        from bokeh.plotting import figure
+
+        self.monitor = monitor
+        self.window = window
+        self.updates = 0
+        self.hosts = list(monitor.targets)
+        self.sources = {h: ColumnDataSource({f: [] for f in _FIELDS}) for h in self.hosts}
+        self.status = Div(text=self._status_html(None))
+        figs = []
+        specs = [("Requests / s", ["rate"]), ("Latency ms (p50 solid, p95 dashed, p99 dotted)", ["p50", "p95", "p99"]),
+                 ("Error rate %", ["err"]), ("CPU %", ["cpu"]), ("Memory MB", ["mem"])]
+        dashes = {"p50": "solid", "p95": "dashed", "p99": "dotted"}
+        for title_, fields in specs:
+            f = figure(title=title_, x_axis_type="datetime", height=180, width=420, tools="pan,wheel_zoom,reset,hover")
+            for i, h in enumerate(self.hosts):
+                for fld in fields:
+                    f.line("t", fld, source=self.sources[h], color=_PALETTE[i % len(_PALETTE)],
+                           line_dash=dashes.get(fld, "solid"), legend_label=h if fld == fields[0] else None,
+                           line_width=2)
+            if f.legend:
+                f.legend.location = "top_left"
+                f.legend.label_text_font_size = "8pt"
+            figs.append(f)
+        self.layout = column(Div(text=f"<b>{title}</b>"), self.status, gridplot(figs, ncols=2))
+        self._widget = None
+        self._loop = None
+        monitor.on_update(self._on_sample)
+        _LIVE.add(self)
+
+    # -- life cycle ----------------------------------------------------------
+    def start(self) -> "MonitorPanel":
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                from tornado.ioloop import IOLoop
+
+                self._loop = IOLoop.current().asyncio_loop  # the kernel's loop, from its thread
+            except Exception:
+                self._loop = None
+        self.monitor.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling; the panel keeps its last values."""
+        self.monitor.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.monitor.running
+
+    # -- display -------------------------------------------------------------
+    @property
+    def widget(self):
+        if self._widget is None:
+            from jupyter_bokeh.widgets import BokehModel
+
+            self._widget = BokehModel(self.layout)
+        return self._widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    # -- updates -------------------------------------------------------------
+    def _on_sample(self, sample: MonitorSample) -> None:
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self.apply, sample)
+        else:
+            self.apply(sample)
+
+    def apply(self, sample: MonitorSample) -> None:
+        """Add one sample to the plots (runs on the kernel's loop in a notebook)."""
+        for s in sample.stats:
+            src = self.sources.get(s.host)
+            if src is None:
+                continue
+            src.stream({
+                "t": [s.time * 1000.0], "rate": [_nan(s.request_rate)], "p50": [_nan(s.p50_ms)],
+                "p95": [_nan(s.p95_ms)], "p99": [_nan(s.p99_ms)],
+                "err": [_nan(s.error_rate * 100 if s.error_rate == s.error_rate else math.nan)],
+                "cpu": [_nan(s.cpu_percent)], "mem": [_nan(s.memory_mb)], "up": [1 if s.up else 0],
+            }, rollover=self.window)
+        self.status.text = self._status_html(sample)
+        self.updates += 1
+
+    def _status_html(self, sample: MonitorSample | None) -> str:
+        if sample is None:
+            return " ".join(f"<span style='margin-right:1em'>{h}: …</span>" for h in self.hosts)
+        parts = []
+        for s in sample.stats:
+            colour = "#2e7d32" if s.up else "#c62828"
+            label = "up" if s.up else f"DOWN ({s.error[:60]})"
+            parts.append(f"<span style='margin-right:1em;color:{colour}'>● {s.host} {s.model} {label}</span>")
+        return "".join(parts)
+
+
+def stop_all() -> int:
+    """Stop every running panel (``%stratum monitor --stop``; also at interpreter exit)."""
+    n = 0
+    for p in list(_LIVE):
+        if p.running:
+            p.stop()
+            n += 1
+    return n
+
+
+atexit.register(stop_all)
