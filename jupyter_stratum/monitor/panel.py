@@ -45,9 +45,9 @@ class MonitorPanel:
             f = figure(title=title_, x_axis_type="datetime", height=180, width=420, tools="pan,wheel_zoom,reset,hover")
             for i, h in enumerate(self.hosts):
                 for fld in fields:
+                    extra = {"legend_label": h} if fld == fields[0] else {}
                     f.line("t", fld, source=self.sources[h], color=_PALETTE[i % len(_PALETTE)],
-                           line_dash=dashes.get(fld, "solid"), legend_label=h if fld == fields[0] else None,
-                           line_width=2)
+                           line_dash=dashes.get(fld, "solid"), line_width=2, **extra)
             if f.legend:
                 f.legend.location = "top_left"
                 f.legend.label_text_font_size = "8pt"
