@@ -39,10 +39,13 @@ system-deps:
 	  else echo "not root: skipping apt-get install$$missing (tests that need them will skip)"; fi; \
 	fi
 
-## Build the JupyterLab extension into jupyter_stratum/labextension.
+## Build the JupyterLab extension into jupyter_stratum/labextension, link it into the venv's
+## JupyterLab (a dev install) and enable the server extension there.
 labextension:
 	@if [ -f package.json ]; then \
-	  jlpm install && jlpm build:prod; \
+	  jlpm install && jlpm build:prod && \
+	  jupyter labextension develop --overwrite . && \
+	  jupyter server extension enable --sys-prefix jupyter_stratum; \
 	fi
 
 clean:

@@ -140,6 +140,14 @@ export interface IModelDetail {
   deployments: Record<string, any>[];
 }
 
+/** One metric of the evaluator. */
+export interface IMetricInfo {
+  name: string;
+  task: string;
+  greater_is_better: boolean;
+  description: string;
+}
+
 /** Answer of `cluster`. */
 export interface IClusterInfo {
   scheduler: string | null;
@@ -180,6 +188,10 @@ export namespace StratumAPI {
   ): Promise<Record<string, any>[]> {
     const query = name ? `?name=${encodeURIComponent(name)}` : '';
     return requestAPI<Record<string, any>[]>(`deployments${query}`);
+  }
+  /** Metrics a spec may name. */
+  export function metrics(): Promise<IMetricInfo[]> {
+    return requestAPI<IMetricInfo[]>('metrics');
   }
   /** The configured Dask scheduler, if any. */
   export function cluster(): Promise<IClusterInfo> {

@@ -271,12 +271,11 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
 
   return (
     <div className="jp-stratum-builder">
-      <div className="jp-stratum-namebar">
+      <div className="jp-stratum-namebar" data-stratum-field="name">
         <label htmlFor="jp-stratum-name">Model name</label>
         <input
           id="jp-stratum-name"
           className="jp-stratum-input"
-          data-stratum-field="name"
           value={model.name}
           spellCheck={false}
           onChange={e => model.setName(e.target.value)}
@@ -318,7 +317,12 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
       </Block>
       <Arrow />
       <Block title="Evaluate" step="4" name="evaluate">
-        <TopField model={model} path="metric" issues={issues} />
+        <TopField
+          model={model}
+          path="metric"
+          issues={issues}
+          suggestions={model.metrics.filter(m => !model.task || m.task === model.task).map(m => m.name)}
+        />
         <TopField model={model} path="metrics" issues={issues} />
       </Block>
       <Arrow />

@@ -40,7 +40,8 @@ export function SchemaField(props: IFieldProps): JSX.Element {
   const kind = widgetKind(schema, root);
   const search = !!value?.search;
   const hasDefault = 'default' in schema;
-  const defaultText = hasDefault ? displayValue(schema.default) : '';
+  // a null default means "the core decides" (e.g. the task is inferred): say nothing
+  const defaultText = hasDefault && schema.default !== null ? displayValue(schema.default) : '';
   const hint = describe(schema, root);
   const id = `jp-stratum-f-${fieldKey.replace(/[^A-Za-z0-9_-]/g, '-')}`;
   const invalid = issues.length > 0;
@@ -50,7 +51,7 @@ export function SchemaField(props: IFieldProps): JSX.Element {
 
   let input: JSX.Element;
   if (!search && kind === 'enum') {
-    const choices = choicesOf(schema, root) || [];
+    const choices = (choicesOf(schema, root) || []).filter(c => !(c === null && hasDefault && schema.default === null));
     input = (
       <select
         id={id}
@@ -59,7 +60,7 @@ export function SchemaField(props: IFieldProps): JSX.Element {
         value={value?.raw ?? ''}
         onChange={e => setRaw(e.target.value)}
       >
-        <option value="">{hasDefault ? `default (${defaultText})` : '—'}</option>
+        <option value="">{defaultText ? `default (${defaultText})` : props.placeholder || 'default'}</option>
         {choices.map(choice => (
           <option key={JSON.stringify(choice)} value={JSON.stringify(choice)}>
             {displayValue(choice)}
@@ -78,7 +79,7 @@ export function SchemaField(props: IFieldProps): JSX.Element {
           checked={checked}
           onChange={e => onChange({ raw: e.target.checked ? 'true' : 'false', search: false })}
         />
-        <span>{value ? '' : hasDefault ? 'default' : ''}</span>
+        <span>{value ? '' : 'default'}</span>
       </label>
     );
   } else {
@@ -86,9 +87,7 @@ export function SchemaField(props: IFieldProps): JSX.Element {
       ? 'values, comma-separated: one candidate each'
       : kind === 'list'
         ? 'comma-separated'
-        : hasDefault
-          ? defaultText
-          : props.placeholder || '';
+        : defaultText || props.placeholder || '';
     input = (
       <input
         id={id}
@@ -106,10 +105,15 @@ export function SchemaField(props: IFieldProps): JSX.Element {
 
   return (
     <div className={`jp-stratum-field${invalid ? ' jp-mod-invalid' : ''}`} data-stratum-field={fieldKey}>
-      <div className="jp-stratum-field-row">
-        <label className="jp-stratum-field-label" htmlFor={id} title={schema.description || hint}>
+      <div className="jp-stratum-field-head">
+        <label className="jp-stratum-field-label" htmlFor={id} title={schema.description || label}>
           {label}
         </label>
+        <span className="jp-stratum-field-hint" title={hint}>
+          {hint}
+        </span>
+      </div>
+      <div className="jp-stratum-field-row">
         <div className="jp-stratum-field-input">{input}</div>
         {searchable && (
           <button
@@ -121,13 +125,15 @@ export function SchemaField(props: IFieldProps): JSX.Element {
             ⋯
           </button>
         )}
-        {value !== undefined && (
-          <button className="jp-stratum-icon-button" title="Back to the default" onClick={() => onChange(undefined)}>
-            ×
-          </button>
-        )}
+        <button
+          className="jp-stratum-icon-button"
+          title="Back to the default"
+          style={{ visibility: value === undefined ? 'hidden' : 'visible' }}
+          onClick={() => onChange(undefined)}
+        >
+          ×
+        </button>
       </div>
-      <div className="jp-stratum-field-hint">{hint}</div>
       {listId && (
         <datalist id={listId}>
           {props.suggestions!.map(s => (

@@ -77,16 +77,11 @@ export class PipelineModel {
     options: PipelineModel.IOptions = {}
   ) {
     this._delay = options.validateDelay ?? 350;
-    this._byName = new Map();
-    for (const entry of catalog) {
-      this._byName.set(entry.name, entry);
-      for (const alias of entry.aliases || []) {
-        if (!this._byName.has(alias)) {
-          this._byName.set(alias, entry);
-        }
-      }
-    }
+    this.metrics = options.metrics || [];
   }
+
+  /** Metrics the core knows (name and task), for suggestions. */
+  readonly metrics: { name: string; task: string }[];
 
   /** Emits after every change of state or validation. */
   get changed(): ISignal<this, void> {
@@ -110,9 +105,16 @@ export class PipelineModel {
   /** True while a validation request is outstanding or scheduled. */
   validating = false;
 
-  /** Catalog entry of a step name (or alias). */
+  /** Catalog entry of a step name, or of an alias (the variant of the task when known). */
   entry(name: string): ICatalogEntry | undefined {
-    return this._byName.get(name);
+    const exact = this.catalog.find(e => e.name === name || e.class_name === name);
+    if (exact) {
+      return exact;
+    }
+    const found = this.catalog.filter(e => (e.aliases || []).includes(name));
+    const task = this.task;
+    const kind = task && /class/i.test(task) ? 'classifier' : task && /regress/i.test(task) ? 'regressor' : null;
+    return found.find(e => e.kind === kind) || found[0];
   }
 
   /** Schema of a top-level field by dotted path, resolved. */
@@ -437,7 +439,6 @@ export class PipelineModel {
     this._changed.emit();
   }
 
-  private _byName: Map<string, ICatalogEntry>;
   private _changed = new Signal<this, void>(this);
   private _delay: number;
   private _nextId = 1;
@@ -451,5 +452,7 @@ export namespace PipelineModel {
   export interface IOptions {
     /** Milliseconds of quiet before a change is validated (default 350). */
     validateDelay?: number;
+    /** Metrics the core knows (from the `metrics` endpoint). */
+    metrics?: { name: string; task: string }[];
   }
 }

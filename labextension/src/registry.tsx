@@ -202,31 +202,36 @@ export function ModelsPanel(props: IRegistryPanelProps): JSX.Element {
   );
 }
 
-function hostsOf(d: Record<string, any>): { name: string; status: string }[] {
-  const hosts = d.hosts ?? d.targets ?? [];
-  if (Array.isArray(hosts)) {
-    return hosts.map((h: any) =>
-      typeof h === 'string'
-        ? { name: h, status: String(d.status ?? '') }
-        : { name: String(h.name ?? h.host ?? h.address ?? '?'), status: String(h.status ?? h.state ?? d.status ?? '') }
-    );
-  }
-  if (hosts && typeof hosts === 'object') {
-    return Object.entries(hosts).map(([name, st]: [string, any]) => ({
-      name,
-      status: typeof st === 'object' && st ? String(st.status ?? st.state ?? '') : String(st)
-    }));
-  }
-  return [];
+interface IHostRow {
+  name: string;
+  where: string;
+  status: string;
+  error: string;
+}
+
+function hostsOf(d: Record<string, any>): IHostRow[] {
+  const hosts = Array.isArray(d.hosts) ? d.hosts : [];
+  return hosts.map((h: any) => {
+    if (typeof h === 'string') {
+      return { name: h, where: '', status: String(d.status ?? ''), error: '' };
+    }
+    const address = h.address ? `${h.address}${h.port ? ':' + h.port : ''}` : '';
+    return {
+      name: String(h.host ?? h.name ?? address),
+      where: address,
+      status: String(h.status ?? d.status ?? ''),
+      error: String(h.error ?? '')
+    };
+  });
 }
 
 /** Deployments recorded in the registry: hosts, status, and a Monitor button. */
 export function DeploymentsPanel(props: IRegistryPanelProps): JSX.Element {
   const [deployments, error, loading, reload] = useLoad(() => StratumAPI.deployments(), props.refreshKey);
   const [message, setMessage] = React.useState('');
-  const monitor = async (id: string) => {
+  const monitor = async (name: string) => {
     try {
-      setMessage(await props.onInsert(`%stratum monitor ${id}`.trim()));
+      setMessage(await props.onInsert(`%stratum monitor ${name}`.trim()));
     } catch (e) {
       setMessage((e as Error).message);
     }
@@ -247,28 +252,37 @@ export function DeploymentsPanel(props: IRegistryPanelProps): JSX.Element {
       {message && <div className="jp-stratum-message">{message}</div>}
       <ul className="jp-stratum-list">
         {deployments?.map((d, i) => {
-          const id = String(d.name ?? d.deployment ?? d.id ?? d.model ?? '');
-          const model = d.model ? `${d.model}${d.version ? '@' + d.version : ''}` : '';
+          const name = String(d.model_name ?? String(d.model ?? '').split('@')[0]);
           return (
-            <li key={i} className="jp-stratum-model" data-stratum-deployment={id}>
+            <li key={d.id ?? i} className="jp-stratum-model" data-stratum-deployment={name}>
               <div className="jp-stratum-model-head">
-                <span className="jp-stratum-card-name">{id || model}</span>
-                <button className="jp-mod-styled jp-stratum-small" onClick={() => void monitor(id)}>
+                <span className="jp-stratum-card-name">{String(d.model ?? name)}</span>
+                <span className={`jp-stratum-badge jp-stratum-status-${String(d.status ?? '').toLowerCase()}`}>
+                  {[d.action, d.status].filter(Boolean).join(': ')}
+                </span>
+                <span className="jp-stratum-spacer" />
+                <button
+                  className="jp-mod-styled jp-stratum-small"
+                  data-stratum-action="monitor"
+                  onClick={() => void monitor(name)}
+                >
                   Monitor
                 </button>
               </div>
               <div className="jp-stratum-model-meta">
-                {model && model !== id && <span>{model}</span>}
-                {d.status && <span>status: {String(d.status)}</span>}
-                {(d.updated_at || d.created_at) && (
-                  <span className="jp-stratum-muted">{fmtDate(d.updated_at ?? d.created_at)}</span>
-                )}
+                {d.inventory && <span>inventory: {String(d.inventory)}</span>}
+                <span className="jp-stratum-muted">
+                  {fmtDate(d.updated_at ?? d.created_at)}
+                  {d.user ? ` · ${d.user}` : ''}
+                </span>
               </div>
               <ul className="jp-stratum-hosts">
                 {hostsOf(d).map(h => (
-                  <li key={h.name}>
+                  <li key={h.name} title={h.error || undefined}>
                     <span className={`jp-stratum-dot jp-stratum-dot-${h.status.toLowerCase().replace(/[^a-z]/g, '')}`} />
-                    {h.name} <span className="jp-stratum-muted">{h.status}</span>
+                    {h.name} {h.where && <span className="jp-stratum-muted">{h.where}</span>}{' '}
+                    <span className="jp-stratum-muted">{h.status}</span>
+                    {h.error && <div className="jp-stratum-field-error">{h.error}</div>}
                   </li>
                 ))}
               </ul>

@@ -85,6 +85,7 @@ export function widgetKind(schema: JSONSchema, root?: JSONSchema): WidgetKind {
     return 'enum';
   }
   const types = typesOf(schema, root);
+  types.delete('null'); // an optional value is left empty
   if (types.size === 1 && types.has('boolean')) {
     return 'boolean';
   }
@@ -135,10 +136,9 @@ function describeOne(b: JSONSchema): string {
 /** A short hint of what the schema admits, e.g. "number > 0" or "integer ≥ 1 | null". */
 export function describe(schema: JSONSchema, root?: JSONSchema): string {
   const s = resolveRef(schema, root);
-  if (s.type === 'array' && s.items) {
-    return `list of ${describe(s.items, root)}`;
-  }
-  return Array.from(new Set(branches(s, root).map(describeOne))).join(' | ');
+  return Array.from(
+    new Set(branches(s, root).map(b => (b.type === 'array' && b.items ? `list of ${describe(b.items, root)}` : describeOne(b))))
+  ).join(' | ');
 }
 
 function coerceScalar(text: string, schema: JSONSchema, root?: JSONSchema): unknown {
@@ -206,8 +206,10 @@ export function toSpecValue(
     }
     case 'boolean':
       return value.raw === 'true' ? true : value.raw === 'false' ? false : value.raw;
-    case 'list':
-      return splitList(value.raw).map(item => coerceScalar(item, s.items || {}, root));
+    case 'list': {
+      const array = branches(s, root).find(b => b.type === 'array');
+      return splitList(value.raw).map(item => coerceScalar(item, array?.items || {}, root));
+    }
     default:
       return coerceScalar(value.raw, s, root);
   }

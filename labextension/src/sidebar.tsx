@@ -10,7 +10,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { IClusterInfo, ICatalogEntry, JSONSchema, SERVER_EXTENSION_HINT, StratumAPI, StratumAPIError } from './api';
+import { IClusterInfo, ICatalogEntry, IMetricInfo, JSONSchema, SERVER_EXTENSION_HINT, StratumAPI, StratumAPIError } from './api';
 import { PipelineBuilder } from './builder';
 import { PipelineModel, parseStratumCell } from './model';
 import { NotebookBridge } from './notebook';
@@ -166,13 +166,15 @@ export class StratumSidebar extends ReactWidget {
 
   private async _load(): Promise<void> {
     try {
-      const [catalog, schema, cluster] = await Promise.all([
+      const [catalog, schema, metrics, cluster] = await Promise.all([
         StratumAPI.catalog(),
         StratumAPI.specSchema().catch((): JSONSchema | null => null),
+        StratumAPI.metrics().catch((): IMetricInfo[] => []),
         StratumAPI.cluster().catch((): IClusterInfo | null => null)
       ]);
       this._catalog = catalog;
       this._schema = schema;
+      this._metrics = metrics;
       this._cluster = cluster;
       this._error = null;
       this._reset();
@@ -191,7 +193,7 @@ export class StratumSidebar extends ReactWidget {
 
   private _reset(): void {
     this._model?.dispose();
-    this._model = new PipelineModel(this._catalog, this._schema);
+    this._model = new PipelineModel(this._catalog, this._schema, { metrics: this._metrics });
     this._linked = null;
     this._notice = '';
     this.update();
@@ -262,6 +264,7 @@ export class StratumSidebar extends ReactWidget {
   private _error: string | null = null;
   private _lastWritten = '';
   private _linked: Cell | null = null;
+  private _metrics: IMetricInfo[] = [];
   private _model: PipelineModel | null = null;
   private _notice = '';
   private _refreshKey = 0;

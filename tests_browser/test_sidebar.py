@@ -1,0 +1,211 @@
+"""The Stratum sidebar in a real JupyterLab, driven through the system Chromium.
+
+The full flow a user goes through: open the sidebar, build a pipeline with two
+models on a bundled dataset, change a hyperparameter in the property editor,
+see the server's error next to an invalid value, Run, read the leaderboard in
+the notebook, find the model in the Models panel; then the round trip of an
+existing ``%%stratum`` cell back into the builder, and the message shown when
+the server extension is missing.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+
+REPO = Path(__file__).resolve().parents[1]
+SIDEBAR_TAB = ".lm-TabBar-tab[data-id='jp-stratum-sidebar']"
+SIDEBAR = "#jp-stratum-sidebar"
+MODEL_NAME = "bc-pipeline"
+
+pytestmark = pytest.mark.slow
+
+
+def field(page: Page, key: str):
+    return page.locator(f"{SIDEBAR} [data-stratum-field='{key}']")
+
+
+def field_input(page: Page, key: str):
+    return field(page, key).locator("input, select").first
+
+
+def wait_valid(page: Page, timeout: float = 30_000) -> None:
+    expect(page.locator(f"{SIDEBAR} [data-stratum-status='ok']")).to_be_visible(timeout=timeout)
+
+
+def open_sidebar(page: Page, url: str) -> dict:
+    """Load JupyterLab at ``url`` and open the sidebar; return timings in seconds."""
+    t0 = time.monotonic()
+    page.goto(url)
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    t_shell = time.monotonic()
+    page.locator(SIDEBAR_TAB).click(timeout=30_000)
+    page.wait_for_selector(f"{SIDEBAR} [data-stratum-ready='true']", timeout=60_000)
+    t_ready = time.monotonic()
+    # usable: the builder answers a first validation
+    expect(page.locator(f"{SIDEBAR} [data-stratum-status]")).not_to_have_attribute(
+        "data-stratum-status", "unknown", timeout=30_000)
+    t_usable = time.monotonic()
+    return {"shell_s": t_shell - t0, "sidebar_ready_s": t_ready - t0, "sidebar_usable_s": t_usable - t0}
+
+
+def add_step(page: Page, section: str, name: str) -> None:
+    page.locator(f"{SIDEBAR} [data-stratum-add='{section}']").select_option(name)
+
+
+def test_build_validate_run_and_register(lab, page: Page, record_property):
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.spec import validate_text
+
+    timings = open_sidebar(page, lab.new_notebook("flow.ipynb"))
+    record_property("timings", json.dumps(timings))
+    print(f"\npage load -> sidebar usable: {timings}")
+
+    # --- Data block
+    field_input(page, "name").fill(MODEL_NAME)
+    field_input(page, "data").fill("sklearn:breast_cancer")
+    field_input(page, "split.cv").fill("3")
+    # --- Preprocess and two models, each from the catalog
+    add_step(page, "preprocess", "standard_scaler")
+    add_step(page, "models", "logistic_regression")
+    add_step(page, "models", "random_forest_classifier")
+    expect(page.locator(f"{SIDEBAR} [data-stratum-card^='models.']")).to_have_count(2)
+    # --- Evaluate
+    field_input(page, "metric").fill("roc_auc")
+
+    # --- property editor generated from the schema: C is a bounded number, criterion an enum
+    c_input = field_input(page, "models.0.C")
+    expect(field(page, "models.0.C").locator(".jp-stratum-field-hint")).to_have_text("number > 0")
+    criterion = field_input(page, "models.1.criterion")
+    assert criterion.evaluate("e => e.tagName") == "SELECT"
+    criterion.select_option(label="entropy")
+    field_input(page, "models.1.n_estimators").fill("25")
+
+    # --- an invalid value: the server's own message appears next to the field
+    c_input.fill("-1")
+    error = field(page, "models.0.C").locator(".jp-stratum-field-error")
+    expect(error).to_be_visible(timeout=30_000)
+    bad = {
+        "data": "sklearn:breast_cancer", "split": {"cv": 3}, "preprocess": ["standard_scaler"],
+        "models": [{"logistic_regression": {"C": -1}},
+                   {"random_forest_classifier": {"criterion": "entropy", "n_estimators": 25}}],
+        "metric": "roc_auc",
+    }
+    expected = validate_text(json.dumps(bad, indent=1))
+    assert expected["ok"] is False
+    (issue,) = [e for e in expected["errors"] if e["path"][:2] == ["models", 0]]
+    expect(error).to_have_text(issue["message"])
+    expect(page.locator(f"{SIDEBAR} [data-stratum-status='invalid']")).to_be_visible()
+
+    # --- change the hyperparameter to a valid one: the error goes, the pipeline is valid
+    c_input.fill("0.5")
+    expect(error).to_have_count(0, timeout=30_000)
+    wait_valid(page)
+
+    # --- Run: the cell is written and executed in the notebook
+    page.locator(f"{SIDEBAR} [data-stratum-action='run']").click()
+    cell = page.locator(".jp-Notebook .jp-Cell").filter(has_text="%%stratum train")
+    expect(cell).to_have_count(1, timeout=30_000)
+    source = cell.locator(".jp-InputArea-editor").inner_text()
+    assert f"%%stratum train {MODEL_NAME}" in source
+    assert "C: 0.5" in source and "criterion: entropy" in source
+    output = cell.locator(".jp-OutputArea")
+    # the run's final view: a Leaderboard tab and the summary naming the registered version
+    expect(output).to_contain_text(f"Registered as {MODEL_NAME}@1", timeout=240_000)
+    expect(output.locator(".lm-TabBar-tab", has_text="Leaderboard")).to_be_visible()
+    expect(output).to_contain_text("logistic_regression")
+    expect(output).to_contain_text("random_forest_classifier")
+    # every widget of the output rendered (none shows "Click to show javascript error")
+    widget_errors = output.get_by_text("Click to show javascript error").count()
+
+    # --- the Models panel lists it, with the registry's own numbers
+    page.locator(f"{SIDEBAR} [data-stratum-tab='models']").click()
+    row = page.locator(f"{SIDEBAR} [data-stratum-model='{MODEL_NAME}']")
+    expect(row).to_be_visible(timeout=30_000)
+    (summary,) = [m for m in open_registry(lab.stratum_home).list_models() if m.name == MODEL_NAME]
+    expect(row).to_contain_text(f"{summary.cv_score:.4f}")
+    expect(row).to_contain_text("v1")
+    row.locator(".jp-stratum-card-toggle").click()
+    expect(row.locator(".jp-stratum-version")).to_have_count(1, timeout=30_000)
+
+    # --- screenshot of the sidebar beside the notebook, for the README
+    page.locator(f"{SIDEBAR} [data-stratum-tab='pipeline']").click()
+    for card in ("preprocess.0", "models.1"):
+        page.locator(f"{SIDEBAR} [data-stratum-card='{card}'] .jp-stratum-card-toggle").click()
+    # widen the left area (as a user would drag it) so parameter names show in full
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(430, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.locator(f"{SIDEBAR} .jp-stratum-content").evaluate("e => e.scrollTo(0, 0)")
+    page.mouse.move(700, 5)
+    page.screenshot(path=str(REPO / "docs" / "sidebar.png"))
+
+    assert widget_errors == 0, f"{widget_errors} output widget(s) failed to render in the browser"
+
+
+def test_selecting_a_stratum_cell_loads_it_into_the_builder(lab, page: Page):
+    nb = {
+        "cells": [
+            {"cell_type": "code", "execution_count": None, "id": "a", "metadata": {}, "outputs": [],
+             "source": "%load_ext jupyter_stratum"},
+            {"cell_type": "code", "execution_count": None, "id": "b", "metadata": {}, "outputs": [],
+             "source": "%%stratum train wine-model\ndata: sklearn:wine\nsplit: {cv: 4}\n"
+                       "models:\n  - logistic_regression: {C: [0.1, 1, 10]}\n  - gradient_boosting\n"
+                       "metric: accuracy\n"},
+        ],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (lab.root / "roundtrip.ipynb").write_text(json.dumps(nb))
+    open_sidebar(page, lab.open_url("roundtrip.ipynb"))
+    page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt").click()
+    expect(field_input(page, "name")).to_have_value("wine-model", timeout=30_000)
+    expect(field_input(page, "data")).to_have_value("sklearn:wine")
+    expect(field_input(page, "split.cv")).to_have_value("4")
+    cards = page.locator(f"{SIDEBAR} [data-stratum-card^='models.']")
+    expect(cards).to_have_count(2)
+    expect(cards.nth(0)).to_have_attribute("data-stratum-name", "logistic_regression")
+    expect(cards.nth(1)).to_have_attribute("data-stratum-name", "gradient_boosting")
+    # the search space is a list value, shown as such
+    cards.nth(0).locator(".jp-stratum-card-toggle").click()
+    expect(field_input(page, "models.0.C")).to_have_value("0.1, 1, 10")
+    wait_valid(page)
+    # editing and writing back replaces that cell (no second %%stratum cell)
+    field_input(page, "models.0.C").fill("0.1, 1")
+    wait_valid(page)
+    page.locator(f"{SIDEBAR} [data-stratum-action='insert']").click()
+    cells = page.locator(".jp-Notebook .jp-Cell").filter(has_text="%%stratum train")
+    expect(cells).to_have_count(1)
+    expect(cells.first).to_contain_text(re.compile(r"C: \[0\.1, 1\]"))
+
+
+def test_missing_server_extension_is_explained(lab_starter, page: Page):
+    lab = lab_starter(server_extension=False)
+    page.goto(lab.new_notebook("x.ipynb"))
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    page.locator(SIDEBAR_TAB).click()
+    banner = page.locator(f"{SIDEBAR} .jp-stratum-banner")
+    expect(banner).to_contain_text("pip install jupyter-stratum", timeout=30_000)
+    expect(banner).to_contain_text("jupyter server extension list")
+
+
+def test_own_javascript_is_small():
+    """The extension's own JS (shared JupyterLab/Lumino/React packages are not bundled)."""
+    static = REPO / "jupyter_stratum" / "labextension" / "static"
+    if not static.is_dir():
+        pytest.skip("the labextension is not built: run `make labextension`")
+    files = sorted(static.glob("*.js"))
+    total = sum(f.stat().st_size for f in files)
+    print(f"\nown JavaScript: {total / 1024:.1f} KiB in {len(files)} files")
+    assert total < 300 * 1024
+    text = "".join(f.read_text(errors="ignore") for f in files)
+    # React and JupyterLab come from the page's shared scope, not our bundle
+    assert "react-dom" not in text and "__SECRET_INTERNALS" not in text
