@@ -240,7 +240,7 @@ class _Connection(asyncio.Protocol):
     """One client connection: parse, dispatch, answer in order, keep alive."""
 
     __slots__ = ("app", "transport", "buf", "waiting", "keep_alive", "closed", "endpoint", "t0",
-                 "last_activity", "head_only")
+                 "last_activity", "head_only", "paused")
 
     def __init__(self, app: ServeApp):
         self.app = app
@@ -253,6 +253,7 @@ class _Connection(asyncio.Protocol):
         self.t0 = 0.0
         self.last_activity = time.monotonic()
         self.head_only = False
+        self.paused = False
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -269,6 +270,10 @@ class _Connection(asyncio.Protocol):
         self.last_activity = time.monotonic()
         if not self.waiting:
             self._parse()
+        elif len(self.buf) > self.app.max_body_bytes + MAX_HEADER_BYTES and not self.paused:
+            # a client pipelining faster than we answer: stop reading until we catch up
+            self.paused = True
+            self.transport.pause_reading()
 
     def _parse(self) -> None:
         while not self.waiting and not self.closed and self.buf:
@@ -350,6 +355,9 @@ class _Connection(asyncio.Protocol):
         if app.access_log:
             print(f"{self.endpoint} {status} {1000 * (time.perf_counter() - self.t0):.3f}ms", file=sys.stderr)
         self.waiting = False
+        if self.paused:
+            self.paused = False
+            self.transport.resume_reading()
         if not self.keep_alive:
             self.close()
         elif self.buf:

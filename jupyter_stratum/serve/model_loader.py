@@ -236,16 +236,14 @@ def _load_native(model: ServedModel, threads: int) -> None:
         names = [name for name, _ in cols]
         # one float64 block when every column is float: sklearn then converts the frame
         # to an array without copying column by column
-        single_block = all(c.kind == "float" for c in schema.columns)
-        dtypes = {c.name: c.dtype for c in schema.columns if c.kind == "int"}
+        single_block = all(c.numpy_dtype == np.float64 for c in schema.columns)
 
         def to_input(columns: dict, n: int):
             if needs_frame:
                 if single_block:
                     block = np.array([columns[name] for name in names], dtype=np.float64).T
                     return pd.DataFrame(block, columns=names, copy=False)
-                frame = pd.DataFrame({name: np.asarray(columns[name], dtype=dt) for name, dt in cols}, copy=False)
-                return frame.astype(dtypes, copy=False) if dtypes else frame
+                return pd.DataFrame({name: np.asarray(columns[name], dtype=dt) for name, dt in cols}, copy=False)
             return np.array([columns[name] for name in names], dtype=np.float64).T
     else:
         def to_input(arr, n):

@@ -79,6 +79,11 @@ class Column:
         # reject them here, with the field's name, whatever the backend
         self.strict = frozenset(self.categories) if cats is not None and spec.get("categories_strict") else None
         self.numpy_dtype = _NUMPY[self.kind]
+        if self.kind in ("float", "int"):
+            try:  # keep float32 / int32 / uint8 ... as trained
+                self.numpy_dtype = np.dtype(self.dtype).type
+            except TypeError:
+                pass
         self.oip_type = _OIP_TYPE[self.kind]
 
     def describe(self) -> str:

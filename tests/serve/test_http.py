@@ -188,3 +188,37 @@ def test_bearer_token_guards_prediction_only(serve, logreg_bundle, logreg):
     assert server.get("/v2/health/ready", auth=False)[0] == 200
     assert server.get("/metrics", auth=False)[0] == 200
     assert "s3cret-token" not in server.get("/metrics")[1]
+
+
+def test_tensor_schema_model(serve, registry, tmp_path):
+    """A model fitted on arrays (no column names) with an image-like ``{"shape": [8, 8]}`` schema."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    from .conftest import make_bundle, Fitted
+
+    X, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=3000).fit(X[:1200] / 16.0, y[:1200])
+    X_test = X[1200:1300] / 16.0
+    mv = registry.register("digits", model, lineage={
+        "task": "classification", "input_schema": {"shape": [8, 8], "dtype": "float64"},
+        "classes": list(range(10)),
+        "sample": {"records": X_test[:3].reshape(3, 8, 8).tolist(), "expected": model.predict(X_test[:3]).tolist()}})
+    bundle = make_bundle(registry, Fitted(mv.ref, model, None, None), tmp_path / "digits")
+    assert bundle.manifest["onnx"]["available"], bundle.manifest["onnx"]["reason"]
+    images = X_test.reshape(-1, 8, 8).tolist()
+    for backend in ("native", "onnx"):
+        server = serve(bundle.path, "--backend", backend)
+        status, body, _ = server.post("/predict", {"instances": images})
+        assert status == 200, body
+        assert body["predictions"] == model.predict(X_test).tolist()
+        assert np.abs(np.asarray(body["probabilities"]) - model.predict_proba(X_test)).max() <= 1e-5
+        status, meta, _ = server.get("/v2/models/digits")
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 8, 8]}]
+        infer = {"inputs": [{"name": "input", "shape": [4, 8, 8], "datatype": "FP64",
+                             "data": X_test[:4].ravel().tolist()}]}
+        status, body, _ = server.post("/v2/models/digits/infer", infer)
+        assert status == 200, body
+        assert body["outputs"][0]["data"] == model.predict(X_test[:4]).tolist()
+        status, body, _ = server.post("/predict", {"instances": [[0.0] * 64]})
+        assert status == 400 and "shape [8, 8]" in body["error"]
