@@ -37,8 +37,9 @@ def worker_name() -> str:
     try:
         from distributed import get_worker
 
-        worker = get_worker()
-        return str(worker.name)
+        name = get_worker().name
+        # LocalCluster names its workers 0, 1, ...; say what they are
+        return f"local-{name}" if isinstance(name, int) else str(name)
     except (ImportError, ValueError):
         return "local"
 
