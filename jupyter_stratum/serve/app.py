@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from . import __version__
-from .batching import MicroBatcher
+from .batching import ClientGone, MicroBatcher
 from .errors import BundleLoadError, RequestError
 from .metrics import Metrics
 from .model_loader import ServedModel, load_bundle
@@ -228,12 +228,15 @@ class ServeApp:
 
         def finish(result, error):
             self.metrics.in_flight -= 1
+            if isinstance(error, ClientGone):
+                self.metrics.observe_error("client_gone")
+                return
             try:
                 done(result, error)
             except Exception as exc:  # noqa: BLE001 - e.g. a NaN prediction JSON cannot carry
                 conn.fail(RequestError(f"internal error: {type(exc).__name__}: {exc}", status=500, kind="internal"))
 
-        self.batcher.submit(batch, n, finish)
+        self.batcher.submit(batch, n, finish, conn.is_closed)
 
 
 class _Connection(asyncio.Protocol):
@@ -364,6 +367,9 @@ class _Connection(asyncio.Protocol):
             # a pipelined request may be waiting; answering synchronously from
             # inside _parse just continues its loop, so only re-enter from callbacks
             self.app_loop_soon()
+
+    def is_closed(self) -> bool:
+        return self.closed
 
     def app_loop_soon(self) -> None:
         asyncio.get_running_loop().call_soon(self._parse)

@@ -26,13 +26,14 @@ MODEL_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError)
 
 
 class _Pending:
-    __slots__ = ("batch", "n", "callback", "t")
+    __slots__ = ("batch", "n", "callback", "t", "gone")
 
-    def __init__(self, batch, n, callback, t):
+    def __init__(self, batch, n, callback, t, gone):
         self.batch = batch
         self.n = n
         self.callback = callback
         self.t = t
+        self.gone = gone  # () -> True once the client has disconnected
 
 
 class MicroBatcher:
@@ -57,10 +58,12 @@ class MicroBatcher:
         self.scheduled = False
         self.load = 1.0  # EWMA of requests per batch
 
-    def submit(self, batch: Any, n: int, callback: Callable[[Any, Any], None]) -> None:
+    def submit(self, batch: Any, n: int, callback: Callable[[Any, Any], None],
+               gone: Callable[[], bool] | None = None) -> None:
         """Queue ``n`` checked rows; ``callback((predictions, probabilities), None)``
-        or ``callback(None, exception)`` is called on the loop thread."""
-        self.queue.append(_Pending(batch, n, callback, time.perf_counter()))
+        or ``callback(None, exception)`` is called on the loop thread. Rows of a
+        client that disconnected before its turn (``gone()``) are dropped unpredicted."""
+        self.queue.append(_Pending(batch, n, callback, time.perf_counter(), gone))
         self.queued_rows += n
         if not self.scheduled:
             self.scheduled = True
@@ -77,11 +80,21 @@ class MicroBatcher:
                 self.scheduled = True
                 self.loop.call_later(self.max_wait - waited, self._flush)
                 return
+        while queue and queue[0].gone is not None and queue[0].gone():
+            dropped = queue.popleft()
+            self.queued_rows -= dropped.n
+            dropped.callback(None, _GONE)
+        if not queue:
+            return
         items = [queue.popleft()]
         rows = items[0].n
         limit = self.max_batch_size
         while queue and rows + queue[0].n <= limit:
             item = queue.popleft()
+            if item.gone is not None and item.gone():
+                self.queued_rows -= item.n
+                item.callback(None, _GONE)
+                continue
             items.append(item)
             rows += item.n
         self.queued_rows -= rows
@@ -116,6 +129,13 @@ class MicroBatcher:
                 None,
             )
             start = stop
+
+
+class ClientGone(Exception):
+    """The client disconnected before its rows were predicted."""
+
+
+_GONE = ClientGone()
 
 
 def _as_request_error(exc: Exception) -> Exception:

@@ -17,7 +17,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "other")
 ERROR_KINDS = (
     "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large",
-    "headers_too_large", "length_required", "model_error", "internal",
+    "headers_too_large", "length_required", "model_error", "client_gone", "internal",
 )
 
 
