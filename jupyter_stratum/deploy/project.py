@@ -186,14 +186,27 @@ def render_project(out: Path, inventory: EdgeInventory, *, model: str, bundle_di
         f"pipelining = {'True' if pipelining else 'False'}\n"
         "ssh_args = -o ControlMaster=auto -o ControlPersist=30s\n"
     )
+    (out / ".ansible-lint").write_text(
+        "---\n# The role's variables are named stratum_* rather than stratum_model_*: they are the\n"
+        "# names users set in their inventories (stratum_port, stratum_root, ...).\n"
+        "skip_list:\n  - var-naming[no-role-prefix]\nexclude_paths:\n  - files/\n"
+    )
     (out / "README.md").write_text(_readme(model, version, release, stripped))
     return DeployProject(path=out, model=model, version=version, release=release, stripped_vars=tuple(stripped))
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Indents lists under their key, as yamllint (and ansible-lint) expect."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
 
 
 def _write_yaml(path: Path, data, comment: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     head = "---\n# " + comment + "\n"
-    path.write_text(head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100))
+    path.write_text(head + yaml.dump(data, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False,
+                                     width=100, explicit_start=False))
 
 
 def _readme(model: str, version: str | None, release: str | None, stripped: list[str]) -> str:
