@@ -236,6 +236,9 @@ def _build(staging: Path, mv, model, name, version, task, schema, wheelhouse, pl
         sample["note"] = (f"the registry recorded {registry_expected} for these rows at training; "
                           f"the model gives {expected} for them as stored")
 
+    # 3b. one predict_proba pass instead of predict + predict_proba, where that is the same
+    base["model"]["predict_from_proba"] = _predict_from_proba_holds(model, native_predict, check_records)
+
     # 4. ONNX copy, kept only when exact
     result = export_onnx(
         model, schema=schema, task=task, staging=staging, write_manifest=write_manifest,
@@ -313,6 +316,24 @@ def _trusted_types(path: Path) -> list[str]:
         return check_types(untrusted, str(path))
     except RegistryError as exc:
         raise BundleError(str(exc)) from None
+
+
+#: estimators whose predict() is classes_[argmax(predict_proba())] in scikit-learn's own code
+ARGMAX_ESTIMATORS = {"RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier",
+                     "ExtraTreeClassifier", "LogisticRegression"}
+
+
+def _predict_from_proba_holds(model, native_predict, records) -> bool:
+    final = model
+    while getattr(final, "steps", None):
+        final = final.steps[-1][1]
+    if type(final).__name__ not in ARGMAX_ESTIMATORS or not hasattr(final, "classes_") or not records:
+        return False
+    labels, proba = native_predict(records)
+    if proba is None:
+        return False
+    derived = np.asarray(final.classes_)[np.asarray(proba).argmax(axis=1)].tolist()
+    return [str(v) for v in derived] == [str(v) for v in labels]
 
 
 def _registry_sample_block(mv) -> dict | None:

@@ -249,8 +249,17 @@ def _load_native(model: ServedModel, threads: int) -> None:
         def to_input(arr, n):
             return arr.reshape(n, -1) if arr.ndim > 2 else arr
 
+    # for estimators whose predict() is by definition classes_[argmax(predict_proba)]
+    # (forests, trees, logistic regression), one pass gives both; the bundle builder
+    # sets this only after checking it on the verification rows
+    from_proba = has_proba and bool(model.manifest["model"].get("predict_from_proba"))
+    classes_arr = getattr(estimator, "classes_", None)
+
     def predict(batch, n):
         X = to_input(batch, n)
+        if from_proba:
+            proba = estimator.predict_proba(X)
+            return classes_arr[proba.argmax(axis=1)].tolist(), proba.tolist()
         pred = estimator.predict(X)
         proba = estimator.predict_proba(X).tolist() if has_proba else None
         return np.asarray(pred).ravel().tolist(), proba

@@ -44,6 +44,7 @@ def test_bundle_layout_and_manifest_contract(logreg_bundle, logreg):
     assert pins["numpy"] == m["library_versions"]["numpy"]
     assert set(m["requirements"]) == {f"{k}=={v}" for k, v in pins.items()}
     assert "onnxruntime" in pins  # the fast path is available for a logistic regression
+    assert m["model"]["predict_from_proba"] is True  # LogisticRegression: predict = argmax(predict_proba)
     # sample: the registry's holdout rows, expected = the model's own predictions
     assert m["sample"]["source"] == "holdout"
     import pandas as pd
@@ -85,6 +86,7 @@ def test_onnx_unavailable_says_why(registry, cancer, tmp_path):
     assert onnx["available"] is False
     assert "skl2onnx cannot convert" in onnx["reason"] and "NearestCentroid" in onnx["reason"]
     assert not (b.path / "model" / "model.onnx").exists()
+    assert b.manifest["model"]["predict_from_proba"] is False
     assert not any("onnxruntime" in r for r in b.manifest["requirements"])
 
 
