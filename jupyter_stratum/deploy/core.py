@@ -82,6 +82,9 @@ class DeploymentResult:
     def __str__(self) -> str:
         return self.to_text()
 
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        p.text(self.to_text())
+
 
 def deployments_home(registry) -> Path:
     return Path(registry.root) / "deployments"

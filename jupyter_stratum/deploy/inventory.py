@@ -94,9 +94,7 @@ def read_inventory(path: str | Path, limit: str | None = None) -> EdgeInventory:
     path = Path(path).expanduser()
     if not path.exists():
         raise DeployError(f"Inventory {path} does not exist: give the path of an Ansible inventory (INI or YAML).")
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.manager import VariableManager
+    InventoryManager, DataLoader, VariableManager = _ansible_inventory_api()
 
     import warnings
 
@@ -136,6 +134,25 @@ def read_inventory(path: str | Path, limit: str | None = None) -> EdgeInventory:
             vars=hv,
         ))
     return EdgeInventory(source=path.resolve(), hosts=result, limit=limit)
+
+
+def _ansible_inventory_api():
+    """Import Ansible's inventory classes. Ansible patches sys.stdout/stderr on import and
+    warns where they are not real files (a Jupyter kernel): import it against the real ones."""
+    import sys
+
+    if "ansible.utils.display" not in sys.modules and sys.__stdout__ is not None and sys.__stderr__ is not None:
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        try:
+            import ansible.utils.display  # noqa: F401
+        finally:
+            sys.stdout, sys.stderr = saved
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    return InventoryManager, DataLoader, VariableManager
 
 
 def _parse_strictly(inv, path: Path) -> None:

@@ -131,6 +131,9 @@ class DeploymentTable(list):
             return "No deployments recorded."
         return _table_text(self.headers, self._rows())
 
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        p.text(self.to_text())
+
     def _repr_html_(self) -> str:
         if not self:
             return "<i>No deployments recorded.</i>"

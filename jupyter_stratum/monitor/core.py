@@ -97,6 +97,9 @@ class MonitorSample:
     def __str__(self) -> str:
         return self.to_text()
 
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        p.text(self.to_text())
+
 
 class Monitor:
     """Polls every host's ``/metrics``; keeps the last scrape per host and a bounded history.

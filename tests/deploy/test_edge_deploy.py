@@ -49,9 +49,19 @@ def _urls(fleet):
     return {h.name: h.url for h in fleet["hosts"].hosts}
 
 
-def test_dry_run_generates_a_checked_project_and_starts_nothing(fleet):
-    res = stratum("deploy", "cancer@1", "--edge", str(fleet["inv"]), "--dry-run", "--home", fleet["home"])
-    assert res.dry_run and [h.status for h in res.hosts] == ["checked"] * 3, res.to_text()
+def test_dry_run_generates_a_checked_project_and_starts_nothing(fleet, tmp_path):
+    # plus a host nobody answers at (an address of our own namespace's subnet, no sshd)
+    lines = fleet["inv"].read_text().splitlines()
+    edge1 = next(line for line in lines if line.startswith("edge1 "))
+    addr = fleet["hosts"].hosts[0].address
+    ghost = edge1.replace("edge1 ", "ghost ", 1).replace(addr, addr[:-1] + "3")
+    inv = tmp_path / "with-ghost.ini"
+    inv.write_text("\n".join(lines[:1] + [ghost] + lines[1:]) + "\n")
+    res = stratum("deploy", "cancer@1", "--edge", str(inv), "--dry-run", "--home", fleet["home"])
+    by = {h.host: h for h in res.hosts}
+    assert res.dry_run and res.status == "partial", res.to_text()
+    assert [by[h].status for h in ("edge1", "edge2", "edge3")] == ["checked"] * 3, res.to_text()
+    assert by["ghost"].status == "unreachable" and by["ghost"].error
     project = Path(res.project)
     for f in ("deploy.yml", "rollback.yml", "undeploy.yml", "ansible.cfg", "inventory/hosts.yml",
               "vars/deployment.yml", "roles/stratum_model/tasks/deploy.yml", "README.md"):
@@ -90,6 +100,15 @@ def test_unchanged_rerun_reports_no_changes(fleet):
     assert res.status == "ok" and not res.changed, res.to_text()
     assert [h.status for h in res.hosts] == ["unchanged"] * 3
     assert {h.name: served_version(h.url) for h in fleet["hosts"].hosts} == before
+    # the notebook's progress view renders from the same events: host x step counts
+    from jupyter_stratum.deploy.progress import DeployProgress
+
+    view = DeployProgress([h.host for h in res.hosts], "re-run")
+    for ev in res.events:
+        view(ev)
+    assert all(view.counts[h]["changed"] == 0 and view.counts[h]["failed"] == 0 for h in view.hosts)
+    assert all(view.counts[h]["ok"] >= 5 for h in view.hosts)
+    assert "edge3" in view.widget.value and "Report the release serving" in view.widget.value
 
 
 def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path):

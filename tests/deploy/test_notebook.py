@@ -48,7 +48,7 @@ def test_edge_deploy_notebook_executes(tmp_path, monkeypatch):
             assert out.get("output_type") != "error", outputs_text(cell)
     by_first = {c.source.splitlines()[0]: c for c in code}
     deployed = outputs_text(by_first["result = %stratum deploy edge_demo --edge {inventory}"])
-    assert "deploy edge_demo@1: ok" in deployed
+    assert "deploy edge_demo@1: ok" in deployed and "WARNING" not in deployed
     assert outputs_text(by_first["import json, urllib.request"]).count(" True ") == 3
     assert "p50 ms" in outputs_text(by_first["from jupyter_stratum import monitor"])
     assert "running: False" in outputs_text(by_first["import time"])

@@ -250,6 +250,23 @@ def log_tail(home: Path, n: int = 4) -> str:
     return " | ".join(line.strip() for line in lines[-n:] if line.strip())
 
 
+def service_token(release: Path) -> str:
+    """The bearer token the service requires (``--token-file F`` in its settings), or ''."""
+    try:
+        args = [str(a) for a in json.loads((release / ".stratum-service.json").read_text()).get("args", [])]
+    except (OSError, ValueError):
+        return ""
+    for i, a in enumerate(args):
+        path = args[i + 1] if a == "--token-file" and i + 1 < len(args) else (
+            a.split("=", 1)[1] if a.startswith("--token-file=") else None)
+        if path:
+            try:
+                return Path(path).read_text().strip()
+            except OSError:
+                return ""
+    return ""
+
+
 def check(home: Path, url: str, timeout: float) -> dict:
     release = (home / "current").resolve()
     manifest = json.loads((release / "manifest.json").read_text())
@@ -282,7 +299,11 @@ def check(home: Path, url: str, timeout: float) -> dict:
         result["sample"] = "none in manifest"
         return result
     body = json.dumps({"records": records}).encode()
-    req = urllib.request.Request(url + "/predict", data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    token = service_token(release)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url + "/predict", data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             reply = json.loads(r.read())
