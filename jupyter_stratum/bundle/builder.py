@@ -30,8 +30,6 @@ SERVE_PACKAGE = Path(__file__).resolve().parent.parent / "serve"
 RUNTIME_PACKAGE = "stratum_serve"
 N_SYNTHETIC = 200
 
-# requirement name -> distribution whose installed version pins it when training didn't record one
-_RUNTIME_LIBS = ("numpy", "scipy", "scikit-learn", "skops", "joblib", "threadpoolctl")
 
 
 @dataclass(repr=False)
@@ -459,18 +457,20 @@ def _synthetic_records(schema, model, sample, rng, n) -> list[dict]:
 
 
 def _requirements(mv, needs_pandas: bool, onnx: bool) -> list[str]:
+    """Direct runtime libraries pinned to the training versions (else this machine's), plus
+    their libraries' own dependencies pinned to this machine's versions where installed."""
     trained = {str(k).lower(): str(v) for k, v in (getattr(mv, "library_versions", None) or {}).items()}
-    libs = list(_RUNTIME_LIBS) + (["pandas"] if needs_pandas else []) + (["onnxruntime"] if onnx else [])
-    if onnx:
-        libs += ["protobuf", "flatbuffers"]
+    libs = ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else []) \
+        + (["onnxruntime"] if onnx else [])
+    transitive = ["joblib", "threadpoolctl", "narwhals"] + (["protobuf", "flatbuffers"] if onnx else [])
     out = []
-    for lib in libs:
+    for lib in libs + transitive:
         version = trained.get(lib) or trained.get(lib.replace("scikit-learn", "sklearn"))
         if not version:
             try:
                 version = metadata.version(lib)
             except metadata.PackageNotFoundError:
-                if lib in ("protobuf", "flatbuffers"):
+                if lib in transitive:
                     continue
                 raise BundleError(f"{lib} is not installed where the bundle is built, so it cannot be pinned; "
                                   f"install it (pip install {lib})") from None

@@ -170,3 +170,18 @@ def test_cli_bundle_command(registry, logreg, tmp_path):
     missing = subprocess.run(cmd[:4] + ["nosuchmodel"] + cmd[5:], capture_output=True, text=True, cwd=REPO,
                              timeout=300)
     assert missing.returncode == 2 and "nosuchmodel" in missing.stderr
+
+
+def test_magic_bundle_returns_the_bundle(registry, logreg, tmp_path, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from jupyter_stratum.bundle import Bundle
+
+    monkeypatch.setenv("STRATUM_HOME", str(registry.root))
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("jupyter_stratum")
+    out = tmp_path / "magic-bundle"
+    result = shell.run_line_magic("stratum", f"bundle cancer@1 --out {out} --no-tarball")
+    assert isinstance(result, Bundle) and result.path == out
+    assert result.manifest["name"] == "cancer" and not (tmp_path / "magic-bundle.tar.gz").exists()
+    assert "Bundle cancer@1" in repr(result)
