@@ -39,13 +39,14 @@ system-deps:
 	  else echo "not root: skipping apt-get install$$missing (tests that need them will skip)"; fi; \
 	fi
 
-## Build the JupyterLab extension into jupyter_stratum/labextension, link it into the venv's
-## JupyterLab (a dev install) and enable the server extension there.
+## Build the JupyterLab extension into jupyter_stratum/labextension and, as the wheel's
+## shared-data would, link it into the venv's JupyterLab and enable the server extension there.
 labextension:
 	@if [ -f package.json ]; then \
 	  jlpm install && jlpm build:prod && \
 	  jupyter labextension develop --overwrite . && \
-	  jupyter server extension enable --sys-prefix jupyter_stratum; \
+	  install -D -m 644 jupyter-config/server-config/jupyter_stratum.json \
+	    $(VENV)/etc/jupyter/jupyter_server_config.d/jupyter_stratum.json; \
 	fi
 
 clean:

@@ -51,7 +51,16 @@ def open_sidebar(page: Page, url: str) -> dict:
     expect(page.locator(f"{SIDEBAR} [data-stratum-status]")).not_to_have_attribute(
         "data-stratum-status", "unknown", timeout=30_000)
     t_usable = time.monotonic()
-    return {"shell_s": t_shell - t0, "sidebar_ready_s": t_ready - t0, "sidebar_usable_s": t_usable - t0}
+    timings = {"shell_s": t_shell - t0, "sidebar_ready_s": t_ready - t0, "sidebar_usable_s": t_usable - t0}
+    # the browser's own clock (ms since navigation start) and the catalog request
+    timings.update(page.evaluate("""() => {
+        const mark = n => (performance.getEntriesByName(n)[0] || {}).startTime;
+        const cat = performance.getEntriesByType('resource').find(r => r.name.includes('jupyter-stratum/catalog')) || {};
+        return {load_start_ms: mark('stratum:load-start'), catalog_loaded_ms: mark('stratum:catalog-loaded'),
+                catalog_request_ms: cat.duration, catalog_bytes_on_wire: cat.encodedBodySize,
+                catalog_bytes: cat.decodedBodySize};
+    }"""))
+    return timings
 
 
 def add_step(page: Page, section: str, name: str) -> None:

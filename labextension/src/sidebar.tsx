@@ -165,6 +165,7 @@ export class StratumSidebar extends ReactWidget {
   }
 
   private async _load(): Promise<void> {
+    performance.mark('stratum:load-start');
     try {
       const [catalog, schema, metrics, cluster] = await Promise.all([
         StratumAPI.catalog(),
@@ -178,6 +179,7 @@ export class StratumSidebar extends ReactWidget {
       this._cluster = cluster;
       this._error = null;
       this._reset();
+      performance.mark('stratum:catalog-loaded');
     } catch (error) {
       const e = error as StratumAPIError;
       this._error = e.missingExtension ? SERVER_EXTENSION_HINT : `The Stratum server extension failed: ${e.message}`;
