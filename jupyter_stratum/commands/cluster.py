@@ -3,7 +3,7 @@
     %stratum cluster                          workers, their resources (GPU, memory, threads), dashboard
     %stratum cluster connect tcp://HOST:8786  use a running scheduler (e.g. started by cluster/launch.py)
     %stratum cluster local [--workers N]      (re)start the embedded local cluster
-    %stratum cluster gateway [--address URL] [--name CLUSTER] [--workers N]
+    %stratum cluster gateway [--address URL] [--name CLUSTER] [--workers N] [--gpu]
                                               a cluster from a Dask Gateway (e.g. a JupyterHub's)
 
 Switching sets ``$STRATUM_SCHEDULER`` in this process, so the next
@@ -33,8 +33,10 @@ def add_arguments(parser) -> None:
                    help="Gateway address (default: the dask config, set by JupyterHub's dask-gateway setup).")
     p.add_argument("--name", metavar="CLUSTER", help="Join this running gateway cluster instead of starting one.")
     p.add_argument("--workers", "-n", type=int, metavar="N", help="Scale the cluster to N workers.")
-    p.add_argument("--gpu-workers", type=int, metavar="N", default=None,
-                   help="Ask the gateway for N GPU workers (cluster option 'gpu_workers', see cluster/gateway).")
+    p.add_argument("--timeout", type=float, default=300, metavar="S",
+                   help="Seconds to wait for the --workers to start (default 300).")
+    p.add_argument("--gpu", action="store_true",
+                   help="Workers with one GPU each, advertised as GPU=1 (cluster option 'gpu', see cluster/gateway).")
 
 
 @dataclass
@@ -139,16 +141,17 @@ def _gateway_client(args):
             gc = gateway.connect(args.name)
         else:
             options = gateway.cluster_options()
-            if args.gpu_workers is not None:
-                if "gpu_workers" not in options:
-                    raise ClusterError("This Dask Gateway has no 'gpu_workers' cluster option. Use the "
-                                       "configuration in cluster/gateway/ (or ask its admin), or leave out "
-                                       "--gpu-workers.")
-                options.gpu_workers = args.gpu_workers
+            if args.gpu:
+                if "gpu" not in options:
+                    raise ClusterError("This Dask Gateway has no 'gpu' cluster option. Use the configuration "
+                                       "in cluster/gateway/ (or ask its admin), or leave out --gpu.")
+                options.gpu = True
             gc = gateway.new_cluster(options)
         if args.workers:
             gc.scale(args.workers)
         client = gc.get_client(set_as_default=False)
+        if args.workers:
+            client.wait_for_workers(args.workers, timeout=args.timeout)
     except ClusterError:
         raise
     except Exception as exc:  # noqa: BLE001 - connection, auth and option errors of dask-gateway
