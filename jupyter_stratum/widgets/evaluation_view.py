@@ -156,6 +156,10 @@ class EvaluationView:
 
     # ---- display ----------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):
+        if widgets_available():
+            from ._bokehjs import ensure_loaded
+
+            ensure_loaded()  # jupyter_bokeh draws with the page's BokehJS
         bundle = fallback_bundle(self.result)
         bundle.update(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = self.result.to_text()

@@ -75,7 +75,7 @@ def leaderboard_source(result) -> ColumnDataSource:
     return ColumnDataSource(data, name="leaderboard")
 
 
-def leaderboard_table(result, width: int = 2 * WIDTH + 40) -> DataTable:
+def leaderboard_table(result, width: int | None = None) -> DataTable:
     """A sortable table (click a header), the best candidate marked ★ and in bold."""
     source = leaderboard_source(result)
     board = result.leaderboard
@@ -86,14 +86,17 @@ def leaderboard_table(result, width: int = 2 * WIDTH + 40) -> DataTable:
     for m in board.metrics:
         arrow = "↑" if METRICS[m].greater_is_better else "↓"
         title = f"{m} {arrow}" + (" (selection)" if m == board.metric else "")
-        columns.append(TableColumn(field=m, title=title, formatter=NumberFormatter(format="0.0000"), width=110))
+        columns.append(TableColumn(field=m, title=title, formatter=NumberFormatter(format="0.0000"),
+                                   width=max(80, 8 * len(title))))
         columns.append(TableColumn(field=f"{m}_std", title="± std", formatter=NumberFormatter(format="0.0000"),
-                                   width=70))
+                                   width=60))
     columns += [TableColumn(field="fit_seconds", title="fit s", formatter=NumberFormatter(format="0.00"), width=60),
                 TableColumn(field="folds", title="folds", width=45),
                 TableColumn(field="workers", title="workers", formatter=StringFormatter(), width=120),
                 TableColumn(field="status", title="status", width=120)]
     height = 30 + 28 * max(len(board.candidates), 1)
+    if width is None:  # as wide as the columns, up to what a notebook shows; it scrolls beyond
+        width = min(sum(c.width for c in columns) + 20, 1180)
     return DataTable(source=source, columns=columns, sortable=True, index_position=None, width=width,
                      height=min(height, 600), name="leaderboard", fit_columns=False)
 

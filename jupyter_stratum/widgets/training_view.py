@@ -90,6 +90,9 @@ class TrainingView:
         if display:
             from IPython.display import display as show
 
+            from ._bokehjs import ensure_loaded
+
+            ensure_loaded()
             self._handle = show(self, display_id=True)
 
     # ---- events -----------------------------------------------------------
@@ -267,7 +270,7 @@ class TrainingView:
 
             self.source = plots.worker_activity_source(data["worker"])
             self.source.data = data
-            self.plot = BokehModel(plots.worker_activity_figure(self.source, self.dashboard_link))
+            self.plot = BokehModel(plots.worker_activity_figure(self.source))
             self.plot_box.children = (self.plot,)
             self.updates += 2  # the new widget, the box's children
             self._sent["plot"] = data
