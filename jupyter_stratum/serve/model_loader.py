@@ -238,13 +238,13 @@ def _load_native(model: ServedModel, threads: int) -> None:
         # to an array without copying column by column
         single_block = all(c.numpy_dtype == np.float64 for c in schema.columns)
 
-        def to_input(columns: dict, n: int):
+        def to_input(rows: list, n: int):
             if needs_frame:
                 if single_block:
-                    block = np.array([columns[name] for name in names], dtype=np.float64).T
-                    return pd.DataFrame(block, columns=names, copy=False)
-                return pd.DataFrame({name: np.asarray(columns[name], dtype=dt) for name, dt in cols}, copy=False)
-            return np.array([columns[name] for name in names], dtype=np.float64).T
+                    return pd.DataFrame(np.array(rows, dtype=np.float64), columns=names, copy=False)
+                return pd.DataFrame({name: np.asarray([r[j] for r in rows], dtype=dt)
+                                     for j, (name, dt) in enumerate(cols)}, copy=False)
+            return np.array(rows, dtype=np.float64)
     else:
         def to_input(arr, n):
             return arr.reshape(n, -1) if arr.ndim > 2 else arr
@@ -293,10 +293,8 @@ def _load_onnx(model: ServedModel, info: dict, threads: int) -> None:
     if mode == "tensor":
         name = inputs[0].name
         if isinstance(schema, TabularSchema):
-            order = schema.names
-
-            def feeds(columns, n):
-                return {name: np.ascontiguousarray(np.array([columns[c] for c in order], dtype=dtype).T)}
+            def feeds(rows, n):
+                return {name: np.array(rows, dtype=dtype)}
         else:
             def feeds(arr, n):
                 return {name: np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype)}
@@ -306,16 +304,16 @@ def _load_onnx(model: ServedModel, info: dict, threads: int) -> None:
                 f"the ONNX copy has {len(inputs)} inputs for {len(schema.columns)} columns; rebuild the bundle"
             )
         plan = []
-        for inp, col in zip(inputs, schema.columns):
+        for j, (inp, col) in enumerate(zip(inputs, schema.columns)):
             t = inp.type
             dt = (np.float32 if t == "tensor(float)" else np.float64 if t == "tensor(double)"
                   else np.int64 if t == "tensor(int64)" else np.bool_ if t == "tensor(bool)" else object)
-            plan.append((inp.name, col.name, dt))
+            plan.append((inp.name, j, dt))
 
-        def feeds(columns, n):
+        def feeds(rows, n):
             out = {}
-            for onnx_name, col, dt in plan:
-                values = columns[col]
+            for onnx_name, j, dt in plan:
+                values = [r[j] for r in rows]
                 if dt is object:
                     arr = np.array(["" if v is None else str(v) for v in values], dtype=object)
                 else:

@@ -6,9 +6,9 @@ Two shapes of schema come from the registry:
   per column: ``"nullable": true``, ``"categories": [...]``);
 - tensor: ``{"shape": [28, 28], "dtype": "float32"}`` (one array per row).
 
-Checking turns a request into a *batch*: for tabular schemas a dict
-``column -> list of values`` (cheap to merge across requests), for tensor
-schemas an ndarray. Every rejection names the field (``records[3].age``) and
+Checking turns a request into a *batch*: for tabular schemas a list of rows,
+each a list of values in schema column order (cheap to check, merge and turn
+into one array), for tensor schemas an ndarray. Every rejection names the field (``records[3].age``) and
 says what would be valid.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from .errors import RequestError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_NUMBER_TYPES = frozenset((float, int))
 FLOAT_MAX = 1.7976931348623157e308
 
 
@@ -167,6 +168,8 @@ class TabularSchema:
             raise ValueError("input_schema.columns has duplicate names")
         self.by_name = {c.name: c for c in self.columns}
         self.max_rows = max_rows
+        # every column a float that may not be null: one type check over the whole row
+        self.fast_numeric = all(c.kind == "float" and not c.nullable for c in self.columns)
 
     @property
     def all_numeric(self) -> bool:
@@ -209,12 +212,26 @@ class TabularSchema:
                 raise RequestError(
                     f"records[{i}]: unknown column '{extra[0]}'; the model takes the columns {self._names_text()}"
                 )
-        columns = {}
-        for col in self.columns:
-            name = col.name
-            values = [rec[name] for rec in records]
-            columns[name] = col.check(values, lambda j, _n=name: f"records[{j}].{_n}")
-        return columns, n
+        names = self.names
+        rows = [[rec[c] for c in names] for rec in records]
+        if self.fast_numeric:
+            flat = rows[0] if n == 1 else [v for row in rows for v in row]
+            try:
+                if set(map(type, flat)) <= _NUMBER_TYPES and math.isfinite(math.fsum(flat)):
+                    return rows, n
+            except OverflowError:
+                pass
+        return self._check_rows_by_column(rows, lambda i, name: f"records[{i}].{name}"), n
+
+    def _check_rows_by_column(self, rows: list[list], where) -> list[list]:
+        """Check every column (precise messages, casts such as null -> NaN) and write casts back."""
+        for j, col in enumerate(self.columns):
+            values = [row[j] for row in rows]
+            checked = col.check(values, lambda i, _n=col.name: where(i, _n))
+            if checked is not values:
+                for row, v in zip(rows, checked):
+                    row[j] = v
+        return rows
 
     def from_columns(self, named: dict[str, list], field: str) -> tuple[dict, int]:
         """Columns given one list each (OIP: one tensor per column)."""
@@ -229,11 +246,9 @@ class TabularSchema:
             raise RequestError(f"{field}: every input must have the same number of rows, got {sorted(lengths)}")
         n = lengths.pop()
         self._check_rows(n, field)
-        columns = {}
-        for col in self.columns:
-            name = col.name
-            columns[name] = col.check(list(named[name]), lambda j, _n=name: f"{field}[{_n}][{j}]")
-        return columns, n
+        checked = [col.check(list(named[col.name]), lambda j, _n=col.name: f"{field}[{_n}][{j}]")
+                   for col in self.columns]
+        return [list(row) for row in zip(*checked)], n
 
     def from_matrix(self, rows: list, field: str) -> tuple[dict, int]:
         """A 2-D numeric tensor [N, n_columns] in schema column order."""
@@ -244,10 +259,8 @@ class TabularSchema:
             if not isinstance(row, list) or len(row) != k:
                 raise RequestError(f"{field}: row {i} must have {k} values (one per column), got {_typename(row)}"
                                    + (f" of length {len(row)}" if isinstance(row, list) else ""))
-        columns = {}
-        for j, col in enumerate(self.columns):
-            columns[col.name] = col.check([row[j] for row in rows], lambda i, _n=col.name: f"{field}[{i}][{_n}]")
-        return columns, n
+        rows = [list(row) for row in rows]
+        return self._check_rows_by_column(rows, lambda i, name: f"{field}[{i}][{name}]"), n
 
     def _names_text(self) -> str:
         if len(self.names) <= 8:
@@ -255,20 +268,20 @@ class TabularSchema:
         return ", ".join(repr(n) for n in self.names[:8]) + f", ... ({len(self.names)} in all)"
 
     @staticmethod
-    def merge(parts: list[dict]) -> dict:
+    def merge(parts: list[list]) -> list:
         if len(parts) == 1:
             return parts[0]
-        merged = {}
-        for name in parts[0]:
-            values: list = []
-            for part in parts:
-                values.extend(part[name])
-            merged[name] = values
+        merged: list = []
+        for part in parts:
+            merged.extend(part)
         return merged
 
     @staticmethod
-    def take(columns: dict, start: int, stop: int) -> dict:
-        return {k: v[start:stop] for k, v in columns.items()}
+    def take(rows: list, start: int, stop: int) -> list:
+        return rows[start:stop]
+
+    def column_values(self, rows: list, j: int) -> list:
+        return [row[j] for row in rows]
 
 
 class TensorSchema:
