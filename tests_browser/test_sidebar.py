@@ -218,3 +218,53 @@ def test_own_javascript_is_small():
     text = "".join(f.read_text(errors="ignore") for f in files)
     # React and JupyterLab come from the page's shared scope, not our bundle
     assert "react-dom" not in text and "__SECRET_INTERNALS" not in text
+
+
+def test_models_deploy_and_deployments_monitor_write_cells(lab, page: Page):
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    from jupyter_stratum.registry import open_registry
+
+    reg = open_registry(lab.stratum_home)
+    X, y = load_iris(return_X_y=True)
+    reg.register("iris-tree", DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y),
+                 lineage={"algorithm": "decision_tree_classifier", "task": "classification",
+                          "metric": "accuracy", "cv_score": 0.9333, "holdout_score": 0.9667,
+                          "spec_yaml": "data: sklearn:iris\nmodels: [decision_tree]\n"})
+    reg.record_deployment({"model": "iris-tree@1", "action": "deploy", "status": "ok", "inventory": "edge.ini",
+                           "hosts": [{"host": "edge1", "address": "10.77.1.2", "port": 8080, "status": "changed"},
+                                     {"host": "edge2", "address": "10.77.2.2", "port": 8080,
+                                      "status": "unreachable", "error": "ssh: connect timed out"}]})
+
+    open_sidebar(page, lab.new_notebook("deploy.ipynb"))
+    page.locator(f"{SIDEBAR} [data-stratum-tab='models']").click()
+    row = page.locator(f"{SIDEBAR} [data-stratum-model='iris-tree']")
+    expect(row).to_contain_text("0.9333")
+    expect(row).to_contain_text("0.9667")
+    # lineage of the version, as the registry keeps it
+    row.locator(".jp-stratum-card-toggle").click()
+    version = row.locator(".jp-stratum-version")
+    version.locator("summary").click()
+    expect(version.locator(".jp-stratum-yaml")).to_contain_text("data: sklearn:iris")
+    # Deploy… asks for the inventory, then writes the %stratum deploy cell
+    row.locator("[data-stratum-action='deploy']").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("input").fill("edge.ini")
+    dialog.locator(".jp-mod-accept").click()
+    deploy_cell = page.locator(".jp-Notebook .jp-Cell").filter(has_text="%stratum deploy")
+    expect(deploy_cell).to_have_count(1)
+    expect(deploy_cell).to_contain_text("%stratum deploy iris-tree@1 --edge edge.ini")
+
+    # Deployments: hosts with their status; Monitor writes the %stratum monitor cell
+    page.locator(f"{SIDEBAR} [data-stratum-tab='deployments']").click()
+    dep = page.locator(f"{SIDEBAR} [data-stratum-deployment='iris-tree']")
+    expect(dep).to_contain_text("iris-tree@1")
+    hosts = dep.locator(".jp-stratum-hosts > li")
+    expect(hosts).to_have_count(2)
+    expect(hosts.nth(0)).to_contain_text("edge1")
+    expect(hosts.nth(0)).to_contain_text("changed")
+    expect(hosts.nth(1)).to_contain_text("unreachable")
+    expect(hosts.nth(1)).to_contain_text("ssh: connect timed out")
+    dep.locator("[data-stratum-action='monitor']").click()
+    expect(page.locator(".jp-Notebook .jp-Cell").filter(has_text="%stratum monitor iris-tree")).to_have_count(1)
