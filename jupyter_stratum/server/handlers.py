@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import datetime as _dt
 import enum
+import gzip
 import json
 from pathlib import PurePath
 from typing import Any, Callable
@@ -77,10 +78,18 @@ class StratumHandler(APIHandler):
         except StratumError as exc:
             raise _UserError(status, exc) from exc
 
+    #: answers longer than this are gzipped for clients that accept it (the catalog: 400 KB -> ~80 KB)
+    GZIP_MIN_BYTES = 8192
+
     def answer(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(to_jsonable(data)))
+        body = json.dumps(to_jsonable(data)).encode()
+        if len(body) >= self.GZIP_MIN_BYTES and "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body, compresslevel=1)
+            self.set_header("Content-Encoding", "gzip")
+            self.set_header("Vary", "Accept-Encoding")
+        self.finish(body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")

@@ -91,6 +91,18 @@ async def test_catalog_is_the_cores_catalog(jp_fetch):
     assert {"classifier", "regressor", "transformer"} <= {a["kind"] for a in answer}
 
 
+async def test_catalog_is_gzipped_for_clients_that_accept_it(jp_fetch):
+    import gzip
+
+    raw = await jp_fetch(NS, "catalog", headers={"Accept-Encoding": "gzip"}, decompress_response=False)
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert len(raw.body) < 0.3 * len(json.dumps(catalog_json()))
+    assert json.loads(gzip.decompress(raw.body)) == json.loads(json.dumps(catalog_json()))
+    plain = await jp_fetch(NS, "catalog", headers={"Accept-Encoding": "identity"}, decompress_response=False)
+    assert "Content-Encoding" not in plain.headers
+    assert json.loads(plain.body) == json.loads(json.dumps(catalog_json()))
+
+
 async def test_spec_schema_is_pipelinespecs_json_schema(jp_fetch):
     answer = await get_json(jp_fetch, "spec", "schema")
     assert answer == PipelineSpec.model_json_schema()
