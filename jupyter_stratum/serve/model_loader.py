@@ -203,7 +203,12 @@ def _load_native(model: ServedModel, threads: int) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot serve"
         raise BundleLoadError(f"cannot load {info['path']} with skops: {exc}") from None
     if threads:
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        try:  # BLAS/OpenMP pools sized to --threads: no spinning threads fighting the event loop
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=threads)
+        except ImportError:
+            pass
     schema = model.schema
     needs_frame = hasattr(estimator, "feature_names_in_") and isinstance(schema, TabularSchema)
     if needs_frame:
