@@ -10,11 +10,11 @@ the server extension is missing.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from playwright.sync_api import Page, expect
 
 
@@ -187,13 +187,27 @@ def test_selecting_a_stratum_cell_loads_it_into_the_builder(lab, page: Page):
     cards.nth(0).locator(".jp-stratum-card-toggle").click()
     expect(field_input(page, "models.0.C")).to_have_value("0.1, 1, 10")
     wait_valid(page)
-    # editing and writing back replaces that cell (no second %%stratum cell)
+    # edit: a smaller search space for C, a new one for learning_rate (the ⋯ toggle), reorder
     field_input(page, "models.0.C").fill("0.1, 1")
+    cards.nth(1).locator(".jp-stratum-card-toggle").click()
+    lr = field(page, "models.1.learning_rate")
+    lr.locator(".jp-stratum-search-toggle").click()
+    expect(lr.locator(".jp-stratum-search-toggle")).to_have_attribute("aria-pressed", "true")
+    field_input(page, "models.1.learning_rate").fill("0.05, 0.1")
+    cards.nth(1).get_by_title("Move up").click()
+    expect(cards.nth(0)).to_have_attribute("data-stratum-name", "gradient_boosting")
     wait_valid(page)
+    # writing back replaces that cell (no second %%stratum cell), models in the new order
     page.locator(f"{SIDEBAR} [data-stratum-action='insert']").click()
     cells = page.locator(".jp-Notebook .jp-Cell").filter(has_text="%%stratum train")
     expect(cells).to_have_count(1)
-    expect(cells.first).to_contain_text(re.compile(r"C: \[0\.1, 1\]"))
+    expect(cells.first).to_contain_text("learning_rate")
+    header, _, body = cells.first.locator(".jp-InputArea-editor").inner_text().partition("\n")
+    assert header.strip() == "%%stratum train wine-model"
+    spec = yaml.safe_load(body)
+    assert spec["models"] == [{"gradient_boosting": {"learning_rate": [0.05, 0.1]}},
+                              {"logistic_regression": {"C": [0.1, 1]}}]
+    assert spec["split"]["cv"] == 4 and spec["data"] == "sklearn:wine"
 
 
 def test_missing_server_extension_is_explained(lab_starter, page: Page):
