@@ -15,7 +15,8 @@ from jupyter_stratum.serve.model_loader import sha256_file
 from .conftest import REPO, make_bundle, serve_cmd, start_server
 
 CONTRACT_KEYS = {"name", "version", "task", "input_schema", "classes", "sample", "requirements", "files", "onnx"}
-RUNTIME_ALLOWED_IMPORTS = {"numpy", "pandas", "sklearn", "skops", "onnxruntime"}
+# threadpoolctl comes with scikit-learn (one of its own requirements)
+RUNTIME_ALLOWED_IMPORTS = {"numpy", "pandas", "sklearn", "skops", "onnxruntime", "threadpoolctl"}
 
 
 def test_bundle_layout_and_manifest_contract(logreg_bundle, logreg):
