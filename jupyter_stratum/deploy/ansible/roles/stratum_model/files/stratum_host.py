@@ -335,7 +335,8 @@ def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: li
     """Create the environment once; keep its .pth of shared package directories current."""
     changed = False
     if not (path / "bin" / "python").exists():
-        cmd = [python, "-m", "venv"] + (["--system-site-packages"] if system_site_packages else []) + [str(path)]
+        # pip from the shared packages when they have it (ensurepip costs most of the time)
+        cmd = [python, "-m", "venv", "--without-pip"] + (["--system-site-packages"] if system_site_packages else []) + [str(path)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             fail(f"creating the virtual environment {path} failed: {(r.stderr or r.stdout).strip()[-500:]}")
@@ -350,6 +351,12 @@ def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: li
         changed = True
     elif not want and pth.exists():
         pth.unlink()
+        changed = True
+    venv_python = str(path / "bin" / "python")
+    if subprocess.run([venv_python, "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        r = subprocess.run([venv_python, "-m", "ensurepip", "--default-pip"], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"installing pip into {path} failed: {(r.stderr or r.stdout).strip()[-500:]}")
         changed = True
     return {"changed": changed, "venv": str(path), "site_packages": purelib}
 
