@@ -89,6 +89,7 @@ class ServeApp:
         self.batcher = MicroBatcher(
             loop, self.model, max_batch_size=self.max_batch_size, max_wait=self.max_wait, metrics=self.metrics
         )
+        self.batcher.solo = lambda: len(self.connections) <= 1
         server = await loop.create_server(lambda: _Connection(self), host, port, backlog=1024, reuse_address=True)
         loop.call_later(1.0, self._sweep)
         return server

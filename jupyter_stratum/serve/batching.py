@@ -57,13 +57,20 @@ class MicroBatcher:
         self.queued_rows = 0
         self.scheduled = False
         self.load = 1.0  # EWMA of requests per batch
+        # () -> True when a single client is connected (set by the server)
+        self.solo: Callable[[], bool] = lambda: False
 
     def submit(self, batch: Any, n: int, callback: Callable[[Any, Any], None],
                gone: Callable[[], bool] | None = None) -> None:
         """Queue ``n`` checked rows; ``callback((predictions, probabilities), None)``
         or ``callback(None, exception)`` is called on the loop thread. Rows of a
         client that disconnected before its turn (``gone()``) are dropped unpredicted."""
-        self.queue.append(_Pending(batch, n, callback, time.perf_counter(), gone))
+        item = _Pending(batch, n, callback, time.perf_counter(), gone)
+        if not self.queue and not self.scheduled and self.solo():
+            # one client, nothing queued: nobody to batch with, answer now
+            self._run([item], n)
+            return
+        self.queue.append(item)
         self.queued_rows += n
         if not self.scheduled:
             self.scheduled = True
