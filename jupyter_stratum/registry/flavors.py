@@ -51,7 +51,15 @@ def register_flavor(
     return flavor
 
 
+# flavors that ship with jupyter-stratum but live beside heavy libraries: imported on first use
+_BUILTIN_PROVIDERS = {"keras": "jupyter_stratum.keras.flavor"}
+
+
 def get_flavor(name: str) -> Flavor:
+    if name not in _FLAVORS and name in _BUILTIN_PROVIDERS:
+        import importlib
+
+        importlib.import_module(_BUILTIN_PROVIDERS[name])  # registers itself
     try:
         return _FLAVORS[name]
     except KeyError:
