@@ -119,6 +119,7 @@ def write_bundle(
         schema = {"columns": [{"name": str(c), "dtype": "float64"} for c in names]}
     if schema.get("columns"):
         schema = _with_categories(schema, model)
+        schema = _with_nullable(schema, model, _registry_sample(mv))
     if schema.get("columns") and "shape" in schema:
         # images flattened into columns: the columns are what a request carries
         schema = {"columns": schema["columns"], "image_shape": schema["shape"]}
@@ -219,7 +220,13 @@ def _build(staging: Path, mv, model, name, version, task, schema, wheelhouse, pl
         return native.predict(batch, n)
 
     # the expected outputs of the sample come from the model itself, through the runtime's own input path
-    expected, proba = native_predict(sample_records)
+    from ..serve.errors import RequestError
+
+    try:
+        expected, proba = native_predict(sample_records)
+    except RequestError as exc:
+        raise BundleError(f"the sample rows of {name}@{version} do not fit its input schema: {exc.message}. "
+                          "Check input_schema in the registry.") from None
     direct = _direct_predict(model, schema, sample_records)
     if direct is not None and [str(v) for v in direct] != [str(v) for v in expected]:
         raise BundleError(f"the runtime's native path does not reproduce {name}@{version}.predict on the "
@@ -421,6 +428,34 @@ def _with_categories(schema: dict, model) -> dict:
     return {**schema, "columns": columns}
 
 
+def _accepts_missing(model) -> bool:
+    """True when the pipeline fills or handles NaN itself (an imputer, or a NaN-aware estimator)."""
+    def walk(est) -> bool:
+        if est is None or isinstance(est, str):
+            return False
+        name = type(est).__name__
+        if "Imputer" in name or name.startswith("HistGradientBoosting"):
+            return True
+        children = [step for _, step in getattr(est, "steps", None) or []]
+        children += [item[1] for item in getattr(est, "transformers_", None) or []]
+        return any(walk(c) for c in children)
+
+    return walk(model)
+
+
+def _with_nullable(schema: dict, model, sample: list[dict]) -> dict:
+    """Mark columns that may be null: those null in the holdout sample, and every column
+    when the model handles missing values itself (null is then sent to it as NaN/None)."""
+    every = _accepts_missing(model)
+    columns = []
+    for col in schema["columns"]:
+        col = dict(col)
+        if every or any(r.get(col["name"]) is None for r in sample):
+            col.setdefault("nullable", True)
+        columns.append(col)
+    return {**schema, "columns": columns}
+
+
 def _synthetic_records(schema, model, sample, rng, n) -> list[dict]:
     """Rows to check the ONNX copy on beyond the holdout sample: drawn around the
     sample (or the fitted scaler's mean/std), categories from the fitted encoders."""
@@ -451,6 +486,8 @@ def _synthetic_records(schema, model, sample, rng, n) -> list[dict]:
         else:
             choices = cats.get(cname) or col.get("categories") or sorted({str(v) for v in seen}) or ["a"]
             out = [choices[i] for i in rng.integers(0, len(choices), size=n)]
+        if col.get("nullable"):  # some rows missing, so the ONNX check covers NaN handling too
+            out = [None if rng.random() < 0.1 else v for v in out]
         for r, v in zip(records, out):
             r[cname] = v
     return records

@@ -222,3 +222,37 @@ def test_tensor_schema_model(serve, registry, tmp_path):
         assert body["outputs"][0]["data"] == model.predict(X_test[:4]).tolist()
         status, body, _ = server.post("/predict", {"instances": [[0.0] * 64]})
         assert status == 400 and "shape [8, 8]" in body["error"]
+
+
+def test_missing_values_reach_a_model_that_imputes(serve, registry, cancer, tmp_path):
+    """With an imputer in the pipeline, null is a valid value (sent to the model as NaN)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from .conftest import Fitted, lineage_of, make_bundle
+
+    X_train, X_test, y_train, y_test = cancer
+    X_train = X_train.iloc[:, :6].copy()
+    X_test = X_test.iloc[:, :6].copy()
+    X_train.iloc[::7, 0] = np.nan
+    model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=3000)).fit(X_train, y_train)
+    mv = registry.register("imputed", model, lineage=lineage_of(model, X_train, X_test, "classification", [0, 1]))
+    bundle = make_bundle(registry, Fitted(mv.ref, model, X_test, y_test), tmp_path / "imputed")
+    assert all(c.get("nullable") for c in bundle.manifest["input_schema"]["columns"])
+    rows = records_of(X_test.iloc[:10])
+    for i in (0, 3, 7):
+        rows[i][X_test.columns[i % 6]] = None
+    frame = X_test.iloc[:10].copy()
+    for i in (0, 3, 7):
+        frame.iloc[i, i % 6] = np.nan
+    for backend in (["native", "onnx"] if bundle.manifest["onnx"]["available"] else ["native"]):
+        server = serve(bundle.path, "--backend", backend)
+        status, body, _ = server.post("/predict", {"records": rows})
+        assert status == 200, body
+        assert body["predictions"] == model.predict(frame).tolist()
+        assert np.abs(np.asarray(body["probabilities"]) - model.predict_proba(frame)).max() <= 1e-5
+        # a string is still refused, naming the field
+        bad = [dict(rows[0], **{X_test.columns[1]: "n/a"})]
+        status, body, _ = server.post("/predict", {"records": bad})
+        assert status == 400 and f"records[0].{X_test.columns[1]}" in body["error"] and "or null" in body["error"]
