@@ -244,18 +244,37 @@ class LocalEdgeHosts:
                     time.sleep(0.1)
 
     def _state(self) -> dict:
-        return {"workdir": str(self.workdir), "mode": self.mode, "hosts": [asdict(h) for h in self.hosts]}
+        return {"workdir": str(self.workdir), "mode": self.mode, "pid": os.getpid(),
+                "hosts": [asdict(h) for h in self.hosts]}
 
     def _save(self) -> None:
         self.state_path.write_text(json.dumps(self._state(), indent=1))
 
 
-def cleanup_stale(workdir: Path) -> None:
-    """Stop what a previous (crashed) run recorded in ``workdir/state.json``."""
+def cleanup_stale(workdir: Path, *, only_dead_owner: bool = False) -> bool:
+    """Stop what a previous (crashed) run recorded in ``workdir/state.json``.
+
+    With ``only_dead_owner``, hosts whose owning process still runs (a concurrent test
+    session) are left alone. Returns True when something was cleaned up.
+    """
     p = Path(workdir) / "state.json"
-    if p.exists():
-        _stop_state(json.loads(p.read_text()))
-        p.unlink()
+    if not p.exists():
+        return False
+    try:
+        state = json.loads(p.read_text())
+    except ValueError:
+        return False
+    if only_dead_owner and state.get("pid"):
+        try:
+            os.kill(int(state["pid"]), 0)
+            return False  # its owner is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return False
+    _stop_state(state)
+    p.unlink(missing_ok=True)
+    return True
 
 
 def _stop_state(state: dict) -> None:

@@ -10,6 +10,7 @@ stopped by the fixtures' finalizers (and a crashed run's leftovers at the next s
 from __future__ import annotations
 
 import json
+import os
 import site
 import socket
 import sys
@@ -48,12 +49,15 @@ def edge_hosts(tmp_path_factory):
     mode, why = edge_mode()
     if mode is None:
         pytest.skip(why)
-    # a crashed earlier run may have left hosts behind
-    for old in STALE_DIR.glob("*/state.json") if STALE_DIR.exists() else []:
-        cleanup_stale(old.parent)
+    # a crashed earlier run may have left hosts behind (a concurrent session's are kept)
     STALE_DIR.mkdir(exist_ok=True)
+    for link in list(STALE_DIR.iterdir()):
+        if cleanup_stale(link, only_dead_owner=True) or not (link / "state.json").exists():
+            link.unlink(missing_ok=True)
     work = Path(tmp_path_factory.mktemp("edge"))
-    (STALE_DIR / work.name).symlink_to(work) if not (STALE_DIR / work.name).exists() else None
+    link = STALE_DIR / f"{os.getpid()}-{work.name}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(work)
     hosts = LocalEdgeHosts(3, work, mode=mode)
     try:
         hosts.start()
@@ -62,7 +66,7 @@ def edge_hosts(tmp_path_factory):
         pytest.skip(f"edge hosts could not be started: {exc}")
     yield hosts
     hosts.stop()
-    (STALE_DIR / work.name).unlink(missing_ok=True)
+    link.unlink(missing_ok=True)
 
 
 def write_inventory(hosts: LocalEdgeHosts, path: Path, host_vars: dict | None = None) -> Path:
