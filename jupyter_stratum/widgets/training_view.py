@@ -3,10 +3,12 @@
 A :class:`TrainingView` is an ``on_event`` callable. It keeps its state from
 events at every call but sends to the frontend at most once per
 ``min_interval`` seconds (progress line, leaderboard) and once per
-``plot_interval`` (the worker plot), plus once at the plan and at the end; so
-the number of frontend messages grows with the run's duration, not with its
-number of tasks. ``updates`` counts what was sent (widget state updates and
-Bokeh document patches).
+``plot_interval`` (the worker plot), plus once at the plan and at the end.
+Long runs slow down further: after two minutes the intervals grow with the
+elapsed time, up to ``slowdown`` times (0.5 s -> 2 s, 1 s -> 4 s). So the
+number of frontend messages depends on the run's duration, never on its number
+of tasks, and stays under a few per second. ``updates`` counts what was sent
+(widget state updates and Bokeh document patches).
 
 CPU and memory per worker come from a ``metrics`` callable returning
 :class:`~jupyter_stratum.cluster_metrics.WorkerMetrics` rows (see
@@ -41,7 +43,7 @@ class TrainingView:
     """
 
     def __init__(self, *, metrics: Callable[[], list] | None = None, min_interval: float = 0.5,
-                 plot_interval: float = 1.0, heartbeat: float = 1.0, display: bool = True,
+                 plot_interval: float = 1.0, heartbeat: float = 1.0, slowdown: float = 4.0, display: bool = True,
                  title: str | None = None):
         import ipywidgets as w
 
@@ -49,6 +51,7 @@ class TrainingView:
         self.metrics = metrics
         self.min_interval = min_interval
         self.plot_interval = plot_interval
+        self.slowdown = slowdown
         self.heartbeat = heartbeat
         self.plan = None
         self.metric = None
@@ -124,7 +127,6 @@ class TrainingView:
             elif isinstance(event, TaskFailed):
                 self.failed[event.candidate_id] = event.error.splitlines()[0][:160]
                 self._task_left(event.key, self.running_keys.get(event.key))
-                force = True
             elif isinstance(event, TaskRetried):
                 self._task_left(event.key, self.running_keys.get(event.key))
             elif isinstance(event, Notice):
@@ -158,11 +160,13 @@ class TrainingView:
         """Send what changed, at most once per ``min_interval`` (``force``: now)."""
         with self._lock:
             now = time.monotonic()
-            if force or now - self._last >= self.min_interval:
+            # 1x for the first two minutes, then growing with the elapsed time, up to `slowdown` x
+            stretch = min(max(1.0, self.counter.elapsed / 120.0), max(self.slowdown, 1.0)) if self.plan else 1.0
+            if force or now - self._last >= self.min_interval * stretch:
                 self._last = now
                 self.renders += 1
                 self._render_text()
-            if self.plan is not None and (force or now - self._last_plot >= self.plot_interval):
+            if self.plan is not None and (force or now - self._last_plot >= self.plot_interval * stretch):
                 self._last_plot = now
                 self.plot_renders += 1
                 self._render_plot()

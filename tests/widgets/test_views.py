@@ -219,3 +219,30 @@ def test_cli_train_writes_report(tmp_path, dask_cluster, specs):
     bad = _cli("train", str(spec), "--cluster", dask_cluster.address, "--report", str(tmp_path / "no" / "r.html"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
     assert "Training" not in bad.stderr and time.monotonic() - started < 60
+
+
+def test_long_runs_refresh_less_often():
+    """After two minutes the refresh intervals stretch with the elapsed time (up to 4x)."""
+    import jupyter_bokeh  # noqa: F401 - imported before timing
+    from jupyter_stratum.widgets import plots  # noqa: F401
+    from jupyter_stratum.widgets.training_view import TrainingView
+
+    def gaps(elapsed_before: float) -> list[float]:
+        view = TrainingView(display=False, min_interval=0.05, plot_interval=0.05, heartbeat=0)
+        times = []
+        original = view._render_text
+        view._render_text = lambda: (times.append(time.monotonic()), original())
+        events = _synthetic_events(100_000)
+        while view.plot is None:  # the plan, first tasks, the worker plot built (slow once)
+            view(next(events))
+        times.clear()
+        view.counter.started -= elapsed_before
+        start = time.monotonic()
+        while time.monotonic() - start < 1.5:
+            view(next(events))
+        return [b - a for a, b in zip(times[1:], times[2:])]
+
+    fresh, late = gaps(0), gaps(3600)
+    assert len(fresh) >= 3 and len(late) >= 2
+    assert 0.045 <= min(fresh) < 0.15                    # every 0.05 s (or as fast as events come)
+    assert min(late) >= 0.19                             # every 0.2 s: 4x
