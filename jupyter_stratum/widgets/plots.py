@@ -198,7 +198,8 @@ def confusion_figure(candidate, normalize: str | None = None, title: str | None 
                                "row": [i for i in range(len(names)) for _ in names],
                                "col": [j for _ in names for j in range(len(names))]}, name="confusion")
     size = min(max(280, 60 * len(names)), 560)
-    p = figure(width=size + 80, height=size, x_range=names, y_range=list(reversed(names)), tools="hover,save",
+    title = title or f"Confusion matrix: {candidate.id}" + (f" (normalised: {normalize})" if normalize else "")
+    p = figure(width=max(size + 80, min(7 * len(title) + 40, 720)), height=size, x_range=names, y_range=list(reversed(names)), tools="hover,save",
                x_axis_label="predicted", y_axis_label="actual", name="confusion_matrix",
                tooltips=[("actual", "@actual"), ("predicted", "@predicted"), ("value", "@text")],
                toolbar_location="right")
@@ -211,7 +212,7 @@ def confusion_figure(candidate, normalize: str | None = None, title: str | None 
            text_color="text_color", name="confusion_text")
     p.grid.visible = False
     p.axis.major_tick_line_color = None
-    p.title.text = title or f"Confusion matrix: {candidate.id}" + (f" (normalised: {normalize})" if normalize else "")
+    p.title.text = title
     return p
 
 

@@ -168,3 +168,33 @@ def test_evaluation_view_renders_in_jupyterlab(lab, tmp_path):
         browser.close()
     assert target.stat().st_size > 20_000
     assert not [e for e in errors if "bokeh" in e.lower() or "widget" in e.lower()], errors
+
+
+def test_standalone_report_renders_offline(binary_result, tmp_path):
+    """The report file alone (file://, no server, no network) draws every plot in Chromium."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    path = binary_result.report(tmp_path / "report.html")
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto(path.as_uri())
+        page.locator(".slick-cell").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        cells = " ".join(page.locator(".slick-cell").all_inner_texts())
+        canvases = page.locator("canvas").count()
+        if os.environ.get("STRATUM_DEBUG_DIR"):
+            page.screenshot(path=str(Path(os.environ["STRATUM_DEBUG_DIR"]) / "report.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+    assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []  # nothing fetched
+    for c in binary_result.candidates:
+        assert c.id in cells
+    # ROC + PR, confusion matrices (first tab), CV spread (first tab), cost: at least 5 figures drawn
+    assert canvases >= 5
