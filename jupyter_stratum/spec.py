@@ -338,12 +338,20 @@ def search_space(algorithm, params: dict) -> list[dict]:
 
 
 def _accepts_array(prop: dict) -> bool:
+    """Whether a flat list is one value of this parameter rather than a search space.
+
+    True when the parameter takes a list and either its default is a list
+    (``hidden_layer_sizes``) or it takes nothing scalar besides None; a parameter
+    that takes a scalar or an array (Ridge's ``alpha``) searches over a flat list.
+    """
     options = prop.get("anyOf", [prop])
+    types = set()
     for o in options:
         t = o.get("type")
-        if t == "array" or (isinstance(t, list) and "array" in t):
-            return True
-    return False
+        types.update(t if isinstance(t, list) else [t] if t else [])
+    if "array" not in types:
+        return False
+    return isinstance(prop.get("default"), list) or not (types - {"array", "null"})
 
 
 class SpecIssueError(ValueError):

@@ -92,6 +92,9 @@ def test_search_space_vs_list_parameter():
     spec = parse_spec("data: df\nmodels:\n  - mlp: {hidden_layer_sizes: [16, 8]}\n  - mlp: {hidden_layer_sizes: [[4], [8]]}\n")
     ids = [c.id for c in make_candidates(spec, "classification")]
     assert ids == ["mlp", "mlp(hidden_layer_sizes=[4])", "mlp(hidden_layer_sizes=[8])"]
+    # a parameter that takes a scalar or an array (Ridge's alpha) searches over a flat list
+    ridge = parse_spec("data: df\nmodels:\n  - ridge: {alpha: [0.1, 10]}\n")
+    assert [c.params["alpha"] for c in make_candidates(ridge, "regression")] == [0.1, 10]
 
 
 def test_catalog_has_every_sklearn_estimator_kind():
