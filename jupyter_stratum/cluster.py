@@ -69,6 +69,11 @@ class ClusterInfo:
                 "workers": [w.__dict__ for w in self.workers]}
 
 
+def worker_label(name) -> str:
+    """How a worker is named in events and views: LocalCluster's 0, 1 ... become local-0, local-1."""
+    return f"local-{name}" if isinstance(name, int) else str(name)
+
+
 def configured_scheduler() -> str | None:
     """The scheduler address from $STRATUM_SCHEDULER, if set."""
     return os.environ.get(SCHEDULER_ENV) or None
@@ -140,7 +145,7 @@ def cluster_info(client) -> ClusterInfo:
     except TypeError:
         info = client.scheduler_info()
     workers = [
-        WorkerInfo(name=str(w.get("name", addr)), address=addr, nthreads=int(w.get("nthreads", 1)),
+        WorkerInfo(name=worker_label(w.get("name", addr)), address=addr, nthreads=int(w.get("nthreads", 1)),
                    memory_limit=int(w.get("memory_limit") or 0), resources=dict(w.get("resources") or {}))
         for addr, w in sorted(info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name")))
     ]

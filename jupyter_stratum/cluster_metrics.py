@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from .cluster import worker_label
+
 
 @dataclass
 class WorkerMetrics:
@@ -37,7 +39,7 @@ def worker_metrics(client) -> list[WorkerMetrics]:
         if executing is None:
             executing = counts.get("executing", 0) if isinstance(counts, dict) else 0
         rows.append(WorkerMetrics(
-            name=str(w.get("name", address)), address=address, cpu=float(metrics.get("cpu") or 0.0),
+            name=worker_label(w.get("name", address)), address=address, cpu=float(metrics.get("cpu") or 0.0),
             memory=int(metrics.get("memory") or metrics.get("managed_bytes") or 0),
             memory_limit=int(w.get("memory_limit") or 0), nthreads=int(w.get("nthreads") or 1),
             executing=int(executing or 0)))

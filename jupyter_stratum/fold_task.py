@@ -37,9 +37,9 @@ def worker_name() -> str:
     try:
         from distributed import get_worker
 
-        name = get_worker().name
-        # LocalCluster names its workers 0, 1, ...; say what they are
-        return f"local-{name}" if isinstance(name, int) else str(name)
+        from .cluster import worker_label
+
+        return worker_label(get_worker().name)
     except (ImportError, ValueError):
         return "local"
 
