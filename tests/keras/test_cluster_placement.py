@@ -28,7 +28,7 @@ data: sklearn:digits
 split: {test_size: 0.2, cv: 2, seed: 0}
 preprocess: [standard_scaler]
 models:
-  - keras_mlp: {hidden_layer_sizes: [64], epochs: 25, batch_size: 128, patience: 4}
+  - keras_mlp: {hidden_layer_sizes: [64], epochs: 40, batch_size: 128, patience: 8}
   - logistic_regression: {C: [0.1, 1]}
 metric: accuracy
 metrics: [accuracy, log_loss]
