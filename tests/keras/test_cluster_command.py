@@ -127,13 +127,20 @@ def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
     gateway_cluster = None
     try:
         deadline = time.time() + 60
+        # the proxy accepts connections before the API routes exist (it answers 404 until then):
+        # wait for the API's own health check
+        import urllib.error
+        import urllib.request
+
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "dask-gateway-server did not start"
-                time.sleep(0.3)
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except (OSError, urllib.error.URLError):
+                pass
+            assert server.poll() is None and time.time() < deadline, "dask-gateway-server did not start"
+            time.sleep(0.3)
         dask.config.set({"gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": "stratum-test",
                                                                                 "password": ""}})
         view = run(f"cluster gateway --address http://127.0.0.1:{port} --gpu --workers 1 --timeout 180")
