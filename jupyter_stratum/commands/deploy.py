@@ -51,3 +51,23 @@ def run(args, ctx):
     on_event = progress_for(ctx, hosts, f"deploy {args.ref}")
     return deploy(args.ref, args.edge, limit=args.limit, port=args.port, serial=args.serial, dry_run=args.dry_run,
                   pipelining=not args.no_pipelining, wheelhouse=args.wheelhouse, registry=reg, on_event=on_event)
+
+
+def add_host_action_arguments(parser) -> None:
+    """The arguments of the commands that act on a deployed model's hosts (rollback, undeploy)."""
+    parser.add_argument("name", metavar="NAME", help="Deployed model name.")
+    parser.add_argument("--edge", required=True, metavar="INVENTORY", help="Ansible inventory (INI or YAML) of the edge hosts.")
+    parser.add_argument("--limit", metavar="PATTERN", help="Only the hosts matching this Ansible pattern.")
+    parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
+
+
+def run_host_action(action: str, args, ctx):
+    """Run ``jupyter_stratum.deploy.core.<action>`` (rollback / undeploy) with per-host progress."""
+    from ..deploy import core
+    from ..deploy.inventory import read_inventory
+    from ..registry import open_registry
+
+    reg = open_registry(args.home)
+    hosts = read_inventory(args.edge, args.limit).names
+    on_event = progress_for(ctx, hosts, f"{action} {args.name}")
+    return getattr(core, action)(args.name, args.edge, limit=args.limit, registry=reg, on_event=on_event)

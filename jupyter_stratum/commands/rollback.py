@@ -5,19 +5,12 @@ HELP = "Switch the edge hosts of an inventory back to the release that served be
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("name", metavar="NAME", help="Deployed model name.")
-    parser.add_argument("--edge", required=True, metavar="INVENTORY", help="Ansible inventory (INI or YAML) of the edge hosts.")
-    parser.add_argument("--limit", metavar="PATTERN", help="Only the hosts matching this Ansible pattern.")
-    parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
+    from .deploy import add_host_action_arguments
+
+    add_host_action_arguments(parser)
 
 
 def run(args, ctx):
-    from ..deploy.core import rollback
-    from ..deploy.inventory import read_inventory
-    from ..registry import open_registry
-    from .deploy import progress_for
+    from .deploy import run_host_action
 
-    reg = open_registry(args.home)
-    hosts = read_inventory(args.edge, args.limit).names
-    on_event = progress_for(ctx, hosts, f"rollback {args.name}")
-    return rollback(args.name, args.edge, limit=args.limit, registry=reg, on_event=on_event)
+    return run_host_action("rollback", args, ctx)
