@@ -53,11 +53,11 @@ class Lab:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 
-    def new_notebook(self, name: str) -> str:
-        """An empty Python 3 notebook in the root dir; returns its lab URL."""
+    def new_notebook(self, name: str, sources: tuple[str, ...] = ("",)) -> str:
+        """A Python 3 notebook in the root dir with one code cell per source; returns its lab URL."""
         nb = {
-            "cells": [{"cell_type": "code", "execution_count": None, "id": "c0", "metadata": {},
-                       "outputs": [], "source": ""}],
+            "cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {},
+                       "outputs": [], "source": source} for i, source in enumerate(sources)],
             "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                                         "name": "python3"}},
             "nbformat": 4, "nbformat_minor": 5,

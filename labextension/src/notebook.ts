@@ -29,6 +29,9 @@ export class NotebookBridge {
    */
   async writeCell(source: string, options: { run?: boolean; target?: Cell | null } = {}): Promise<Cell> {
     const panel = this.panel;
+    // A notebook just opened fills its model from the file when its context is
+    // ready; a cell written before that would be replaced by the file's cells.
+    await panel.context.ready;
     const notebook = panel.content;
     const model = notebook.model;
     if (!model) {

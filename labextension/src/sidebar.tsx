@@ -114,7 +114,8 @@ export class StratumSidebar extends ReactWidget {
     );
     const registryProps = {
       refreshKey: this._refreshKey,
-      onInsert: (source: string) => this._write(source, false),
+      // Deploy/Monitor cells are new cells: they never replace the builder's linked cell
+      onInsert: (source: string) => this._insert(source),
       ask: async (title: string, label: string, placeholder: string) => {
         const result = await InputDialog.getText({ title, label, placeholder });
         return result.button.accept && result.value ? result.value : null;
@@ -214,6 +215,12 @@ export class StratumSidebar extends ReactWidget {
     }
     this.update();
     return target ? 'Updated the linked cell.' : 'Inserted the cell.';
+  }
+
+  /** Insert a new cell (not linked to the builder) below the active cell. */
+  private async _insert(source: string): Promise<string> {
+    await this._bridge.writeCell(source);
+    return 'Inserted the cell.';
   }
 
   private _linkedLabel(): string | null {
