@@ -1,7 +1,9 @@
 """Run a plan on Dask: scatter the data once, one task per (candidate, fold).
 
 Tasks carry the candidate's resource restrictions (a ``GPU: 1`` candidate runs
-only where a worker offers ``GPU``). Results are collected as they complete.
+only where a worker offers ``GPU``) and a priority from the candidate's estimated
+cost (:mod:`jupyter_stratum.task_cost`), so the expensive folds start first and
+do not form the run's tail. Results are collected as they complete.
 A task whose worker died is run again by Dask; if Dask gives up on it
 (``KilledWorker``) the engine resubmits it, up to ``retries`` times. A task
 that raises marks its candidate failed and cancels the candidate's other folds.
@@ -18,6 +20,7 @@ from typing import Callable
 from .errors import ClusterError, TrainingError
 from .events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
 from .fold_task import FoldJob, fit_fold
+from .task_cost import task_priorities
 
 
 def check_resources(plan, cluster) -> None:
@@ -90,19 +93,25 @@ def run_plan(plan, dataset, splits, client, *, on_event: Callable | None = None,
                                 task=plan.task, metrics=tuple(plan.metrics), n_classes=n_classes, fold=fold,
                                 topic=topic, image_shape=image_shape)
     fold_positions = {fold: (tr, te) for fold, (tr, te) in enumerate(splits.folds)}
+    # higher runs first: the expensive candidates' folds start before the cheap ones
+    priorities = task_priorities(plan.candidates, len(X_train))
 
     def submit(job: FoldJob):
         tr, te = fold_positions[job.fold]
         candidate = plan.candidate(job.candidate_id)
         future = client.submit(fit_fold, job, X_future, y_future, tr, te, key=job.key, pure=False,
-                               resources=candidate.resources or None, retries=0)
+                               resources=candidate.resources or None, retries=0,
+                               priority=priorities[job.candidate_id])
         futures[job.key] = future
         return future
 
     results: dict[str, list] = {c.id: [] for c in plan.candidates}
     errors: dict[str, str] = {}
     seen_starts: dict[str, int] = {}
-    ac = as_completed([submit(job) for job in jobs.values()], loop=client.loop)
+    # Dask sends the first tasks of a run straight to idle workers, before the later (maybe
+    # costlier) ones arrive, so the submission order follows the priorities too (stable: ties keep plan order)
+    by_cost = sorted(jobs.values(), key=lambda j: -priorities[j.candidate_id])
+    ac = as_completed([submit(job) for job in by_cost], loop=client.loop)
 
     def handle_starts():
         for msg in listener.drain():
