@@ -42,7 +42,11 @@ def installed(tmp_path_factory) -> Path:
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(REPO)], timeout=600)
     (wheel,) = (tmp / "dist").glob("jupyter_stratum-*.whl")
     prefix = tmp / "prefix"
-    _run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--prefix", str(prefix), str(wheel)])
+    # --ignore-installed: without it pip uninstalls this checkout's own (editable) install first
+    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", "--prefix", str(prefix),
+          str(wheel)])
+    here = _run([sys.executable, "-c", "import jupyter_stratum; print(jupyter_stratum.__file__)"], cwd=tmp)
+    assert str(REPO) in here, f"installing the wheel into a prefix changed this environment's install: {here}"
     return prefix
 
 
