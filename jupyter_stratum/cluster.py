@@ -112,6 +112,20 @@ def connect(address: str | None = None, *, n_workers: int | None = None, timeout
         return client
 
 
+def use(client, address: str) -> None:
+    """Make ``client`` the one :func:`connect` returns for ``address`` (e.g. a Dask Gateway's
+    client, which reaches the scheduler through the gateway's TLS proxy)."""
+    with _lock:
+        _clients[address] = client
+
+
+def embedded_client():
+    """The running client of the embedded local cluster, or None when it is not started; starts nothing."""
+    with _lock:
+        client = _clients.get("embedded")
+    return client if client is not None and getattr(client, "status", None) == "running" else None
+
+
 def local(n_workers: int | None = None):
     """Restart the embedded cluster with ``n_workers`` workers."""
     close("embedded")

@@ -119,8 +119,8 @@ def cluster_for_plan(client=None, address: str | None = None):
     address = address or cl.configured_scheduler()
     if address:
         return cl.cluster_info(cl.connect(address))
-    embedded = cl._clients.get("embedded")
-    if embedded is not None and getattr(embedded, "status", None) == "running":
+    embedded = cl.embedded_client()
+    if embedded is not None:
         return cl.cluster_info(embedded)
     import os
 

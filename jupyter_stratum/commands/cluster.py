@@ -95,8 +95,7 @@ def run(args, ctx):
         _positive(args.workers, "workers")
         client = _gateway_client(args)
         address = client.scheduler.address
-        with cl._lock:  # the gateway's client (TLS, proxied) is the one to reuse for this address
-            cl._clients[address] = client
+        cl.use(client, address)  # the gateway's client (TLS, proxied) is the one to reuse for this address
         _use(address)
         info = cl.cluster_info(client)
         return ClusterView(info, f"Gateway cluster {getattr(_gateway_clusters[-1], 'name', '')} ready: "
@@ -108,8 +107,8 @@ def _show(cl) -> ClusterView:
     address = cl.configured_scheduler()
     if address:
         return ClusterView(cl.cluster_info(cl.connect(address)), f"Training uses ${cl.SCHEDULER_ENV} = {address}.")
-    client = cl._clients.get("embedded")
-    if client is not None and getattr(client, "status", None) == "running":
+    client = cl.embedded_client()
+    if client is not None:
         return ClusterView(cl.cluster_info(client), "Training uses the embedded local cluster.")
     from ..placement import cluster_for_plan
 
