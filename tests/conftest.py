@@ -1,7 +1,9 @@
-"""Shared fixtures: a temporary registry for every test, and real Dask clusters.
+"""Shared fixtures: a temporary registry for every test, real Dask clusters, and
+executing an example notebook.
 
 The clusters are real: `dask scheduler` and `dask worker` processes started as
-subprocesses on 127.0.0.1, exactly as a team would start them.
+subprocesses on 127.0.0.1, exactly as a team would start them. Notebooks run in a
+real kernel through nbclient.
 """
 from __future__ import annotations
 
@@ -138,3 +140,53 @@ def dask_factory(tmp_path):
     yield factory
     for procs in started:
         procs.stop()
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def execute_notebook(path: str | Path, *, cwd: Path, timeout: int = 600, env: dict | None = None,
+                     store_widget_state: bool = False):
+    """Execute the notebook at ``path`` (relative: under examples/) in a fresh python3 kernel
+    (nbclient); returns the executed notebook node.
+
+    The kernel starts in ``cwd`` with this process's environment plus ``env``. The
+    executed notebook is saved as ``cwd / path.name`` even when a cell fails (a
+    failing cell raises nbclient's ``CellExecutionError``), so it can be looked at.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = EXAMPLES / path if not Path(path).is_absolute() else Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=store_widget_state,
+                            resources={"metadata": {"path": str(cwd)}})
+    try:
+        client.execute(env={**os.environ, **(env or {})})
+    finally:
+        nbformat.write(nb, cwd / path.name)
+    return nb
+
+
+def outputs_text(cell) -> str:
+    """A code cell's printed and displayed text (streams, text/plain and text/html), one part a line."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if "text" in out:
+            parts.append(out["text"])
+        for mime in ("text/plain", "text/html"):
+            if mime in out.get("data", {}):
+                parts.append(out["data"][mime])
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def run_notebook():
+    """:func:`execute_notebook`: ``run_notebook(EXAMPLES / "x.ipynb", cwd=tmp_path, timeout=..., env={...})``."""
+    return execute_notebook
+
+
+@pytest.fixture(scope="session")
+def cell_text():
+    """:func:`outputs_text`: the text a code cell's outputs show."""
+    return outputs_text

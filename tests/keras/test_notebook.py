@@ -3,30 +3,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "digits_keras.ipynb"
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.skipif(
     importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed (pip install -e '.[tensorflow]')")]
 
 
-def _text(output) -> str:
-    if output.get("output_type") == "stream":
-        return output.get("text", "")
-    data = output.get("data", {})
-    return data.get("text/plain", "") + data.get("text/html", "")
-
-
-def test_digits_keras_notebook_executes(stratum_home, tmp_path):
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=540, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = ["".join(_text(o) for o in cell.get("outputs", [])) for cell in nb.cells if cell.cell_type == "code"]
+def test_digits_keras_notebook_executes(stratum_home, tmp_path, run_notebook, cell_text):
+    nb = run_notebook("digits_keras.ipynb", cwd=tmp_path, timeout=540)
+    outputs = [cell_text(cell) for cell in nb.cells if cell.cell_type == "code"]
     errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     assert not any("stratum" in o and "error" in o and "stratum-error" in o for o in outputs), outputs

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
@@ -23,24 +20,10 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory, dask_cluster):
-    import os
-
+def executed(tmp_path_factory, dask_cluster, run_notebook):
     tmp = tmp_path_factory.mktemp("evaluation-nb")
-    nb = nbformat.read(EXAMPLES / "evaluation.ipynb", as_version=4)
-    env = {"STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp / "home")}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits them
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=True,
-                       resources={"metadata": {"path": str(tmp)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    nbformat.write(nb, tmp / "evaluation.ipynb")
+    nb = run_notebook("evaluation.ipynb", cwd=tmp, store_widget_state=True,
+                      env={"STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp / "home")})
     return nb, tmp
 
 
