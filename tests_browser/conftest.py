@@ -76,8 +76,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_lab(tmp: Path, *, server_extension: bool = True) -> Lab:
-    """Start ``jupyter lab`` on a free port under ``tmp``; wait until it answers."""
+def start_lab(tmp: Path, *, server_extension: bool = True, scheduler: str | None = None) -> Lab:
+    """Start ``jupyter lab`` on a free port under ``tmp``; wait until it answers.
+
+    ``scheduler``: the Dask scheduler the server is configured with (``STRATUM_SCHEDULER``).
+    """
     if not (BUILT / "package.json").is_file():
         pytest.skip("the labextension is not built: run `make labextension` (jlpm install && jlpm build:prod)")
     root, home, config, data, runtime, exts = (tmp / d for d in
@@ -111,6 +114,8 @@ def start_lab(tmp: Path, *, server_extension: bool = True) -> Lab:
         JUPYTER_PLATFORM_DIRS="1",
     )
     env.pop("STRATUM_SCHEDULER", None)
+    if scheduler:
+        env["STRATUM_SCHEDULER"] = scheduler
     env.pop("JUPYTER_DATA_DIR", None)
     log = tmp / "jupyter-lab.log"
     proc = subprocess.Popen(
@@ -167,7 +172,8 @@ def browser_context_args(browser_context_args):
 
 @pytest.fixture
 def lab_starter(tmp_path):
-    """Start extra ``jupyter lab`` servers in a test (``lab_starter(server_extension=False)``)."""
+    """Start extra ``jupyter lab`` servers in a test (``lab_starter(server_extension=False)``,
+    ``lab_starter(scheduler="tcp://...")``)."""
     started: list[Lab] = []
 
     def start(**kwargs) -> Lab:
@@ -178,3 +184,25 @@ def lab_starter(tmp_path):
     yield start
     for lab in started:
         stop_lab(lab)
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """Start a real ``dask scheduler`` and named ``dask worker`` processes (tests/conftest.py's helper)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stratum_tests_conftest", REPO / "tests" / "conftest.py")
+    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = module  # its dataclasses look themselves up there
+        spec.loader.exec_module(module)
+    started = []
+
+    def start(workers: dict[str, tuple], nanny: bool = False):
+        procs = module.start_dask(tmp_path / f"dask-{len(started)}", workers, nanny)
+        started.append(procs)
+        return procs
+
+    yield start
+    for procs in started:
+        procs.stop()

@@ -286,3 +286,27 @@ def test_models_deploy_and_deployments_monitor_write_cells(lab, page: Page):
     expect(hosts.nth(1)).to_contain_text("ssh: connect timed out")
     dep.locator("[data-stratum-action='monitor']").click()
     expect(page.locator(".jp-Notebook .jp-Cell").filter(has_text="%stratum monitor iris-tree")).to_have_count(1)
+
+    # Cluster: this server has no STRATUM_SCHEDULER, so training uses the embedded cluster
+    page.locator(f"{SIDEBAR} [data-stratum-tab='cluster']").click()
+    expect(page.locator(f"{SIDEBAR} [data-stratum-cluster='embedded']")).to_contain_text("STRATUM_SCHEDULER")
+    page.locator(f"{SIDEBAR} [data-stratum-action='cluster-show']").click()
+    expect(page.locator(".jp-Notebook .jp-Cell").filter(has_text="%stratum cluster")).to_have_count(1)
+
+
+def test_cluster_panel_lists_the_schedulers_workers(lab_starter, dask_processes, page: Page):
+    procs = dask_processes({"cloud-1": (), "gpu-1": ("--resources", "GPU=1")})
+    lab = lab_starter(scheduler=procs.address)
+    open_sidebar(page, lab.new_notebook("cluster.ipynb"))
+    expect(page.locator(f"{SIDEBAR} .jp-stratum-cluster")).to_contain_text(procs.address)
+    page.locator(f"{SIDEBAR} [data-stratum-tab='cluster']").click()
+    panel = page.locator(f"{SIDEBAR} [data-stratum-panel='cluster']")
+    expect(panel.locator("[data-stratum-cluster='scheduler']")).to_contain_text(procs.address, timeout=30_000)
+    expect(panel.locator("[data-stratum-worker]")).to_have_count(2)
+    expect(panel.locator("[data-stratum-worker='gpu-1']")).to_contain_text("GPU=1")
+    expect(panel.locator("[data-stratum-worker='cloud-1']")).to_contain_text("CPU")
+    expect(panel.locator(".jp-stratum-panel-bar")).to_contain_text("2 workers · 1 GPU")
+    panel.locator("[data-stratum-action='cluster-connect']").click()
+    expect(page.locator(".jp-Notebook .jp-Cell").filter(has_text=f"%stratum cluster connect {procs.address}")
+           ).to_have_count(1)
+    page.screenshot(path=str(Path(os.environ.get("STRATUM_SCREENSHOTS", "/tmp")) / "cluster-panel.png"))

@@ -148,10 +148,24 @@ export interface IMetricInfo {
   description: string;
 }
 
-/** Answer of `cluster`. */
+/** A Dask worker as the scheduler reports it. */
+export interface IWorkerInfo {
+  name: string;
+  address: string;
+  nthreads: number;
+  memory_limit: number;
+  resources: Record<string, number>;
+}
+
+/** Answer of `cluster`: the configured scheduler and (unless asked not to) its workers. */
 export interface IClusterInfo {
   scheduler: string | null;
   embedded: boolean;
+  workers?: IWorkerInfo[];
+  resources?: Record<string, number>;
+  dashboard_link?: string | null;
+  /** The scheduler did not answer: what to do. */
+  error?: string | null;
 }
 
 /** Typed calls of the REST API. */
@@ -193,8 +207,8 @@ export namespace StratumAPI {
   export function metrics(): Promise<IMetricInfo[]> {
     return requestAPI<IMetricInfo[]>('metrics');
   }
-  /** The configured Dask scheduler, if any. */
-  export function cluster(): Promise<IClusterInfo> {
-    return requestAPI<IClusterInfo>('cluster');
+  /** The configured Dask scheduler, if any; with `workers`, what its workers offer. */
+  export function cluster(workers = true): Promise<IClusterInfo> {
+    return requestAPI<IClusterInfo>(workers ? 'cluster' : 'cluster?workers=0');
   }
 }

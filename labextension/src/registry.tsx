@@ -30,7 +30,7 @@ function fmtDate(x: unknown): string {
 }
 
 /** Load `fetch()` whenever `key` changes; returns data, error and a reload function. */
-function useLoad<T>(fetch: () => Promise<T>, key: unknown): [T | null, string | null, boolean, () => void] {
+export function useLoad<T>(fetch: () => Promise<T>, key: unknown): [T | null, string | null, boolean, () => void] {
   const [data, setData] = React.useState<T | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const [loading, setLoading] = React.useState(false);

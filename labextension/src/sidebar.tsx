@@ -15,6 +15,7 @@ import { PipelineBuilder } from './builder';
 import { PipelineModel, parseStratumCell } from './model';
 import { NotebookBridge } from './notebook';
 import { DeploymentsPanel, ModelsPanel } from './registry';
+import { ClusterPanel } from './cluster';
 
 /** The sidebar's icon: three strata. */
 export const stratumIcon = new LabIcon({
@@ -25,7 +26,7 @@ export const stratumIcon = new LabIcon({
     '<path d="m2 17 10 5 10-5-2.2-1.1L12 19.8l-7.8-3.9z"/></g></svg>'
 });
 
-type Tab = 'pipeline' | 'models' | 'deployments';
+type Tab = 'pipeline' | 'models' | 'deployments' | 'cluster';
 
 /** The Stratum sidebar widget. */
 export class StratumSidebar extends ReactWidget {
@@ -144,13 +145,19 @@ export class StratumSidebar extends ReactWidget {
             ))}
           {tab === 'models' && <ModelsPanel {...registryProps} />}
           {tab === 'deployments' && <DeploymentsPanel {...registryProps} />}
+          {tab === 'cluster' && <ClusterPanel {...registryProps} />}
         </div>
-        <div className="jp-stratum-cluster" title="Set STRATUM_SCHEDULER before starting JupyterLab to train on a cluster">
+        <button
+          className={`jp-stratum-cluster${tab === 'cluster' ? ' jp-mod-active' : ''}`}
+          data-stratum-tab="cluster"
+          title="Show the cluster's workers (threads, memory, GPUs)"
+          onClick={() => this.showTab('cluster')}
+        >
           Cluster:{' '}
           {this._cluster
             ? this._cluster.scheduler || 'embedded local Dask cluster'
             : 'unknown'}
-        </div>
+        </button>
       </div>
     );
   }
@@ -172,7 +179,7 @@ export class StratumSidebar extends ReactWidget {
         StratumAPI.catalog(),
         StratumAPI.specSchema().catch((): JSONSchema | null => null),
         StratumAPI.metrics().catch((): IMetricInfo[] => []),
-        StratumAPI.cluster().catch((): IClusterInfo | null => null)
+        StratumAPI.cluster(false).catch((): IClusterInfo | null => null)
       ]);
       this._catalog = catalog;
       this._schema = schema;

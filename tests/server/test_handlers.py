@@ -244,4 +244,34 @@ async def test_metrics_are_the_evaluators_metrics(jp_fetch):
 async def test_cluster_reports_the_configured_scheduler(jp_fetch, monkeypatch):
     assert await get_json(jp_fetch, "cluster") == {"scheduler": None, "embedded": True}
     monkeypatch.setenv("STRATUM_SCHEDULER", "tcp://10.0.0.5:8786")
-    assert await get_json(jp_fetch, "cluster") == {"scheduler": "tcp://10.0.0.5:8786", "embedded": False}
+    assert await get_json(jp_fetch, "cluster", params={"workers": "0"}) == {
+        "scheduler": "tcp://10.0.0.5:8786", "embedded": False}
+
+
+async def test_cluster_lists_a_real_schedulers_workers_and_their_resources(jp_fetch, monkeypatch, dask_factory):
+    from distributed import Client
+
+    procs = dask_factory(workers={"cloud-1": (), "gpu-1": ("--resources", "GPU=1")}, nanny=False)
+    monkeypatch.setenv("STRATUM_SCHEDULER", procs.address)
+    answer = await get_json(jp_fetch, "cluster")
+    assert answer["scheduler"] == procs.address and answer["embedded"] is False and answer["error"] is None
+    with Client(procs.address, timeout=30, set_as_default=False) as client:
+        truth = client.scheduler_info(n_workers=-1)["workers"]
+    assert {w["address"] for w in answer["workers"]} == set(truth)
+    by_name = {w["name"]: w for w in answer["workers"]}
+    assert set(by_name) == {"cloud-1", "gpu-1"}
+    assert by_name["gpu-1"]["resources"] == {"GPU": 1} and by_name["cloud-1"]["resources"] == {}
+    assert by_name["gpu-1"]["memory_limit"] == truth[by_name["gpu-1"]["address"]]["memory_limit"]
+    assert answer["resources"] == {"GPU": 1}
+
+
+async def test_cluster_explains_a_scheduler_that_does_not_answer(jp_fetch, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("STRATUM_SCHEDULER", f"tcp://127.0.0.1:{port}")
+    answer = await get_json(jp_fetch, "cluster")
+    assert answer["workers"] == [] and answer["scheduler"] == f"tcp://127.0.0.1:{port}"
+    assert "does not answer" in answer["error"] and "unset STRATUM_SCHEDULER" in answer["error"]
