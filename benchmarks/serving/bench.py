@@ -224,11 +224,16 @@ def main() -> int:
                     res["servers"][kind] = runs
                 finally:
                     stop(proc)
-        results["machine"]["load_after"] = os.getloadavg()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(markdown(results))
+    return save_and_print(results, args.out, markdown)
+
+
+def save_and_print(results: dict, out: str, render) -> int:
+    """Record the load after the run, write ``out`` (JSON) and print ``render(results)``."""
+    results["machine"]["load_after"] = os.getloadavg()
+    Path(out).write_text(json.dumps(results, indent=2))
+    print(render(results))
     return 0
 
 

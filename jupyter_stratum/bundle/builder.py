@@ -23,12 +23,14 @@ import numpy as np
 
 from ..errors import BundleError
 from . import templates
+from .input_rows import jsonable, synthetic_records, with_categories, with_nullable
 from .onnx_export import export_onnx
 
 FORMAT_VERSION = 1
 SERVE_PACKAGE = Path(__file__).resolve().parent.parent / "serve"
 RUNTIME_PACKAGE = "stratum_serve"
 N_SYNTHETIC = 200
+FLAVORS = ("sklearn", "keras")
 
 
 
@@ -46,13 +48,14 @@ class Bundle:
 
     def to_text(self) -> str:
         m = self.manifest
-        onnx = m["onnx"]
+        copy_key = "tflite" if m.get("flavor") == "keras" else "onnx"
+        copy = m[copy_key]
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         lines = [
             f"Bundle {self.ref} -> {self.path} ({size / 1e6:.1f} MB)",
             f"  tarball:  {self.tarball}" if self.tarball else "  tarball:  (not written)",
             f"  task:     {m['task']}   algorithm: {m.get('algorithm')}",
-            f"  onnx:     {'yes' if onnx['available'] else 'no'} - {onnx['reason']}",
+            f"  {copy_key + ':':<9} {'yes' if copy['available'] else 'no'} - {copy['reason']}",
             f"  requires: {', '.join(m['requirements'])}",
             f"  wheelhouse: {'yes (' + str(m['wheelhouse']['platform']) + ')' if m.get('wheelhouse') else 'no'}",
             f"  start:    PYTHONPATH={self.path}/runtime python -m stratum_serve {self.path} --port 8500",
@@ -102,12 +105,14 @@ def write_bundle(
     """Bundle ``model`` described by ``mv`` (a :class:`ModelVersion` or any object with its fields)."""
     name, version = str(mv.name), str(mv.version)
     flavor = getattr(mv, "flavor", "sklearn") or "sklearn"
-    if flavor != "sklearn":
+    if flavor not in FLAVORS:
         raise BundleError(
-            f"{name}@{version} is a {flavor!r} model; bundles serve scikit-learn models so far. "
-            "Register a scikit-learn pipeline, or ask for the flavor to be added to the serve runtime."
+            f"{name}@{version} is a {flavor!r} model; bundles serve {' and '.join(FLAVORS)} models. "
+            "Register a scikit-learn pipeline or a Keras template (keras_mlp, keras_cnn), or ask for the "
+            "flavor to be added to the serve runtime."
         )
-    task = mv.task or ("classification" if hasattr(model, "classes_") else "regression")
+    final = model.steps[-1][1] if getattr(model, "steps", None) else model
+    task = mv.task or ("classification" if hasattr(final, "classes_") else "regression")
     schema = dict(mv.input_schema or {})
     if not schema.get("columns") and not schema.get("shape"):
         names = getattr(model, "feature_names_in_", None)
@@ -118,8 +123,8 @@ def write_bundle(
             )
         schema = {"columns": [{"name": str(c), "dtype": "float64"} for c in names]}
     if schema.get("columns"):
-        schema = _with_categories(schema, model)
-        schema = _with_nullable(schema, model, _registry_sample(mv))
+        schema = with_categories(schema, model)
+        schema = with_nullable(schema, model, _registry_sample(mv))
     if schema.get("columns") and "shape" in schema:
         # images flattened into columns: the columns are what a request carries
         schema = {"columns": schema["columns"], "image_shape": schema["shape"]}
@@ -131,7 +136,7 @@ def write_bundle(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)
     try:
-        manifest = _build(staging, mv, model, name, version, task, schema, wheelhouse, platform)
+        manifest = _build(staging, mv, model, name, version, task, schema, flavor, wheelhouse, platform)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
@@ -162,19 +167,31 @@ def _check_destination(out: Path, force: bool) -> None:
         raise BundleError(f"{out} already holds a bundle; pass --force (force=True) to replace it")
 
 
-def _build(staging: Path, mv, model, name, version, task, schema, wheelhouse, platform) -> dict:
+def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelhouse, platform) -> dict:
+    from ..serve.errors import BundleLoadError
     from ..serve.model_loader import load_bundle, sha256_file
 
     (staging / "model").mkdir()
-    # 1. the model artifact, byte for byte the registry's (its sha256 checked)
-    src = Path(mv.artifact_path)
-    dst = staging / "model" / "model.skops"
-    shutil.copyfile(src, dst)
-    digest = sha256_file(dst)
-    if getattr(mv, "sha256", None) and digest != mv.sha256:
-        raise BundleError(f"the artifact of {name}@{version} does not match its registered sha256; "
-                          "restore it or register the model again")
-    trusted = _trusted_types(dst)
+    # 1. the model files: the registry artifact byte for byte (sklearn), or the network and
+    #    the preprocessing split out of the registry's archive (keras; see keras_bundle.py)
+    keras_parts = None
+    if flavor == "keras":
+        from . import keras_bundle
+
+        keras_parts = keras_bundle.write_model_files(staging, mv, model, trusted_types)
+        model_section = keras_parts.section
+        needs_pandas = keras_parts.needs_frame
+    else:
+        src = Path(mv.artifact_path)
+        dst = staging / "model" / "model.skops"
+        shutil.copyfile(src, dst)
+        digest = sha256_file(dst)
+        if getattr(mv, "sha256", None) and digest != mv.sha256:
+            raise BundleError(f"the artifact of {name}@{version} does not match its registered sha256; "
+                              "restore it or register the model again")
+        model_section = {"path": "model/model.skops", "format": "skops", "sha256": digest,
+                         "trusted_types": trusted_types(dst)}
+        needs_pandas = hasattr(model, "feature_names_in_")
 
     # 2. the runtime, copied as a standalone package
     runtime = staging / "runtime" / RUNTIME_PACKAGE
@@ -185,76 +202,127 @@ def _build(staging: Path, mv, model, name, version, task, schema, wheelhouse, pl
     # 3. rows: the registry's holdout sample plus synthetic rows around it
     sample_records = _registry_sample(mv)
     rng = np.random.default_rng(0)
-    check_records = sample_records + _synthetic_records(schema, model, sample_records, rng, N_SYNTHETIC)
+    check_records = sample_records + synthetic_records(schema, model, sample_records, rng, N_SYNTHETIC)
     if not sample_records:
         sample_records = check_records[:5]
         sample_source = "synthetic"
     else:
         sample_source = "holdout"
 
-    needs_pandas = hasattr(model, "feature_names_in_")
+    classes = mv.classes if getattr(mv, "classes", None) is not None else getattr(model, "classes_", None)
+    if keras_parts is not None and keras_parts.classes is not None:
+        if classes is not None and [str(c) for c in classes] != [str(c) for c in keras_parts.classes]:
+            raise BundleError(f"the registry lists classes {list(classes)} for {name}@{version}, but its network "
+                              f"outputs {keras_parts.classes}; register the model again")
+        classes = keras_parts.classes
+    # the smaller verified copy: ONNX for scikit-learn, TFLite for Keras
+    copy_key = "tflite" if keras_parts is not None else "onnx"
     base = {
         "format_version": FORMAT_VERSION,
         "name": name,
         "version": version,
-        "flavor": "sklearn",
+        "flavor": flavor,
         "task": task,
         "input_schema": schema,
-        "classes": _jsonable(mv.classes if getattr(mv, "classes", None) is not None
-                             else getattr(model, "classes_", None)),
-        "model": {"path": "model/model.skops", "format": "skops", "sha256": digest, "trusted_types": trusted},
+        "classes": jsonable(classes),
+        "model": model_section,
         "files": {},
         "onnx": {"available": False, "reason": "not tried yet"},
     }
+    if keras_parts is not None:
+        base["onnx"] = {"available": False, "reason": keras_bundle.NO_ONNX}
+        base["tflite"] = {"available": False, "reason": "not tried yet"}
 
-    def write_manifest(onnx_section: dict) -> None:
-        (staging / "manifest.json").write_text(json.dumps({**base, "onnx": onnx_section}, indent=2))
+    def write_manifest(copy_section: dict) -> None:
+        (staging / "manifest.json").write_text(json.dumps({**base, copy_key: copy_section}, indent=2))
 
-    write_manifest(base["onnx"])
-    native = load_bundle(staging, backend="native", verify=False)
-    if task == "classification" and base["classes"] is None:
-        base["classes"] = native.classes
+    def runtime_predict(backend: str):
+        """``predict(records)`` through the staged bundle's runtime, as an edge host runs it."""
+        try:
+            # threads=0: leave this process's thread pools (the notebook's) as they are
+            served = load_bundle(staging, backend=backend, verify=False, threads=0)
+        except BundleLoadError as exc:
+            raise BundleError(f"the bundle of {name}@{version} cannot be loaded by its runtime: {exc}") from None
+        if task == "classification" and base["classes"] is None:
+            base["classes"] = served.classes
 
-    def native_predict(records):
-        batch, n = _to_batch(native, records)
-        return native.predict(batch, n)
+        def predict(records):
+            batch, n = _to_batch(served, records)
+            return served.predict(batch, n)
+
+        return predict
+
+    write_manifest(base[copy_key])
+    native_predict = runtime_predict("native")
 
     # the expected outputs of the sample come from the model itself, through the runtime's own input path
     from ..serve.errors import RequestError
 
     try:
         expected, proba = native_predict(sample_records)
+        check_outputs = native_predict(check_records) if keras_parts is not None else None
     except RequestError as exc:
         raise BundleError(f"the sample rows of {name}@{version} do not fit its input schema: {exc.message}. "
                           "Check input_schema in the registry.") from None
-    direct = _direct_predict(model, schema, sample_records)
-    if direct is not None and [str(v) for v in direct] != [str(v) for v in expected]:
-        raise BundleError(f"the runtime's native path does not reproduce {name}@{version}.predict on the "
-                          f"sample rows ({direct[:5]} vs {expected[:5]}); the input schema may not match the model")
+    if keras_parts is not None:  # float32 network: equal to the notebook's model within a tolerance
+        frame = _model_input(model, schema, check_records)
+        if frame is not None:
+            model_section["check"] = keras_bundle.check_against_model(model, task, frame, *check_outputs)
+    else:
+        frame = _model_input(model, schema, sample_records)
+        direct = None if frame is None else np.asarray(model.predict(frame)).ravel().tolist()
+        if direct is not None and [str(v) for v in direct] != [str(v) for v in expected]:
+            raise BundleError(f"the runtime's native path does not reproduce {name}@{version}.predict on the "
+                              f"sample rows ({direct[:5]} vs {expected[:5]}); the input schema may not match "
+                              "the model")
     registry_expected = (_registry_sample_block(mv) or {}).get("expected")
     sample = {"records": sample_records, "expected": expected, "source": sample_source}
     if proba is not None:
         sample["probabilities"] = proba
-    if registry_expected is not None and \
-            [str(v) for v in registry_expected] != [str(v) for v in expected[:len(registry_expected)]]:
+    if keras_parts is not None:
+        from ..serve.model_loader import compare_outputs
+
+        sample["tolerance"] = keras_bundle.TOLERANCE
+        recorded_differs = registry_expected is not None and compare_outputs(
+            task, registry_expected, None, expected[:len(registry_expected)], None, keras_bundle.TOLERANCE) is not None
+    else:
+        recorded_differs = registry_expected is not None and \
+            [str(v) for v in registry_expected] != [str(v) for v in expected[:len(registry_expected)]]
+    if recorded_differs:
         # e.g. the sample's floats were rounded when written as JSON; the runtime checks the new values
         sample["note"] = (f"the registry recorded {registry_expected} for these rows at training; "
                           f"the model gives {expected} for them as stored")
 
-    # 3b. one predict_proba pass instead of predict + predict_proba, where that is the same
-    base["model"]["predict_from_proba"] = _predict_from_proba_holds(model, native_predict, check_records)
+    if keras_parts is not None:
+        # 4. TFLite copy, kept only when it matches the network
+        from .tflite_export import export_tflite
 
-    # 4. ONNX copy, kept only when exact
-    result = export_onnx(
-        model, schema=schema, task=task, staging=staging, write_manifest=write_manifest,
-        records=check_records, native_predict=native_predict,
-        load_runtime=lambda: load_bundle(staging, backend="onnx", verify=False),
-    )
-    onnx_section = dict(result.info) if result.available else {}
-    onnx_section.update({"available": result.available, "reason": result.reason})
+        result = export_tflite(task=task, staging=staging, write_manifest=write_manifest, records=check_records,
+                               native_predict=native_predict,
+                               tflite_predict=lambda records: runtime_predict("tflite")(records))
+    else:
+        # 3b. one predict_proba pass instead of predict + predict_proba, where that is the same
+        model_section["predict_from_proba"] = _predict_from_proba_holds(model, native_predict, check_records)
+        # 4. ONNX copy, kept only when exact
+        result = export_onnx(
+            model, schema=schema, task=task, staging=staging, write_manifest=write_manifest,
+            records=check_records, native_predict=native_predict,
+            load_runtime=lambda: load_bundle(staging, backend="onnx", verify=False),
+        )
+    copy_section = dict(result.info) if result.available else {}
+    copy_section.update({"available": result.available, "reason": result.reason})
 
     # 5. requirements pinned to the training versions
-    requirements = _requirements(mv, needs_pandas, result.available)
+    if keras_parts is not None:
+        requirements = _requirements(
+            mv, ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else []),
+            ["joblib", "threadpoolctl", "narwhals"]) + keras_bundle.tensorflow_requirements(keras_parts)
+    else:
+        onnx = result.available
+        requirements = _requirements(
+            mv, ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else [])
+            + (["onnxruntime"] if onnx else []),
+            ["joblib", "threadpoolctl", "narwhals"] + (["protobuf", "flatbuffers"] if onnx else []))
     (staging / "requirements.txt").write_text(
         f"# {name}@{version}: pinned to the versions used in training\n" + "\n".join(requirements) + "\n"
     )
@@ -263,22 +331,22 @@ def _build(staging: Path, mv, model, name, version, task, schema, wheelhouse, pl
 
     manifest = {
         **base,
-        "onnx": onnx_section,
+        copy_key: copy_section,
         "sample": sample,
         "requirements": requirements,
         "python": python_minor,
         "algorithm": getattr(mv, "algorithm", None) or type(model).__name__,
-        "params": _jsonable(getattr(mv, "params", None) or {}),
+        "params": jsonable(getattr(mv, "params", None) or {}),
         "metrics": {
             "metric": getattr(mv, "metric", None),
             "cv_score": getattr(mv, "cv_score", None),
             "holdout_score": getattr(mv, "holdout_score", None),
-            "holdout_scores": _jsonable(getattr(mv, "holdout_scores", None) or {}),
+            "holdout_scores": jsonable(getattr(mv, "holdout_scores", None) or {}),
         },
-        "library_versions": _jsonable(getattr(mv, "library_versions", None) or {}),
+        "library_versions": jsonable(getattr(mv, "library_versions", None) or {}),
         "source": {
             "ref": f"{name}@{version}",
-            "sha256": getattr(mv, "sha256", None) or digest,
+            "sha256": getattr(mv, "sha256", None) or model_section["sha256"],
             "created_at": getattr(mv, "created_at", None),
             "data_fingerprint": getattr(mv, "data_fingerprint", None),
         },
@@ -288,7 +356,7 @@ def _build(staging: Path, mv, model, name, version, task, schema, wheelhouse, pl
         "wheelhouse": None,
     }
     if wheelhouse:
-        manifest["wheelhouse"] = _download_wheels(staging, platform, python_minor)
+        manifest["wheelhouse"] = _download_wheels(staging, requirements, platform, python_minor)
 
     (staging / "README.md").write_text(templates.readme(manifest))
     (staging / "Dockerfile").write_text(templates.DOCKERFILE.format(
@@ -302,12 +370,13 @@ def _build(staging: Path, mv, model, name, version, task, schema, wheelhouse, pl
     manifest["files"] = files
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
     # the bundle must load as the edge host will load it
-    load_bundle(staging, backend="auto", verify=True)
+    load_bundle(staging, backend="auto", verify=True, threads=0)
     return manifest
 
 
 # ----------------------------------------------------------------- helpers
-def _trusted_types(path: Path) -> list[str]:
+def trusted_types(path: Path) -> list[str]:
+    """The skops file's untrusted types, when the registry's trust rules allow every one."""
     import skops.io
 
     untrusted = skops.io.get_untrusted_types(file=path)
@@ -360,8 +429,9 @@ def _to_batch(served, records):
     return served.schema.check_array(records, "records")
 
 
-def _direct_predict(model, schema, records) -> list | None:
-    """``model.predict`` on the records as a DataFrame with the schema's dtypes (None without pandas)."""
+def _model_input(model, schema, records) -> Any:
+    """The records as the model was fitted on them: a DataFrame with the schema's dtypes
+    (an array when the model recorded no column names); None without pandas."""
     if not schema.get("columns"):
         return None
     try:
@@ -376,130 +446,13 @@ def _direct_predict(model, schema, records) -> list | None:
             pass
     if not hasattr(model, "feature_names_in_"):
         frame = frame.to_numpy()
-    return np.asarray(model.predict(frame)).ravel().tolist()
+    return frame
 
 
-def _fitted_stats(model) -> tuple[dict, dict]:
-    """Per-column (mean, std) and categories found in the model's fitted preprocessing."""
-    stats: dict[str, tuple[float, float]] = {}
-    cats: dict[str, list] = {}
-    strict: set[str] = set()
-
-    def walk(est):
-        if est is None or isinstance(est, str):
-            return
-        for _, step in getattr(est, "steps", None) or []:
-            walk(step)
-        for item in getattr(est, "transformers_", None) or []:
-            walk(item[1])
-        names = getattr(est, "feature_names_in_", None)
-        if names is None:
-            return
-        names = [str(n) for n in names]
-        mean, scale = getattr(est, "mean_", None), getattr(est, "scale_", None)
-        if mean is not None and len(mean) == len(names):
-            for i, n in enumerate(names):
-                s = float(scale[i]) if scale is not None else 1.0
-                stats.setdefault(n, (float(mean[i]), s if np.isfinite(s) and s > 0 else 1.0))
-        categories = getattr(est, "categories_", None)
-        if categories is not None and len(categories) == len(names):
-            for n, values in zip(names, categories):
-                cats.setdefault(n, [v.item() if hasattr(v, "item") else v for v in values
-                                    if not (isinstance(v, float) and np.isnan(v)) and v is not None])
-                if getattr(est, "handle_unknown", None) == "error":
-                    strict.add(n)
-
-    walk(model)
-    return stats, cats, strict
-
-
-def _with_categories(schema: dict, model) -> dict:
-    """Add the fitted encoders' categories to string columns; mark those the model refuses to extend."""
-    _, cats, strict = _fitted_stats(model)
-    columns = []
-    for col in schema["columns"]:
-        col = dict(col)
-        name = col["name"]
-        if name in cats and "categories" not in col and not str(col.get("dtype", "")).startswith(("float", "int", "uint")):
-            col["categories"] = _jsonable(cats[name])
-            if name in strict:
-                col["categories_strict"] = True
-        columns.append(col)
-    return {**schema, "columns": columns}
-
-
-def _accepts_missing(model) -> bool:
-    """True when the pipeline fills or handles NaN itself (an imputer, or a NaN-aware estimator)."""
-    def walk(est) -> bool:
-        if est is None or isinstance(est, str):
-            return False
-        name = type(est).__name__
-        if "Imputer" in name or name.startswith("HistGradientBoosting"):
-            return True
-        children = [step for _, step in getattr(est, "steps", None) or []]
-        children += [item[1] for item in getattr(est, "transformers_", None) or []]
-        return any(walk(c) for c in children)
-
-    return walk(model)
-
-
-def _with_nullable(schema: dict, model, sample: list[dict]) -> dict:
-    """Mark columns that may be null: those null in the holdout sample, and every column
-    when the model handles missing values itself (null is then sent to it as NaN/None)."""
-    every = _accepts_missing(model)
-    columns = []
-    for col in schema["columns"]:
-        col = dict(col)
-        if every or any(r.get(col["name"]) is None for r in sample):
-            col.setdefault("nullable", True)
-        columns.append(col)
-    return {**schema, "columns": columns}
-
-
-def _synthetic_records(schema, model, sample, rng, n) -> list[dict]:
-    """Rows to check the ONNX copy on beyond the holdout sample: drawn around the
-    sample (or the fitted scaler's mean/std), categories from the fitted encoders."""
-    if not schema.get("columns"):
-        shape = [d for d in schema.get("shape", []) if d not in (None, -1)]
-        return rng.normal(size=[n] + shape).tolist() if shape else []
-    stats, cats, _ = _fitted_stats(model)
-    records: list[dict] = [{} for _ in range(n)]
-    for col in schema["columns"]:
-        cname, dtype = col["name"], str(col.get("dtype", "float64")).lower()
-        seen = [r.get(cname) for r in sample if r.get(cname) is not None]
-        if dtype.startswith(("float", "int", "uint")):
-            if cname in stats:
-                mu, sd = stats[cname]
-            elif seen:
-                arr = np.asarray(seen, dtype=float)
-                mu, sd = float(arr.mean()), float(arr.std()) or max(1.0, abs(float(arr.mean())) * 0.1)
-            else:
-                mu, sd = 0.0, 1.0
-            values = rng.normal(mu, sd, size=n)
-            if dtype.startswith(("int", "uint")):
-                values = np.round(values).astype(np.int64)
-                if dtype.startswith("uint"):
-                    values = np.abs(values)
-            out = values.tolist()
-        elif dtype.startswith("bool"):
-            out = rng.integers(0, 2, size=n).astype(bool).tolist()
-        else:
-            choices = cats.get(cname) or col.get("categories") or sorted({str(v) for v in seen}) or ["a"]
-            out = [choices[i] for i in rng.integers(0, len(choices), size=n)]
-        if col.get("nullable"):  # some rows missing, so the ONNX check covers NaN handling too
-            out = [None if rng.random() < 0.1 else v for v in out]
-        for r, v in zip(records, out):
-            r[cname] = v
-    return records
-
-
-def _requirements(mv, needs_pandas: bool, onnx: bool) -> list[str]:
+def _requirements(mv, libs: list[str], transitive: list[str]) -> list[str]:
     """Direct runtime libraries pinned to the training versions (else this machine's), plus
     their libraries' own dependencies pinned to this machine's versions where installed."""
     trained = {str(k).lower(): str(v) for k, v in (getattr(mv, "library_versions", None) or {}).items()}
-    libs = ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else []) \
-        + (["onnxruntime"] if onnx else [])
-    transitive = ["joblib", "threadpoolctl", "narwhals"] + (["protobuf", "flatbuffers"] if onnx else [])
     out = []
     for lib in libs + transitive:
         version = trained.get(lib) or trained.get(lib.replace("scikit-learn", "sklearn"))
@@ -515,11 +468,13 @@ def _requirements(mv, needs_pandas: bool, onnx: bool) -> list[str]:
     return out
 
 
-def _download_wheels(staging: Path, platform: str | None, python_minor: str) -> dict:
+def _download_wheels(staging: Path, requirements: list[str], platform: str | None, python_minor: str) -> dict:
+    from .keras_bundle import for_platform
+
     house = staging / "wheelhouse"
     house.mkdir()
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
-           "--only-binary=:all:", "-d", str(house), "-r", str(staging / "requirements.txt")]
+           "--only-binary=:all:", "-d", str(house), *for_platform(requirements, platform)]
     if platform:
         digits = python_minor.replace(".", "")
         cmd += ["--platform", platform, "--python-version", python_minor, "--implementation", "cp",
@@ -549,8 +504,3 @@ def _serve_version() -> str:
     from ..serve import __version__
 
     return __version__
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item")
-                                 else (v.tolist() if hasattr(v, "tolist") else str(v))))

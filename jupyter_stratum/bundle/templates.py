@@ -45,9 +45,23 @@ def readme(manifest: dict) -> str:
         example_body = json.dumps({"records": [example_record]}) + "   # (all columns are needed)"
     else:
         example_body = '{"instances": [[...]]}'
-    onnx = manifest.get("onnx", {})
-    backend = ("ONNX Runtime (exact copy, verified at build time)" if onnx.get("available")
-               else f"native scikit-learn (no ONNX copy: {onnx.get('reason', 'not built')})")
+    onnx, tflite = manifest.get("onnx", {}), manifest.get("tflite") or {}
+    keras = manifest.get("flavor") == "keras"
+    if keras:
+        backend = ("the Keras network through TensorFlow (`.keras`, outputs equal to the notebook's model within "
+                   f"{(manifest.get('sample') or {}).get('tolerance')}); "
+                   + (f"`--backend tflite` runs the TFLite copy ({tflite.get('reason')})" if tflite.get("available")
+                      else f"no TFLite copy: {tflite.get('reason', 'not built')}"))
+    else:
+        backend = ("ONNX Runtime (exact copy, verified at build time)" if onnx.get("available")
+                   else f"native scikit-learn (no ONNX copy: {onnx.get('reason', 'not built')})")
+    model_rows = (
+        "| `model/model.keras` | the Keras network (loaded with `safe_mode`: no code from the file) |\n"
+        "| `model/preprocess.skops` | the fitted preprocessing before the network, when there is any |\n"
+        "| `model/model.tflite` | the TFLite copy, when `tflite.available` |"
+        if keras else
+        "| `model/model.skops` | the scikit-learn model (skops: loading runs no pickle code) |\n"
+        "| `model/model.onnx` | the exact ONNX copy, when `onnx.available` |")
     wheelhouse = manifest.get("wheelhouse")
     install = (
         "pip install --no-index --find-links wheelhouse -r requirements.txt   # offline, from the bundle"
@@ -73,7 +87,7 @@ or with Docker: `docker build -t {name}:{version} . && docker run -p 8500:8500 {
 
 Ready when `GET /v2/health/ready` answers 200. Stop with SIGTERM.
 
-Options: `--backend auto|onnx|native`, `--max-batch-size 64`, `--max-wait-ms 1.0`,
+Options: `--backend auto|onnx|native|tflite`, `--max-batch-size 64`, `--max-wait-ms 1.0`,
 `--max-body-bytes 8388608`, `--max-rows 10000`, `--idle-timeout 60`, `--threads 1`,
 `--token-file FILE` or env `STRATUM_SERVE_TOKEN` (bearer token for /predict and /infer),
 `--access-log`, `--no-verify`. Exit status 2: the bundle cannot be served (the message says why).
@@ -104,10 +118,9 @@ Bad requests get 400 naming the field, 401 without the token, 404 for an unknown
 
 | path | what |
 |---|---|
-| `manifest.json` | name, version, task, input_schema, classes, sample (records + expected predictions), requirements, files (relpath → sha256), onnx (available, reason), metrics, library versions, source |
+| `manifest.json` | name, version, task, input_schema, classes, sample (records + expected predictions), requirements, files (relpath → sha256), onnx / tflite (available, reason), metrics, library versions, source |
 | `requirements.txt` | pinned to the versions used in training |
-| `model/model.skops` | the scikit-learn model (skops: loading runs no pickle code) |
-| `model/model.onnx` | the exact ONNX copy, when `onnx.available` |
+{model_rows}
 | `runtime/stratum_serve/` | the serving runtime (stdlib + numpy + the model's libraries) |
 | `Dockerfile`, `README.md` | this |
 | `wheelhouse/` | wheels for every requirement, when built with `--wheelhouse` |

@@ -111,6 +111,15 @@ def _read(path: Path) -> tuple[dict, bytes, bytes]:
     return manifest, pipeline, network
 
 
+def read_archive(path: Path) -> tuple[dict, bytes, bytes]:
+    """(manifest, ``pipeline.skops`` bytes, ``model.keras`` bytes) of an archive, each sha256 checked.
+
+    For readers that need the files themselves (the bundle builder copies ``model.keras``
+    byte for byte); never imports TensorFlow.
+    """
+    return _read(Path(path))
+
+
 def _untrusted(pipeline: bytes, path: Path) -> list[str]:
     import skops.io
 

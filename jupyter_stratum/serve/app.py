@@ -407,8 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", help="path to the bundle directory (holds manifest.json)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=8500, help="TCP port (default 8500; 0 picks a free one)")
-    p.add_argument("--backend", choices=("auto", "onnx", "native"), default="auto",
-                   help="auto: ONNX Runtime when the bundle has a verified ONNX copy, else the native model")
+    p.add_argument("--backend", choices=("auto", "onnx", "native", "tflite"), default="auto",
+                   help="auto: ONNX Runtime when a scikit-learn bundle has a verified ONNX copy, else the native "
+                   "model (for Keras bundles the .keras network; tflite: its verified TFLite copy)")
     p.add_argument("--max-batch-size", type=int, default=64, help="rows merged into one model call (default 64)")
     p.add_argument("--max-wait-ms", type=float, default=1.0,
                    help="under load, how long a batch may wait to fill (default 1.0; 0 = never wait)")

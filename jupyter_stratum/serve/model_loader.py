@@ -1,6 +1,6 @@
 """Load a bundle: read the manifest, check every file's sha256, load the model.
 
-Two backends:
+scikit-learn bundles (flavor ``sklearn``) have two backends:
 
 - ``onnx`` (fast path): ONNX Runtime on the exact ONNX copy the bundle builder
   verified against the native model (labels equal, probabilities within 1e-5);
@@ -8,7 +8,9 @@ Two backends:
   types the manifest lists as trusted (skops never runs arbitrary pickle code).
 
 ``auto`` picks ``onnx`` when the manifest says it is available and onnxruntime
-imports, else ``native``.
+imports, else ``native``. Keras bundles (flavor ``keras``) are loaded by
+:mod:`.keras_backend` (``native``: the ``.keras`` network through TensorFlow;
+``tflite``: its verified TFLite copy), which alone imports TensorFlow.
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from .schema import TabularSchema, make_schema
 
 MANIFEST = "manifest.json"
 SUPPORTED_FORMATS = (1,)
+BACKENDS = ("auto", "onnx", "native", "tflite")
+PLATFORMS = {("sklearn", "native"): "sklearn_skops", ("sklearn", "onnx"): "onnxruntime_onnx",
+             ("keras", "native"): "tensorflow_keras", ("keras", "tflite"): "tensorflow_tflite"}
 
 
 def sha256_file(path: Path) -> str:
@@ -79,6 +84,7 @@ class ServedModel:
         self.name = str(manifest["name"])
         self.version = str(manifest["version"])
         self.task = manifest["task"]
+        self.flavor = str(manifest.get("flavor", "sklearn"))
         self.classes = manifest.get("classes")
         self.backend = backend
         try:
@@ -91,7 +97,7 @@ class ServedModel:
     # -- metadata ---------------------------------------------------------
     @property
     def platform(self) -> str:
-        return "onnxruntime_onnx" if self.backend == "onnx" else "sklearn_skops"
+        return PLATFORMS.get((self.flavor, self.backend), f"{self.flavor}_{self.backend}")
 
     def label_datatype(self) -> str:
         if self.task == "regression":
@@ -123,30 +129,48 @@ def load_bundle(
     root, manifest = read_manifest(bundle)
     if verify:
         verify_files(root, manifest)
+    if backend not in BACKENDS:
+        raise BundleLoadError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
+    flavor = manifest.get("flavor", "sklearn")
+    if flavor == "keras":
+        from . import keras_backend  # the only module that imports TensorFlow
+
+        backend = keras_backend.choose_backend(manifest, backend)
+        model = ServedModel(root, manifest, backend, max_rows)
+        keras_backend.load(model, threads)
+    elif flavor == "sklearn":
+        backend = _sklearn_backend(manifest, backend)
+        model = ServedModel(root, manifest, backend, max_rows)
+        if backend == "onnx":
+            _load_onnx(model, manifest["onnx"], threads)
+        else:
+            _load_native(model, threads)
+    else:
+        raise BundleLoadError(f"this runtime serves scikit-learn and Keras bundles; this one holds flavor "
+                              f"{flavor!r}. Use the stratum_serve runtime that came with the bundle.")
+    if verify:
+        self_check(model)
+    return model
+
+
+def _sklearn_backend(manifest: dict, backend: str) -> str:
     onnx_info = manifest.get("onnx") or {}
-    if backend not in ("auto", "onnx", "native"):
-        raise BundleLoadError(f"unknown backend {backend!r}: use auto, onnx or native")
+    if backend == "tflite":
+        raise BundleLoadError("a TFLite copy exists only in Keras bundles; use --backend auto, onnx or native")
     if backend == "auto":
-        backend = "native"
         if onnx_info.get("available"):
             try:
                 import onnxruntime  # noqa: F401
 
-                backend = "onnx"
+                return "onnx"
             except ImportError:
                 pass
-    elif backend == "onnx" and not onnx_info.get("available"):
+        return "native"
+    if backend == "onnx" and not onnx_info.get("available"):
         raise BundleLoadError(
             f"this bundle has no ONNX copy ({onnx_info.get('reason', 'not built')}); use --backend native"
         )
-    model = ServedModel(root, manifest, backend, max_rows)
-    if backend == "onnx":
-        _load_onnx(model, onnx_info, threads)
-    else:
-        _load_native(model, threads)
-    if verify:
-        self_check(model)
-    return model
+    return backend
 
 
 def self_check(model: ServedModel) -> None:
@@ -165,31 +189,81 @@ def self_check(model: ServedModel) -> None:
             batch, n = schema.from_records(records)
         else:
             batch, n = schema.check_array(records, "sample")
-        got, _ = model.predict(batch, n)
+        got, proba = model.predict(batch, n)
     except Exception as exc:  # noqa: BLE001
         raise BundleLoadError(f"the model cannot predict the bundle's own sample rows: {type(exc).__name__}: {exc}") from None
-    if model.task == "regression":
+    tolerance = sample.get("tolerance")
+    if tolerance is not None:  # float models (Keras): within the tolerance the manifest states
+        problem = compare_outputs(model.task, expected, sample.get("probabilities"), got, proba, float(tolerance))
+        ok = problem is None
+    elif model.task == "regression":
         diff = float(np.max(np.abs(np.asarray(got, dtype=float) - np.asarray(expected, dtype=float))))
         scale = max(1.0, float(np.max(np.abs(np.asarray(expected, dtype=float)))))
         ok = diff <= 1e-5 * scale
+        problem = f"values differ by up to {diff:.2g}"
     else:
         ok = [str(v) for v in got] == [str(v) for v in expected]
+        problem = "labels differ"
     if not ok:
         raise BundleLoadError(
             f"the {model.backend} model predicts {got[:5]} for the bundle's sample rows, but {expected[:5]} "
-            "was recorded when the bundle was built: the installed libraries differ from requirements.txt? "
-            "Install the pinned versions (pip install -r requirements.txt)"
+            f"was recorded when the bundle was built ({problem}): the installed libraries differ from "
+            "requirements.txt? Install the pinned versions (pip install -r requirements.txt)"
         )
 
 
-def _load_native(model: ServedModel, threads: int) -> None:
-    info = model.manifest["model"]
-    flavor = model.manifest.get("flavor", "sklearn")
-    if flavor != "sklearn" or info.get("format") != "skops":
-        raise BundleLoadError(
-            f"this runtime serves scikit-learn models stored with skops; the bundle holds "
-            f"flavor {flavor!r} in format {info.get('format')!r}"
-        )
+def output_diff(task: str, expected: list, expected_proba, got: list, got_proba) -> float:
+    """Largest |difference|: of the probabilities for classifiers that have them, of the values
+    for regressors (0.0 for labels alone, or no rows)."""
+    if task == "regression":
+        a, b = expected, got
+    elif expected_proba is not None and got_proba is not None:
+        a, b = expected_proba, got_proba
+    else:
+        return 0.0
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def compare_outputs(task: str, expected: list, expected_proba, got: list, got_proba, tolerance: float) -> str | None:
+    """None when ``got`` matches ``expected`` within ``tolerance``, else what differs.
+
+    Classification: probabilities within ``tolerance`` (absolute); a label may differ only
+    where the expected probability of the class given lies within ``tolerance`` of the top
+    one (a tie). Regression: values within ``tolerance * max(1, max |expected|)``.
+    """
+    n = len(expected)
+    if len(got) != n:
+        return f"{len(got)} outputs for {n} rows"
+    if task == "regression":
+        diff = output_diff(task, expected, None, got, None)
+        scale = max(1.0, float(np.max(np.abs(np.asarray(expected, dtype=float))))) if n else 1.0
+        if not diff <= tolerance * scale:
+            return f"values differ by up to {diff:.3g} (limit {tolerance:g} x {scale:.3g})"
+        return None
+    if expected_proba is None or got_proba is None:
+        bad = sum(1 for a, b in zip(expected, got) if str(a) != str(b))
+        return f"labels differ on {bad} of {n} rows" if bad else None
+    exp_p, got_p = np.asarray(expected_proba, dtype=float), np.asarray(got_proba, dtype=float)
+    if exp_p.shape != got_p.shape:
+        return f"probabilities have shape {list(got_p.shape)}, expected {list(exp_p.shape)}"
+    diff = output_diff(task, expected, exp_p, got, got_p)
+    if not diff <= tolerance:
+        return f"probabilities differ by up to {diff:.3g} (limit {tolerance:g})"
+    # a differing label is a tie: the class given has (within tolerance) the top expected probability
+    flips = [i for i, (a, b) in enumerate(zip(expected, got)) if str(a) != str(b)]
+    ties = [i for i in flips if exp_p[i, got_p[i].argmax()] >= exp_p[i].max() - tolerance]
+    if len(ties) != len(flips):
+        return f"labels differ on {len(flips) - len(ties)} of {n} rows (not ties)"
+    return None
+
+
+def load_skops(model: ServedModel, info: dict, threads: int) -> Any:
+    """The estimator in ``info["path"]`` (skops, only ``info["trusted_types"]`` rebuilt),
+    with the BLAS/OpenMP pools sized to ``threads``."""
+    if info.get("format") != "skops":
+        raise BundleLoadError(f"{info.get('path')} is in format {info.get('format')!r}; this runtime reads "
+                              "scikit-learn objects stored with skops")
     try:
         import skops.io as sio
     except ImportError:
@@ -210,12 +284,6 @@ def _load_native(model: ServedModel, threads: int) -> None:
         except ImportError:
             pass
     schema = model.schema
-    needs_frame = hasattr(estimator, "feature_names_in_") and isinstance(schema, TabularSchema)
-    if needs_frame:
-        try:
-            import pandas as pd
-        except ImportError:
-            raise BundleLoadError("the model was fitted on a pandas DataFrame: install pandas") from None
     try:  # the runtime has checked every value is finite already
         import sklearn
 
@@ -223,6 +291,41 @@ def _load_native(model: ServedModel, threads: int) -> None:
             sklearn.set_config(assume_finite=True)
     except ImportError:
         pass
+    return estimator
+
+
+def input_builder(model: ServedModel, estimator: Any):
+    """``to_input(batch, n)``: the checked batch as what ``estimator`` was fitted on
+    (a DataFrame with the schema's dtypes when it recorded column names, else a float64 array)."""
+    schema = model.schema
+    if not isinstance(schema, TabularSchema):
+        def to_array(arr, n):
+            return arr.reshape(n, -1) if arr.ndim > 2 else arr
+        return to_array
+    needs_frame = hasattr(estimator, "feature_names_in_")
+    if needs_frame:
+        try:
+            import pandas as pd
+        except ImportError:
+            raise BundleLoadError("the model was fitted on a pandas DataFrame: install pandas") from None
+    cols = [(c.name, c.numpy_dtype) for c in schema.columns]
+    names = [name for name, _ in cols]
+    # one float64 block when every column is float: sklearn then converts the frame
+    # to an array without copying column by column
+    single_block = all(c.numpy_dtype == np.float64 for c in schema.columns)
+
+    def to_input(rows: list, n: int):
+        if needs_frame:
+            if single_block:
+                return pd.DataFrame(np.array(rows, dtype=np.float64), columns=names, copy=False)
+            return pd.DataFrame({name: np.asarray([r[j] for r in rows], dtype=dt)
+                                 for j, (name, dt) in enumerate(cols)}, copy=False)
+        return np.array(rows, dtype=np.float64)
+    return to_input
+
+
+def _load_native(model: ServedModel, threads: int) -> None:
+    estimator = load_skops(model, model.manifest["model"], threads)
     is_classifier = model.task == "classification"
     has_proba = is_classifier and hasattr(estimator, "predict_proba")
     model.has_proba = has_proba
@@ -235,24 +338,7 @@ def _load_native(model: ServedModel, threads: int) -> None:
             elif [str(c) for c in found] != [str(c) for c in model.classes]:
                 raise BundleLoadError(f"the model's classes {found} differ from the manifest's {model.classes}")
     model.estimator = estimator
-
-    if isinstance(schema, TabularSchema):
-        cols = [(c.name, c.numpy_dtype) for c in schema.columns]
-        names = [name for name, _ in cols]
-        # one float64 block when every column is float: sklearn then converts the frame
-        # to an array without copying column by column
-        single_block = all(c.numpy_dtype == np.float64 for c in schema.columns)
-
-        def to_input(rows: list, n: int):
-            if needs_frame:
-                if single_block:
-                    return pd.DataFrame(np.array(rows, dtype=np.float64), columns=names, copy=False)
-                return pd.DataFrame({name: np.asarray([r[j] for r in rows], dtype=dt)
-                                     for j, (name, dt) in enumerate(cols)}, copy=False)
-            return np.array(rows, dtype=np.float64)
-    else:
-        def to_input(arr, n):
-            return arr.reshape(n, -1) if arr.ndim > 2 else arr
+    to_input = input_builder(model, estimator)
 
     # for estimators whose predict() is by definition classes_[argmax(predict_proba)]
     # (forests, trees, logistic regression), one pass gives both; the bundle builder
@@ -335,4 +421,5 @@ def _load_onnx(model: ServedModel, info: dict, threads: int) -> None:
     model._predict = predict
 
 
-__all__ = ["ServedModel", "load_bundle", "read_manifest", "verify_files", "sha256_file"]
+__all__ = ["ServedModel", "compare_outputs", "input_builder", "load_bundle", "load_skops", "output_diff",
+           "read_manifest", "sha256_file", "verify_files"]

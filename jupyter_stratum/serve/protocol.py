@@ -185,6 +185,11 @@ def decode_infer(body: Any, model) -> tuple[Any, int, Any, list[str]]:
         rows = [flat[r * k:(r + 1) * k] for r in range(shape[0])]
         batch, n = schema.from_matrix(rows, f"inputs[0] ('{name}')")
         return batch, n, request_id, wanted
+    if len(tensors) == 1 and tensors[0][0] not in schema.nameset and len(tensors[0][1]) == 2 \
+            and tensors[0][1][1] > 1 and schema.all_numeric:
+        name, shape = tensors[0][:2]
+        raise RequestError(f"inputs[0] ('{name}'): a single [N, K] tensor needs K = {len(schema.columns)} "
+                           f"(one value per column), got shape {shape}; or send one tensor per column")
     named: dict[str, list] = {}
     for i, (name, shape, datatype, flat) in enumerate(tensors):
         col = schema.by_name.get(name)

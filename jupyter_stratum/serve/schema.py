@@ -85,6 +85,8 @@ class Column:
                 self.numpy_dtype = np.dtype(self.dtype).type
             except TypeError:
                 pass
+        if self.kind == "int" and self.nullable:  # null arrives as NaN, as pandas reads a column with gaps
+            self.numpy_dtype = np.float64
         self.oip_type = _OIP_TYPE[self.kind]
 
     def describe(self) -> str:
@@ -126,6 +128,11 @@ class Column:
                     if out is values:
                         out = list(values)
                     out[i] = int(v)
+                    continue
+                if v is None and self.nullable:
+                    if out is values:
+                        out = list(values)
+                    out[i] = math.nan
                     continue
                 raise RequestError(f"{where(i)}: expected {self.describe()}, got {_typename(v)}")
             return out

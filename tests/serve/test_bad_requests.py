@@ -160,3 +160,21 @@ def test_stalled_client_is_dropped_and_others_served(serve, logreg_bundle, logre
     stalled.settimeout(5)
     assert stalled.recv(100) == b""  # closed by the server after the idle timeout
     stalled.close()
+
+
+def test_nullable_integer_column_takes_null_as_nan():
+    """An int column the model imputes may be null (sent as NaN, float64); elsewhere null is refused."""
+    import math
+
+    import numpy as np
+    import pytest
+
+    from jupyter_stratum.serve.errors import RequestError
+    from jupyter_stratum.serve.schema import Column
+
+    nullable = Column({"name": "visits", "dtype": "int64", "nullable": True})
+    out = nullable.check([3, None, 4.0], lambda i: f"records[{i}].visits")
+    assert out[0] == 3 and math.isnan(out[1]) and out[2] == 4 and nullable.numpy_dtype is np.float64
+    strict = Column({"name": "visits", "dtype": "int64"})
+    with pytest.raises(RequestError, match=r"records\[1\].visits: expected an integer \(int64\), got null"):
+        strict.check([3, None], lambda i: f"records[{i}].visits")

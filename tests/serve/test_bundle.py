@@ -17,6 +17,8 @@ from .conftest import REPO, make_bundle, serve_cmd, start_server
 CONTRACT_KEYS = {"name", "version", "task", "input_schema", "classes", "sample", "requirements", "files", "onnx"}
 # threadpoolctl comes with scikit-learn (one of its own requirements)
 RUNTIME_ALLOWED_IMPORTS = {"numpy", "pandas", "sklearn", "skops", "onnxruntime", "threadpoolctl"}
+# Keras bundles only: imported inside functions of keras_backend.py, never at module level
+RUNTIME_KERAS_IMPORTS = {"tensorflow", "keras"}
 
 
 def test_bundle_layout_and_manifest_contract(logreg_bundle, logreg):
@@ -107,6 +109,7 @@ def test_runtime_imports_only_stdlib_numpy_and_model_libraries(logreg_bundle):
     stdlib = set(sys.stdlib_module_names)
     for py in (logreg_bundle.path / "runtime" / "stratum_serve").glob("*.py"):
         tree = ast.parse(py.read_text())
+        top_level = {id(n) for n in tree.body}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 tops = [a.name.split(".")[0] for a in node.names]
@@ -117,6 +120,8 @@ def test_runtime_imports_only_stdlib_numpy_and_model_libraries(logreg_bundle):
             else:
                 continue
             for top in tops:
+                if top in RUNTIME_KERAS_IMPORTS and py.name == "keras_backend.py" and id(node) not in top_level:
+                    continue
                 assert top in stdlib or top in RUNTIME_ALLOWED_IMPORTS, f"{py.name} imports {top}"
 
 
