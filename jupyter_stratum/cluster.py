@@ -167,6 +167,23 @@ def cluster_info(client) -> ClusterInfo:
                        workers=workers, embedded=_embedded is not None and client is _clients.get("embedded"))
 
 
+def probe(address: str, timeout: float = 5) -> ClusterInfo:
+    """What the scheduler at ``address`` has, through a short-lived client (nothing cached).
+
+    For callers that must not hold a connection to a team's cluster (the server extension).
+    ClusterError, saying what to do, when the scheduler does not answer.
+    """
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=timeout, set_as_default=False) as client:
+            return cluster_info(client)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(
+            f"The scheduler at {address} ({SCHEDULER_ENV}) does not answer: {exc}. Start it, or unset "
+            f"{SCHEDULER_ENV} and restart JupyterLab to train on the embedded local cluster.") from None
+
+
 def _dashboard(client) -> str | None:
     try:
         return client.dashboard_link

@@ -10,7 +10,7 @@ jupyter-stratum/models        GET     ``registry.list_models()``
 jupyter-stratum/models/NAME   GET     ``registry.versions(NAME)`` + its deployments
 jupyter-stratum/deployments   GET     ``registry.list_deployments(name=?name)``
 jupyter-stratum/metrics       GET     ``evaluate.metrics.METRICS`` (names, task, direction)
-jupyter-stratum/cluster       GET     ``cluster.configured_scheduler()`` + ``cluster_info``
+jupyter-stratum/cluster       GET     ``cluster.configured_scheduler()`` + ``cluster.probe()``
 ============================  ======  =================================================
 
 The handlers hold no rules of their own: validation, defaults and messages come
@@ -235,39 +235,25 @@ class ClusterHandler(StratumHandler):
     """The configured Dask scheduler (``STRATUM_SCHEDULER``) and its workers, or the embedded default.
 
     ``?workers=0`` skips asking the scheduler (the sidebar's footer only needs the address).
+    A scheduler that does not answer gives ``error`` (the core's message), not a failed request.
     """
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        from ..cluster import configured_scheduler
+        from ..cluster import configured_scheduler, probe
+        from ..errors import ClusterError
 
         scheduler = await self.call_core(configured_scheduler)
         answer: dict[str, Any] = {"scheduler": scheduler, "embedded": scheduler is None}
         if scheduler is not None and self.get_argument("workers", "1") != "0":
-            answer.update(await self.call_core(_describe_scheduler, scheduler))
+            try:
+                info = await asyncio.to_thread(probe, scheduler)
+            except ClusterError as exc:
+                answer.update(workers=[], dashboard_link=None, error=str(exc))
+            else:
+                answer.update(workers=info.workers, dashboard_link=info.dashboard_link,
+                              resources=info.resources, error=None)
         self.answer(answer)
-
-
-def _describe_scheduler(address: str, timeout: float = 5) -> dict[str, Any]:
-    """Workers (threads, memory, resources such as ``GPU``) and dashboard of a running scheduler.
-
-    A short-lived client: the server never keeps a connection to the team's cluster.
-    A scheduler that does not answer gives ``error`` (what to do), not a failed request.
-    """
-    from distributed import Client
-
-    from ..cluster import cluster_info
-
-    try:
-        with Client(address, timeout=timeout, set_as_default=False) as client:
-            info = cluster_info(client)
-    except (OSError, TimeoutError) as exc:
-        return {"workers": [], "dashboard_link": None,
-                "error": f"The scheduler at {address} (STRATUM_SCHEDULER) does not answer: {exc}. "
-                         "Start it, or unset STRATUM_SCHEDULER and restart JupyterLab to train on the "
-                         "embedded local cluster."}
-    return {"workers": info.workers, "dashboard_link": info.dashboard_link, "resources": info.resources,
-            "error": None}
 
 
 def setup_handlers(web_app: Any) -> None:
