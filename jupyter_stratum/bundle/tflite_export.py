@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-TOLERANCE = 1e-5
+from .keras_bundle import TOLERANCE  # one tolerance for a Keras bundle's checks, stated in its manifest
+from .onnx_export import _first_line
 
 
 @dataclass
@@ -73,7 +74,3 @@ def export_tflite(
     return TfliteResult(True, f"matches the .keras network on {len(records)} rows "
                               f"(max |diff| {diff:.2g} <= {TOLERANCE:g})", section)
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
