@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXTRAS ?= test,browser,onnx,tensorflow,bench
+EXTRAS ?= test,browser,onnx,tensorflow,bench,lint
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: demo test test-core test-browser venv system-deps labextension clean

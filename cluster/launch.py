@@ -20,6 +20,7 @@ stops every process it started. Needs only the ``dask`` command of an environmen
 where jupyter-stratum is installed (the workers import it), e.g. ``pip install
 "jupyter-stratum[tensorflow]"`` (``[gpu]`` on GPU hosts).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,15 @@ def plan_processes(args) -> tuple[list[tuple[str, list[str], dict]], str]:
         address = args.join
     else:
         address = f"tcp://{host if host != '0.0.0.0' else socket.gethostname()}:{args.port}"
-        cmd = dask + ["scheduler", "--host", host, "--port", str(args.port),
-                      "--dashboard-address", f":{args.dashboard_port}"]
+        cmd = dask + [
+            "scheduler",
+            "--host",
+            host,
+            "--port",
+            str(args.port),
+            "--dashboard-address",
+            f":{args.dashboard_port}",
+        ]
         if args.scheduler_file:
             cmd += ["--scheduler-file", args.scheduler_file]
         procs.append(("scheduler", cmd, {}))
@@ -77,27 +85,41 @@ def plan_processes(args) -> tuple[list[tuple[str, list[str], dict]], str]:
         common += ["--host", args.worker_host]
     for i in range(args.cpu_workers):
         name = f"cloud-{short}-{i}"
-        procs.append((name, dask + ["worker", *target, "--name", name, "--nthreads", str(args.threads), *common],
-                      {"CUDA_VISIBLE_DEVICES": ""}))  # a CPU worker never grabs a GPU
+        procs.append(
+            (
+                name,
+                dask + ["worker", *target, "--name", name, "--nthreads", str(args.threads), *common],
+                {"CUDA_VISIBLE_DEVICES": ""},
+            )
+        )  # a CPU worker never grabs a GPU
     gpus = find_gpus() if args.gpus == "auto" else ([] if args.gpus in ("none", "") else args.gpus.split(","))
     for gpu in gpus:
         name = f"gpu-{short}-{gpu}"
-        procs.append((name, dask + ["worker", *target, "--name", name, "--nthreads", "1",
-                                    "--resources", "GPU=1", *common],
-                      {"CUDA_VISIBLE_DEVICES": gpu}))
+        procs.append(
+            (
+                name,
+                dask + ["worker", *target, "--name", name, "--nthreads", "1", "--resources", "GPU=1", *common],
+                {"CUDA_VISIBLE_DEVICES": gpu},
+            )
+        )
     return procs, address
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--host", default="0.0.0.0", help="scheduler interface (default: all)")
     p.add_argument("--port", type=int, default=8786, help="scheduler port (default 8786; 0: any free port)")
     p.add_argument("--dashboard-port", type=int, default=8787, help="scheduler dashboard port (default 8787)")
     p.add_argument("--scheduler-file", help="write (and let workers read) the scheduler's address here")
     p.add_argument("--join", metavar="ADDR", help="start no scheduler; workers join the one at ADDR")
-    p.add_argument("--cpu-workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
-                   help="CPU ('cloud') workers on this host (default: half the cores)")
+    p.add_argument(
+        "--cpu-workers",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) // 2),
+        help="CPU ('cloud') workers on this host (default: half the cores)",
+    )
     p.add_argument("--threads", type=int, default=1, help="threads per CPU worker (default 1)")
     p.add_argument("--gpus", default="auto", help="'auto' (nvidia-smi), 'none', or device ids: 0,1")
     p.add_argument("--memory-limit", help="per-worker memory limit, e.g. 8GiB (default: dask's)")
@@ -120,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     started: list[tuple[str, subprocess.Popen]] = []
 
     def stop(*_):
-        for name, proc in reversed(started):  # workers first, the scheduler last
+        for _name, proc in reversed(started):  # workers first, the scheduler last
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.time() + 15
-        for name, proc in started:
+        for _name, proc in started:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:

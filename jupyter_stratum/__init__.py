@@ -4,6 +4,7 @@ Importing this package is cheap: the public API is resolved lazily through
 ``__getattr__`` so that ``import jupyter_stratum`` and ``%load_ext jupyter_stratum``
 import neither Dask, TensorFlow, Bokeh nor Ansible.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """``stratum``: the headless front-end (CI, cron, terminals) of the same commands."""
+
 from __future__ import annotations
 
 import sys

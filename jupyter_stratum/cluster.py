@@ -2,6 +2,7 @@
 
 Dask is the distributed engine; jupyter-stratum never schedules anything itself.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -44,29 +45,39 @@ class ClusterInfo:
         return total
 
     def rows(self) -> list[dict]:
-        return [{"worker": w.name, "address": w.address, "threads": w.nthreads,
-                 "memory GiB": round(w.memory_limit / 2**30, 1) if w.memory_limit else None,
-                 "resources": ", ".join(f"{k}={v:g}" for k, v in w.resources.items()) or "-"}
-                for w in self.workers]
+        return [
+            {
+                "worker": w.name,
+                "address": w.address,
+                "threads": w.nthreads,
+                "memory GiB": round(w.memory_limit / 2**30, 1) if w.memory_limit else None,
+                "resources": ", ".join(f"{k}={v:g}" for k, v in w.resources.items()) or "-",
+            }
+            for w in self.workers
+        ]
 
     def to_text(self) -> str:
         from .display import text_table
 
         kind = "embedded local cluster" if self.embedded else "cluster"
-        return (f"Dask {kind} at {self.scheduler}; dashboard: {self.dashboard_link or '-'}\n"
-                + text_table(self.rows()))
+        return f"Dask {kind} at {self.scheduler}; dashboard: {self.dashboard_link or '-'}\n" + text_table(self.rows())
 
     def _repr_html_(self) -> str:
         from .display import html_table
 
-        link = (f'<a href="{self.dashboard_link}" target="_blank">dashboard</a>'
-                if self.dashboard_link else "no dashboard")
+        link = (
+            f'<a href="{self.dashboard_link}" target="_blank">dashboard</a>' if self.dashboard_link else "no dashboard"
+        )
         kind = "embedded local cluster" if self.embedded else "cluster"
         return f"<p>Dask {kind} at <code>{self.scheduler}</code> ({link})</p>" + html_table(self.rows())
 
     def to_json(self) -> dict:
-        return {"scheduler": self.scheduler, "dashboard_link": self.dashboard_link, "embedded": self.embedded,
-                "workers": [w.__dict__ for w in self.workers]}
+        return {
+            "scheduler": self.scheduler,
+            "dashboard_link": self.dashboard_link,
+            "embedded": self.embedded,
+            "workers": [w.__dict__ for w in self.workers],
+        }
 
 
 def worker_label(name) -> str:
@@ -100,13 +111,15 @@ def connect(address: str | None = None, *, n_workers: int | None = None, timeout
                 raise ClusterError(
                     f"Cannot reach the Dask scheduler at {address}: {exc}. Check that `dask scheduler` "
                     f"runs there and the address is right, or leave out --cluster / {SCHEDULER_ENV} "
-                    "to use the embedded local cluster.") from None
+                    "to use the embedded local cluster."
+                ) from None
         else:
             from distributed import LocalCluster
 
             n = n_workers or max(1, min(os.cpu_count() or 1, 8))
-            _embedded = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                     dashboard_address=":0", silence_logs=logging.ERROR)
+            _embedded = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+            )
             client = Client(_embedded, set_as_default=False)
         _clients[key] = client
         return client
@@ -140,12 +153,12 @@ def close(key: str | None = None) -> None:
             if key is None or k == key:
                 try:
                     _clients.pop(k).close()
-                except Exception:
+                except Exception:  # noqa: BLE001
                     pass
         if _embedded is not None and key in (None, "embedded"):
             try:
                 _embedded.close()
-            except Exception:
+            except Exception:  # noqa: BLE001
                 pass
             _embedded = None
 
@@ -159,12 +172,21 @@ def cluster_info(client) -> ClusterInfo:
     except TypeError:
         info = client.scheduler_info()
     workers = [
-        WorkerInfo(name=worker_label(w.get("name", addr)), address=addr, nthreads=int(w.get("nthreads", 1)),
-                   memory_limit=int(w.get("memory_limit") or 0), resources=dict(w.get("resources") or {}))
+        WorkerInfo(
+            name=worker_label(w.get("name", addr)),
+            address=addr,
+            nthreads=int(w.get("nthreads", 1)),
+            memory_limit=int(w.get("memory_limit") or 0),
+            resources=dict(w.get("resources") or {}),
+        )
         for addr, w in sorted(info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name")))
     ]
-    return ClusterInfo(scheduler=client.scheduler.address, dashboard_link=_dashboard(client),
-                       workers=workers, embedded=_embedded is not None and client is _clients.get("embedded"))
+    return ClusterInfo(
+        scheduler=client.scheduler.address,
+        dashboard_link=_dashboard(client),
+        workers=workers,
+        embedded=_embedded is not None and client is _clients.get("embedded"),
+    )
 
 
 def probe(address: str, timeout: float = 5) -> ClusterInfo:
@@ -181,11 +203,12 @@ def probe(address: str, timeout: float = 5) -> ClusterInfo:
     except (OSError, TimeoutError) as exc:
         raise ClusterError(
             f"The scheduler at {address} ({SCHEDULER_ENV}) does not answer: {exc}. Start it, or unset "
-            f"{SCHEDULER_ENV} and restart JupyterLab to train on the embedded local cluster.") from None
+            f"{SCHEDULER_ENV} and restart JupyterLab to train on the embedded local cluster."
+        ) from None
 
 
 def _dashboard(client) -> str | None:
     try:
         return client.dashboard_link
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None

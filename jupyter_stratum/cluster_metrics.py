@@ -3,6 +3,7 @@
 The only place a view's data comes from Dask directly: the widget modules call
 :class:`WorkerMetricsPoller`, never the Dask client.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,11 +16,11 @@ from .cluster import worker_label
 class WorkerMetrics:
     name: str
     address: str
-    cpu: float            # percent of one core, as the worker's system monitor reports it
-    memory: int           # bytes used by the worker process
-    memory_limit: int     # bytes (0: no limit)
+    cpu: float  # percent of one core, as the worker's system monitor reports it
+    memory: int  # bytes used by the worker process
+    memory_limit: int  # bytes (0: no limit)
     nthreads: int
-    executing: int = 0    # tasks executing now
+    executing: int = 0  # tasks executing now
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -38,11 +39,17 @@ def worker_metrics(client) -> list[WorkerMetrics]:
         executing = metrics.get("executing")
         if executing is None:
             executing = counts.get("executing", 0) if isinstance(counts, dict) else 0
-        rows.append(WorkerMetrics(
-            name=worker_label(w.get("name", address)), address=address, cpu=float(metrics.get("cpu") or 0.0),
-            memory=int(metrics.get("memory") or metrics.get("managed_bytes") or 0),
-            memory_limit=int(w.get("memory_limit") or 0), nthreads=int(w.get("nthreads") or 1),
-            executing=int(executing or 0)))
+        rows.append(
+            WorkerMetrics(
+                name=worker_label(w.get("name", address)),
+                address=address,
+                cpu=float(metrics.get("cpu") or 0.0),
+                memory=int(metrics.get("memory") or metrics.get("managed_bytes") or 0),
+                memory_limit=int(w.get("memory_limit") or 0),
+                nthreads=int(w.get("nthreads") or 1),
+                executing=int(executing or 0),
+            )
+        )
     return sorted(rows, key=lambda r: r.name)
 
 
@@ -63,8 +70,9 @@ class WorkerMetricsPoller:
         self.error: str | None = None
 
     def client(self):
-        return self._client() if callable(self._client) and not hasattr(self._client, "scheduler_info") \
-            else self._client
+        return (
+            self._client() if callable(self._client) and not hasattr(self._client, "scheduler_info") else self._client
+        )
 
     def __call__(self, force: bool = False) -> list[WorkerMetrics]:
         now = time.monotonic()

@@ -1,4 +1,5 @@
 """Loading the data a spec names, checking it, and describing it for lineage."""
+
 from __future__ import annotations
 
 import difflib
@@ -54,8 +55,9 @@ def read_table(source: str, base_dir: str | Path | None = None):
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     if not path.exists():
-        raise DataError(f"Data file not found: {path}. Give a csv or parquet path, "
-                        "a DataFrame variable name, or sklearn:<dataset>.")
+        raise DataError(
+            f"Data file not found: {path}. Give a csv or parquet path, a DataFrame variable name, or sklearn:<dataset>."
+        )
     suffix = "".join(path.suffixes[-2:]).lower()
     try:
         if suffix.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
@@ -64,9 +66,11 @@ def read_table(source: str, base_dir: str | Path | None = None):
             return pd.read_parquet(path)
         if suffix.endswith(".json"):
             return pd.read_json(path)
-    except Exception as exc:
-        raise DataError(f"Could not read {path}: {type(exc).__name__}: {exc}. "
-                        "Check that the file is a valid csv/parquet/json table.") from None
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(
+            f"Could not read {path}: {type(exc).__name__}: {exc}. "
+            "Check that the file is a valid csv/parquet/json table."
+        ) from None
     raise DataError(f"Don't know how to read '{path.name}': use a .csv, .tsv, .parquet or .json file.")
 
 
@@ -79,19 +83,28 @@ def resolve_frame(source: str, user_ns: dict | None = None, base_dir: str | Path
         return _sklearn_dataset(source.split(":", 1)[1])
     if source.isidentifier():
         if user_ns is None or source not in user_ns:
-            where = "in the notebook" if user_ns is not None else "(on the command line, data must be a file path or sklearn:<dataset>)"
-            raise DataError(f"No variable named '{source}' {where}. Define the DataFrame first, "
-                            "or give a csv/parquet path or sklearn:<dataset>.")
+            where = (
+                "in the notebook"
+                if user_ns is not None
+                else "(on the command line, data must be a file path or sklearn:<dataset>)"
+            )
+            raise DataError(
+                f"No variable named '{source}' {where}. Define the DataFrame first, "
+                "or give a csv/parquet path or sklearn:<dataset>."
+            )
         value = user_ns[source]
         if not isinstance(value, pd.DataFrame):
-            raise DataError(f"'{source}' is a {type(value).__name__}, not a pandas DataFrame. "
-                            f"Wrap it: {source}_df = pandas.DataFrame({source}).")
+            raise DataError(
+                f"'{source}' is a {type(value).__name__}, not a pandas DataFrame. "
+                f"Wrap it: {source}_df = pandas.DataFrame({source})."
+            )
         return value, None
     return read_table(source, base_dir), None
 
 
-def load_dataset(source: str, target: str | None, user_ns: dict | None = None,
-                 base_dir: str | Path | None = None) -> Dataset:
+def load_dataset(
+    source: str, target: str | None, user_ns: dict | None = None, base_dir: str | Path | None = None
+) -> Dataset:
     """Load and check the data: the target exists, rows exist, no missing target values."""
     frame, image_shape = resolve_frame(source, user_ns, base_dir)
     if target is None:
@@ -110,8 +123,10 @@ def load_dataset(source: str, target: str | None, user_ns: dict | None = None,
     y = frame[target]
     missing = int(y.isna().sum())
     if missing:
-        raise DataError(f"The target '{target}' has {missing} missing value(s) (NaN). "
-                        "Drop those rows (df.dropna(subset=[...])) or fill them before training.")
+        raise DataError(
+            f"The target '{target}' has {missing} missing value(s) (NaN). "
+            "Drop those rows (df.dropna(subset=[...])) or fill them before training."
+        )
     X = frame.drop(columns=[target])
     if X.shape[1] == 0:
         raise DataError(f"The data has no feature columns besides the target '{target}'.")
@@ -127,7 +142,12 @@ def infer_task(y) -> str:
     """classification for labels (strings, bools, categories, few integers); else regression."""
     import pandas as pd
 
-    if isinstance(y.dtype, pd.CategoricalDtype) or y.dtype == bool or y.dtype == object or pd.api.types.is_string_dtype(y):
+    if (
+        isinstance(y.dtype, pd.CategoricalDtype)
+        or y.dtype == bool
+        or y.dtype == object
+        or pd.api.types.is_string_dtype(y)
+    ):
         return "classification"
     if pd.api.types.is_integer_dtype(y):
         return "classification" if y.nunique() <= 20 else "regression"

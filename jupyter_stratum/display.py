@@ -1,4 +1,5 @@
 """Plain text and HTML tables: the fallback every view has where widgets can't render."""
+
 from __future__ import annotations
 
 import html
@@ -26,8 +27,9 @@ def text_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
-def html_table(rows: list[dict], columns: list[str] | None = None, highlight: int | None = None,
-               css_class: str = "stratum-table") -> str:
+def html_table(
+    rows: list[dict], columns: list[str] | None = None, highlight: int | None = None, css_class: str = "stratum-table"
+) -> str:
     if not rows:
         return "<p>(none)</p>"
     columns = columns or list(rows[0])

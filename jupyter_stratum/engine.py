@@ -9,13 +9,14 @@ A task whose worker died is run again by Dask; if Dask gives up on it
 that raises marks its candidate failed and cancels the candidate's other folds.
 Interrupting (KeyboardInterrupt) cancels every outstanding task.
 """
+
 from __future__ import annotations
 
 import queue
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from .errors import ClusterError, TrainingError
 from .events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
@@ -33,7 +34,8 @@ def check_resources(plan, cluster) -> None:
                 raise ClusterError(
                     f"Candidate {c.id} asks for {name}={amount:g}, but no worker of the cluster at "
                     f"{cluster.scheduler} offers it (resources offered: {have}). Start a worker with "
-                    f"`dask worker ADDRESS --resources {name}={amount:g}`, or remove `resources:` from it.")
+                    f"`dask worker ADDRESS --resources {name}={amount:g}`, or remove `resources:` from it."
+                )
 
 
 class _StartListener:
@@ -55,8 +57,9 @@ class _StartListener:
                 return out
 
 
-def run_plan(plan, dataset, splits, client, *, on_event: Callable | None = None, retries: int = 3,
-             poll: float = 0.05) -> dict[str, list]:
+def run_plan(
+    plan, dataset, splits, client, *, on_event: Callable | None = None, retries: int = 3, poll: float = 0.05
+) -> dict[str, list]:
     """Train every (candidate, fold).
 
     Returns a dict with ``folds`` ({candidate_id: [FoldResult]}), ``errors``
@@ -86,12 +89,22 @@ def run_plan(plan, dataset, splits, client, *, on_event: Callable | None = None,
     jobs: dict[str, FoldJob] = {}
     futures = {}
     for index, candidate in enumerate(plan.candidates):
-        for fold, (tr, te) in enumerate(splits.folds):
+        for fold, (_tr, _te) in enumerate(splits.folds):
             key = f"{topic}-{index}-{fold}"
-            jobs[key] = FoldJob(key=key, candidate_id=candidate.id, algorithm=candidate.algorithm,
-                                params=candidate.params, preprocess=tuple(plan.preprocess), features=features,
-                                task=plan.task, metrics=tuple(plan.metrics), n_classes=n_classes, fold=fold,
-                                topic=topic, image_shape=image_shape)
+            jobs[key] = FoldJob(
+                key=key,
+                candidate_id=candidate.id,
+                algorithm=candidate.algorithm,
+                params=candidate.params,
+                preprocess=tuple(plan.preprocess),
+                features=features,
+                task=plan.task,
+                metrics=tuple(plan.metrics),
+                n_classes=n_classes,
+                fold=fold,
+                topic=topic,
+                image_shape=image_shape,
+            )
     fold_positions = {fold: (tr, te) for fold, (tr, te) in enumerate(splits.folds)}
     # higher runs first: the expensive candidates' folds start before the cheap ones
     priorities = task_priorities(plan.candidates, len(X_train))
@@ -99,9 +112,19 @@ def run_plan(plan, dataset, splits, client, *, on_event: Callable | None = None,
     def submit(job: FoldJob):
         tr, te = fold_positions[job.fold]
         candidate = plan.candidate(job.candidate_id)
-        future = client.submit(fit_fold, job, X_future, y_future, tr, te, key=job.key, pure=False,
-                               resources=candidate.resources or None, retries=0,
-                               priority=priorities[job.candidate_id])
+        future = client.submit(
+            fit_fold,
+            job,
+            X_future,
+            y_future,
+            tr,
+            te,
+            key=job.key,
+            pure=False,
+            resources=candidate.resources or None,
+            retries=0,
+            priority=priorities[job.candidate_id],
+        )
         futures[job.key] = future
         return future
 
@@ -121,9 +144,12 @@ def run_plan(plan, dataset, splits, client, *, on_event: Callable | None = None,
             seen_starts[key] = seen_starts.get(key, 0) + 1
             job = jobs[key]
             if seen_starts[key] > 1:  # Dask re-ran it after its worker was lost
-                emit(TaskRetried(key, job.candidate_id, job.fold, "worker lost; rescheduled by Dask",
-                                 seen_starts[key]))
-            emit(TaskStarted(key, job.candidate_id, job.fold, msg.get("worker_name", msg.get("worker")), seen_starts[key]))
+                emit(TaskRetried(key, job.candidate_id, job.fold, "worker lost; rescheduled by Dask", seen_starts[key]))
+            emit(
+                TaskStarted(
+                    key, job.candidate_id, job.fold, msg.get("worker_name", msg.get("worker")), seen_starts[key]
+                )
+            )
 
     n_failed = 0
     try:
@@ -145,31 +171,35 @@ def run_plan(plan, dataset, splits, client, *, on_event: Callable | None = None,
                     if _is_worker_loss(exc) and job.attempt <= retries:
                         new_job = replace(job, key=f"{job.key}-r{job.attempt}", attempt=job.attempt + 1)
                         jobs[new_job.key] = new_job
-                        emit(TaskRetried(new_job.key, job.candidate_id, job.fold, f"{type(exc).__name__}: {exc}",
-                                         new_job.attempt))
+                        emit(
+                            TaskRetried(
+                                new_job.key, job.candidate_id, job.fold, f"{type(exc).__name__}: {exc}", new_job.attempt
+                            )
+                        )
                         ac.add(submit(new_job))
                         continue
                     n_failed += 1
                     message = f"{type(exc).__name__}: {exc}"
                     errors[job.candidate_id] = message
                     emit(TaskFailed(key, job.candidate_id, job.fold, message))
-                    client.cancel([f for k, f in futures.items()
-                                   if jobs[k].candidate_id == job.candidate_id and not f.done()])
+                    client.cancel(
+                        [f for k, f in futures.items() if jobs[k].candidate_id == job.candidate_id and not f.done()]
+                    )
                     continue
                 handle_starts()
                 results[job.candidate_id].append(result)
-                emit(TaskFinished(key, job.candidate_id, job.fold, result.worker, result.fit_seconds,
-                                  result.scores))
+                emit(TaskFinished(key, job.candidate_id, job.fold, result.worker, result.fit_seconds, result.scores))
     except KeyboardInterrupt:
         outstanding = [f for f in futures.values() if not f.done()]
         client.cancel(list(futures.values()) + [X_future, y_future])
         emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed, cancelled=True))
-        raise TrainingError(f"Interrupted: cancelled {len(outstanding)} outstanding task(s) on the cluster; "
-                            "nothing was registered.") from None
+        raise TrainingError(
+            f"Interrupted: cancelled {len(outstanding)} outstanding task(s) on the cluster; nothing was registered."
+        ) from None
     finally:
         try:
             client.unsubscribe_topic(topic)
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
     emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed))
     # the scattered data stays on the workers for the refit; dropping the futures releases it

@@ -3,6 +3,7 @@
 Each message says what was wrong and what to do. Front-ends (magics, CLI, REST)
 show ``str(error)`` to the user, never a traceback.
 """
+
 from __future__ import annotations
 
 

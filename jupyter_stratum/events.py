@@ -3,6 +3,7 @@
 Notebook views, the CLI and tests all consume the same events; the core never
 calls UI code. Every event has ``kind`` (a short string) and ``time``.
 """
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@
 Kept free of Dask imports at module level so that it also runs in-process
 (refit, tests); on a worker it reports its start through the worker's event log.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,7 +24,7 @@ class FoldJob:
     algorithm: str
     params: dict
     preprocess: tuple
-    features: object   # pipeline.FeatureTypes
+    features: object  # pipeline.FeatureTypes
     task: str
     metrics: tuple
     n_classes: int | None
@@ -50,8 +51,17 @@ def _announce(job: FoldJob, worker: str) -> None:
     try:
         from distributed import get_worker
 
-        get_worker().log_event(job.topic, {"event": "started", "key": job.key, "candidate_id": job.candidate_id,
-                                           "fold": job.fold, "worker_name": worker, "attempt": job.attempt})
+        get_worker().log_event(
+            job.topic,
+            {
+                "event": "started",
+                "key": job.key,
+                "candidate_id": job.candidate_id,
+                "fold": job.fold,
+                "worker_name": worker,
+                "attempt": job.attempt,
+            },
+        )
     except (ImportError, ValueError):
         pass
 
@@ -83,8 +93,9 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
 
     worker = worker_name()
     _announce(job, worker)
-    estimator = build_estimator(job.algorithm, job.params, list(job.preprocess), job.features, job.task,
-                                job.image_shape)
+    estimator = build_estimator(
+        job.algorithm, job.params, list(job.preprocess), job.features, job.task, job.image_shape
+    )
     X_tr, y_tr = X.iloc[train_positions], y.iloc[train_positions]
     X_te, y_te = X.iloc[test_positions], y.iloc[test_positions]
     with warnings.catch_warnings(record=True) as caught:
@@ -101,9 +112,18 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
         score_seconds = time.perf_counter() - start
     messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     return FoldResult(
-        candidate_id=job.candidate_id, fold=job.fold, scores=scores, fit_seconds=fit_seconds,
-        score_seconds=score_seconds, worker=worker, test_positions=np.asarray(test_positions),
-        y_pred=y_pred, y_score=y_score, score_kind=kind, attempt=job.attempt, warnings=messages[:5],
+        candidate_id=job.candidate_id,
+        fold=job.fold,
+        scores=scores,
+        fit_seconds=fit_seconds,
+        score_seconds=score_seconds,
+        worker=worker,
+        test_positions=np.asarray(test_positions),
+        y_pred=y_pred,
+        y_score=y_score,
+        score_kind=kind,
+        attempt=job.attempt,
+        warnings=messages[:5],
         history=training_history(estimator),
     )
 

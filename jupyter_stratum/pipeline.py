@@ -3,6 +3,7 @@
 The same function runs in the notebook (refit, tests) and on Dask workers, so a
 candidate is the same pipeline wherever it is fitted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,18 +17,27 @@ class FeatureTypes:
     categorical: tuple[str, ...]
 
     @classmethod
-    def of(cls, X) -> "FeatureTypes":
+    def of(cls, X) -> FeatureTypes:
         import pandas as pd
 
         numeric, categorical = [], []
         for col, dtype in X.dtypes.items():
-            (numeric if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-             else categorical).append(col)
+            (
+                numeric
+                if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+                else categorical
+            ).append(col)
         return cls(tuple(numeric), tuple(categorical))
 
 
-def build_estimator(algorithm: str, params: dict, preprocess: list[tuple[str, dict]],
-                    features: FeatureTypes, task: str | None = None, image_shape=None):
+def build_estimator(
+    algorithm: str,
+    params: dict,
+    preprocess: list[tuple[str, dict]],
+    features: FeatureTypes,
+    task: str | None = None,
+    image_shape=None,
+):
     """An unfitted Pipeline: the preprocessing steps, then the model (step ``model``).
 
     With categorical columns the user's steps apply to the numeric columns and
@@ -49,10 +59,12 @@ def build_estimator(algorithm: str, params: dict, preprocess: list[tuple[str, di
         from sklearn.preprocessing import OneHotEncoder
 
         numeric = Pipeline(steps) if steps else "passthrough"
-        categorical = Pipeline([
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            ("one_hot", OneHotEncoder(handle_unknown="ignore")),
-        ])
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("one_hot", OneHotEncoder(handle_unknown="ignore")),
+            ]
+        )
         transformers = [("categorical", categorical, list(features.categorical))]
         if features.numeric:
             transformers.insert(0, ("numeric", numeric, list(features.numeric)))

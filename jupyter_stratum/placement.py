@@ -14,6 +14,7 @@ request (``client.submit(..., resources=...)``) from what the cluster offers:
 :func:`place` also records, per candidate, the workers able to run it, which
 ``--dry-run`` shows. Nothing here imports TensorFlow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,12 @@ class CandidatePlacement:
     reason: str
 
     def to_json(self) -> dict:
-        return {"candidate": self.candidate_id, "resources": dict(self.resources), "workers": list(self.workers),
-                "reason": self.reason}
+        return {
+            "candidate": self.candidate_id,
+            "resources": dict(self.resources),
+            "workers": list(self.workers),
+            "reason": self.reason,
+        }
 
 
 def accelerator_of(algorithm: str) -> str | None:
@@ -46,8 +51,7 @@ def accelerator_of(algorithm: str) -> str | None:
 
 def eligible_workers(resources: dict, cluster) -> list[str]:
     """Names of the workers that offer every resource of ``resources`` in that amount."""
-    return [w.name for w in cluster.workers
-            if all(w.resources.get(k, 0) >= v for k, v in resources.items())]
+    return [w.name for w in cluster.workers if all(w.resources.get(k, 0) >= v for k, v in resources.items())]
 
 
 def _fmt(resources: dict) -> str:
@@ -85,7 +89,8 @@ def place(plan, cluster) -> list[CandidatePlacement]:
         plan.notices.append(
             f"{', '.join(on_cpu)}: no worker of {where} offers GPU, so {'it trains' if len(on_cpu) == 1 else 'they train'} "
             "on CPU workers (slower). Connect to a cluster with GPU workers (`%stratum cluster connect ADDR`; "
-            "see cluster/ for recipes) to train on a GPU.")
+            "see cluster/ for recipes) to train on a GPU."
+        )
     if hasattr(plan, "placement"):
         plan.placement = {p.candidate_id: p for p in placements}
         plan.cluster_text = _cluster_line(cluster)
@@ -95,8 +100,7 @@ def place(plan, cluster) -> list[CandidatePlacement]:
 def _cluster_line(cluster) -> str:
     kind = "embedded local cluster" if cluster.embedded else f"cluster at {cluster.scheduler}"
     offered = _fmt(cluster.resources)
-    return (f"{kind}: {len(cluster.workers)} worker(s)"
-            + (f", resources {offered}" if offered else ", no GPU"))
+    return f"{kind}: {len(cluster.workers)} worker(s)" + (f", resources {offered}" if offered else ", no GPU")
 
 
 def runs_on(placement: CandidatePlacement, cluster_size: int | None = None) -> str:
@@ -125,7 +129,7 @@ def cluster_for_plan(client=None, address: str | None = None):
     import os
 
     n = max(1, min(os.cpu_count() or 1, 8))
-    workers = [cl.WorkerInfo(name=str(i), address="(not started)", nthreads=1, memory_limit=0)
-               for i in range(n)]
-    return cl.ClusterInfo(scheduler="(embedded, starts with the first run)", dashboard_link=None,
-                          workers=workers, embedded=True)
+    workers = [cl.WorkerInfo(name=str(i), address="(not started)", nthreads=1, memory_limit=0) for i in range(n)]
+    return cl.ClusterInfo(
+        scheduler="(embedded, starts with the first run)", dashboard_link=None, workers=workers, embedded=True
+    )

@@ -3,10 +3,10 @@
 A plan is made in the notebook before anything reaches the cluster, so every
 mistake in the spec or the data shows up here, with nothing trained.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -19,16 +19,20 @@ class Candidate:
     """One algorithm with one set of hyperparameters."""
 
     id: str
-    algorithm: str          # catalog name, e.g. random_forest_classifier
+    algorithm: str  # catalog name, e.g. random_forest_classifier
     class_name: str
-    params: dict            # as given (search values picked), plus random_state from the seed
+    params: dict  # as given (search values picked), plus random_state from the seed
     resources: dict = field(default_factory=dict)
     source: str = "scikit-learn"
 
     def to_json(self) -> dict:
-        return {"id": self.id, "algorithm": self.algorithm, "class_name": self.class_name,
-                "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
-                "resources": dict(self.resources)}
+        return {
+            "id": self.id,
+            "algorithm": self.algorithm,
+            "class_name": self.class_name,
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
+            "resources": dict(self.resources),
+        }
 
 
 @dataclass
@@ -78,9 +82,15 @@ class Plan:
     def rows(self) -> list[dict]:
         from .placement import runs_on
 
-        rows = [{"candidate": c.id, "algorithm": c.class_name, "folds": self.n_folds,
-                 "resources": ", ".join(f"{k}={v:g}" for k, v in c.resources.items()) or "any worker"}
-                for c in self.candidates]
+        rows = [
+            {
+                "candidate": c.id,
+                "algorithm": c.class_name,
+                "folds": self.n_folds,
+                "resources": ", ".join(f"{k}={v:g}" for k, v in c.resources.items()) or "any worker",
+            }
+            for c in self.candidates
+        ]
         if self.placement:
             for row, c in zip(rows, self.candidates):
                 row["runs on"] = runs_on(self.placement[c.id]) if c.id in self.placement else "?"
@@ -89,10 +99,12 @@ class Plan:
     def to_text(self) -> str:
         from .display import text_table
 
-        head = (f"Plan: {len(self.candidates)} candidates × {self.n_folds} folds = {self.n_tasks} tasks; "
-                f"task {self.task}, select by {self.metric} ({'higher' if self.greater_is_better else 'lower'} is better); "
-                f"{self.n_train} training rows, {self.n_test} holdout rows."
-                + (f"\nOn the {self.cluster_text}." if self.cluster_text else ""))
+        head = (
+            f"Plan: {len(self.candidates)} candidates × {self.n_folds} folds = {self.n_tasks} tasks; "
+            f"task {self.task}, select by {self.metric} ({'higher' if self.greater_is_better else 'lower'} is better); "
+            f"{self.n_train} training rows, {self.n_test} holdout rows."
+            + (f"\nOn the {self.cluster_text}." if self.cluster_text else "")
+        )
         notes = "".join(f"\nNote: {n}" for n in self.notices)
         return head + "\n" + text_table(self.rows()) + notes
 
@@ -101,11 +113,15 @@ class Plan:
 
         from .display import html_table
 
-        return (f"<p><b>Plan</b>: {len(self.candidates)} candidates × {self.n_folds} folds = "
-                f"<b>{self.n_tasks} tasks</b>; task <code>{self.task}</code>, select by "
-                f"<code>{self.metric}</code>; {self.n_train} training rows, {self.n_test} holdout rows."
-                + (f" On the {html.escape(self.cluster_text)}." if self.cluster_text else "") + "</p>"
-                + html_table(self.rows()) + "".join(f"<p>Note: {n}</p>" for n in self.notices))
+        return (
+            f"<p><b>Plan</b>: {len(self.candidates)} candidates × {self.n_folds} folds = "
+            f"<b>{self.n_tasks} tasks</b>; task <code>{self.task}</code>, select by "
+            f"<code>{self.metric}</code>; {self.n_train} training rows, {self.n_test} holdout rows."
+            + (f" On the {html.escape(self.cluster_text)}." if self.cluster_text else "")
+            + "</p>"
+            + html_table(self.rows())
+            + "".join(f"<p>Note: {n}</p>" for n in self.notices)
+        )
 
     def __repr__(self) -> str:
         return self.to_text()
@@ -149,11 +165,11 @@ def make_splits(y, split, task: str) -> Splits:
 
     positions = np.arange(len(y))
     stratify = y if task == "classification" else None
-    train, test = train_test_split(positions, test_size=split.test_size, random_state=split.seed,
-                                   stratify=stratify)
+    train, test = train_test_split(positions, test_size=split.test_size, random_state=split.seed, stratify=stratify)
     y_train = y.iloc[train]
     splitter = (StratifiedKFold if task == "classification" else KFold)(
-        n_splits=split.cv, shuffle=True, random_state=split.seed)
+        n_splits=split.cv, shuffle=True, random_state=split.seed
+    )
     folds = [(tr, te) for tr, te in splitter.split(np.zeros(len(train)), y_train)]
     return Splits(train=train, test=test, folds=folds)
 
@@ -165,25 +181,33 @@ def check_data(dataset, spec: PipelineSpec, task: str) -> None:
     n_test = int(np.ceil(spec.split.test_size * n))
     n_train = n - n_test
     if n_train < spec.split.cv or n_test < 1:
-        raise DataError(f"Only {n} rows: a {spec.split.test_size:g} holdout and cv: {spec.split.cv} "
-                        "need more. Lower cv or test_size, or use more data.")
+        raise DataError(
+            f"Only {n} rows: a {spec.split.test_size:g} holdout and cv: {spec.split.cv} "
+            "need more. Lower cv or test_size, or use more data."
+        )
     if task == "classification":
         counts = y.value_counts()
         if len(counts) < 2:
-            raise DataError(f"The target '{dataset.target}' has a single class ({counts.index[0]!r}): "
-                            "classification needs at least two. Check the target column.")
+            raise DataError(
+                f"The target '{dataset.target}' has a single class ({counts.index[0]!r}): "
+                "classification needs at least two. Check the target column."
+            )
         smallest = counts.idxmin()
         need = spec.split.cv + 1  # one for the holdout, cv for the folds
         if counts.min() < need:
-            raise DataError(f"Class {smallest!r} of '{dataset.target}' has only {counts.min()} row(s); "
-                            f"a holdout split and cv: {spec.split.cv} need at least {need} per class. "
-                            "Lower cv, or drop or merge rare classes.")
+            raise DataError(
+                f"Class {smallest!r} of '{dataset.target}' has only {counts.min()} row(s); "
+                f"a holdout split and cv: {spec.split.cv} need at least {need} per class. "
+                "Lower cv, or drop or merge rare classes."
+            )
     else:
         import pandas as pd
 
         if not pd.api.types.is_numeric_dtype(y):
-            raise DataError(f"The target '{dataset.target}' is not numeric ({y.dtype}), so it can't be "
-                            "regressed. Use task: classification, or convert the column.")
+            raise DataError(
+                f"The target '{dataset.target}' is not numeric ({y.dtype}), so it can't be "
+                "regressed. Use task: classification, or convert the column."
+            )
 
 
 def make_plan(spec: PipelineSpec, dataset, run_id: str = "plan") -> Plan:
@@ -206,19 +230,40 @@ def make_plan(spec: PipelineSpec, dataset, run_id: str = "plan") -> Plan:
     candidates = make_candidates(spec, task)
     classes = sorted(dataset.y.unique().tolist(), key=str) if task == "classification" else None
     n_test = int(np.ceil(spec.split.test_size * len(dataset.y)))
-    tasks = [PlannedTask(f"stratum-{run_id}-{i}-{fold}", c.id, fold, c.resources)
-             for i, c in enumerate(candidates) for fold in range(spec.split.cv)]
+    tasks = [
+        PlannedTask(f"stratum-{run_id}-{i}-{fold}", c.id, fold, c.resources)
+        for i, c in enumerate(candidates)
+        for fold in range(spec.split.cv)
+    ]
     notices = []
     if classes is not None and len(classes) > 2:
         notices.append(f"{len(classes)} classes: f1/precision/recall are macro averages, roc_auc is one-vs-rest.")
     return Plan(
-        spec=spec, task=task, metric=metric, metrics=metrics,
-        greater_is_better=METRICS[metric].greater_is_better, candidates=candidates,
-        preprocess=[(s.name, dict(s.params)) for s in spec.preprocess], n_folds=spec.split.cv,
-        n_rows=len(dataset.y), n_train=len(dataset.y) - n_test, n_test=n_test, classes=classes,
-        tasks=tasks, notices=notices,
+        spec=spec,
+        task=task,
+        metric=metric,
+        metrics=metrics,
+        greater_is_better=METRICS[metric].greater_is_better,
+        candidates=candidates,
+        preprocess=[(s.name, dict(s.params)) for s in spec.preprocess],
+        n_folds=spec.split.cv,
+        n_rows=len(dataset.y),
+        n_train=len(dataset.y) - n_test,
+        n_test=n_test,
+        classes=classes,
+        tasks=tasks,
+        notices=notices,
     )
 
 
-__all__ = ["Candidate", "Plan", "PlannedTask", "Splits", "make_plan", "make_splits", "make_candidates",
-           "check_data", "format_path"]
+__all__ = [
+    "Candidate",
+    "Plan",
+    "PlannedTask",
+    "Splits",
+    "make_plan",
+    "make_splits",
+    "make_candidates",
+    "check_data",
+    "format_path",
+]

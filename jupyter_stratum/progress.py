@@ -3,6 +3,7 @@
 Richer notebook views (widgets, Bokeh) consume the same events; these are the
 fallbacks that work everywhere.
 """
+
 from __future__ import annotations
 
 import sys
@@ -44,7 +45,9 @@ class ProgressCounter:
 
     def line(self) -> str:
         eta = f", ETA {self.eta:.0f} s" if self.eta is not None and self.done < self.total else ""
-        extra = (f", {self.failed} failed" if self.failed else "") + (f", {self.retried} retried" if self.retried else "")
+        extra = (f", {self.failed} failed" if self.failed else "") + (
+            f", {self.retried} retried" if self.retried else ""
+        )
         return f"{self.done}/{self.total} tasks, {self.elapsed:.1f} s{eta}{extra}"
 
 
@@ -60,7 +63,9 @@ class TerminalProgress:
         self.counter.update(event)
         text = None
         if isinstance(event, PlanReady):
-            text = f"Training {event.n_tasks} tasks" + (f" (dashboard: {event.dashboard_link})" if event.dashboard_link else "")
+            text = f"Training {event.n_tasks} tasks" + (
+                f" (dashboard: {event.dashboard_link})" if event.dashboard_link else ""
+            )
         elif isinstance(event, TaskFinished) and not self.quiet:
             text = f"[{self.counter.line()}] {event.candidate_id} fold {event.fold} on {event.worker}: {event.seconds:.2f} s"
         elif isinstance(event, (TaskFailed, TaskRetried)):

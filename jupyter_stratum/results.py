@@ -3,6 +3,7 @@
 Results keep the data plots need (out-of-fold predictions, holdout predictions)
 and compute curves on demand with scikit-learn's own functions.
 """
+
 from __future__ import annotations
 
 import math
@@ -129,13 +130,13 @@ class TrainingResult:
     name: str | None
     plan: Any
     candidates: list[CandidateResult]
-    leaderboard: Any            # evaluate.leaderboard.Leaderboard
+    leaderboard: Any  # evaluate.leaderboard.Leaderboard
     best: CandidateResult | None
-    model: Any                  # the winner refit on the whole training part
+    model: Any  # the winner refit on the whole training part
     holdout_scores: dict[str, float]
-    holdout: dict               # y_true, y_pred, y_score of the holdout part
+    holdout: dict  # y_true, y_pred, y_score of the holdout part
     seconds: float
-    version: Any = None         # registry ModelVersion once registered
+    version: Any = None  # registry ModelVersion once registered
     events: list = field(default_factory=list)
     cluster: dict = field(default_factory=dict)
     data_fingerprint: str = ""
@@ -166,8 +167,10 @@ class TrainingResult:
         reg = f" Registered as {self.version.ref}." if self.version is not None else ""
         hold = ", ".join(f"{k} {v:.4f}" for k, v in self.holdout_scores.items())
         best = self.best.id if self.best else "none"
-        return (f"Best: {best} — holdout {hold}. {len(self.candidates)} candidates, "
-                f"{self.plan.n_tasks} tasks in {self.seconds:.1f} s.{reg}")
+        return (
+            f"Best: {best} — holdout {hold}. {len(self.candidates)} candidates, "
+            f"{self.plan.n_tasks} tasks in {self.seconds:.1f} s.{reg}"
+        )
 
     def to_text(self) -> str:
         return self.leaderboard.to_text() + "\n" + self.summary()

@@ -15,6 +15,7 @@ The body of a ``%%stratum train`` cell is YAML::
 Every error names the line and the field and says what would be valid.
 ``parse_spec(spec.to_yaml()) == spec`` holds for every valid spec.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -109,14 +110,12 @@ def _short_form(value, key: str):
     if isinstance(value, str):
         return {key: value}
     if isinstance(value, dict) and len(value) == 1:
-        (name, params), = value.items()
+        ((name, params),) = value.items()
         if name not in _MODEL_KEYS | {"name"}:
             if params is None:
                 params = {}
             if not isinstance(params, dict):
-                raise ValueError(
-                    f"the parameters of {name} must be a mapping such as {{C: 1.0}}, got {params!r}"
-                )
+                raise ValueError(f"the parameters of {name} must be a mapping such as {{C: 1.0}}, got {params!r}")
             params = dict(params)
             out = {key: name}
             for reserved in ("resources", "label"):
@@ -174,11 +173,12 @@ class PipelineSpec(_Strict):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
 
     @classmethod
-    def from_yaml(cls, text: str) -> "PipelineSpec":
+    def from_yaml(cls, text: str) -> PipelineSpec:
         return parse_spec(text)
 
 
 # ---- parsing with line numbers ----------------------------------------------
+
 
 class LineMap:
     """Path in the YAML document -> 1-based line number."""
@@ -231,7 +231,9 @@ def _friendly(err: dict, fields: list[str]) -> str:
         return f"unknown field '{name}'. {hint}Valid fields: {', '.join(fields)}."
     if kind == "missing":
         if name == "models":
-            return "'models' is required: list the algorithms to train, e.g. models: [logistic_regression, random_forest]"
+            return (
+                "'models' is required: list the algorithms to train, e.g. models: [logistic_regression, random_forest]"
+            )
         if name == "data":
             return "'data' is required: a DataFrame variable, a csv/parquet path, or sklearn:breast_cancer"
         return f"'{name}' is required"
@@ -240,7 +242,7 @@ def _friendly(err: dict, fields: list[str]) -> str:
     if kind == "literal_error" and name == "task":
         return f"task must be 'classification' or 'regression', got {err.get('input')!r}"
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     got = err.get("input")
     if kind not in ("value_error", "assertion_error") and not isinstance(got, dict):
         return f"{name}: {msg[0].lower() + msg[1:]}, got {got!r}"
@@ -296,7 +298,9 @@ def parse_spec(text: str | dict | PipelineSpec, *, validate: bool = True, task: 
             issue = SpecIssue((), "the spec is empty: give at least 'data' and 'models'", 1)
             raise SpecError(f"Invalid pipeline spec:\n  {issue}", [issue])
         if not isinstance(raw, dict):
-            issue = SpecIssue((), f"the spec must be a mapping of fields (data:, models:, ...), got {type(raw).__name__}", 1)
+            issue = SpecIssue(
+                (), f"the spec must be a mapping of fields (data:, models:, ...), got {type(raw).__name__}", 1
+            )
             raise SpecError(f"Invalid pipeline spec:\n  {issue}", [issue])
         try:
             spec = PipelineSpec.model_validate(raw)
@@ -316,6 +320,7 @@ def _summary(issues: list[SpecIssue]) -> str:
 
 
 # ---- checks against the catalog and the metrics -----------------------------
+
 
 def search_space(algorithm, params: dict) -> list[dict]:
     """Expand list values into one params dict per combination.
@@ -401,8 +406,10 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
             probe = algo.build(**_as_lists(grid[0])) if not seen_bad else None
             if probe is not None and not hasattr(probe, "predict_proba"):
                 fix = " Set probability: true, or" if "probability" in algo.param_names else ""
-                add(("models", i, "algorithm"),
-                    f"{algo.name} gives no probabilities, so it can't be scored by {spec.metric}.{fix} choose another metric.")
+                add(
+                    ("models", i, "algorithm"),
+                    f"{algo.name} gives no probabilities, so it can't be scored by {spec.metric}.{fix} choose another metric.",
+                )
     for path, name in [(("metric",), spec.metric)] + [(("metrics", j), m) for j, m in enumerate(spec.metrics or [])]:
         if name is None:
             continue
@@ -413,8 +420,10 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
             add(path, f"unknown metric '{name}'. {hint}Valid metrics: {', '.join(valid)}.")
         elif task is not None and METRICS[name].task != task:
             valid = [m for m in METRICS if METRICS[m].task == task]
-            add(path, f"metric '{name}' is for {METRICS[name].task}, but the task is {task}. "
-                      f"Use one of: {', '.join(valid)}.")
+            add(
+                path,
+                f"metric '{name}' is for {METRICS[name].task}, but the task is {task}. Use one of: {', '.join(valid)}.",
+            )
     return issues
 
 
@@ -428,6 +437,11 @@ def validate_text(text: str, task: str | None = None) -> dict:
     try:
         spec = parse_spec(text, task=task)
     except SpecError as exc:
-        return {"ok": False, "errors": [i.to_json() for i in exc.errors] or
-                [{"line": None, "path": [], "field": "", "message": str(exc)}], "yaml": None, "spec": None}
+        return {
+            "ok": False,
+            "errors": [i.to_json() for i in exc.errors]
+            or [{"line": None, "path": [], "field": "", "message": str(exc)}],
+            "yaml": None,
+            "spec": None,
+        }
     return {"ok": True, "errors": [], "yaml": spec.to_yaml(), "spec": spec.to_dict()}

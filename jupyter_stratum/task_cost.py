@@ -27,6 +27,7 @@ submits in (the first tasks go straight to idle workers, before the rest arrive)
 Fit times measured earlier are not used: the registry has them only in the lineage
 of registered runs (their leaderboard), measured on other data and other workers.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -45,8 +46,9 @@ def _params_with_defaults(algorithm: str, params: dict) -> dict:
                 signature = inspect.signature(algo.factory)
             except (TypeError, ValueError):
                 break
-            defaults = {name: p.default for name, p in signature.parameters.items()
-                        if p.default is not inspect.Parameter.empty}
+            defaults = {
+                name: p.default for name, p in signature.parameters.items() if p.default is not inspect.Parameter.empty
+            }
             break
     return {**defaults, **params}
 
@@ -65,8 +67,7 @@ def estimate_cost(algorithm: str, class_name: str, params: dict, n_rows: int) ->
         return rows * _number(p.get("n_estimators"), 100) * 2
     if "n_estimators" in p:
         return rows * _number(p.get("n_estimators"), 100) * 0.5
-    if (class_name in _KERNEL_OR_NEIGHBOURS or class_name.startswith("GaussianProcess")
-            or "Neighbors" in class_name):
+    if class_name in _KERNEL_OR_NEIGHBOURS or class_name.startswith("GaussianProcess") or "Neighbors" in class_name:
         return rows * rows / 1000
     if "epochs" in p:
         return rows * _number(p.get("epochs"), 30) * 2

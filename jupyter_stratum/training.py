@@ -3,12 +3,14 @@
 Nothing is registered unless the whole run succeeds: a failed or interrupted
 run leaves the registry as it was.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +41,9 @@ def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = 
     return spec, dataset, plan
 
 
-def dry_run(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None, client=None,
-            cluster: str | None = None):
+def dry_run(
+    spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None, client=None, cluster: str | None = None
+):
     """The plan (candidates, folds, tasks, resources, where each runs) without training anything."""
     from .placement import cluster_for_plan, place
 
@@ -49,9 +52,18 @@ def dry_run(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = 
     return plan
 
 
-def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_dir: str | Path | None = None,
-          client=None, cluster: str | None = None, on_event: Callable[[Any], None] | None = None,
-          register: bool = True, registry=None) -> "TrainingResult":  # noqa: F821
+def train(
+    spec,
+    name: str | None = None,
+    *,
+    user_ns: dict | None = None,
+    base_dir: str | Path | None = None,
+    client=None,
+    cluster: str | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    register: bool = True,
+    registry=None,
+) -> TrainingResult:  # noqa: F821
     """Train every candidate of ``spec`` on Dask, pick the best, refit, score on the holdout, register.
 
     ``spec`` is YAML text, a dict, a :class:`PipelineSpec` or a Path to a YAML file.
@@ -95,10 +107,19 @@ def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_di
     y_train = np.asarray(dataset.y.iloc[splits.train])
     candidates = []
     for c in plan.candidates:
-        candidates.append(CandidateResult(
-            id=c.id, algorithm=c.algorithm, class_name=c.class_name, params=c.params, resources=c.resources,
-            folds=sorted(out["folds"][c.id], key=lambda f: f.fold), error=out["errors"].get(c.id),
-            y_train=y_train, classes=plan.classes))
+        candidates.append(
+            CandidateResult(
+                id=c.id,
+                algorithm=c.algorithm,
+                class_name=c.class_name,
+                params=c.params,
+                resources=c.resources,
+                folds=sorted(out["folds"][c.id], key=lambda f: f.fold),
+                error=out["errors"].get(c.id),
+                y_train=y_train,
+                classes=plan.classes,
+            )
+        )
     for c in candidates:
         for message in dict.fromkeys(w for f in c.folds for w in f.warnings):
             emit(Notice(f"{c.id}: {message}", level="warning"))
@@ -110,10 +131,19 @@ def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_di
 
     # refit the winner on the whole training part, where its resources are
     X_future, y_future = out["data"]
-    future = client.submit(refit, best.algorithm, best.params, tuple(plan.preprocess), out["features"],
-                           plan.task, X_future, y_future,
-                           tuple(dataset.image_shape) if dataset.image_shape else None,
-                           resources=best.resources or None, pure=False)
+    future = client.submit(
+        refit,
+        best.algorithm,
+        best.params,
+        tuple(plan.preprocess),
+        out["features"],
+        plan.task,
+        X_future,
+        y_future,
+        tuple(dataset.image_shape) if dataset.image_shape else None,
+        resources=best.resources or None,
+        pure=False,
+    )
     try:
         model, refit_seconds, refit_worker = future.result()
     except KeyboardInterrupt:
@@ -129,19 +159,26 @@ def train(spec, name: str | None = None, *, user_ns: dict | None = None, base_di
         y_pred, y_score, _ = predictions(model, X_test)
     else:
         y_pred, y_score = np.asarray(model.predict(X_test)), None
-    holdout = {"y_true": np.asarray(y_test), "y_pred": y_pred, "y_score": y_score,
-               "positions": splits.test}
+    holdout = {"y_true": np.asarray(y_test), "y_pred": y_pred, "y_score": y_score, "positions": splits.test}
     emit(RefitFinished(best.id, refit_seconds, refit_worker, holdout_scores))
 
     result = TrainingResult(
-        name=name, plan=plan, candidates=candidates, leaderboard=leaderboard, best=best, model=model,
-        holdout_scores=holdout_scores, holdout=holdout, seconds=time.perf_counter() - started,
-        events=events, cluster=info.to_json(), data_fingerprint=fingerprint(dataset.X, dataset.y),
+        name=name,
+        plan=plan,
+        candidates=candidates,
+        leaderboard=leaderboard,
+        best=best,
+        model=model,
+        holdout_scores=holdout_scores,
+        holdout=holdout,
+        seconds=time.perf_counter() - started,
+        events=events,
+        cluster=info.to_json(),
+        data_fingerprint=fingerprint(dataset.X, dataset.y),
         input_schema=input_schema(dataset.X, dataset.image_shape),
     )
     if register and name is not None:
-        version = registry.register(name, model, lineage=lineage(result, spec, X_test),
-                                    flavor=flavor_of(model))
+        version = registry.register(name, model, lineage=lineage(result, spec, X_test), flavor=flavor_of(model))
         result.version = version
         emit(ModelRegistered(version.name, version.version, version.ref))
     return result
@@ -153,19 +190,28 @@ def _check_name(name: str) -> None:
     from .errors import SpecError
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        raise SpecError(f"Invalid model name {name!r}: use letters, digits, '-', '_' or '.', "
-                        "starting with a letter or digit (e.g. churn, churn-v2).")
+        raise SpecError(
+            f"Invalid model name {name!r}: use letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit (e.g. churn, churn-v2)."
+        )
 
 
 def flavor_of(model) -> str:
     """How the registry stores this model ("sklearn", or a flavor a plugin declares)."""
-    return getattr(model, "stratum_flavor", None) or getattr(
-        getattr(model, "steps", [[None, None]])[-1][1], "stratum_flavor", None) or "sklearn"
+    return (
+        getattr(model, "stratum_flavor", None)
+        or getattr(getattr(model, "steps", [[None, None]])[-1][1], "stratum_flavor", None)
+        or "sklearn"
+    )
 
 
 def _json_safe(value):
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else
-                                 (v.tolist() if hasattr(v, "tolist") else str(v))))
+    return json.loads(
+        json.dumps(
+            value,
+            default=lambda v: v.item() if hasattr(v, "item") else (v.tolist() if hasattr(v, "tolist") else str(v)),
+        )
+    )
 
 
 def lineage(result, spec: PipelineSpec, X_test) -> dict:
@@ -181,8 +227,11 @@ def lineage(result, spec: PipelineSpec, X_test) -> dict:
         "metric": plan.metric,
         "cv_score": best.mean(plan.metric),
         "holdout_score": result.holdout_scores.get(plan.metric),
-        "cv_scores": {m: {"mean": best.mean(m), "std": best.std(m), "folds": best.fold_scores(m)}
-                      for m in plan.metrics if best.fold_scores(m)},
+        "cv_scores": {
+            m: {"mean": best.mean(m), "std": best.std(m), "folds": best.fold_scores(m)}
+            for m in plan.metrics
+            if best.fold_scores(m)
+        },
         "holdout_scores": dict(result.holdout_scores),
         "spec_yaml": spec.to_yaml(),
         "data_fingerprint": result.data_fingerprint,

@@ -5,6 +5,7 @@ The clusters are real: `dask scheduler` and `dask worker` processes started as
 subprocesses on 127.0.0.1, exactly as a team would start them. Notebooks run in a
 real kernel through nbclient.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,12 +40,22 @@ class DaskProcesses:
     workdir: Path | None = None
 
     def add_worker(self, name: str, *args: str, nanny: bool = True) -> subprocess.Popen:
-        cmd = [str(BIN / "dask"), "worker", self.address, "--nthreads", "1", "--name", name,
-               "--no-dashboard", "--local-directory", str(self.workdir / name), *args]
+        cmd = [
+            str(BIN / "dask"),
+            "worker",
+            self.address,
+            "--nthreads",
+            "1",
+            "--name",
+            name,
+            "--no-dashboard",
+            "--local-directory",
+            str(self.workdir / name),
+            *args,
+        ]
         if not nanny:
             cmd.append("--no-nanny")
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.workers[name] = proc
         return proc
 
@@ -73,9 +84,22 @@ def start_dask(tmp: Path, workers: dict[str, tuple] | None = None, nanny: bool =
     tmp.mkdir(parents=True, exist_ok=True)
     scheduler_file = tmp / "scheduler.json"
     scheduler = subprocess.Popen(
-        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
-         "--scheduler-file", str(scheduler_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            str(BIN / "dask"),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-address",
+            ":0",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 60
     while not scheduler_file.exists():
         if time.time() > deadline or scheduler.poll() is not None:
@@ -145,8 +169,9 @@ def dask_factory(tmp_path):
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def execute_notebook(path: str | Path, *, cwd: Path, timeout: int = 600, env: dict | None = None,
-                     store_widget_state: bool = False):
+def execute_notebook(
+    path: str | Path, *, cwd: Path, timeout: int = 600, env: dict | None = None, store_widget_state: bool = False
+):
     """Execute the notebook at ``path`` (relative: under examples/) in a fresh python3 kernel
     (nbclient); returns the executed notebook node.
 
@@ -159,8 +184,13 @@ def execute_notebook(path: str | Path, *, cwd: Path, timeout: int = 600, env: di
 
     path = EXAMPLES / path if not Path(path).is_absolute() else Path(path)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=store_widget_state,
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        store_widget_state=store_widget_state,
+        resources={"metadata": {"path": str(cwd)}},
+    )
     try:
         client.execute(env={**os.environ, **(env or {})})
     finally:

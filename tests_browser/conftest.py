@@ -7,6 +7,7 @@ The server runs from this checkout's build (``jupyter_stratum/labextension``, ma
 ``make labextension``) with a temporary root dir, workspace, settings, Jupyter config
 and ``STRATUM_HOME``, so nothing of the user's setup leaks in or out.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 BUILT = REPO / "jupyter_stratum" / "labextension"
 CHROMIUM = os.environ.get("STRATUM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 BIN = Path(sys.executable).parent
 
@@ -38,9 +44,9 @@ BIN = Path(sys.executable).parent
 class Lab:
     """A running ``jupyter lab``."""
 
-    url: str          # base URL, ends with "/"
+    url: str  # base URL, ends with "/"
     token: str
-    root: Path        # notebooks live here
+    root: Path  # notebooks live here
     stratum_home: Path
     log: Path
     proc: subprocess.Popen
@@ -56,11 +62,22 @@ class Lab:
     def new_notebook(self, name: str, sources: tuple[str, ...] = ("",)) -> str:
         """A Python 3 notebook in the root dir with one code cell per source; returns its lab URL."""
         nb = {
-            "cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {},
-                       "outputs": [], "source": source} for i, source in enumerate(sources)],
-            "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                        "name": "python3"}},
-            "nbformat": 4, "nbformat_minor": 5,
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": f"c{i}",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": source,
+                }
+                for i, source in enumerate(sources)
+            ],
+            "metadata": {
+                "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
         }
         (self.root / name).write_text(json.dumps(nb))
         return self.open_url(name)
@@ -83,34 +100,53 @@ def start_lab(tmp: Path, *, server_extension: bool = True, scheduler: str | None
     """
     if not (BUILT / "package.json").is_file():
         pytest.skip("the labextension is not built: run `make labextension` (jlpm install && jlpm build:prod)")
-    root, home, config, data, runtime, exts = (tmp / d for d in
-                                               ("root", "stratum-home", "config", "data", "runtime", "labext"))
+    root, home, config, data, runtime, exts = (
+        tmp / d for d in ("root", "stratum-home", "config", "data", "runtime", "labext")
+    )
     for d in (root, config, data, runtime, exts, config / "labconfig"):
         d.mkdir(parents=True, exist_ok=True)
     # this checkout's build, whatever else is installed
     (exts / "jupyter-stratum").symlink_to(BUILT, target_is_directory=True)
-    (config / "labconfig" / "page_config.json").write_text(json.dumps({
-        # no "news?" toast over the page
-        "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True},
-    }))
+    (config / "labconfig" / "page_config.json").write_text(
+        json.dumps(
+            {
+                # no "news?" toast over the page
+                "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True},
+            }
+        )
+    )
     port, token = _free_port(), secrets.token_hex(16)
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_stratum": server_extension},
-            "root_dir": str(root), "port": port, "ip": "127.0.0.1", "open_browser": False,
-            "allow_root": True, "base_url": "/lab-base/",
-            "IdentityProvider": {"token": token},
-        },
-        "IdentityProvider": {"token": token},
-        "LabApp": {"extra_labextensions_path": [str(exts)], "workspaces_dir": str(tmp / "workspaces"),
-                   "user_settings_dir": str(tmp / "settings"),
-                   "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
-        "LabServerApp": {"extra_labextensions_path": [str(exts)]},
-    }))
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {
+                    "jpserver_extensions": {"jupyter_stratum": server_extension},
+                    "root_dir": str(root),
+                    "port": port,
+                    "ip": "127.0.0.1",
+                    "open_browser": False,
+                    "allow_root": True,
+                    "base_url": "/lab-base/",
+                    "IdentityProvider": {"token": token},
+                },
+                "IdentityProvider": {"token": token},
+                "LabApp": {
+                    "extra_labextensions_path": [str(exts)],
+                    "workspaces_dir": str(tmp / "workspaces"),
+                    "user_settings_dir": str(tmp / "settings"),
+                    "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                },
+                "LabServerApp": {"extra_labextensions_path": [str(exts)]},
+            }
+        )
+    )
     env = dict(os.environ)
     env.update(
-        STRATUM_HOME=str(home), JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(runtime),
-        IPYTHONDIR=str(tmp / "ipython"), PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        STRATUM_HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        IPYTHONDIR=str(tmp / "ipython"),
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         JUPYTER_PLATFORM_DIRS="1",
     )
     env.pop("STRATUM_SCHEDULER", None)
@@ -119,11 +155,14 @@ def start_lab(tmp: Path, *, server_extension: bool = True, scheduler: str | None
     env.pop("JUPYTER_DATA_DIR", None)
     log = tmp / "jupyter-lab.log"
     proc = subprocess.Popen(
-        [str(BIN / "jupyter-lab")], cwd=root, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        [str(BIN / "jupyter-lab")],
+        cwd=root,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    lab = Lab(url=f"http://127.0.0.1:{port}/lab-base/", token=token, root=root, stratum_home=home,
-              log=log, proc=proc)
+    lab = Lab(url=f"http://127.0.0.1:{port}/lab-base/", token=token, root=root, stratum_home=home, log=log, proc=proc)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
@@ -134,7 +173,7 @@ def start_lab(tmp: Path, *, server_extension: bool = True, scheduler: str | None
         except OSError:
             if time.monotonic() > deadline:
                 stop_lab(lab)
-                raise RuntimeError(f"jupyter lab did not answer in 60 s:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"jupyter lab did not answer in 60 s:\n{log.read_text()[-3000:]}") from None
             time.sleep(0.25)
     return lab
 

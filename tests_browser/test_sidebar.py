@@ -7,6 +7,7 @@ the notebook, find the model in the Models panel; then the round trip of an
 existing ``%%stratum`` cell back into the builder, and the message shown when
 the server extension is missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,6 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
-
 REPO = Path(__file__).resolve().parents[1]
 SIDEBAR_TAB = ".lm-TabBar-tab[data-id='jp-stratum-sidebar']"
 SIDEBAR = "#jp-stratum-sidebar"
@@ -26,9 +26,11 @@ MODEL_NAME = "bc-pipeline"
 
 pytestmark = pytest.mark.slow
 
-WINE_CELL = ("%%stratum train wine-model\ndata: sklearn:wine\nsplit: {cv: 4}\n"
-             "models:\n  - logistic_regression: {C: [0.1, 1, 10]}\n  - gradient_boosting\n"
-             "metric: accuracy\n")
+WINE_CELL = (
+    "%%stratum train wine-model\ndata: sklearn:wine\nsplit: {cv: 4}\n"
+    "models:\n  - logistic_regression: {C: [0.1, 1, 10]}\n  - gradient_boosting\n"
+    "metric: accuracy\n"
+)
 
 
 def field(page: Page, key: str):
@@ -54,17 +56,20 @@ def open_sidebar(page: Page, url: str) -> dict:
     t_ready = time.monotonic()
     # usable: the builder answers a first validation
     expect(page.locator(f"{SIDEBAR} [data-stratum-status]")).not_to_have_attribute(
-        "data-stratum-status", "unknown", timeout=30_000)
+        "data-stratum-status", "unknown", timeout=30_000
+    )
     t_usable = time.monotonic()
     timings = {"shell_s": t_shell - t0, "sidebar_ready_s": t_ready - t0, "sidebar_usable_s": t_usable - t0}
     # the browser's own clock (ms since navigation start) and the catalog request
-    timings.update(page.evaluate("""() => {
+    timings.update(
+        page.evaluate("""() => {
         const mark = n => (performance.getEntriesByName(n)[0] || {}).startTime;
         const cat = performance.getEntriesByType('resource').find(r => r.name.includes('jupyter-stratum/catalog')) || {};
         return {load_start_ms: mark('stratum:load-start'), catalog_loaded_ms: mark('stratum:catalog-loaded'),
                 catalog_request_ms: cat.duration, catalog_bytes_on_wire: cat.encodedBodySize,
                 catalog_bytes: cat.decodedBodySize};
-    }"""))
+    }""")
+    )
     return timings
 
 
@@ -105,9 +110,13 @@ def test_build_validate_run_and_register(lab, page: Page, record_property, tmp_p
     error = field(page, "models.0.C").locator(".jp-stratum-field-error")
     expect(error).to_be_visible(timeout=30_000)
     bad = {
-        "data": "sklearn:breast_cancer", "split": {"cv": 3}, "preprocess": ["standard_scaler"],
-        "models": [{"logistic_regression": {"C": -1}},
-                   {"random_forest_classifier": {"criterion": "entropy", "n_estimators": 25}}],
+        "data": "sklearn:breast_cancer",
+        "split": {"cv": 3},
+        "preprocess": ["standard_scaler"],
+        "models": [
+            {"logistic_regression": {"C": -1}},
+            {"random_forest_classifier": {"criterion": "entropy", "n_estimators": 25}},
+        ],
         "metric": "roc_auc",
     }
     expected = validate_text(json.dumps(bad, indent=1))
@@ -202,8 +211,10 @@ def test_selecting_a_stratum_cell_loads_it_into_the_builder(lab, page: Page):
     header, _, body = cells.first.locator(".jp-InputArea-editor").inner_text().partition("\n")
     assert header.strip() == "%%stratum train wine-model"
     spec = yaml.safe_load(body)
-    assert spec["models"] == [{"gradient_boosting": {"learning_rate": [0.05, 0.1]}},
-                              {"logistic_regression": {"C": [0.1, 1]}}]
+    assert spec["models"] == [
+        {"gradient_boosting": {"learning_rate": [0.05, 0.1]}},
+        {"logistic_regression": {"C": [0.1, 1]}},
+    ]
     assert spec["split"]["cv"] == 4 and spec["data"] == "sklearn:wine"
 
 
@@ -239,14 +250,36 @@ def test_models_deploy_and_deployments_monitor_write_cells(lab, page: Page):
 
     reg = open_registry(lab.stratum_home)
     X, y = load_iris(return_X_y=True)
-    reg.register("iris-tree", DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y),
-                 lineage={"algorithm": "decision_tree_classifier", "task": "classification",
-                          "metric": "accuracy", "cv_score": 0.9333, "holdout_score": 0.9667,
-                          "spec_yaml": "data: sklearn:iris\nmodels: [decision_tree]\n"})
-    reg.record_deployment({"model": "iris-tree@1", "action": "deploy", "status": "ok", "inventory": "edge.ini",
-                           "hosts": [{"host": "edge1", "address": "10.77.1.2", "port": 8080, "status": "changed"},
-                                     {"host": "edge2", "address": "10.77.2.2", "port": 8080,
-                                      "status": "unreachable", "error": "ssh: connect timed out"}]})
+    reg.register(
+        "iris-tree",
+        DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y),
+        lineage={
+            "algorithm": "decision_tree_classifier",
+            "task": "classification",
+            "metric": "accuracy",
+            "cv_score": 0.9333,
+            "holdout_score": 0.9667,
+            "spec_yaml": "data: sklearn:iris\nmodels: [decision_tree]\n",
+        },
+    )
+    reg.record_deployment(
+        {
+            "model": "iris-tree@1",
+            "action": "deploy",
+            "status": "ok",
+            "inventory": "edge.ini",
+            "hosts": [
+                {"host": "edge1", "address": "10.77.1.2", "port": 8080, "status": "changed"},
+                {
+                    "host": "edge2",
+                    "address": "10.77.2.2",
+                    "port": 8080,
+                    "status": "unreachable",
+                    "error": "ssh: connect timed out",
+                },
+            ],
+        }
+    )
 
     # the builder is linked to a %%stratum cell: Deploy… must add a cell, not overwrite that one
     open_sidebar(page, lab.new_notebook("deploy.ipynb", ("%load_ext jupyter_stratum", WINE_CELL)))
@@ -307,6 +340,7 @@ def test_cluster_panel_lists_the_schedulers_workers(lab_starter, dask_processes,
     expect(panel.locator("[data-stratum-worker='cloud-1']")).to_contain_text("CPU")
     expect(panel.locator(".jp-stratum-panel-bar")).to_contain_text("2 workers · 1 GPU")
     panel.locator("[data-stratum-action='cluster-connect']").click()
-    expect(page.locator(".jp-Notebook .jp-Cell").filter(has_text=f"%stratum cluster connect {procs.address}")
-           ).to_have_count(1)
+    expect(
+        page.locator(".jp-Notebook .jp-Cell").filter(has_text=f"%stratum cluster connect {procs.address}")
+    ).to_have_count(1)
     page.screenshot(path=str(Path(os.environ.get("STRATUM_SCREENSHOTS", "/tmp")) / "cluster-panel.png"))

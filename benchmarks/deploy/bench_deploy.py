@@ -9,6 +9,7 @@ configuration deploys into its own fresh `stratum_root` and port, so "first run"
 true first install (venv, copy, unpack, start, health + sample check) and the re-run
 that follows changes nothing. The baseline is 1 host with pipelining, first run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,11 +50,20 @@ def main() -> None:
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
     sample = X.head(3)
-    reg.register("bench", model, lineage={
-        "task": "classification", "metric": "accuracy", "classes": [0, 1],
-        "input_schema": {"columns": [{"name": str(c), "dtype": str(t)} for c, t in X.dtypes.items()]},
-        "sample": {"records": json.loads(sample.to_json(orient="records")), "expected": model.predict(sample).tolist()},
-    })
+    reg.register(
+        "bench",
+        model,
+        lineage={
+            "task": "classification",
+            "metric": "accuracy",
+            "classes": [0, 1],
+            "input_schema": {"columns": [{"name": str(c), "dtype": str(t)} for c, t in X.dtypes.items()]},
+            "sample": {
+                "records": json.loads(sample.to_json(orient="records")),
+                "expected": model.predict(sample).tolist(),
+            },
+        },
+    )
     t = time.perf_counter()
     bundle = build_bundle("bench@1", tmp / "bundle", registry=reg, tarball=False)
     bundle_s = time.perf_counter() - t
@@ -68,20 +78,22 @@ def main() -> None:
                 for n in (1, 3):
                     idx += 1
                     tag = f"r{rep}-{'pl' if pipelining else 'nopl'}-{n}"
-                    hv = {h.name: {"stratum_root": f"{h.root}/{tag}", "stratum_port": 8600 + idx}
-                          for h in hosts.hosts}
-                    inv = hosts.write_inventory(tmp / f"{tag}.ini", python=sys.executable, host_vars=hv,
-                                                group_vars={"stratum_site_dirs": sites})
+                    hv = {h.name: {"stratum_root": f"{h.root}/{tag}", "stratum_port": 8600 + idx} for h in hosts.hosts}
+                    inv = hosts.write_inventory(
+                        tmp / f"{tag}.ini", python=sys.executable, host_vars=hv, group_vars={"stratum_site_dirs": sites}
+                    )
                     limit = ",".join(h.name for h in hosts.hosts[:n])
                     for run in ("first", "rerun"):
                         t = time.perf_counter()
-                        res = deploy("bench@1", inv, limit=limit, bundle=bundle.path, registry=reg,
-                                     pipelining=pipelining)
+                        res = deploy(
+                            "bench@1", inv, limit=limit, bundle=bundle.path, registry=reg, pipelining=pipelining
+                        )
                         dt = time.perf_counter() - t
                         want = "changed" if run == "first" else "unchanged"
                         assert [h.status for h in res.hosts] == [want] * n, res.to_text()
-                        rows.append({"hosts": n, "pipelining": pipelining, "run": run, "seconds": round(dt, 2),
-                                     "repeat": rep})
+                        rows.append(
+                            {"hosts": n, "pipelining": pipelining, "run": run, "seconds": round(dt, 2), "repeat": rep}
+                        )
                         print(f"{n} host(s)  pipelining={pipelining!s:<5}  {run:<5}  {dt:6.1f} s", flush=True)
     finally:
         hosts.stop()
@@ -98,8 +110,7 @@ def main() -> None:
                 m = med(n, pl, run)
                 print(f"{n:>5} {str(pl):>10} {run:>6} {m:>9.1f} {m / base:>11.2f}")
     if a.json:
-        Path(a.json).write_text(json.dumps({"rows": rows, "bundle_s": bundle_s,
-                                            "loadavg": os.getloadavg()}, indent=1))
+        Path(a.json).write_text(json.dumps({"rows": rows, "bundle_s": bundle_s, "loadavg": os.getloadavg()}, indent=1))
 
 
 if __name__ == "__main__":

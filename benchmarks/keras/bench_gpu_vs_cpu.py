@@ -15,6 +15,7 @@ Where there is no GPU the benchmark runs the CPU part only and says that the
 GPU figure could not be measured. Needs ``pip install -e ".[tensorflow]"`` (CPU)
 or ``".[gpu]"`` (GPU build of TensorFlow).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,25 @@ def gpus() -> list[str]:
 
 def start_cluster(tmp: Path, with_gpu: bool, threads: int):
     sched_file = tmp / "scheduler.json"
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--dashboard-address", ":0", "--scheduler-file", str(sched_file)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
     while not sched_file.exists():
         time.sleep(0.1)
     time.sleep(0.3)
@@ -54,11 +71,27 @@ def start_cluster(tmp: Path, with_gpu: bool, threads: int):
     if with_gpu:
         workers["gpu"] = (["--resources", "GPU=1"], {"CUDA_VISIBLE_DEVICES": "0"}, 1)
     for name, (extra, env, nthreads) in workers.items():
-        procs.append(subprocess.Popen(
-            [str(BIN / "dask"), "worker", address, "--name", name, "--nthreads", str(nthreads), "--no-dashboard",
-             "--local-directory", str(tmp / name), *extra],
-            env={**os.environ, **env, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    address,
+                    "--name",
+                    name,
+                    "--nthreads",
+                    str(nthreads),
+                    "--no-dashboard",
+                    "--local-directory",
+                    str(tmp / name),
+                    *extra,
+                ],
+                env={**os.environ, **env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
     return address, procs, list(workers)
 
 
@@ -96,27 +129,47 @@ def fit_once(template: str, params: dict, X, y):
     est.fit(X, y)
     seconds = _time.perf_counter() - start
     config = current_config()
-    return {"seconds": seconds, "epochs": est.n_epochs_, "device": est.device_,
-            "gpus": config.gpus if config else [], "threads": config.threads if config else None,
-            "train_accuracy": float((est.predict(X[:2000]) == y[:2000]).mean())}
+    return {
+        "seconds": seconds,
+        "epochs": est.n_epochs_,
+        "device": est.device_,
+        "gpus": config.gpus if config else [],
+        "threads": config.threads if config else None,
+        "train_accuracy": float((est.predict(X[:2000]) == y[:2000]).mean()),
+    }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small data and nets (CPU-friendly)")
     p.add_argument("--repeat", type=int, default=3, help="timed fits per worker and model (median reported)")
-    p.add_argument("--threads", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
-                   help="threads of the CPU worker (TensorFlow uses exactly these)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, min(os.cpu_count() or 1, 8)),
+        help="threads of the CPU worker (TensorFlow uses exactly these)",
+    )
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
 
     rows, epochs = (3000, 3) if args.quick else (20000, 5)
     models = {
-        "keras_mlp": {"hidden_layer_sizes": [256, 256] if not args.quick else [128], "epochs": epochs,
-                      "batch_size": 256, "early_stopping": False, "random_state": 0},
-        "keras_cnn": {"image_shape": [32, 32], "filters": [32, 64] if not args.quick else [16, 32],
-                      "dense_units": 128, "epochs": epochs, "batch_size": 256, "early_stopping": False,
-                      "random_state": 0},
+        "keras_mlp": {
+            "hidden_layer_sizes": [256, 256] if not args.quick else [128],
+            "epochs": epochs,
+            "batch_size": 256,
+            "early_stopping": False,
+            "random_state": 0,
+        },
+        "keras_cnn": {
+            "image_shape": [32, 32],
+            "filters": [32, 64] if not args.quick else [16, 32],
+            "dense_units": 128,
+            "epochs": epochs,
+            "batch_size": 256,
+            "early_stopping": False,
+            "random_state": 0,
+        },
     }
     found = gpus()
     X, y = make_data(rows)
@@ -124,9 +177,18 @@ def main(argv=None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="stratum-bench-keras-"))
     address, procs, workers = start_cluster(tmp, bool(found), args.threads)
-    report = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "gpus": found,
-                          "cpu_worker_threads": args.threads},
-              "rows": rows, "repeat": args.repeat, "models": models, "results": {}}
+    report = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "gpus": found,
+            "cpu_worker_threads": args.threads,
+        },
+        "rows": rows,
+        "repeat": args.repeat,
+        "models": models,
+        "results": {},
+    }
     try:
         with Client(address, timeout=60) as client:
             client.wait_for_workers(len(workers), timeout=120)
@@ -137,16 +199,24 @@ def main(argv=None) -> int:
                     if worker == "gpu":
                         kwargs["resources"] = {"GPU": 1}
                     warm = client.submit(fit_once, template, params, Xf, yf, **kwargs).result()
-                    runs = [client.submit(fit_once, template, params, Xf, yf, **kwargs).result()
-                            for _ in range(args.repeat)]
+                    runs = [
+                        client.submit(fit_once, template, params, Xf, yf, **kwargs).result() for _ in range(args.repeat)
+                    ]
                     secs = [r["seconds"] for r in runs]
                     report["results"].setdefault(template, {})[worker] = {
-                        "warmup_s": round(warm["seconds"], 3), "median_s": round(statistics.median(secs), 3),
-                        "runs_s": [round(s, 3) for s in secs], "device": runs[-1]["device"],
-                        "tf_gpus": runs[-1]["gpus"], "threads": runs[-1]["threads"],
-                        "train_accuracy": round(runs[-1]["train_accuracy"], 4)}
-                    print(f"{template:10s} on {worker}: median {statistics.median(secs):.2f} s "
-                          f"(warm-up {warm['seconds']:.2f} s, device {runs[-1]['device']})", flush=True)
+                        "warmup_s": round(warm["seconds"], 3),
+                        "median_s": round(statistics.median(secs), 3),
+                        "runs_s": [round(s, 3) for s in secs],
+                        "device": runs[-1]["device"],
+                        "tf_gpus": runs[-1]["gpus"],
+                        "threads": runs[-1]["threads"],
+                        "train_accuracy": round(runs[-1]["train_accuracy"], 4),
+                    }
+                    print(
+                        f"{template:10s} on {worker}: median {statistics.median(secs):.2f} s "
+                        f"(warm-up {warm['seconds']:.2f} s, device {runs[-1]['device']})",
+                        flush=True,
+                    )
     finally:
         stop(procs)
     for template, per in report["results"].items():

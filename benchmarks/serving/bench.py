@@ -15,6 +15,7 @@ forest, both fitted on a DataFrame (breast cancer, 30 float columns):
 Needs ``wrk`` (Debian package ``wrk``) and the ``bench`` extra (fastapi, uvicorn,
 uvloop, httptools). Prints a Markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,18 +68,25 @@ def build_bundles(models, X_train, X_test, workdir: Path) -> dict[str, Path]:
     out = {}
     for name, model in models.items():
         sample = X_test.head(5)
-        mv = reg.register(name.replace("_", "-"), model, lineage={
-            "task": "classification", "input_schema": schema, "classes": [0, 1],
-            "sample": {"records": sample.to_dict(orient="records"), "expected": model.predict(sample).tolist()}})
+        mv = reg.register(
+            name.replace("_", "-"),
+            model,
+            lineage={
+                "task": "classification",
+                "input_schema": schema,
+                "classes": [0, 1],
+                "sample": {"records": sample.to_dict(orient="records"), "expected": model.predict(sample).tolist()},
+            },
+        )
         b = build_bundle(mv.ref, workdir / name, registry=reg, tarball=False)
         out[name] = b.path
-        print(f"# bundle {name}: onnx {b.manifest['onnx']['available']} ({b.manifest['onnx']['reason']})",
-              flush=True)
+        print(f"# bundle {name}: onnx {b.manifest['onnx']['available']} ({b.manifest['onnx']['reason']})", flush=True)
     return out
 
 
 def floor(model, row_frame, onnx_path: Path | None, seconds: float) -> dict:
     """In-process predict + predict_proba on one row: the least any server can take."""
+
     def timeit(fn):
         for _ in range(20):
             fn()
@@ -89,8 +97,11 @@ def floor(model, row_frame, onnx_path: Path | None, seconds: float) -> dict:
             fn()
             lat.append(time.perf_counter() - t0)
         lat = np.asarray(lat)
-        return {"p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3),
-                "rps": float(len(lat) / lat.sum())}
+        return {
+            "p50_ms": float(np.percentile(lat, 50) * 1e3),
+            "p99_ms": float(np.percentile(lat, 99) * 1e3),
+            "rps": float(len(lat) / lat.sum()),
+        }
 
     out = {"sklearn": timeit(lambda: (model.predict(row_frame), model.predict_proba(row_frame)))}
     if onnx_path is not None:
@@ -138,10 +149,24 @@ def start(kind: str, bundle: Path) -> tuple[subprocess.Popen, int]:
         backend = kind.split("-")[1]
         cmd = [sys.executable, "-m", "jupyter_stratum.serve", str(bundle), "--port", str(port), "--backend", backend]
     else:
-        env.update({"BUNDLE": str(bundle), "PYTHONPATH": str(HERE),
-                    "BASELINE_ENDPOINT": "sync" if kind.endswith("sync") else "async"})
-        cmd = [sys.executable, "-m", "uvicorn", "fastapi_baseline:app", "--port", str(port),
-               "--log-level", "warning", "--no-access-log"]
+        env.update(
+            {
+                "BUNDLE": str(bundle),
+                "PYTHONPATH": str(HERE),
+                "BASELINE_ENDPOINT": "sync" if kind.endswith("sync") else "async",
+            }
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fastapi_baseline:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=HERE)
     wait_ready(port, proc)
     return proc, port
@@ -169,12 +194,20 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 def wrk(port: int, body: str, connections: int, seconds: float, lua: Path) -> dict:
     lua.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(body)}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
     )
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "--latency", "-s", str(lua),
-           f"http://127.0.0.1:{port}/predict"]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(lua),
+        f"http://127.0.0.1:{port}/predict",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     pct = {}
     for p, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
@@ -182,24 +215,35 @@ def wrk(port: int, body: str, connections: int, seconds: float, lua: Path) -> di
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": pct.get("50"), "p99_ms": pct.get("99"),
-            "non_2xx": int(bad.group(1)) if bad else 0, "socket_errors": errors.group(1) if errors else None}
+    return {
+        "rps": rps,
+        "p50_ms": pct.get("50"),
+        "p99_ms": pct.get("99"),
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else None,
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=3, help="seconds per wrk run (default 3)")
     ap.add_argument("--out", default=str(HERE / "results.json"))
-    ap.add_argument("--servers", default="stratum-onnx,stratum-native,fastapi",
-                    help="comma list of stratum-onnx, stratum-native, fastapi (async def), fastapi-sync (def)")
+    ap.add_argument(
+        "--servers",
+        default="stratum-onnx,stratum-native,fastapi",
+        help="comma list of stratum-onnx, stratum-native, fastapi (async def), fastapi-sync (def)",
+    )
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     servers = args.servers.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="stratum-bench-"))
-    results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                 "load_before": os.getloadavg()}, "duration_s": args.duration, "models": {}}
+    results: dict = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_before": os.getloadavg()},
+        "duration_s": args.duration,
+        "models": {},
+    }
     try:
         X_train, X_test, models = fit_models()
         bundles = build_bundles(models, X_train, X_test, workdir)
@@ -207,8 +251,10 @@ def main() -> int:
         body = json.dumps({"records": row.to_dict(orient="records")})
         for name, model in models.items():
             onnx = bundles[name] / "model" / "model.onnx"
-            res = results["models"][name] = {"floor": floor(model, row, onnx if onnx.exists() else None,
-                                                            min(2.0, args.duration)), "servers": {}}
+            res = results["models"][name] = {
+                "floor": floor(model, row, onnx if onnx.exists() else None, min(2.0, args.duration)),
+                "servers": {},
+            }
             print(f"# {name} floor: {json.dumps(res['floor'])}", flush=True)
             for kind in servers:
                 if kind == "stratum-onnx" and not onnx.exists():
@@ -244,17 +290,23 @@ def markdown(results: dict) -> str:
         lines.append("| | p50 ms (c=1) | p99 ms (c=1) | req/s c=1 | req/s c=8 | req/s c=64 | p50 / p99 ms (c=64) |")
         lines.append("|---|---|---|---|---|---|---|")
         for lib, f in res["floor"].items():
-            lines.append(f"| floor: in-process {lib} | {f['p50_ms']:.3f} | {f['p99_ms']:.3f} | {f['rps']:.0f} | – | – | – |")
+            lines.append(
+                f"| floor: in-process {lib} | {f['p50_ms']:.3f} | {f['p99_ms']:.3f} | {f['rps']:.0f} | – | – | – |"
+            )
         for kind, runs in res["servers"].items():
             r1, r8, r64 = runs[1], runs[8], runs[64]
-            lines.append(f"| {kind} | {r1['p50_ms']:.3f} | {r1['p99_ms']:.3f} | {r1['rps']:.0f} | {r8['rps']:.0f} | "
-                         f"{r64['rps']:.0f} | {r64['p50_ms']:.2f} / {r64['p99_ms']:.2f} |")
+            lines.append(
+                f"| {kind} | {r1['p50_ms']:.3f} | {r1['p99_ms']:.3f} | {r1['rps']:.0f} | {r8['rps']:.0f} | "
+                f"{r64['rps']:.0f} | {r64['p50_ms']:.2f} / {r64['p99_ms']:.2f} |"
+            )
         base = res["servers"].get("fastapi") or res["servers"].get("fastapi-sync")
         if base and base[64]["rps"] and base[1]["p50_ms"]:
             for kind, runs in res["servers"].items():
                 if kind.startswith("stratum"):
-                    lines.append(f"\n{kind}: c=64 throughput = {runs[64]['rps'] / base[64]['rps']:.1f}x the FastAPI "
-                                 f"baseline; c=1 p50 = {runs[1]['p50_ms'] / base[1]['p50_ms']:.2f}x its latency")
+                    lines.append(
+                        f"\n{kind}: c=64 throughput = {runs[64]['rps'] / base[64]['rps']:.1f}x the FastAPI "
+                        f"baseline; c=1 p50 = {runs[1]['p50_ms'] / base[1]['p50_ms']:.2f}x its latency"
+                    )
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ no batching. Loads the same skops model file as the runtime (from a bundle).
 
     BUNDLE=path/to/bundle uvicorn fastapi_baseline:app --port 8600
 """
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,25 @@ class Records(BaseModel):
 
 
 if os.environ.get("BASELINE_ENDPOINT", "async") == "async":
+
     @app.post("/predict")
     async def predict(body: Records):
         frame = pd.DataFrame(body.records, columns=COLUMNS)
-        return {"predictions": MODEL.predict(frame).tolist(),
-                "probabilities": MODEL.predict_proba(frame).tolist(), "classes": CLASSES}
+        return {
+            "predictions": MODEL.predict(frame).tolist(),
+            "probabilities": MODEL.predict_proba(frame).tolist(),
+            "classes": CLASSES,
+        }
 else:
+
     @app.post("/predict")
     def predict(body: Records):  # noqa: F811 - FastAPI runs plain def endpoints in its thread pool
         frame = pd.DataFrame(body.records, columns=COLUMNS)
-        return {"predictions": MODEL.predict(frame).tolist(),
-                "probabilities": MODEL.predict_proba(frame).tolist(), "classes": CLASSES}
+        return {
+            "predictions": MODEL.predict(frame).tolist(),
+            "probabilities": MODEL.predict_proba(frame).tolist(),
+            "classes": CLASSES,
+        }
 
 
 @app.get("/v2/health/ready")

@@ -12,6 +12,7 @@ p50s (and of the p99s). The in-process floor is ``predict_proba`` on one row.
 
 Needs ``wrk`` and TensorFlow (the ``tensorflow`` extra).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,12 @@ os.environ.setdefault("STRATUM_TF_THREADS", "1")  # the floor, like the servers,
 import bench  # noqa: E402  (same folder: fit_models, floor, start, settle, stop, wrk)
 import numpy as np  # noqa: E402
 
-SERVERS = [("logistic_regression", "stratum-onnx"), ("logistic_regression", "stratum-native"),
-           ("keras_mlp", "stratum-native"), ("keras_mlp", "stratum-tflite")]
+SERVERS = [
+    ("logistic_regression", "stratum-onnx"),
+    ("logistic_regression", "stratum-native"),
+    ("keras_mlp", "stratum-native"),
+    ("keras_mlp", "stratum-tflite"),
+]
 
 
 def fit_and_bundle(workdir: Path):
@@ -41,18 +46,30 @@ def fit_and_bundle(workdir: Path):
 
     X_train, X_test, models = bench.fit_models()
     y_train = bench_labels(X_train)
-    keras_mlp = build_estimator("keras_mlp", {"epochs": 10, "random_state": 0}, [("standard_scaler", {})],
-                                FeatureTypes.of(X_train), task="classification").fit(X_train, y_train)
+    keras_mlp = build_estimator(
+        "keras_mlp",
+        {"epochs": 10, "random_state": 0},
+        [("standard_scaler", {})],
+        FeatureTypes.of(X_train),
+        task="classification",
+    ).fit(X_train, y_train)
     fitted = {"logistic_regression": models["logistic_regression"], "keras_mlp": keras_mlp}
     reg = open_registry(workdir / "registry")
     schema = {"columns": [{"name": c, "dtype": str(t)} for c, t in X_train.dtypes.items()]}
     sample = X_test.head(5)
     bundles = {}
     for name, model in fitted.items():
-        mv = reg.register(name.replace("_", "-"), model, flavor="keras" if name == "keras_mlp" else "sklearn",
-                          lineage={"task": "classification", "input_schema": schema, "classes": [0, 1],
-                                   "sample": {"records": sample.to_dict(orient="records"),
-                                              "expected": model.predict(sample).tolist()}})
+        mv = reg.register(
+            name.replace("_", "-"),
+            model,
+            flavor="keras" if name == "keras_mlp" else "sklearn",
+            lineage={
+                "task": "classification",
+                "input_schema": schema,
+                "classes": [0, 1],
+                "sample": {"records": sample.to_dict(orient="records"), "expected": model.predict(sample).tolist()},
+            },
+        )
         b = build_bundle(mv.ref, workdir / name, registry=reg, tarball=False)
         copy = b.manifest.get("tflite") or b.manifest["onnx"]
         print(f"# bundle {name}: copy available {copy['available']} ({copy['reason']})", flush=True)
@@ -90,9 +107,13 @@ def main() -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="stratum-keras-bench-"))
-    results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                 "load_before": os.getloadavg()}, "duration_s": args.duration,
-                     "repeats": args.repeats, "floor_p50_ms": {}, "servers": {}}
+    results: dict = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_before": os.getloadavg()},
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "floor_p50_ms": {},
+        "servers": {},
+    }
     try:
         X_test, fitted, bundles = fit_and_bundle(workdir)
         row = X_test.iloc[[0]]
@@ -110,7 +131,9 @@ def main() -> int:
                 results["servers"][f"{name} {kind}"] = {
                     "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                     "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-                    "rps": statistics.median(r["rps"] for r in runs), "runs": runs}
+                    "rps": statistics.median(r["rps"] for r in runs),
+                    "runs": runs,
+                }
                 print(f"# {name} {kind}: {json.dumps(results['servers'][f'{name} {kind}'])}", flush=True)
             finally:
                 bench.stop(proc)
@@ -121,8 +144,10 @@ def main() -> int:
 
 def markdown(results: dict) -> str:
     base = results["servers"]["logistic_regression stratum-native"]["p50_ms"]
-    lines = ["| single-row POST /predict, c=1 | median p50 ms | median p99 ms | req/s | p50 / LR native |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| single-row POST /predict, c=1 | median p50 ms | median p99 ms | req/s | p50 / LR native |",
+        "|---|---|---|---|---|",
+    ]
     for name, p50 in results["floor_p50_ms"].items():
         lines.append(f"| floor: in-process {name} predict_proba | {p50:.3f} | – | – | – |")
     for key, r in results["servers"].items():

@@ -15,6 +15,7 @@ Baseline in the same run: the same page with the extension disabled
 shell's own load. Also reports the size of the extension's own JavaScript and
 the catalog request. Medians over the runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,9 @@ def one_load(browser, lab, name: str, with_sidebar: bool) -> dict:
     out = {"shell_s": time.monotonic() - t0}
     if with_sidebar:
         page.locator(".lm-TabBar-tab[data-id='jp-stratum-sidebar']").click(timeout=60_000)
-        page.wait_for_selector(f"{SIDEBAR} [data-stratum-status='ok'], {SIDEBAR} [data-stratum-status='invalid']",
-                               timeout=60_000)
+        page.wait_for_selector(
+            f"{SIDEBAR} [data-stratum-status='ok'], {SIDEBAR} [data-stratum-status='invalid']", timeout=60_000
+        )
         out["sidebar_s"] = time.monotonic() - t0
         cat = page.evaluate("""() => {
             const r = performance.getEntriesByType('resource').find(r => r.name.includes('jupyter-stratum/catalog'));
@@ -94,8 +96,12 @@ def main() -> None:
     print(f"own JavaScript: {own_js / 1024:.1f} KiB ({len(list(static.glob('*.js')))} files)")
     print(f"shell visible, extension disabled (baseline): {shell_without:.2f} s")
     print(f"shell visible, extension enabled:             {shell_with:.2f} s  (ratio {shell_with / shell_without:.2f})")
-    print(f"page load -> sidebar usable:                  {sidebar:.2f} s  (+{sidebar - shell_with:.2f} s after the shell)")
-    print(f"catalog request: {cat_ms:.0f} ms, {wire['wire'] / 1024:.0f} KiB on the wire ({wire['bytes'] / 1024:.0f} KiB JSON)")
+    print(
+        f"page load -> sidebar usable:                  {sidebar:.2f} s  (+{sidebar - shell_with:.2f} s after the shell)"
+    )
+    print(
+        f"catalog request: {cat_ms:.0f} ms, {wire['wire'] / 1024:.0f} KiB on the wire ({wire['bytes'] / 1024:.0f} KiB JSON)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Reports wall seconds (median of repeats), parallel efficiency
 (sequential ÷ (wall × cores)) and the ratio to joblib. Writes RESULTS.md beside this file
 when --write is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ZOO = """\
@@ -56,8 +56,24 @@ def jobs_for(plan, dataset, splits):
     jobs = []
     for i, c in enumerate(plan.candidates):
         for fold, (tr, te) in enumerate(splits.folds):
-            jobs.append((FoldJob(f"b-{i}-{fold}", c.id, c.algorithm, c.params, tuple(plan.preprocess), features,
-                                 plan.task, tuple(plan.metrics), 2, fold), tr, te))
+            jobs.append(
+                (
+                    FoldJob(
+                        f"b-{i}-{fold}",
+                        c.id,
+                        c.algorithm,
+                        c.params,
+                        tuple(plan.preprocess),
+                        features,
+                        plan.task,
+                        tuple(plan.metrics),
+                        2,
+                        fold,
+                    ),
+                    tr,
+                    te,
+                )
+            )
     return X, y, jobs
 
 
@@ -100,8 +116,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from jupyter_stratum.cluster import connect
-    from jupyter_stratum.training import prepare
     from jupyter_stratum.plan import make_splits
+    from jupyter_stratum.training import prepare
 
     cores = os.cpu_count() or 1
     frame = make_data(args.rows)
@@ -126,8 +142,10 @@ def main() -> None:
         cv = next(e.seconds for e in result.events if e.kind == "RunFinished")
         dask.append(cv)
         total.append(d)
-        print(f"round {r + 1}: sequential {s:.2f} s, joblib {j:.2f} s, stratum CV {cv:.2f} s "
-              f"(whole train() {d:.2f} s)", flush=True)
+        print(
+            f"round {r + 1}: sequential {s:.2f} s, joblib {j:.2f} s, stratum CV {cv:.2f} s (whole train() {d:.2f} s)",
+            flush=True,
+        )
     # the refit of the winner and the holdout scoring are part of stratum's wall; time them apart too
     refit = next(e.seconds for e in result.events if e.kind == "RefitFinished")
     ms, mj, md = statistics.median(seq), statistics.median(par), statistics.median(dask)
@@ -137,8 +155,8 @@ def main() -> None:
         f"Command: `.venv/bin/python benchmarks/training/bench_training.py --rows {args.rows} --repeats {args.repeats}`",
         "",
         f"- per-task fit seconds: min {min(per_task):.2f}, median {statistics.median(per_task):.2f}, max {max(per_task):.2f}",
-        "- per candidate (median fit s over folds): " + ", ".join(
-            f"{c.id} {statistics.median(f.fit_seconds for f in c.folds):.2f}" for c in result.candidates),
+        "- per candidate (median fit s over folds): "
+        + ", ".join(f"{c.id} {statistics.median(f.fit_seconds for f in c.folds):.2f}" for c in result.candidates),
         f"- embedded cluster start: {cluster_start:.2f} s (once per kernel; not in the figures below)",
         f"- sequential loop (1 core): median {ms:.2f} s",
         f"- joblib loky ({cores} workers): median {mj:.2f} s → efficiency {ms / (mj * cores):.3f}",
@@ -152,7 +170,10 @@ def main() -> None:
         "",
         "| round | sequential s | joblib s | stratum CV s | whole train() s |",
         "|---|---|---|---|---|",
-        *(f"| {i + 1} | {s:.2f} | {j:.2f} | {d:.2f} | {t:.2f} |" for i, (s, j, d, t) in enumerate(zip(seq, par, dask, total))),
+        *(
+            f"| {i + 1} | {s:.2f} | {j:.2f} | {d:.2f} | {t:.2f} |"
+            for i, (s, j, d, t) in enumerate(zip(seq, par, dask, total))
+        ),
     ]
     print("\n".join(lines))
     if args.write:

@@ -15,6 +15,7 @@ unthrottled baseline of the same run. Not part of the test suite.
 
     .venv/bin/python benchmarks/widgets/frontend_messages.py [--folds 10 --candidates 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,10 @@ print('STATS', {{'tasks': result.plan.n_tasks, 'seconds': result.seconds,
 
 def spec(candidates: int, folds: int) -> str:
     depths = list(range(1, candidates + 1))
-    return (f"data: sklearn:iris\nsplit: {{test_size: 0.2, cv: {folds}, seed: 0}}\n"
-            f"models:\n  - decision_tree: {{max_depth: {depths}}}\nmetric: accuracy\n")
+    return (
+        f"data: sklearn:iris\nsplit: {{test_size: 0.2, cv: {folds}, seed: 0}}\n"
+        f"models:\n  - decision_tree: {{max_depth: {depths}}}\nmetric: accuracy\n"
+    )
 
 
 def execute(kc, code: str, timeout: float = 1800) -> tuple[Counter, Counter, str, float, int]:
@@ -111,8 +114,12 @@ def main() -> int:
     rows = []
     try:
         counts, sizes, _, _, _ = execute(kc, SETUP.format(spec=spec(args.candidates, args.folds)))
-        setup_row = {"variant": "once per kernel: BokehJS load", "messages": sum(counts.values()),
-                     "bytes": sum(sizes.values()), "by_type": dict(counts)}
+        setup_row = {
+            "variant": "once per kernel: BokehJS load",
+            "messages": sum(counts.values()),
+            "bytes": sum(sizes.values()),
+            "by_type": dict(counts),
+        }
         print(json.dumps(setup_row), flush=True)
         # warm-up: imports, the cached client, scattered data paths (not counted)
         execute(kc, RUN.format(make="view = NotebookProgress()", spec_var="WARM"))
@@ -121,33 +128,54 @@ def main() -> int:
             nbytes = sum(sizes.values())
             stats = eval(out.split("STATS", 1)[1].strip())  # noqa: S307 - our own printed dict
             total = sum(counts.values())
-            row = {"variant": name, **stats, "messages": total, "bytes": nbytes, "by_type": dict(counts),
-                   "bytes_by_type": dict(sizes), "other_parent": foreign, "messages_per_task": total / stats["tasks"], "messages_per_second": total / stats["seconds"],
-                   "cell_seconds": wall}
+            row = {
+                "variant": name,
+                **stats,
+                "messages": total,
+                "bytes": nbytes,
+                "by_type": dict(counts),
+                "bytes_by_type": dict(sizes),
+                "other_parent": foreign,
+                "messages_per_task": total / stats["tasks"],
+                "messages_per_second": total / stats["seconds"],
+                "cell_seconds": wall,
+            }
             print(json.dumps(row), flush=True)
             rows.append(row)
         # displaying the result afterwards (the evaluation view): a fixed cost, whatever the task count
         counts, sizes, _, wall, _ = execute(kc, "result")
         nbytes = sum(sizes.values())
-        view_row = {"variant": "evaluation view (display result)", "messages": sum(counts.values()),
-                    "bytes": nbytes, "by_type": dict(counts), "cell_seconds": wall}
+        view_row = {
+            "variant": "evaluation view (display result)",
+            "messages": sum(counts.values()),
+            "bytes": nbytes,
+            "by_type": dict(counts),
+            "cell_seconds": wall,
+        }
         print(json.dumps(view_row), flush=True)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
         cluster.close()
     base = next((r for r in rows if r["variant"] == "unthrottled"), None)
-    print(f"\n{'variant':<12} {'tasks':>5} {'run s':>6} {'messages':>9} {'comm_msg':>8} {'msg/task':>8} "
-          f"{'msg/s':>6} {'KiB':>7} {'vs unthrottled':>14}")
+    print(
+        f"\n{'variant':<12} {'tasks':>5} {'run s':>6} {'messages':>9} {'comm_msg':>8} {'msg/task':>8} "
+        f"{'msg/s':>6} {'KiB':>7} {'vs unthrottled':>14}"
+    )
     for r in rows:
         ratio = f"{r['messages'] / base['messages']:.3f}" if base else "-"
-        print(f"{r['variant']:<12} {r['tasks']:>5} {r['seconds']:>6.1f} {r['messages']:>9} "
-              f"{r['by_type'].get('comm_msg', 0):>8} {r['messages_per_task']:>8.2f} {r['messages_per_second']:>6.1f} "
-              f"{r['bytes'] / 1024:>7.0f} {ratio:>14}")
-    print(f"evaluation view display: {view_row['messages']} messages {view_row['by_type']}, "
-          f"{view_row['bytes'] / 1024:.0f} KiB")
-    print(f"BokehJS load (once per kernel, inline): {setup_row['messages']} messages, "
-          f"{setup_row['bytes'] / 1024:.0f} KiB")
+        print(
+            f"{r['variant']:<12} {r['tasks']:>5} {r['seconds']:>6.1f} {r['messages']:>9} "
+            f"{r['by_type'].get('comm_msg', 0):>8} {r['messages_per_task']:>8.2f} {r['messages_per_second']:>6.1f} "
+            f"{r['bytes'] / 1024:>7.0f} {ratio:>14}"
+        )
+    print(
+        f"evaluation view display: {view_row['messages']} messages {view_row['by_type']}, "
+        f"{view_row['bytes'] / 1024:.0f} KiB"
+    )
+    print(
+        f"BokehJS load (once per kernel, inline): {setup_row['messages']} messages, {setup_row['bytes'] / 1024:.0f} KiB"
+    )
     return 0
 
 

@@ -25,6 +25,7 @@ Environment variables select the deployment:
 - ``STRATUM_GATEWAY_ADDRESS``: the gateway's public address (default ``:8000``);
 - ``STRATUM_GATEWAY_MAX_CORES`` / ``STRATUM_GATEWAY_MAX_MEMORY_GIB``: per-user limits.
 """
+
 import os
 import sys
 from pathlib import Path
@@ -56,8 +57,11 @@ if backend == "kubernetes":
     cluster_config.scheduler_cmd = ["dask", "scheduler"]
     cluster_config.worker_cmd = ["dask", "worker"]
 elif backend in ("local", "local-unsafe"):
-    c.DaskGateway.backend_class = ("dask_gateway_server.backends.local.UnsafeLocalBackend" if backend == "local-unsafe"
-                                   else "dask_gateway_server.backends.local.LocalBackend")
+    c.DaskGateway.backend_class = (
+        "dask_gateway_server.backends.local.UnsafeLocalBackend"
+        if backend == "local-unsafe"
+        else "dask_gateway_server.backends.local.LocalBackend"
+    )
     cluster_config = c.LocalClusterConfig
     dask = str(Path(sys.executable).parent / "dask")  # the server's environment has jupyter-stratum
     cluster_config.scheduler_cmd = [dask, "scheduler"]

@@ -11,6 +11,7 @@ On Kubernetes use the dask-gateway Helm chart instead of the service command (it
 cluster/gateway/dask_gateway_config.py into ``gateway.extraConfig``) and keep the
 environment part below in the hub's ``extraConfig``.
 """
+
 import os
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ c = get_config()  # noqa: F821
 
 HERE = Path(__file__).resolve().parent
 token = os.environ["DASK_GATEWAY_API_TOKEN"]
-gateway_port = int(os.environ.get("STRATUM_GATEWAY_PORT", "8010")  # the hub itself has 8000)
+gateway_port = int(os.environ.get("STRATUM_GATEWAY_PORT", "8010"))  # the hub itself has 8000
 
 c.JupyterHub.services = [
     {
@@ -28,8 +29,11 @@ c.JupyterHub.services = [
         "url": f"http://127.0.0.1:{gateway_port}",
         "oauth_no_confirm": True,
         # drop "command" on Kubernetes (the Helm chart runs the gateway)
-        "command": [str(Path(sys.executable).parent / "dask-gateway-server"), "-f",
-                    str(HERE / "dask_gateway_config.py")],
+        "command": [
+            str(Path(sys.executable).parent / "dask-gateway-server"),
+            "-f",
+            str(HERE / "dask_gateway_config.py"),
+        ],
         "environment": {
             "JUPYTERHUB_API_TOKEN": token,
             "STRATUM_GATEWAY_BACKEND": os.environ.get("STRATUM_GATEWAY_BACKEND", "local"),

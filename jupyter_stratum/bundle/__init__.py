@@ -10,6 +10,7 @@ input_schema, classes, sample, requirements, files {relpath: sha256}, onnx
 ``runtime/stratum_serve/``, ``README.md``, ``Dockerfile``, optional ``wheelhouse/``.
 Start: ``PYTHONPATH=<bundle>/runtime python -m stratum_serve <bundle> --host H --port P``.
 """
+
 from __future__ import annotations
 
 from .builder import Bundle, build_bundle, write_bundle

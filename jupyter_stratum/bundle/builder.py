@@ -3,6 +3,7 @@
 The bundle is written into a staging directory beside ``out_dir`` and renamed
 into place at the end, so a failed build leaves nothing half-written.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,6 @@ SERVE_PACKAGE = Path(__file__).resolve().parent.parent / "serve"
 RUNTIME_PACKAGE = "stratum_serve"
 N_SYNTHETIC = 200
 FLAVORS = ("sklearn", "keras")
-
 
 
 @dataclass(repr=False)
@@ -187,10 +187,16 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         shutil.copyfile(src, dst)
         digest = sha256_file(dst)
         if getattr(mv, "sha256", None) and digest != mv.sha256:
-            raise BundleError(f"the artifact of {name}@{version} does not match its registered sha256; "
-                              "restore it or register the model again")
-        model_section = {"path": "model/model.skops", "format": "skops", "sha256": digest,
-                         "trusted_types": trusted_types(dst)}
+            raise BundleError(
+                f"the artifact of {name}@{version} does not match its registered sha256; "
+                "restore it or register the model again"
+            )
+        model_section = {
+            "path": "model/model.skops",
+            "format": "skops",
+            "sha256": digest,
+            "trusted_types": trusted_types(dst),
+        }
         needs_pandas = hasattr(model, "feature_names_in_")
 
     # 2. the runtime, copied as a standalone package
@@ -212,8 +218,10 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
     classes = mv.classes if getattr(mv, "classes", None) is not None else getattr(model, "classes_", None)
     if keras_parts is not None and keras_parts.classes is not None:
         if classes is not None and [str(c) for c in classes] != [str(c) for c in keras_parts.classes]:
-            raise BundleError(f"the registry lists classes {list(classes)} for {name}@{version}, but its network "
-                              f"outputs {keras_parts.classes}; register the model again")
+            raise BundleError(
+                f"the registry lists classes {list(classes)} for {name}@{version}, but its network "
+                f"outputs {keras_parts.classes}; register the model again"
+            )
         classes = keras_parts.classes
     # the smaller verified copy: ONNX for scikit-learn, TFLite for Keras
     copy_key = "tflite" if keras_parts is not None else "onnx"
@@ -262,8 +270,10 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         expected, proba = native_predict(sample_records)
         check_outputs = native_predict(check_records) if keras_parts is not None else None
     except RequestError as exc:
-        raise BundleError(f"the sample rows of {name}@{version} do not fit its input schema: {exc.message}. "
-                          "Check input_schema in the registry.") from None
+        raise BundleError(
+            f"the sample rows of {name}@{version} do not fit its input schema: {exc.message}. "
+            "Check input_schema in the registry."
+        ) from None
     if keras_parts is not None:  # float32 network: equal to the notebook's model within a tolerance
         frame = _model_input(model, schema, check_records)
         if frame is not None:
@@ -272,9 +282,11 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         frame = _model_input(model, schema, sample_records)
         direct = None if frame is None else np.asarray(model.predict(frame)).ravel().tolist()
         if direct is not None and [str(v) for v in direct] != [str(v) for v in expected]:
-            raise BundleError(f"the runtime's native path does not reproduce {name}@{version}.predict on the "
-                              f"sample rows ({direct[:5]} vs {expected[:5]}); the input schema may not match "
-                              "the model")
+            raise BundleError(
+                f"the runtime's native path does not reproduce {name}@{version}.predict on the "
+                f"sample rows ({direct[:5]} vs {expected[:5]}); the input schema may not match "
+                "the model"
+            )
     registry_expected = (_registry_sample_block(mv) or {}).get("expected")
     sample = {"records": sample_records, "expected": expected, "source": sample_source}
     if proba is not None:
@@ -283,30 +295,48 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         from ..serve.model_loader import compare_outputs
 
         sample["tolerance"] = keras_bundle.TOLERANCE
-        recorded_differs = registry_expected is not None and compare_outputs(
-            task, registry_expected, None, expected[:len(registry_expected)], None, keras_bundle.TOLERANCE) is not None
+        recorded_differs = (
+            registry_expected is not None
+            and compare_outputs(
+                task, registry_expected, None, expected[: len(registry_expected)], None, keras_bundle.TOLERANCE
+            )
+            is not None
+        )
     else:
-        recorded_differs = registry_expected is not None and \
-            [str(v) for v in registry_expected] != [str(v) for v in expected[:len(registry_expected)]]
+        recorded_differs = registry_expected is not None and [str(v) for v in registry_expected] != [
+            str(v) for v in expected[: len(registry_expected)]
+        ]
     if recorded_differs:
         # e.g. the sample's floats were rounded when written as JSON; the runtime checks the new values
-        sample["note"] = (f"the registry recorded {registry_expected} for these rows at training; "
-                          f"the model gives {expected} for them as stored")
+        sample["note"] = (
+            f"the registry recorded {registry_expected} for these rows at training; "
+            f"the model gives {expected} for them as stored"
+        )
 
     if keras_parts is not None:
         # 4. TFLite copy, kept only when it matches the network
         from .tflite_export import export_tflite
 
-        result = export_tflite(task=task, staging=staging, write_manifest=write_manifest, records=check_records,
-                               native_predict=native_predict,
-                               tflite_predict=lambda records: runtime_predict("tflite")(records))
+        result = export_tflite(
+            task=task,
+            staging=staging,
+            write_manifest=write_manifest,
+            records=check_records,
+            native_predict=native_predict,
+            tflite_predict=lambda records: runtime_predict("tflite")(records),
+        )
     else:
         # 3b. one predict_proba pass instead of predict + predict_proba, where that is the same
         model_section["predict_from_proba"] = _predict_from_proba_holds(model, native_predict, check_records)
         # 4. ONNX copy, kept only when exact
         result = export_onnx(
-            model, schema=schema, task=task, staging=staging, write_manifest=write_manifest,
-            records=check_records, native_predict=native_predict,
+            model,
+            schema=schema,
+            task=task,
+            staging=staging,
+            write_manifest=write_manifest,
+            records=check_records,
+            native_predict=native_predict,
             load_runtime=lambda: load_bundle(staging, backend="onnx", verify=False),
         )
     copy_section = dict(result.info) if result.available else {}
@@ -315,14 +345,19 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
     # 5. requirements pinned to the training versions
     if keras_parts is not None:
         requirements = _requirements(
-            mv, ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else []),
-            ["joblib", "threadpoolctl", "narwhals"]) + keras_bundle.tensorflow_requirements(keras_parts)
+            mv,
+            ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else []),
+            ["joblib", "threadpoolctl", "narwhals"],
+        ) + keras_bundle.tensorflow_requirements(keras_parts)
     else:
         onnx = result.available
         requirements = _requirements(
-            mv, ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else [])
+            mv,
+            ["numpy", "scipy", "scikit-learn", "skops"]
+            + (["pandas"] if needs_pandas else [])
             + (["onnxruntime"] if onnx else []),
-            ["joblib", "threadpoolctl", "narwhals"] + (["protobuf", "flatbuffers"] if onnx else []))
+            ["joblib", "threadpoolctl", "narwhals"] + (["protobuf", "flatbuffers"] if onnx else []),
+        )
     (staging / "requirements.txt").write_text(
         f"# {name}@{version}: pinned to the versions used in training\n" + "\n".join(requirements) + "\n"
     )
@@ -350,8 +385,11 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
             "created_at": getattr(mv, "created_at", None),
             "data_fingerprint": getattr(mv, "data_fingerprint", None),
         },
-        "runtime": {"package": RUNTIME_PACKAGE, "version": _serve_version(),
-                    "start": f"PYTHONPATH=<bundle>/runtime python -m {RUNTIME_PACKAGE} <bundle> --port 8500"},
+        "runtime": {
+            "package": RUNTIME_PACKAGE,
+            "version": _serve_version(),
+            "start": f"PYTHONPATH=<bundle>/runtime python -m {RUNTIME_PACKAGE} <bundle> --port 8500",
+        },
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wheelhouse": None,
     }
@@ -359,8 +397,9 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         manifest["wheelhouse"] = _download_wheels(staging, requirements, platform, python_minor)
 
     (staging / "README.md").write_text(templates.readme(manifest))
-    (staging / "Dockerfile").write_text(templates.DOCKERFILE.format(
-        name=name, version=version, python=python_minor, image=f"{name.lower()}:{version}"))
+    (staging / "Dockerfile").write_text(
+        templates.DOCKERFILE.format(name=name, version=version, python=python_minor, image=f"{name.lower()}:{version}")
+    )
 
     # 6. hashes of everything, then the final manifest
     files = {}
@@ -393,8 +432,13 @@ def trusted_types(path: Path) -> list[str]:
 
 
 #: estimators whose predict() is classes_[argmax(predict_proba())] in scikit-learn's own code
-ARGMAX_ESTIMATORS = {"RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier",
-                     "ExtraTreeClassifier", "LogisticRegression"}
+ARGMAX_ESTIMATORS = {
+    "RandomForestClassifier",
+    "ExtraTreesClassifier",
+    "DecisionTreeClassifier",
+    "ExtraTreeClassifier",
+    "LogisticRegression",
+}
 
 
 def _predict_from_proba_holds(model, native_predict, records) -> bool:
@@ -462,8 +506,10 @@ def _requirements(mv, libs: list[str], transitive: list[str]) -> list[str]:
             except metadata.PackageNotFoundError:
                 if lib in transitive:
                     continue
-                raise BundleError(f"{lib} is not installed where the bundle is built, so it cannot be pinned; "
-                                  f"install it (pip install {lib})") from None
+                raise BundleError(
+                    f"{lib} is not installed where the bundle is built, so it cannot be pinned; "
+                    f"install it (pip install {lib})"
+                ) from None
         out.append(f"{lib}=={version}")
     return out
 
@@ -473,12 +519,30 @@ def _download_wheels(staging: Path, requirements: list[str], platform: str | Non
 
     house = staging / "wheelhouse"
     house.mkdir()
-    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
-           "--only-binary=:all:", "-d", str(house), *for_platform(requirements, platform)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--only-binary=:all:",
+        "-d",
+        str(house),
+        *for_platform(requirements, platform),
+    ]
     if platform:
         digits = python_minor.replace(".", "")
-        cmd += ["--platform", platform, "--python-version", python_minor, "--implementation", "cp",
-                "--abi", f"cp{digits}"]
+        cmd += [
+            "--platform",
+            platform,
+            "--python-version",
+            python_minor,
+            "--implementation",
+            "cp",
+            "--abi",
+            f"cp{digits}",
+        ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])

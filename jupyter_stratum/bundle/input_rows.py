@@ -6,6 +6,7 @@
 - :func:`synthetic_records` — rows drawn around the holdout sample / the fitted scalers, to
   check the ONNX and TFLite copies and the runtime beyond the sample.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,14 @@ def _fitted_stats(model) -> tuple[dict, dict]:
         categories = getattr(est, "categories_", None)
         if categories is not None and len(categories) == len(names):
             for n, values in zip(names, categories):
-                cats.setdefault(n, [v.item() if hasattr(v, "item") else v for v in values
-                                    if not (isinstance(v, float) and np.isnan(v)) and v is not None])
+                cats.setdefault(
+                    n,
+                    [
+                        v.item() if hasattr(v, "item") else v
+                        for v in values
+                        if not (isinstance(v, float) and np.isnan(v)) and v is not None
+                    ],
+                )
                 if getattr(est, "handle_unknown", None) == "error":
                     strict.add(n)
 
@@ -55,7 +62,11 @@ def with_categories(schema: dict, model) -> dict:
     for col in schema["columns"]:
         col = dict(col)
         name = col["name"]
-        if name in cats and "categories" not in col and not str(col.get("dtype", "")).startswith(("float", "int", "uint")):
+        if (
+            name in cats
+            and "categories" not in col
+            and not str(col.get("dtype", "")).startswith(("float", "int", "uint"))
+        ):
             col["categories"] = jsonable(cats[name])
             if name in strict:
                 col["categories_strict"] = True
@@ -67,6 +78,7 @@ def _columns_accepting_missing(model, names: list[str]) -> set[str]:
     """Columns whose missing values the pipeline fills or handles itself: those an imputer
     sees (inside a ColumnTransformer only its own columns), all of them before a NaN-aware
     estimator. A Keras network, a scaler or a linear model does not handle NaN."""
+
     def walk(est, cols: list[str]) -> set[str]:
         if est is None or isinstance(est, str):
             return set()
@@ -152,5 +164,9 @@ def synthetic_records(schema, model, sample, rng, n) -> list[dict]:
 
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON types (NumPy scalars and arrays made Python)."""
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item")
-                                 else (v.tolist() if hasattr(v, "tolist") else str(v))))
+    return json.loads(
+        json.dumps(
+            value,
+            default=lambda v: v.item() if hasattr(v, "item") else (v.tolist() if hasattr(v, "tolist") else str(v)),
+        )
+    )

@@ -15,13 +15,15 @@ The runtime's outputs are checked at build time against the in-process ``predict
 same rows in another batch may round differently); the manifest states the tolerance
 and the start-up check uses it.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import BundleError, RegistryError
 
@@ -36,10 +38,10 @@ TF_X86 = 'platform_machine == "x86_64"'
 class KerasParts:
     """The model files written into the staging directory and what the manifest needs of them."""
 
-    section: dict             # manifest["model"]
-    classes: list | None      # the estimator's classes_, in its output order
-    trained_versions: dict    # versions the archive recorded at training (keras, tensorflow ...)
-    needs_frame: bool         # the preprocessing was fitted on a DataFrame
+    section: dict  # manifest["model"]
+    classes: list | None  # the estimator's classes_, in its output order
+    trained_versions: dict  # versions the archive recorded at training (keras, tensorflow ...)
+    needs_frame: bool  # the preprocessing was fitted on a DataFrame
 
 
 def _split(model: Any) -> tuple[Any, list]:
@@ -61,8 +63,9 @@ def write_model_files(staging: Path, mv: Any, model: Any, trusted_types: Callabl
     ref = f"{mv.name}@{mv.version}"
     artifact = Path(mv.artifact_path)
     if getattr(mv, "sha256", None) and sha256_file(artifact) != mv.sha256:
-        raise BundleError(f"the artifact of {ref} does not match its registered sha256; "
-                          "restore it or register the model again")
+        raise BundleError(
+            f"the artifact of {ref} does not match its registered sha256; restore it or register the model again"
+        )
     try:
         archive, _, network = read_archive(artifact)
     except RegistryError as exc:
@@ -72,8 +75,12 @@ def write_model_files(staging: Path, mv: Any, model: Any, trusted_types: Callabl
         raise BundleError(f"{ref} holds an unfitted Keras estimator; register a fitted model")
     (staging / "model" / "model.keras").write_bytes(network)
     section: dict = {
-        "path": "model/model.keras", "format": "keras", "sha256": hashlib.sha256(network).hexdigest(),
-        "estimator": type(estimator).__name__, "n_features": int(estimator.n_features_in_), "preprocess": None,
+        "path": "model/model.keras",
+        "format": "keras",
+        "sha256": hashlib.sha256(network).hexdigest(),
+        "estimator": type(estimator).__name__,
+        "n_features": int(estimator.n_features_in_),
+        "preprocess": None,
     }
     classes = None
     if hasattr(estimator, "classes_"):
@@ -88,10 +95,16 @@ def write_model_files(staging: Path, mv: Any, model: Any, trusted_types: Callabl
         trusted = trusted_types(path)
         foreign = sorted(t for t in trusted if t.split(".")[0] == "jupyter_stratum")
         if foreign:
-            raise BundleError(f"the preprocessing of {ref} uses {', '.join(foreign)}, which the edge runtime "
-                              "cannot import (it ships without jupyter_stratum); use scikit-learn transformers")
-        section["preprocess"] = {"path": "model/preprocess.skops", "format": "skops",
-                                 "sha256": sha256_file(path), "trusted_types": trusted}
+            raise BundleError(
+                f"the preprocessing of {ref} uses {', '.join(foreign)}, which the edge runtime "
+                "cannot import (it ships without jupyter_stratum); use scikit-learn transformers"
+            )
+        section["preprocess"] = {
+            "path": "model/preprocess.skops",
+            "format": "skops",
+            "sha256": sha256_file(path),
+            "trusted_types": trusted,
+        }
         needs_frame = hasattr(preprocess, "feature_names_in_")
     return KerasParts(section, classes, dict(archive.get("versions") or {}), needs_frame)
 
@@ -109,8 +122,10 @@ def check_against_model(model: Any, task: str, frame: Any, labels: list, proba: 
     direct_proba = model.predict_proba(frame) if task == "classification" else None
     problem = compare_outputs(task, direct, direct_proba, labels, proba, TOLERANCE)
     if problem:
-        raise BundleError(f"the runtime's Keras path does not reproduce the model's predictions: {problem}. "
-                          "The input schema may not match the model.")
+        raise BundleError(
+            f"the runtime's Keras path does not reproduce the model's predictions: {problem}. "
+            "The input schema may not match the model."
+        )
     diff = output_diff(task, direct, direct_proba, labels, proba)
     return {"rows": len(direct), "max_abs_diff": diff, "tolerance": TOLERANCE}
 
@@ -121,9 +136,11 @@ def tensorflow_requirements(parts: KerasParts) -> list[str]:
     tf = trained.get("tensorflow-cpu") or trained.get("tensorflow") or _installed("tensorflow-cpu", "tensorflow")
     keras = trained.get("keras") or _installed("keras")
     if not tf or not keras:
-        raise BundleError("TensorFlow/Keras are not installed where the bundle is built, so they cannot be pinned; "
-                          "install them (pip install 'jupyter-stratum[tensorflow]')")
-    out = [f"tensorflow-cpu=={tf}; {TF_X86}", f"tensorflow=={tf}; platform_machine != \"x86_64\"", f"keras=={keras}"]
+        raise BundleError(
+            "TensorFlow/Keras are not installed where the bundle is built, so they cannot be pinned; "
+            "install them (pip install 'jupyter-stratum[tensorflow]')"
+        )
+    out = [f"tensorflow-cpu=={tf}; {TF_X86}", f'tensorflow=={tf}; platform_machine != "x86_64"', f"keras=={keras}"]
     for lib in ("h5py", "ml-dtypes"):  # what the .keras format needs, as installed here
         version = _installed(lib)
         if version:
@@ -146,8 +163,14 @@ def for_platform(requirements: list[str], platform: str | None) -> list[str]:
     on the machine it runs on, not on the target."""
     if not platform:
         return requirements
-    machine = next((m for m in ("x86_64", "aarch64", "arm64", "armv7l", "amd64", "ppc64le", "s390x")
-                    if platform.lower().endswith(m)), None)
+    machine = next(
+        (
+            m
+            for m in ("x86_64", "aarch64", "arm64", "armv7l", "amd64", "ppc64le", "s390x")
+            if platform.lower().endswith(m)
+        ),
+        None,
+    )
     out = []
     for line in requirements:
         spec, _, marker = line.partition(";")

@@ -7,11 +7,13 @@ a few input layouts (one 2-D tensor / one tensor per column; float64 first,
 then float32) and the first exact one is kept. Otherwise the manifest records
 why not, and the runtime uses the native model.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +127,8 @@ def export_onnx(
             "input_mode": mode,
             "input_type": typ,
             "label_output": outputs[0],
-            "probability_output": outputs[1] if is_classifier and len(outputs) > 1 and expected_proba is not None
+            "probability_output": outputs[1]
+            if is_classifier and len(outputs) > 1 and expected_proba is not None
             else None,
         }
         write_manifest(section)

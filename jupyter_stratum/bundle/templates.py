@@ -1,4 +1,5 @@
 """The operator-facing files of a bundle: README.md and Dockerfile."""
+
 from __future__ import annotations
 
 import json
@@ -48,42 +49,51 @@ def readme(manifest: dict) -> str:
     onnx, tflite = manifest.get("onnx", {}), manifest.get("tflite") or {}
     keras = manifest.get("flavor") == "keras"
     if keras:
-        backend = ("the Keras network through TensorFlow (`.keras`, outputs equal to the notebook's model within "
-                   f"{(manifest.get('sample') or {}).get('tolerance')}); "
-                   + (f"`--backend tflite` runs the TFLite copy ({tflite.get('reason')})" if tflite.get("available")
-                      else f"no TFLite copy: {tflite.get('reason', 'not built')}"))
+        backend = (
+            "the Keras network through TensorFlow (`.keras`, outputs equal to the notebook's model within "
+            f"{(manifest.get('sample') or {}).get('tolerance')}); "
+            + (
+                f"`--backend tflite` runs the TFLite copy ({tflite.get('reason')})"
+                if tflite.get("available")
+                else f"no TFLite copy: {tflite.get('reason', 'not built')}"
+            )
+        )
     else:
-        backend = ("ONNX Runtime (exact copy, verified at build time)" if onnx.get("available")
-                   else f"native scikit-learn (no ONNX copy: {onnx.get('reason', 'not built')})")
+        backend = (
+            "ONNX Runtime (exact copy, verified at build time)"
+            if onnx.get("available")
+            else f"native scikit-learn (no ONNX copy: {onnx.get('reason', 'not built')})"
+        )
     model_rows = (
         "| `model/model.keras` | the Keras network (loaded with `safe_mode`: no code from the file) |\n"
         "| `model/preprocess.skops` | the fitted preprocessing before the network, when there is any |\n"
         "| `model/model.tflite` | the TFLite copy, when `tflite.available` |"
-        if keras else
-        "| `model/model.skops` | the scikit-learn model (skops: loading runs no pickle code) |\n"
-        "| `model/model.onnx` | the exact ONNX copy, when `onnx.available` |")
+        if keras
+        else "| `model/model.skops` | the scikit-learn model (skops: loading runs no pickle code) |\n"
+        "| `model/model.onnx` | the exact ONNX copy, when `onnx.available` |"
+    )
     wheelhouse = manifest.get("wheelhouse")
     install = (
         "pip install --no-index --find-links wheelhouse -r requirements.txt   # offline, from the bundle"
-        if wheelhouse else
-        "pip install -r requirements.txt        # needs a package index; rebuild with --wheelhouse for offline hosts"
+        if wheelhouse
+        else "pip install -r requirements.txt        # needs a package index; rebuild with --wheelhouse for offline hosts"
     )
     return f"""# Model bundle: {name} version {version}
 
-{manifest.get('task', '')} model `{manifest.get('algorithm', '')}`, built {manifest.get('created_at', '')}
-from registry version `{manifest.get('source', {}).get('ref', f'{name}@{version}')}`.
+{manifest.get("task", "")} model `{manifest.get("algorithm", "")}`, built {manifest.get("created_at", "")}
+from registry version `{manifest.get("source", {}).get("ref", f"{name}@{version}")}`.
 Serving backend by default: {backend}.
 
 ## Run it
 
 ```sh
-python3 -m venv venv && . venv/bin/activate      # Python {manifest.get('python', '3')}
+python3 -m venv venv && . venv/bin/activate      # Python {manifest.get("python", "3")}
 {install}
 PYTHONPATH=runtime python -m stratum_serve . --host 0.0.0.0 --port 8500
 ```
 
 or with Docker: `docker build -t {name}:{version} . && docker run -p 8500:8500 {name}:{version}`
-(no registry? `--build-arg BASE_IMAGE=<a local python:{manifest.get('python', '3')} image>`).
+(no registry? `--build-arg BASE_IMAGE=<a local python:{manifest.get("python", "3")} image>`).
 
 Ready when `GET /v2/health/ready` answers 200. Stop with SIGTERM.
 

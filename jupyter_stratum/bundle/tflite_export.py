@@ -8,13 +8,14 @@ runtime's ``.keras`` path, and labels are equal except for ties (see
 records why; the exact ``.keras`` path is the default either way. Mirrors
 :mod:`.onnx_export` for scikit-learn models.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .keras_bundle import TOLERANCE  # one tolerance for a Keras bundle's checks, stated in its manifest
 from .onnx_export import _first_line
@@ -63,14 +64,15 @@ def export_tflite(
         labels, proba = tflite_predict(records)
     except Exception as exc:  # noqa: BLE001
         path.unlink()
-        return TfliteResult(False, f"the TFLite interpreter cannot run the copy ({type(exc).__name__}: "
-                                   f"{_first_line(exc)})")
+        return TfliteResult(
+            False, f"the TFLite interpreter cannot run the copy ({type(exc).__name__}: {_first_line(exc)})"
+        )
     problem = compare_outputs(task, expected_labels, expected_proba, labels, proba, TOLERANCE)
     if problem:
         path.unlink()
         return TfliteResult(False, f"the TFLite copy differs from the .keras network: {problem}")
     diff = output_diff(task, expected_labels, expected_proba, labels, proba)
     section.update({"rows_checked": len(records), "max_abs_diff": diff, "tensorflow": tf.__version__})
-    return TfliteResult(True, f"matches the .keras network on {len(records)} rows "
-                              f"(max |diff| {diff:.2g} <= {TOLERANCE:g})", section)
-
+    return TfliteResult(
+        True, f"matches the .keras network on {len(records)} rows (max |diff| {diff:.2g} <= {TOLERANCE:g})", section
+    )

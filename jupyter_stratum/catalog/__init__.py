@@ -9,6 +9,7 @@
   ``jupyter_stratum.algorithms``: each entry point loads either an estimator
   class or a callable returning a list of :class:`Algorithm`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -40,12 +41,17 @@ def _from_entry_point(ep) -> list[Algorithm]:
 
         probe = obj()
         kind = "classifier" if is_classifier(probe) else "regressor" if is_regressor(probe) else "transformer"
-        return [Algorithm(
-            name=ep.name, class_name=obj.__name__, kind=kind, factory=obj,
-            source=ep.dist.name if ep.dist else ep.value,
-            doc=(obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else "",
-            schema_factory=lambda obj=obj: estimator_schema(obj),
-        )]
+        return [
+            Algorithm(
+                name=ep.name,
+                class_name=obj.__name__,
+                kind=kind,
+                factory=obj,
+                source=ep.dist.name if ep.dist else ep.value,
+                doc=(obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else "",
+                schema_factory=lambda obj=obj: estimator_schema(obj),
+            )
+        ]
     result = obj()
     return list(result)
 
@@ -66,10 +72,10 @@ def _discover() -> list[Algorithm]:
         try:
             for algo in _from_entry_point(ep):
                 found[algo.name] = algo
-        except Exception as exc:  # a broken plugin must not break the catalog
+        except Exception as exc:  # a broken plugin must not break the catalog  # noqa: BLE001
             import warnings
 
-            warnings.warn(f"jupyter_stratum: algorithm plugin {ep.name!r} failed to load: {exc}")
+            warnings.warn(f"jupyter_stratum: algorithm plugin {ep.name!r} failed to load: {exc}", stacklevel=2)
     return sorted(found.values(), key=lambda a: a.name)
 
 

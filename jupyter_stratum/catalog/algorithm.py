@@ -1,13 +1,13 @@
 """`Algorithm`: one trainable or preprocessing building block of a pipeline."""
+
 from __future__ import annotations
 
 import difflib
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from ..errors import SpecError
+from typing import Any
 
 KINDS = ("classifier", "regressor", "transformer")
 
@@ -53,8 +53,11 @@ class Algorithm:
     @property
     def schema(self) -> dict:
         if self._schema is None:
-            self._schema = self.schema_factory() if self.schema_factory else {
-                "type": "object", "properties": {}, "additionalProperties": True}
+            self._schema = (
+                self.schema_factory()
+                if self.schema_factory
+                else {"type": "object", "properties": {}, "additionalProperties": True}
+            )
         return self._schema
 
     @property
@@ -83,11 +86,12 @@ class Algorithm:
             if known and key not in known:
                 close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
                 hint = f"Did you mean '{close[0]}'? " if close else ""
-                errors.append(ParamError(
-                    key,
-                    f"{self.name} has no parameter '{key}'. {hint}"
-                    f"Valid parameters: {', '.join(sorted(known))}.",
-                ))
+                errors.append(
+                    ParamError(
+                        key,
+                        f"{self.name} has no parameter '{key}'. {hint}Valid parameters: {', '.join(sorted(known))}.",
+                    )
+                )
             else:
                 checked[key] = value
         constraints = getattr(self.factory, "_parameter_constraints", None)
@@ -155,8 +159,15 @@ def _describe(schema: dict) -> str:
         return "one of " + ", ".join(repr(e) for e in schema["enum"])
     types = schema.get("type", "any value")
     types = types if isinstance(types, list) else [types]
-    words = {"integer": "an int", "number": "a float", "boolean": "a bool", "string": "a str",
-             "null": "None", "array": "a list", "object": "a mapping"}
+    words = {
+        "integer": "an int",
+        "number": "a float",
+        "boolean": "a bool",
+        "string": "a str",
+        "null": "None",
+        "array": "a list",
+        "object": "a mapping",
+    }
     text = " or ".join(words.get(t, t) for t in types)
     bounds = []
     for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):

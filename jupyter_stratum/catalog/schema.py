@@ -4,6 +4,7 @@ Derived from the estimator's own ``_parameter_constraints`` and ``__init__``
 defaults, so that the sidebar's property editor and the YAML validator share one
 source of truth.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -22,9 +23,7 @@ def _json_default(value: Any) -> Any:
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value) if math.isfinite(value) else None
-    if isinstance(value, (list, tuple)) and all(
-        isinstance(v, (bool, str, int, float)) for v in value
-    ):
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, str, int, float)) for v in value):
         return list(value)
     if isinstance(value, dict):
         return None
@@ -34,9 +33,11 @@ def _json_default(value: Any) -> Any:
 
 
 def _interval_schema(interval) -> dict:
-    integral = issubclass(interval.type, numbers.Integral) and not issubclass(
-        interval.type, numbers.Real
-    ) or interval.type is numbers.Integral
+    integral = (
+        issubclass(interval.type, numbers.Integral)
+        and not issubclass(interval.type, numbers.Real)
+        or interval.type is numbers.Integral
+    )
     schema: dict[str, Any] = {"type": "integer" if integral else "number"}
     closed = interval.closed
     if interval.left is not None and not (isinstance(interval.left, float) and math.isinf(interval.left)):

@@ -1,4 +1,5 @@
 """Every scikit-learn classifier, regressor and transformer as an :class:`Algorithm`."""
+
 from __future__ import annotations
 
 import functools
@@ -65,8 +66,12 @@ def _all_public_estimators() -> tuple[tuple[str, type], ...]:
             except ImportError:
                 continue
             for name, cls in inspect.getmembers(module, inspect.isclass):
-                if (not name.startswith("_") and issubclass(cls, BaseEstimator)
-                        and cls.__module__.startswith("sklearn.") and not getattr(cls, "__abstractmethods__", None)):
+                if (
+                    not name.startswith("_")
+                    and issubclass(cls, BaseEstimator)
+                    and cls.__module__.startswith("sklearn.")
+                    and not getattr(cls, "__abstractmethods__", None)
+                ):
                     seen.setdefault(name, cls)
             if info.ispkg:
                 walk(module)

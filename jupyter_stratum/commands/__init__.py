@@ -12,12 +12,14 @@ Each subcommand lives in its own module here and defines:
 Modules are imported only when their command is used, so loading the
 extension stays cheap. To add a command, add its module name to ``COMMANDS``.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import StratumError
 
@@ -85,9 +87,7 @@ def command_module(name: str):
 
         close = difflib.get_close_matches(name, COMMANDS, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise CommandLineError(
-            f"Unknown command '{name}'.{hint} Commands: {', '.join(sorted(COMMANDS))}."
-        ) from None
+        raise CommandLineError(f"Unknown command '{name}'.{hint} Commands: {', '.join(sorted(COMMANDS))}.") from None
 
 
 def build_parser(prog: str = "stratum") -> argparse.ArgumentParser:

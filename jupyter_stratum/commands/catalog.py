@@ -1,4 +1,5 @@
 """``%stratum catalog``: the algorithms a spec can name."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,11 +35,17 @@ def run(args, ctx):
 
     if args.name:
         algo = resolve(args.name, kinds=(args.kind,) if args.kind else ("classifier", "regressor", "transformer"))
-        rows = [{"parameter": k, "default": p.get("default"), "schema": _short(p)}
-                for k, p in algo.schema.get("properties", {}).items()]
+        rows = [
+            {"parameter": k, "default": p.get("default"), "schema": _short(p)}
+            for k, p in algo.schema.get("properties", {}).items()
+        ]
         return CatalogView(rows)
-    return CatalogView([{"name": a.name, "kind": a.kind, "class": a.class_name, "aliases": ", ".join(a.aliases),
-                         "source": a.source} for a in catalog(args.kind)])
+    return CatalogView(
+        [
+            {"name": a.name, "kind": a.kind, "class": a.class_name, "aliases": ", ".join(a.aliases), "source": a.source}
+            for a in catalog(args.kind)
+        ]
+    )
 
 
 def _short(prop: dict) -> str:

@@ -9,6 +9,7 @@
 Switching sets ``$STRATUM_SCHEDULER`` in this process, so the next
 ``%%stratum train`` (without ``--cluster``) runs there.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,14 +30,25 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("local", help="(Re)start the embedded local cluster and use it.")
     p.add_argument("--workers", "-n", type=int, metavar="N", help="Number of worker processes (1 thread each).")
     p = sub.add_parser("gateway", help="Start (or join) a cluster through a Dask Gateway and use it.")
-    p.add_argument("--address", metavar="URL",
-                   help="Gateway address (default: the dask config, set by JupyterHub's dask-gateway setup).")
+    p.add_argument(
+        "--address",
+        metavar="URL",
+        help="Gateway address (default: the dask config, set by JupyterHub's dask-gateway setup).",
+    )
     p.add_argument("--name", metavar="CLUSTER", help="Join this running gateway cluster instead of starting one.")
     p.add_argument("--workers", "-n", type=int, metavar="N", help="Scale the cluster to N workers.")
-    p.add_argument("--timeout", type=float, default=300, metavar="S",
-                   help="Seconds to wait for the --workers to start (default 300).")
-    p.add_argument("--gpu", action="store_true",
-                   help="Workers with one GPU each, advertised as GPU=1 (cluster option 'gpu', see cluster/gateway).")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300,
+        metavar="S",
+        help="Seconds to wait for the --workers to start (default 300).",
+    )
+    p.add_argument(
+        "--gpu",
+        action="store_true",
+        help="Workers with one GPU each, advertised as GPU=1 (cluster option 'gpu', see cluster/gateway).",
+    )
 
 
 @dataclass
@@ -82,15 +94,15 @@ def run(args, ctx):
         client = cl.connect(args.address)  # ClusterError with advice when unreachable
         _use(args.address)
         info = cl.cluster_info(client)
-        return ClusterView(info, f"Connected to {args.address}: %%stratum train now runs there. "
-                                 f"{_gpu_line(info)}")
+        return ClusterView(info, f"Connected to {args.address}: %%stratum train now runs there. {_gpu_line(info)}")
     if action == "local":
         _positive(args.workers, "workers")
         _use(None)
         info = cl.cluster_info(cl.local(args.workers))
         note = "" if ctx.interactive else " (it stops when this command exits; use it from a notebook)"
-        return ClusterView(info, f"Embedded local cluster started: %%stratum train now runs there{note}. "
-                                 f"{_gpu_line(info)}")
+        return ClusterView(
+            info, f"Embedded local cluster started: %%stratum train now runs there{note}. {_gpu_line(info)}"
+        )
     if action == "gateway":
         _positive(args.workers, "workers")
         client = _gateway_client(args)
@@ -98,8 +110,11 @@ def run(args, ctx):
         cl.use(client, address)  # the gateway's client (TLS, proxied) is the one to reuse for this address
         _use(address)
         info = cl.cluster_info(client)
-        return ClusterView(info, f"Gateway cluster {getattr(_gateway_clusters[-1], 'name', '')} ready: "
-                                 f"%%stratum train now runs there. {_gpu_line(info)}")
+        return ClusterView(
+            info,
+            f"Gateway cluster {getattr(_gateway_clusters[-1], 'name', '')} ready: "
+            f"%%stratum train now runs there. {_gpu_line(info)}",
+        )
     return _show(cl)
 
 
@@ -113,10 +128,13 @@ def _show(cl) -> ClusterView:
     from ..placement import cluster_for_plan
 
     n = len(cluster_for_plan().workers)
-    return ClusterView(None, f"No cluster connected yet: the first %%stratum train starts an embedded local "
-                             f"cluster ({n} workers, 1 thread each, no GPU). `%stratum cluster local --workers N` "
-                             "starts it now; `%stratum cluster connect tcp://HOST:8786` uses a running scheduler "
-                             "(see cluster/ for recipes); `%stratum cluster gateway` asks a Dask Gateway.")
+    return ClusterView(
+        None,
+        f"No cluster connected yet: the first %%stratum train starts an embedded local "
+        f"cluster ({n} workers, 1 thread each, no GPU). `%stratum cluster local --workers N` "
+        "starts it now; `%stratum cluster connect tcp://HOST:8786` uses a running scheduler "
+        "(see cluster/ for recipes); `%stratum cluster gateway` asks a Dask Gateway.",
+    )
 
 
 def _gpu_line(info) -> str:
@@ -132,8 +150,10 @@ def _gateway_client(args):
     try:
         from dask_gateway import Gateway
     except ImportError:
-        raise ClusterError("dask-gateway is not installed in this environment: `pip install dask-gateway` "
-                           "(JupyterHub images with a Dask Gateway usually have it).") from None
+        raise ClusterError(
+            "dask-gateway is not installed in this environment: `pip install dask-gateway` "
+            "(JupyterHub images with a Dask Gateway usually have it)."
+        ) from None
     try:
         gateway = Gateway(args.address) if args.address else Gateway()
         if args.name:
@@ -142,8 +162,10 @@ def _gateway_client(args):
             options = gateway.cluster_options()
             if args.gpu:
                 if "gpu" not in options:
-                    raise ClusterError("This Dask Gateway has no 'gpu' cluster option. Use the configuration "
-                                       "in cluster/gateway/ (or ask its admin), or leave out --gpu.")
+                    raise ClusterError(
+                        "This Dask Gateway has no 'gpu' cluster option. Use the configuration "
+                        "in cluster/gateway/ (or ask its admin), or leave out --gpu."
+                    )
                 options.gpu = True
             gc = gateway.new_cluster(options)
         if args.workers:
@@ -155,7 +177,9 @@ def _gateway_client(args):
         raise
     except Exception as exc:  # noqa: BLE001 - connection, auth and option errors of dask-gateway
         where = args.address or "the address in the dask config (gateway.address)"
-        raise ClusterError(f"Could not get a cluster from the Dask Gateway at {where}: {type(exc).__name__}: "
-                           f"{exc}. Check the address and that you are logged in to its JupyterHub.") from None
+        raise ClusterError(
+            f"Could not get a cluster from the Dask Gateway at {where}: {type(exc).__name__}: "
+            f"{exc}. Check the address and that you are logged in to its JupyterHub."
+        ) from None
     _gateway_clusters.append(gc)
     return client

@@ -1,20 +1,34 @@
 """``%stratum deploy NAME[@V] --edge INVENTORY`` / ``stratum deploy ...``: deploy a model to edge hosts."""
+
 from __future__ import annotations
 
 HELP = "Deploy a registered model to the edge hosts of an Ansible inventory (generated project, ansible-runner)."
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("ref", metavar="NAME[@VERSION]", help="Registered model, e.g. churn or churn@3 (latest by default).")
-    parser.add_argument("--edge", required=True, metavar="INVENTORY",
-                        help="Ansible inventory (INI or YAML) of the edge hosts; host vars such as ansible_host, "
-                        "ansible_user, ansible_port, stratum_port and stratum_root are honoured.")
+    parser.add_argument(
+        "ref", metavar="NAME[@VERSION]", help="Registered model, e.g. churn or churn@3 (latest by default)."
+    )
+    parser.add_argument(
+        "--edge",
+        required=True,
+        metavar="INVENTORY",
+        help="Ansible inventory (INI or YAML) of the edge hosts; host vars such as ansible_host, "
+        "ansible_user, ansible_port, stratum_port and stratum_root are honoured.",
+    )
     parser.add_argument("--limit", metavar="PATTERN", help="Only the hosts matching this Ansible pattern.")
-    parser.add_argument("--port", type=int, help="Serving port for hosts whose inventory sets no stratum_port (default 8500).")
+    parser.add_argument(
+        "--port", type=int, help="Serving port for hosts whose inventory sets no stratum_port (default 8500)."
+    )
     parser.add_argument("--serial", type=int, metavar="N", help="Deploy to N hosts at a time (rolling).")
-    parser.add_argument("--dry-run", action="store_true", help="Generate the project; run a syntax check and check mode only.")
-    parser.add_argument("--wheelhouse", action="store_true",
-                        help="Ship the wheels of the requirements in the bundle (hosts install offline).")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="Generate the project; run a syntax check and check mode only."
+    )
+    parser.add_argument(
+        "--wheelhouse",
+        action="store_true",
+        help="Ship the wheels of the requirements in the bundle (hosts install offline).",
+    )
     parser.add_argument("--no-pipelining", action="store_true", help="Turn SSH pipelining off (hosts with requiretty).")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
 
@@ -28,7 +42,7 @@ def progress_for(ctx, hosts: list[str], title: str):
         try:
             show = DeployProgress(hosts, title)
             ctx.display(show.widget)
-        except Exception:  # no widgets available: fall back to lines
+        except Exception:  # no widgets available: fall back to lines  # noqa: BLE001
             show = None
     if show is None:
         show = CliProgress()
@@ -49,14 +63,26 @@ def run(args, ctx):
     reg = open_registry(args.home)
     hosts = read_inventory(args.edge, args.limit).names
     on_event = progress_for(ctx, hosts, f"deploy {args.ref}")
-    return deploy(args.ref, args.edge, limit=args.limit, port=args.port, serial=args.serial, dry_run=args.dry_run,
-                  pipelining=not args.no_pipelining, wheelhouse=args.wheelhouse, registry=reg, on_event=on_event)
+    return deploy(
+        args.ref,
+        args.edge,
+        limit=args.limit,
+        port=args.port,
+        serial=args.serial,
+        dry_run=args.dry_run,
+        pipelining=not args.no_pipelining,
+        wheelhouse=args.wheelhouse,
+        registry=reg,
+        on_event=on_event,
+    )
 
 
 def add_host_action_arguments(parser) -> None:
     """The arguments of the commands that act on a deployed model's hosts (rollback, undeploy)."""
     parser.add_argument("name", metavar="NAME", help="Deployed model name.")
-    parser.add_argument("--edge", required=True, metavar="INVENTORY", help="Ansible inventory (INI or YAML) of the edge hosts.")
+    parser.add_argument(
+        "--edge", required=True, metavar="INVENTORY", help="Ansible inventory (INI or YAML) of the edge hosts."
+    )
     parser.add_argument("--limit", metavar="PATTERN", help="Only the hosts matching this Ansible pattern.")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
 

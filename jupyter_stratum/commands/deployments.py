@@ -1,4 +1,5 @@
 """``%stratum deployments [NAME]`` / ``stratum deployments``: the deployment records."""
+
 from __future__ import annotations
 
 HELP = "List recorded deployments (model version, hosts and their status, time, who)."

@@ -1,4 +1,5 @@
 """``%stratum models``: the registered models, newest version of each."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,17 @@ def run(args, ctx):
     registry = open_registry(args.home)
     rows = []
     for m in registry.list_models():
-        rows.append({"model": m.name, "latest": f"v{m.latest_version}", "versions": m.n_versions,
-                     "task": m.task, "algorithm": m.algorithm, "metric": m.metric,
-                     "cv": m.cv_score, "holdout": m.holdout_score, "updated": str(m.updated_at)[:19]})
+        rows.append(
+            {
+                "model": m.name,
+                "latest": f"v{m.latest_version}",
+                "versions": m.n_versions,
+                "task": m.task,
+                "algorithm": m.algorithm,
+                "metric": m.metric,
+                "cv": m.cv_score,
+                "holdout": m.holdout_score,
+                "updated": str(m.updated_at)[:19],
+            }
+        )
     return ModelsView(rows, str(registry.root))

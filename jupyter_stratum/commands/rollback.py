@@ -1,4 +1,5 @@
 """``%stratum rollback NAME --edge INVENTORY`` / ``stratum rollback ...``."""
+
 from __future__ import annotations
 
 HELP = "Switch the edge hosts of an inventory back to the release that served before the current one."

@@ -1,4 +1,5 @@
 """``%stratum show NAME[@V]``: one model version and its lineage."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,12 +18,20 @@ class VersionView:
 
     def _facts(self) -> list[dict]:
         v = self.version
-        facts = [("model", v.ref), ("algorithm", v.algorithm), ("task", v.task),
-                 ("metric", v.metric), ("cv score", v.cv_score), ("holdout score", v.holdout_score),
-                 ("params", v.params), ("data fingerprint", v.data_fingerprint),
-                 ("created", f"{v.created_at} by {v.author} on {v.host}"),
-                 ("duration s", round(v.duration_s or 0, 2)), ("artifact", f"{v.artifact} (sha256 {v.sha256[:12]}…)"),
-                 ("libraries", ", ".join(f"{k} {val}" for k, val in (v.library_versions or {}).items()))]
+        facts = [
+            ("model", v.ref),
+            ("algorithm", v.algorithm),
+            ("task", v.task),
+            ("metric", v.metric),
+            ("cv score", v.cv_score),
+            ("holdout score", v.holdout_score),
+            ("params", v.params),
+            ("data fingerprint", v.data_fingerprint),
+            ("created", f"{v.created_at} by {v.author} on {v.host}"),
+            ("duration s", round(v.duration_s or 0, 2)),
+            ("artifact", f"{v.artifact} (sha256 {v.sha256[:12]}…)"),
+            ("libraries", ", ".join(f"{k} {val}" for k, val in (v.library_versions or {}).items())),
+        ]
         for metric, value in (v.holdout_scores or {}).items():
             facts.append((f"holdout {metric}", value))
         return [{"field": k, "value": val} for k, val in facts]
@@ -37,8 +46,12 @@ class VersionView:
 
         from ..display import html_table
 
-        return (html_table(self._facts()) + "<details><summary>Spec</summary><pre>"
-                + html.escape(self.version.spec_yaml or "") + "</pre></details>")
+        return (
+            html_table(self._facts())
+            + "<details><summary>Spec</summary><pre>"
+            + html.escape(self.version.spec_yaml or "")
+            + "</pre></details>"
+        )
 
     def __repr__(self) -> str:
         return self.to_text()

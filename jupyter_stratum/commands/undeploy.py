@@ -1,4 +1,5 @@
 """``%stratum undeploy NAME --edge INVENTORY`` / ``stratum undeploy ...``."""
+
 from __future__ import annotations
 
 HELP = "Stop a deployed model and remove it from the edge hosts of an inventory."

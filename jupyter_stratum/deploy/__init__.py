@@ -7,17 +7,28 @@
 
 Nothing here imports Ansible until a function that needs it is called.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
 _LAZY = {
-    "deploy": "core", "rollback": "core", "undeploy": "core", "list_deployments": "core",
-    "last_deployment": "core", "DeploymentResult": "core", "HostResult": "core",
-    "read_inventory": "inventory", "EdgeInventory": "inventory", "EdgeHost": "inventory",
-    "render_project": "project", "DeployProject": "project",
-    "DeployEvent": "runner", "DeployProgress": "progress", "CliProgress": "progress",
+    "deploy": "core",
+    "rollback": "core",
+    "undeploy": "core",
+    "list_deployments": "core",
+    "last_deployment": "core",
+    "DeploymentResult": "core",
+    "HostResult": "core",
+    "read_inventory": "inventory",
+    "EdgeInventory": "inventory",
+    "EdgeHost": "inventory",
+    "render_project": "project",
+    "DeployProject": "project",
+    "DeployEvent": "runner",
+    "DeployProgress": "progress",
+    "CliProgress": "progress",
     "LocalEdgeHosts": "sandbox",
 }
 

@@ -1,18 +1,21 @@
 """deploy / rollback / undeploy: generate the project, run it, record what happened."""
+
 from __future__ import annotations
 
 import getpass
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
-from ..errors import DeployError
 from .inventory import EdgeInventory, read_inventory
 from .project import DeployProject, render_project
 from .runner import DeployEvent, RunOutcome, run_project, syntax_check
+
+if TYPE_CHECKING:
+    from .progress import DeploymentTable
 
 
 @dataclass
@@ -65,9 +68,18 @@ class DeploymentResult:
         return next(h for h in self.hosts if h.host == name)
 
     def rows(self) -> list[dict]:
-        return [{"host": h.host, "address": f"{h.address}:{h.port}", "status": h.status,
-                 "version": h.version, "release": h.serving, "changed": h.changed, "error": h.error}
-                for h in self.hosts]
+        return [
+            {
+                "host": h.host,
+                "address": f"{h.address}:{h.port}",
+                "status": h.status,
+                "version": h.version,
+                "release": h.serving,
+                "changed": h.changed,
+                "error": h.error,
+            }
+            for h in self.hosts
+        ]
 
     def to_text(self) -> str:
         from .progress import summary_text
@@ -120,10 +132,20 @@ def _bundle_for(registry, ref: str, bundle: str | Path | None, wheelhouse: bool 
     return Path(b.path)
 
 
-def deploy(ref: str, inventory: str | Path, *, limit: str | None = None, port: int | None = None,
-           serial: int | None = None, dry_run: bool = False, pipelining: bool = True,
-           bundle: str | Path | None = None, wheelhouse: bool = False, registry=None,
-           on_event: Callable[[DeployEvent], None] | None = None) -> DeploymentResult:
+def deploy(
+    ref: str,
+    inventory: str | Path,
+    *,
+    limit: str | None = None,
+    port: int | None = None,
+    serial: int | None = None,
+    dry_run: bool = False,
+    pipelining: bool = True,
+    bundle: str | Path | None = None,
+    wheelhouse: bool = False,
+    registry=None,
+    on_event: Callable[[DeployEvent], None] | None = None,
+) -> DeploymentResult:
     """Deploy model ``ref`` (``NAME`` or ``NAME@V``) to the hosts of ``inventory``.
 
     Generates an Ansible project, runs it with ansible-runner (events go to ``on_event``)
@@ -137,27 +159,47 @@ def deploy(ref: str, inventory: str | Path, *, limit: str | None = None, port: i
     t0 = time.monotonic()
     bundle_dir = _bundle_for(reg, mv.ref, bundle, wheelhouse)
     work = _new_workdir(reg, mv.ref, "dry-run" if dry_run else "deploy")
-    project = render_project(work / "project", inv, model=mv.name, bundle_dir=bundle_dir,
-                             port=port, serial=serial, pipelining=pipelining)
+    project = render_project(
+        work / "project", inv, model=mv.name, bundle_dir=bundle_dir, port=port, serial=serial, pipelining=pipelining
+    )
     syntax_check(project, "deploy")
-    outcome = run_project(project, "deploy", private_dir=work / "runner", check=dry_run,
-                          pipelining=pipelining, on_event=on_event)
+    outcome = run_project(
+        project, "deploy", private_dir=work / "runner", check=dry_run, pipelining=pipelining, on_event=on_event
+    )
     result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run)
     if not dry_run:
         result.record_id = _record(reg, result, inv, mv.ref, extra={"release": project.release})
     return result
 
 
-def rollback(name: str, inventory: str | Path, *, limit: str | None = None, registry=None,
-             pipelining: bool = True, on_event: Callable[[DeployEvent], None] | None = None) -> DeploymentResult:
+def rollback(
+    name: str,
+    inventory: str | Path,
+    *,
+    limit: str | None = None,
+    registry=None,
+    pipelining: bool = True,
+    on_event: Callable[[DeployEvent], None] | None = None,
+) -> DeploymentResult:
     """Switch every host back to the release that served before the current one."""
-    return _simple("rollback", name, inventory, limit=limit, registry=registry, pipelining=pipelining, on_event=on_event)
+    return _simple(
+        "rollback", name, inventory, limit=limit, registry=registry, pipelining=pipelining, on_event=on_event
+    )
 
 
-def undeploy(name: str, inventory: str | Path, *, limit: str | None = None, registry=None,
-             pipelining: bool = True, on_event: Callable[[DeployEvent], None] | None = None) -> DeploymentResult:
+def undeploy(
+    name: str,
+    inventory: str | Path,
+    *,
+    limit: str | None = None,
+    registry=None,
+    pipelining: bool = True,
+    on_event: Callable[[DeployEvent], None] | None = None,
+) -> DeploymentResult:
     """Stop the model's service and remove its files from every host."""
-    return _simple("undeploy", name, inventory, limit=limit, registry=registry, pipelining=pipelining, on_event=on_event)
+    return _simple(
+        "undeploy", name, inventory, limit=limit, registry=registry, pipelining=pipelining, on_event=on_event
+    )
 
 
 def _simple(action: str, name: str, inventory, *, limit, registry, pipelining, on_event) -> DeploymentResult:
@@ -190,8 +232,15 @@ def _version_of(release: str) -> str:
     return ""
 
 
-def _result(action: str, model: str, inv: EdgeInventory, project: DeployProject, outcome: RunOutcome,
-            duration: float, dry_run: bool = False) -> DeploymentResult:
+def _result(
+    action: str,
+    model: str,
+    inv: EdgeInventory,
+    project: DeployProject,
+    outcome: RunOutcome,
+    duration: float,
+    dry_run: bool = False,
+) -> DeploymentResult:
     failed_hosts = set((outcome.stats.get("failures") or {}).keys())
     dark = set((outcome.stats.get("dark") or {}).keys())
     hosts = []
@@ -216,10 +265,27 @@ def _result(action: str, model: str, inv: EdgeInventory, project: DeployProject,
             status = "rolled_back"
         else:
             status = "changed" if changed else "unchanged"
-        hosts.append(HostResult(host=h.name, address=h.address, port=port, status=status, serving=serving,
-                                version=_version_of(serving), changed=changed, error=error))
-    return DeploymentResult(action=action, model=model, hosts=hosts, project=project.path,
-                            duration_s=round(duration, 2), dry_run=dry_run, events=outcome.events)
+        hosts.append(
+            HostResult(
+                host=h.name,
+                address=h.address,
+                port=port,
+                status=status,
+                serving=serving,
+                version=_version_of(serving),
+                changed=changed,
+                error=error,
+            )
+        )
+    return DeploymentResult(
+        action=action,
+        model=model,
+        hosts=hosts,
+        project=project.path,
+        duration_s=round(duration, 2),
+        dry_run=dry_run,
+        events=outcome.events,
+    )
 
 
 def _record(reg, result: DeploymentResult, inv: EdgeInventory, model_ref: str, extra: dict | None = None) -> int:
@@ -239,7 +305,7 @@ def _record(reg, result: DeploymentResult, inv: EdgeInventory, model_ref: str, e
     return reg.record_deployment(record)
 
 
-def list_deployments(name: str | None = None, *, registry=None) -> "DeploymentTable":
+def list_deployments(name: str | None = None, *, registry=None) -> DeploymentTable:
     """Deployment records of the registry (of one model when ``name`` is given), newest last."""
     from .progress import DeploymentTable
 

@@ -5,6 +5,7 @@ Ansible's own inventory code parses the file, so groups, ``[group:vars]``,
 they mean to ``ansible-playbook``. Variables that hold secrets are kept out of
 everything jupyter-stratum writes (see :func:`is_secret_var`).
 """
+
 from __future__ import annotations
 
 import re
@@ -75,14 +76,39 @@ class EdgeInventory:
 
 
 # variables Ansible adds itself; not part of what a user wrote
-_MAGIC = {"inventory_file", "inventory_dir", "inventory_hostname", "inventory_hostname_short",
-          "group_names", "groups", "omit", "playbook_dir", "ansible_playbook_python",
-          "ansible_config_file", "ansible_version", "ansible_check_mode", "ansible_diff_mode",
-          "ansible_forks", "ansible_inventory_sources", "ansible_run_tags", "ansible_skip_tags",
-          "ansible_verbosity", "hostvars", "role_names", "ansible_limit", "ansible_play_hosts",
-          "ansible_play_batch", "ansible_play_hosts_all", "ansible_dependent_role_names",
-          "ansible_play_role_names", "ansible_role_names", "play_hosts", "ansible_collection_name",
-          "ansible_search_path", "ansible_facts"}
+_MAGIC = {
+    "inventory_file",
+    "inventory_dir",
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "group_names",
+    "groups",
+    "omit",
+    "playbook_dir",
+    "ansible_playbook_python",
+    "ansible_config_file",
+    "ansible_version",
+    "ansible_check_mode",
+    "ansible_diff_mode",
+    "ansible_forks",
+    "ansible_inventory_sources",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "ansible_verbosity",
+    "hostvars",
+    "role_names",
+    "ansible_limit",
+    "ansible_play_hosts",
+    "ansible_play_batch",
+    "ansible_play_hosts_all",
+    "ansible_dependent_role_names",
+    "ansible_play_role_names",
+    "ansible_role_names",
+    "play_hosts",
+    "ansible_collection_name",
+    "ansible_search_path",
+    "ansible_facts",
+}
 
 
 def read_inventory(path: str | Path, limit: str | None = None) -> EdgeInventory:
@@ -106,8 +132,10 @@ def read_inventory(path: str | Path, limit: str | None = None) -> EdgeInventory:
             _parse_strictly(inv, path)
         except DeployError:
             raise
-        except Exception as exc:  # ansible raises many kinds
-            raise DeployError(f"Inventory {path} could not be read: {exc}. Check it with `ansible-inventory -i {path} --list`.") from None
+        except Exception as exc:  # ansible raises many kinds  # noqa: BLE001
+            raise DeployError(
+                f"Inventory {path} could not be read: {exc}. Check it with `ansible-inventory -i {path} --list`."
+            ) from None
         if limit:
             inv.subset(limit)
         hosts = inv.get_hosts(pattern="all")
@@ -123,16 +151,20 @@ def read_inventory(path: str | Path, limit: str | None = None) -> EdgeInventory:
         try:
             port = int(hv.get("stratum_port", DEFAULT_PORT))
         except (TypeError, ValueError):
-            raise DeployError(f"Host {h.name}: stratum_port must be a port number, got {hv.get('stratum_port')!r}.") from None
-        result.append(EdgeHost(
-            name=h.name,
-            address=str(hv.get("ansible_host", h.name)),
-            ssh_port=int(hv.get("ansible_port", 22) or 22),
-            user=hv.get("ansible_user"),
-            serve_port=port,
-            groups=sorted(g.name for g in h.get_groups() if g.name != "all"),
-            vars=hv,
-        ))
+            raise DeployError(
+                f"Host {h.name}: stratum_port must be a port number, got {hv.get('stratum_port')!r}."
+            ) from None
+        result.append(
+            EdgeHost(
+                name=h.name,
+                address=str(hv.get("ansible_host", h.name)),
+                ssh_port=int(hv.get("ansible_port", 22) or 22),
+                user=hv.get("ansible_user"),
+                serve_port=port,
+                groups=sorted(g.name for g in h.get_groups() if g.name != "all"),
+                vars=hv,
+            )
+        )
     return EdgeInventory(source=path.resolve(), hosts=result, limit=limit)
 
 
@@ -163,7 +195,7 @@ def _parse_strictly(inv, path: Path) -> None:
     try:
         C.INVENTORY_UNPARSED_IS_FAILED = True
         inv.parse_sources(cache=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         msg = str(exc).split("\n")[0]
         raise DeployError(
             f"Inventory {path} could not be parsed as INI or YAML: {msg.rstrip('.')}. "

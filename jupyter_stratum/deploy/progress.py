@@ -3,15 +3,25 @@
 Everything here renders from :class:`~.runner.DeployEvent` and the results the core
 returns; nothing here calls Ansible.
 """
+
 from __future__ import annotations
 
 import html
 import sys
 from typing import Any
 
-_COLOURS = {"ok": "#2e7d32", "changed": "#ef6c00", "failed": "#c62828", "unreachable": "#6a1b9a",
-            "skipped": "#9e9e9e", "rolled_back": "#c62828", "unchanged": "#2e7d32", "removed": "#455a64",
-            "checked": "#1565c0", "deployed": "#ef6c00"}
+_COLOURS = {
+    "ok": "#2e7d32",
+    "changed": "#ef6c00",
+    "failed": "#c62828",
+    "unreachable": "#6a1b9a",
+    "skipped": "#9e9e9e",
+    "rolled_back": "#c62828",
+    "unchanged": "#2e7d32",
+    "removed": "#455a64",
+    "checked": "#1565c0",
+    "deployed": "#ef6c00",
+}
 
 
 class CliProgress:
@@ -67,9 +77,12 @@ class DeployProgress:
                 f"<td>{html.escape(step[:160])}</td>"
                 f"<td>{c['ok']}</td><td>{c['changed']}</td><td>{c['failed']}</td></tr>"
             )
-        return (f"<div><b>{html.escape(self.title)}</b><table>"
-                "<tr><th>host</th><th>last</th><th>step</th><th>ok</th><th>changed</th><th>failed</th></tr>"
-                + "".join(rows) + "</table></div>")
+        return (
+            f"<div><b>{html.escape(self.title)}</b><table>"
+            "<tr><th>host</th><th>last</th><th>step</th><th>ok</th><th>changed</th><th>failed</th></tr>"
+            + "".join(rows)
+            + "</table></div>"
+        )
 
 
 def _table_text(headers: list[str], rows: list[list[Any]]) -> str:
@@ -94,22 +107,30 @@ _SUMMARY_HEADERS = ["host", "address", "status", "version", "release", "changed"
 
 
 def _summary_rows(result) -> list[list[Any]]:
-    return [[r["host"], r["address"], r["status"], r["version"], r["release"], r["changed"], r["error"][:120]]
-            for r in result.rows()]
+    return [
+        [r["host"], r["address"], r["status"], r["version"], r["release"], r["changed"], r["error"][:120]]
+        for r in result.rows()
+    ]
 
 
 def summary_text(result) -> str:
-    head = (f"{result.action} {result.model}{' (dry run)' if result.dry_run else ''}: {result.status}"
-            f" in {result.duration_s:.1f} s" + (f", record #{result.record_id}" if result.record_id else ""))
+    head = (
+        f"{result.action} {result.model}{' (dry run)' if result.dry_run else ''}: {result.status}"
+        f" in {result.duration_s:.1f} s" + (f", record #{result.record_id}" if result.record_id else "")
+    )
     return head + "\n" + _table_text(_SUMMARY_HEADERS, _summary_rows(result)) + f"\nproject: {result.project}"
 
 
 def summary_html(result) -> str:
-    head = (f"<b>{html.escape(result.action)} {html.escape(result.model)}</b>"
-            f"{' (dry run)' if result.dry_run else ''}: {html.escape(result.status)} in {result.duration_s:.1f} s"
-            + (f", record #{result.record_id}" if result.record_id else ""))
-    return (f"<div>{head}{_table_html(_SUMMARY_HEADERS, _summary_rows(result), status_col=2)}"
-            f"<small>project: {html.escape(str(result.project))}</small></div>")
+    head = (
+        f"<b>{html.escape(result.action)} {html.escape(result.model)}</b>"
+        f"{' (dry run)' if result.dry_run else ''}: {html.escape(result.status)} in {result.duration_s:.1f} s"
+        + (f", record #{result.record_id}" if result.record_id else "")
+    )
+    return (
+        f"<div>{head}{_table_html(_SUMMARY_HEADERS, _summary_rows(result), status_col=2)}"
+        f"<small>project: {html.escape(str(result.project))}</small></div>"
+    )
 
 
 class DeploymentTable(list):
@@ -120,10 +141,21 @@ class DeploymentTable(list):
     def _rows(self) -> list[list[Any]]:
         rows = []
         for rec in self:
-            hosts = ", ".join(f"{h.get('host')}={h.get('status')}" + (f"@{h.get('version')}" if h.get("version") else "")
-                              for h in rec.get("hosts", []))
-            rows.append([rec.get("id", ""), str(rec.get("time") or rec.get("created_at", ""))[:19],
-                         rec.get("model", ""), rec.get("action", ""), rec.get("status", ""), hosts, rec.get("user", "")])
+            hosts = ", ".join(
+                f"{h.get('host')}={h.get('status')}" + (f"@{h.get('version')}" if h.get("version") else "")
+                for h in rec.get("hosts", [])
+            )
+            rows.append(
+                [
+                    rec.get("id", ""),
+                    str(rec.get("time") or rec.get("created_at", ""))[:19],
+                    rec.get("model", ""),
+                    rec.get("action", ""),
+                    rec.get("status", ""),
+                    hosts,
+                    rec.get("user", ""),
+                ]
+            )
         return rows
 
     def to_text(self) -> str:

@@ -14,6 +14,7 @@ jupyter-stratum::
 Secrets in the inventory (passwords, tokens, key material) are left out; SSH keys
 are referred to by path, as the user's inventory does.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -108,9 +109,17 @@ def requirements_digest(bundle_dir: Path) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
 
 
-def render_project(out: Path, inventory: EdgeInventory, *, model: str, bundle_dir: Path | None = None,
-                   port: int | None = None, serial: int | None = None, pipelining: bool = True,
-                   extra_vars: dict | None = None) -> DeployProject:
+def render_project(
+    out: Path,
+    inventory: EdgeInventory,
+    *,
+    model: str,
+    bundle_dir: Path | None = None,
+    port: int | None = None,
+    serial: int | None = None,
+    pipelining: bool = True,
+    extra_vars: dict | None = None,
+) -> DeployProject:
     """Write the Ansible project for ``model`` and the hosts of ``inventory`` into ``out``.
 
     ``bundle_dir`` is needed for a deployment; rollback and undeploy need only the model name.
@@ -120,8 +129,9 @@ def render_project(out: Path, inventory: EdgeInventory, *, model: str, bundle_di
         shutil.rmtree(out)
     (out / "inventory").mkdir(parents=True)
     (out / "vars").mkdir()
-    shutil.copytree(role_source(), out / "roles" / "stratum_model",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        role_source(), out / "roles" / "stratum_model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
 
     stripped = sorted(inventory.secret_vars())
     hosts = {}
@@ -131,9 +141,13 @@ def render_project(out: Path, inventory: EdgeInventory, *, model: str, bundle_di
             hv["stratum_port"] = port
         hosts[h.name] = hv
     inv_doc = {"all": {"children": {"stratum_targets": {"hosts": hosts}}}}
-    _write_yaml(out / "inventory" / "hosts.yml", inv_doc,
-                f"Hosts selected from {inventory.source}" + (f" with --limit {inventory.limit}" if inventory.limit else "")
-                + (f"\n# Left out (secrets; give them at run time): {', '.join(stripped)}" if stripped else ""))
+    _write_yaml(
+        out / "inventory" / "hosts.yml",
+        inv_doc,
+        f"Hosts selected from {inventory.source}"
+        + (f" with --limit {inventory.limit}" if inventory.limit else "")
+        + (f"\n# Left out (secrets; give them at run time): {', '.join(stripped)}" if stripped else ""),
+    )
 
     deployment = {"stratum_model": model}
     version = release = None
@@ -142,14 +156,16 @@ def render_project(out: Path, inventory: EdgeInventory, *, model: str, bundle_di
         release, manifest = release_id(bundle_dir)
         version = str(manifest.get("version", ""))
         archive = pack_bundle(bundle_dir, out / "files" / f"{model}-{release}.tar.gz")
-        deployment.update({
-            "stratum_version": version,
-            "stratum_release": release,
-            "stratum_bundle_archive": "{{ playbook_dir }}/files/" + archive.name,
-            "stratum_requirements_digest": requirements_digest(bundle_dir),
-            "stratum_has_wheelhouse": (bundle_dir / "wheelhouse").is_dir()
-            and any((bundle_dir / "wheelhouse").iterdir()),
-        })
+        deployment.update(
+            {
+                "stratum_version": version,
+                "stratum_release": release,
+                "stratum_bundle_archive": "{{ playbook_dir }}/files/" + archive.name,
+                "stratum_requirements_digest": requirements_digest(bundle_dir),
+                "stratum_has_wheelhouse": (bundle_dir / "wheelhouse").is_dir()
+                and any((bundle_dir / "wheelhouse").iterdir()),
+            }
+        )
     deployment.update(extra_vars or {})
     _write_yaml(out / "vars" / "deployment.yml", deployment, f"What this project deploys ({model})")
 
@@ -205,8 +221,12 @@ class _IndentedDumper(yaml.SafeDumper):
 def _write_yaml(path: Path, data, comment: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     head = "---\n# " + comment + "\n"
-    path.write_text(head + yaml.dump(data, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False,
-                                     width=100, explicit_start=False))
+    path.write_text(
+        head
+        + yaml.dump(
+            data, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False, width=100, explicit_start=False
+        )
+    )
 
 
 def _readme(model: str, version: str | None, release: str | None, stripped: list[str]) -> str:
@@ -229,6 +249,10 @@ def _readme(model: str, version: str | None, release: str | None, stripped: list
     if release:
         lines += ["", f"Release id: `{release}` (version and the first hex digits of the manifest's sha256)."]
     if stripped:
-        lines += ["", "Left out of `inventory/hosts.yml` because they are secrets: " + ", ".join(stripped)
-                  + ". Give them at run time (`--ask-pass`, `--ask-become-pass`, an Ansible vault)."]
+        lines += [
+            "",
+            "Left out of `inventory/hosts.yml` because they are secrets: "
+            + ", ".join(stripped)
+            + ". Give them at run time (`--ask-pass`, `--ask-become-pass`, an Ansible vault).",
+        ]
     return "\n".join(lines) + "\n"

@@ -1,13 +1,14 @@
 """Running a generated project with ansible-runner and turning its events into ours."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..errors import DeployError
 from .project import DeployProject
@@ -70,13 +71,22 @@ def ansible_env(pipelining: bool) -> dict[str, str]:
     }
 
 
-def run_project(project: DeployProject, action: str, *, private_dir: Path, check: bool = False,
-                pipelining: bool = True, on_event: Callable[[DeployEvent], None] | None = None) -> RunOutcome:
+def run_project(
+    project: DeployProject,
+    action: str,
+    *,
+    private_dir: Path,
+    check: bool = False,
+    pipelining: bool = True,
+    on_event: Callable[[DeployEvent], None] | None = None,
+) -> RunOutcome:
     """Run ``<action>.yml`` of ``project`` with ansible-runner; stream :class:`DeployEvent`."""
     import ansible_runner
 
     if not shutil.which("ansible-playbook", path=ansible_env(pipelining)["PATH"]):
-        raise DeployError("ansible-playbook is not installed: pip install ansible-core (jupyter-stratum depends on it).")
+        raise DeployError(
+            "ansible-playbook is not installed: pip install ansible-core (jupyter-stratum depends on it)."
+        )
     events: list[DeployEvent] = []
     reports: dict[str, dict] = {}
     failures: dict[str, str] = {}
@@ -86,7 +96,9 @@ def run_project(project: DeployProject, action: str, *, private_dir: Path, check
         kind = ev.get("event", "")
         data = ev.get("event_data") or {}
         if kind == "playbook_on_stats":
-            stats.update({k: data.get(k) or {} for k in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")})
+            stats.update(
+                {k: data.get(k) or {} for k in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")}
+            )
             return True
         if kind not in _STATUS:
             return True
@@ -112,7 +124,7 @@ def run_project(project: DeployProject, action: str, *, private_dir: Path, check
         if on_event is not None:
             try:
                 on_event(dev)
-            except Exception:  # a display error must not break the deployment
+            except Exception:  # a display error must not break the deployment  # noqa: BLE001
                 pass
         return True
 
@@ -143,12 +155,21 @@ def run_project(project: DeployProject, action: str, *, private_dir: Path, check
         out = ""
         try:
             out = r.stdout.read()[-2000:]
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         raise DeployError(f"ansible-playbook could not run {action}.yml (rc {r.rc}): {out.strip()}")
     changed = {h: int(n) for h, n in (stats.get("changed") or {}).items()}
-    return RunOutcome(rc=r.rc, status=r.status, stats=stats, reports=reports, failures=failures,
-                      changed=changed, events=events, duration_s=duration, artifacts=private_dir / "artifacts")
+    return RunOutcome(
+        rc=r.rc,
+        status=r.status,
+        stats=stats,
+        reports=reports,
+        failures=failures,
+        changed=changed,
+        events=events,
+        duration_s=duration,
+        artifacts=private_dir / "artifacts",
+    )
 
 
 def syntax_check(project: DeployProject, action: str = "deploy") -> None:
@@ -156,8 +177,13 @@ def syntax_check(project: DeployProject, action: str = "deploy") -> None:
     import subprocess
 
     env = {**os.environ, **ansible_env(True), "ANSIBLE_CONFIG": str(project.config)}
-    r = subprocess.run(["ansible-playbook", "--syntax-check", project.playbook(action)], cwd=project.path,
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        ["ansible-playbook", "--syntax-check", project.playbook(action)],
+        cwd=project.path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         raise DeployError(f"The generated {action}.yml failed Ansible's syntax check: {(r.stderr or r.stdout).strip()}")
 

@@ -14,6 +14,7 @@ Everything started is recorded in ``state.json`` under the work dir and is stopp
 :meth:`LocalEdgeHosts.stop` (also from a later process: :func:`cleanup_stale`).
 Only addresses of the namespaces created here and loopback are ever used.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,7 @@ class SandboxHost:
 def sandbox_support() -> tuple[bool, str]:
     """Whether network-namespace edge hosts can be made here, and if not, why."""
     if os.geteuid() != 0:
-        return False, "network namespaces need root (running as uid %d)" % os.geteuid()
+        return False, f"network namespaces need root (running as uid {os.geteuid()})"
     if not Path(SSHD).exists():
         return False, f"{SSHD} is missing: apt-get install openssh-server"
     if not shutil.which("ip"):
@@ -104,7 +105,7 @@ class LocalEdgeHosts:
         return self.workdir / "state.json"
 
     # -- life cycle --------------------------------------------------------
-    def start(self) -> "LocalEdgeHosts":
+    def start(self) -> LocalEdgeHosts:
         self.workdir.mkdir(parents=True, exist_ok=True)
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         if not self.key_path.exists():
@@ -130,7 +131,7 @@ class LocalEdgeHosts:
         if self.state_path.exists():
             self.state_path.unlink()
 
-    def __enter__(self) -> "LocalEdgeHosts":
+    def __enter__(self) -> LocalEdgeHosts:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -152,9 +153,15 @@ class LocalEdgeHosts:
             "stratum_port": host.serve_port,
         }
 
-    def write_inventory(self, path: Path | None = None, group: str = "edge", *,
-                        host_vars: dict[str, dict] | None = None, group_vars: dict | None = None,
-                        python: str | None = None) -> Path:
+    def write_inventory(
+        self,
+        path: Path | None = None,
+        group: str = "edge",
+        *,
+        host_vars: dict[str, dict] | None = None,
+        group_vars: dict | None = None,
+        python: str | None = None,
+    ) -> Path:
         """Write a standard INI inventory for the hosts; extra vars per host or for the group."""
         path = Path(path or self.workdir / "inventory.ini")
         lines = [f"[{group}]"]
@@ -176,8 +183,15 @@ class LocalEdgeHosts:
             ns = f"stx{self._tag}e{i}"
             veth = f"vstx{self._tag}{i}"[:15]
             peer = f"pstx{self._tag}{i}"[:15]
-            host = SandboxHost(name=f"edge{i}", address=f"10.77.{net}.2", ssh_port=22, root=str(root),
-                               serve_port=self.serve_port, namespace=ns, veth=veth)
+            host = SandboxHost(
+                name=f"edge{i}",
+                address=f"10.77.{net}.2",
+                ssh_port=22,
+                root=str(root),
+                serve_port=self.serve_port,
+                namespace=ns,
+                veth=veth,
+            )
             _run(["ip", "netns", "add", ns])
             _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", peer])
             _run(["ip", "link", "set", peer, "netns", ns])
@@ -188,8 +202,13 @@ class LocalEdgeHosts:
             _run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
             return host
         port_base = 22000 + (os.getpid() % 500) * 10
-        return SandboxHost(name=f"edge{i}", address=f"127.0.0.{10 + i}", ssh_port=port_base + i,
-                           root=str(root), serve_port=self.serve_port + i)
+        return SandboxHost(
+            name=f"edge{i}",
+            address=f"127.0.0.{10 + i}",
+            ssh_port=port_base + i,
+            root=str(root),
+            serve_port=self.serve_port + i,
+        )
 
     def _start_sshd(self, host: SandboxHost) -> None:
         d = Path(host.root) / "sshd"
@@ -201,23 +220,26 @@ class LocalEdgeHosts:
         host.sshd_pidfile = str(d / "sshd.pid")
         cfg = d / "sshd_config"
         cfg.write_text(
-            "\n".join([
-                f"Port {host.ssh_port}",
-                f"ListenAddress {host.address}",
-                f"HostKey {hostkey}",
-                f"PidFile {host.sshd_pidfile}",
-                f"AuthorizedKeysFile {d / 'authorized_keys'}",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "PermitRootLogin prohibit-password",
-                "UsePAM no",
-                "StrictModes no",
-                "MaxSessions 50",
-                "MaxStartups 50",
-                "Subsystem sftp internal-sftp",
-                "LogLevel ERROR",
-            ]) + "\n"
+            "\n".join(
+                [
+                    f"Port {host.ssh_port}",
+                    f"ListenAddress {host.address}",
+                    f"HostKey {hostkey}",
+                    f"PidFile {host.sshd_pidfile}",
+                    f"AuthorizedKeysFile {d / 'authorized_keys'}",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    "PermitRootLogin prohibit-password",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "MaxSessions 50",
+                    "MaxStartups 50",
+                    "Subsystem sftp internal-sftp",
+                    "LogLevel ERROR",
+                ]
+            )
+            + "\n"
         )
         cmd = [SSHD, "-f", str(cfg), "-E", str(d / "sshd.log")]
         if host.namespace:
@@ -240,12 +262,18 @@ class LocalEdgeHosts:
                 except OSError:
                     if time.monotonic() > deadline:
                         log = Path(h.root, "sshd", "sshd.log")
-                        raise RuntimeError(f"sshd on {h.name} did not start: {log.read_text() if log.exists() else ''}")
+                        raise RuntimeError(
+                            f"sshd on {h.name} did not start: {log.read_text() if log.exists() else ''}"
+                        ) from None
                     time.sleep(0.1)
 
     def _state(self) -> dict:
-        return {"workdir": str(self.workdir), "mode": self.mode, "pid": os.getpid(),
-                "hosts": [asdict(h) for h in self.hosts]}
+        return {
+            "workdir": str(self.workdir),
+            "mode": self.mode,
+            "pid": os.getpid(),
+            "hosts": [asdict(h) for h in self.hosts],
+        }
 
     def _save(self) -> None:
         self.state_path.write_text(json.dumps(self._state(), indent=1))

@@ -1,4 +1,5 @@
 """ROC and precision-recall points computed with scikit-learn's own functions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,5 +42,10 @@ def pr_points(y_true, y_score, classes, pos_label=None) -> dict | None:
         return None
     truth, score, label = got
     precision, recall, thresholds = precision_recall_curve(truth, score)
-    return {"precision": precision, "recall": recall, "thresholds": thresholds,
-            "average_precision": float(average_precision_score(truth, score)), "pos_label": label}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "thresholds": thresholds,
+        "average_precision": float(average_precision_score(truth, score)),
+        "pos_label": label,
+    }

@@ -1,4 +1,5 @@
 """The leaderboard: one row per candidate, best first, by the selection metric."""
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,7 @@ class Leaderboard:
     candidates: list  # CandidateResult, sorted best first
 
     @classmethod
-    def build(cls, candidates, metric: str, metrics: list[str]) -> "Leaderboard":
+    def build(cls, candidates, metric: str, metrics: list[str]) -> Leaderboard:
         sign = 1 if METRICS[metric].greater_is_better else -1
 
         def key(c):
@@ -77,8 +78,9 @@ class Leaderboard:
         from ..display import text_table
 
         direction = "higher" if METRICS[self.metric].greater_is_better else "lower"
-        return (f"Leaderboard (by {self.metric}, {direction} is better; mean ± std over folds)\n"
-                + text_table(self.rows(), self._columns()))
+        return f"Leaderboard (by {self.metric}, {direction} is better; mean ± std over folds)\n" + text_table(
+            self.rows(), self._columns()
+        )
 
     def _repr_html_(self) -> str:
         from ..display import html_table
@@ -86,9 +88,11 @@ class Leaderboard:
         direction = "higher" if METRICS[self.metric].greater_is_better else "lower"
         best = self.best
         index = self.candidates.index(best) if best is not None else None
-        return (f"<p><b>Leaderboard</b> by <code>{self.metric}</code> ({direction} is better; "
-                f"mean ± std over folds)</p>" + html_table(self.rows(), self._columns(), highlight=index,
-                                                          css_class="stratum-leaderboard"))
+        return (
+            f"<p><b>Leaderboard</b> by <code>{self.metric}</code> ({direction} is better; "
+            f"mean ± std over folds)</p>"
+            + html_table(self.rows(), self._columns(), highlight=index, css_class="stratum-leaderboard")
+        )
 
     def __repr__(self) -> str:
         return self.to_text()

@@ -3,6 +3,7 @@
 Values are reported in their natural sign (mse is positive, lower is better);
 ``greater_is_better`` says which way selection goes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,25 +28,46 @@ class Metric:
         return self.scorer
 
 
-METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("accuracy", "classification", True, "accuracy", description="share of correct labels"),
-    Metric("balanced_accuracy", "classification", True, "balanced_accuracy",
-           description="mean recall per class"),
-    Metric("f1", "classification", True, "f1", "f1_macro", description="F1 (macro when multiclass)"),
-    Metric("precision", "classification", True, "precision", "precision_macro",
-           description="precision (macro when multiclass)"),
-    Metric("recall", "classification", True, "recall", "recall_macro",
-           description="recall (macro when multiclass)"),
-    Metric("roc_auc", "classification", True, "roc_auc", "roc_auc_ovr", needs="proba_or_decision",
-           description="area under the ROC curve (one-vs-rest when multiclass)"),
-    Metric("log_loss", "classification", False, "neg_log_loss", needs="proba",
-           description="cross-entropy of predicted probabilities"),
-    Metric("r2", "regression", True, "r2", description="coefficient of determination"),
-    Metric("mse", "regression", False, "neg_mean_squared_error", description="mean squared error"),
-    Metric("rmse", "regression", False, "neg_root_mean_squared_error",
-           description="root mean squared error"),
-    Metric("mae", "regression", False, "neg_mean_absolute_error", description="mean absolute error"),
-]}
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("accuracy", "classification", True, "accuracy", description="share of correct labels"),
+        Metric("balanced_accuracy", "classification", True, "balanced_accuracy", description="mean recall per class"),
+        Metric("f1", "classification", True, "f1", "f1_macro", description="F1 (macro when multiclass)"),
+        Metric(
+            "precision",
+            "classification",
+            True,
+            "precision",
+            "precision_macro",
+            description="precision (macro when multiclass)",
+        ),
+        Metric(
+            "recall", "classification", True, "recall", "recall_macro", description="recall (macro when multiclass)"
+        ),
+        Metric(
+            "roc_auc",
+            "classification",
+            True,
+            "roc_auc",
+            "roc_auc_ovr",
+            needs="proba_or_decision",
+            description="area under the ROC curve (one-vs-rest when multiclass)",
+        ),
+        Metric(
+            "log_loss",
+            "classification",
+            False,
+            "neg_log_loss",
+            needs="proba",
+            description="cross-entropy of predicted probabilities",
+        ),
+        Metric("r2", "regression", True, "r2", description="coefficient of determination"),
+        Metric("mse", "regression", False, "neg_mean_squared_error", description="mean squared error"),
+        Metric("rmse", "regression", False, "neg_root_mean_squared_error", description="root mean squared error"),
+        Metric("mae", "regression", False, "neg_mean_absolute_error", description="mean absolute error"),
+    ]
+}
 
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
 

@@ -19,6 +19,7 @@ evaluation, selection and the registry treat them like every other candidate.
   network in the ``.keras`` format; it is rebuilt on first use, so unpickling
   does not import TensorFlow.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
-__all__ = ["KerasMLPClassifier", "KerasMLPRegressor", "KerasCNNClassifier", "KerasCNNRegressor",
-           "keras_bytes", "model_from_keras_bytes"]
+__all__ = [
+    "KerasMLPClassifier",
+    "KerasMLPRegressor",
+    "KerasCNNClassifier",
+    "KerasCNNRegressor",
+    "keras_bytes",
+    "model_from_keras_bytes",
+]
 
 _ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
 _PREDICT_BATCH = 4096
@@ -68,8 +75,9 @@ def _register_flavor() -> None:
 
 def _positive_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ...]:
     values = (value,) if isinstance(value, Integral) else tuple(value)
-    if (not values and not allow_empty) or not all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0
-                                                  for v in values):
+    if (not values and not allow_empty) or not all(
+        isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values
+    ):
         raise ValueError(f"{name} must be a list of positive integers, got {value!r}")
     return tuple(int(v) for v in values)
 
@@ -166,13 +174,23 @@ class _KerasEstimator(BaseEstimator):
             validation = (X_val, y_val)
         callbacks = []
         if validation is not None:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(self.patience),
-                                                           restore_best_weights=True))
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=int(self.patience), restore_best_weights=True
+                )
+            )
         with tf.device("/GPU:0" if config and config.gpus else "/CPU:0"):
             model = self._build(keras, X.shape[1])
-            history = model.fit(X_fit, y_fit, epochs=int(self.epochs), batch_size=int(self.batch_size),
-                                validation_data=validation, callbacks=callbacks, shuffle=True,
-                                verbose=int(self.verbose))
+            history = model.fit(
+                X_fit,
+                y_fit,
+                epochs=int(self.epochs),
+                batch_size=int(self.batch_size),
+                validation_data=validation,
+                callbacks=callbacks,
+                shuffle=True,
+                verbose=int(self.verbose),
+            )
         self.history_ = {k: [float(v) for v in values] for k, values in history.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
         losses = self.history_.get("val_loss") or self.history_.get("loss") or [0.0]
@@ -191,8 +209,9 @@ class _KerasEstimator(BaseEstimator):
             n_val = int(np.ceil(self.validation_fraction * len(y)))
             if counts.min() >= 2 and n_val >= len(counts):
                 stratify = y
-        return train_test_split(X, y, test_size=self.validation_fraction, random_state=self.random_state,
-                                stratify=stratify)
+        return train_test_split(
+            X, y, test_size=self.validation_fraction, random_state=self.random_state, stratify=stratify
+        )
 
     def _check_inputs(self, X) -> None:
         pass
@@ -213,8 +232,9 @@ class _KerasEstimator(BaseEstimator):
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet: call fit first.")
         X = self._as_array(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
-                             f"{self.n_features_in_}")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with {self.n_features_in_}"
+            )
         model = self.model_
         from .runtime import tensorflow
 
@@ -222,8 +242,7 @@ class _KerasEstimator(BaseEstimator):
         if len(X) == 0:
             width = len(self.classes_) if self._task == "classification" else 1
             return np.zeros((0, width), dtype="float32")
-        out = [model(X[i:i + _PREDICT_BATCH], training=False).numpy()
-               for i in range(0, len(X), _PREDICT_BATCH)]
+        out = [model(X[i : i + _PREDICT_BATCH], training=False).numpy() for i in range(0, len(X), _PREDICT_BATCH)]
         return np.concatenate(out)
 
     # ---- pickling: the network travels as a .keras file -----------------------
@@ -265,9 +284,20 @@ class _RegressorMixin(RegressorMixin):
 
 
 class _MLP(_KerasEstimator):
-    def __init__(self, hidden_layer_sizes=(64, 64), activation="relu", dropout=0.0, epochs=30, batch_size=64,
-                 learning_rate=1e-3, early_stopping=True, validation_fraction=0.1, patience=5,
-                 random_state=None, verbose=0):
+    def __init__(
+        self,
+        hidden_layer_sizes=(64, 64),
+        activation="relu",
+        dropout=0.0,
+        epochs=30,
+        batch_size=64,
+        learning_rate=1e-3,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=5,
+        random_state=None,
+        verbose=0,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
@@ -294,9 +324,23 @@ class _MLP(_KerasEstimator):
 
 
 class _CNN(_KerasEstimator):
-    def __init__(self, image_shape=None, filters=(16, 32), kernel_size=3, dense_units=64, activation="relu",
-                 dropout=0.25, epochs=30, batch_size=64, learning_rate=1e-3, early_stopping=True,
-                 validation_fraction=0.1, patience=5, random_state=None, verbose=0):
+    def __init__(
+        self,
+        image_shape=None,
+        filters=(16, 32),
+        kernel_size=3,
+        dense_units=64,
+        activation="relu",
+        dropout=0.25,
+        epochs=30,
+        batch_size=64,
+        learning_rate=1e-3,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=5,
+        random_state=None,
+        verbose=0,
+    ):
         self.image_shape = image_shape
         self.filters = filters
         self.kernel_size = kernel_size
@@ -326,13 +370,15 @@ class _CNN(_KerasEstimator):
             raise ValueError(
                 f"{type(self).__name__} needs image rows: the data has no image shape. Use image data "
                 "(e.g. data: sklearn:digits) or give image_shape: [height, width] (or [height, width, "
-                "channels]) whose product is the number of feature columns.")
+                "channels]) whose product is the number of feature columns."
+            )
         shape = _positive_ints("image_shape", self.image_shape)
         if len(shape) == 2:
             shape = (*shape, 1)
         if len(shape) != 3:
-            raise ValueError(f"image_shape must be [height, width] or [height, width, channels], got "
-                             f"{self.image_shape!r}")
+            raise ValueError(
+                f"image_shape must be [height, width] or [height, width, channels], got {self.image_shape!r}"
+            )
         return shape
 
     def _check_inputs(self, X) -> None:
@@ -341,14 +387,16 @@ class _CNN(_KerasEstimator):
             raise ValueError(
                 f"image_shape {list(self.image_shape)} holds {int(np.prod(shape))} values per image, but the "
                 f"rows have {X.shape[1]} features. Give the right image_shape, or remove preprocessing steps "
-                "that change the number of columns.")
+                "that change the number of columns."
+            )
 
     def _body(self, keras, inputs):
         h, w, c = self._shape()
         x = keras.layers.Reshape((h, w, c), name="image")(inputs)
         for i, n in enumerate(_positive_ints("filters", self.filters)):
-            x = keras.layers.Conv2D(n, int(self.kernel_size), padding="same", activation=self.activation,
-                                    name=f"conv_{i}")(x)
+            x = keras.layers.Conv2D(
+                n, int(self.kernel_size), padding="same", activation=self.activation, name=f"conv_{i}"
+            )(x)
             if x.shape[1] >= 2 and x.shape[2] >= 2:
                 x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
         x = keras.layers.Flatten(name="flatten")(x)

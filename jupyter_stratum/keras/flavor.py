@@ -19,6 +19,7 @@ by :func:`register` — called whenever a Keras estimator is fitted or unpickled
 in a process, and by :func:`ensure` before loading a ``keras`` version in a
 fresh process (``import jupyter_stratum.keras.flavor`` does it too).
 """
+
 from __future__ import annotations
 
 import copy
@@ -44,8 +45,9 @@ def _final_step(model) -> tuple[Any, Any]:
     steps = getattr(model, "steps", None)
     if steps and isinstance(steps[-1][1], _KerasEstimator):
         return model, steps[-1][1]
-    raise TypeError(f"the keras flavor stores a Keras estimator or a Pipeline ending in one, got "
-                    f"{type(model).__name__}")
+    raise TypeError(
+        f"the keras flavor stores a Keras estimator or a Pipeline ending in one, got {type(model).__name__}"
+    )
 
 
 def _sha256(data: bytes) -> str:
@@ -68,10 +70,14 @@ def save(model: Any, path: Path) -> None:
         stripped = copy.copy(container)
         stripped.steps = list(container.steps[:-1]) + [(container.steps[-1][0], bare)]
     pipeline = skops.io.dumps(stripped)
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "estimator": type(estimator).__name__, "pipeline": container is not None,
-                "sha256": {_MODEL: _sha256(network), _PIPELINE: _sha256(pipeline)},
-                "versions": _versions()}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "pipeline": container is not None,
+        "sha256": {_MODEL: _sha256(network), _PIPELINE: _sha256(pipeline)},
+        "versions": _versions(),
+    }
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr(_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
         zf.writestr(_PIPELINE, pipeline)
@@ -98,16 +104,21 @@ def _read(path: Path) -> tuple[dict, bytes, bytes]:
             manifest = json.loads(zf.read(_MANIFEST))
             pipeline, network = zf.read(_PIPELINE), zf.read(_MODEL)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise RegistryError(f"{path} is not a readable Keras pipeline archive ({exc}). "
-                            "Re-register the model.") from None
+        raise RegistryError(
+            f"{path} is not a readable Keras pipeline archive ({exc}). Re-register the model."
+        ) from None
     if manifest.get("format") != FORMAT or manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise RegistryError(f"{path} has format {manifest.get('format')!r} v{manifest.get('format_version')}; "
-                            f"this jupyter-stratum reads {FORMAT} v{FORMAT_VERSION}. Upgrade jupyter-stratum.")
+        raise RegistryError(
+            f"{path} has format {manifest.get('format')!r} v{manifest.get('format_version')}; "
+            f"this jupyter-stratum reads {FORMAT} v{FORMAT_VERSION}. Upgrade jupyter-stratum."
+        )
     for member, data in ((_PIPELINE, pipeline), (_MODEL, network)):
         expected = manifest.get("sha256", {}).get(member)
         if expected != _sha256(data):
-            raise RegistryError(f"{member} inside {path} does not match its sha256 in the manifest "
-                                f"(expected {expected}, found {_sha256(data)}). Refusing to load it.")
+            raise RegistryError(
+                f"{member} inside {path} does not match its sha256 in the manifest "
+                f"(expected {expected}, found {_sha256(data)}). Refusing to load it."
+            )
     return manifest, pipeline, network
 
 

@@ -15,6 +15,7 @@ On a Dask worker, once per process and before TensorFlow's runtime starts:
 Outside a worker (a refit in the notebook, tests) nothing is changed unless
 ``STRATUM_TF_THREADS`` is set.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 
 _lock = threading.Lock()
-_config: "TFConfig | None" = None
+_config: TFConfig | None = None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 The magic holds no logic of its own: every subcommand is a module of
 :mod:`jupyter_stratum.commands`, shared with the ``stratum`` CLI.
 """
+
 from __future__ import annotations
 
 import html
@@ -15,16 +16,29 @@ from ..errors import StratumError
 
 
 def _usage() -> str:
-    lines = ["Train, compare, register and deploy ML pipelines from a notebook.", "",
-             "Usage:", "  %%stratum train NAME [--cluster ADDR] [--dry-run]   (the cell body is the YAML spec)",
-             "  %stratum COMMAND [options]   (%stratum COMMAND --help for its options)", "", "Commands:"]
+    lines = [
+        "Train, compare, register and deploy ML pipelines from a notebook.",
+        "",
+        "Usage:",
+        "  %%stratum train NAME [--cluster ADDR] [--dry-run]   (the cell body is the YAML spec)",
+        "  %stratum COMMAND [options]   (%stratum COMMAND --help for its options)",
+        "",
+        "Commands:",
+    ]
     for name in commands.COMMANDS:
         try:
             lines.append(f"  {name:<12} {commands.command_module(name).HELP}")
-        except Exception:  # a command whose module can't load still shows in the list
+        except Exception:  # a command whose module can't load still shows in the list  # noqa: BLE001
             lines.append(f"  {name}")
-    lines += ["", "Example:", "  %%stratum train churn", "  data: df", "  target: label",
-              "  models: [logistic_regression, random_forest]", "  metric: roc_auc"]
+    lines += [
+        "",
+        "Example:",
+        "  %%stratum train churn",
+        "  data: df",
+        "  target: label",
+        "  models: [logistic_regression, random_forest]",
+        "  metric: roc_auc",
+    ]
     return "\n".join(lines)
 
 
@@ -34,11 +48,17 @@ def show_error(error: BaseException) -> None:
 
     area = getattr(error, "area", "stratum")
     text = f"stratum {area} error: {error}"
-    display({"text/plain": text,
-             "text/html": ('<div class="stratum-error" style="border-left:4px solid #c62828;padding:4px 8px;'
-                           f'background:rgba(198,40,40,0.06)"><b>stratum {html.escape(area)} error</b><pre '
-                           f'style="white-space:pre-wrap;margin:4px 0">{html.escape(str(error))}</pre></div>')},
-            raw=True)
+    display(
+        {
+            "text/plain": text,
+            "text/html": (
+                '<div class="stratum-error" style="border-left:4px solid #c62828;padding:4px 8px;'
+                f'background:rgba(198,40,40,0.06)"><b>stratum {html.escape(area)} error</b><pre '
+                f'style="white-space:pre-wrap;margin:4px 0">{html.escape(str(error))}</pre></div>'
+            ),
+        },
+        raw=True,
+    )
 
 
 @magics_class
@@ -76,8 +96,7 @@ class StratumMagics(Magics):
 
         try:
             args = commands.parse(argv, prog="%stratum")
-            ctx = commands.CommandContext(user_ns=self.shell.user_ns, cell=cell, interactive=True,
-                                          display=display)
+            ctx = commands.CommandContext(user_ns=self.shell.user_ns, cell=cell, interactive=True, display=display)
             return commands.run(args, ctx)
         except commands._HelpShown:
             return None

@@ -8,16 +8,26 @@ percentiles, error rate, CPU, memory, up/down — for scripts (:func:`sample`), 
 
 Bokeh is imported only when a panel is made.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
 _LAZY = {
-    "sample": "core", "watch": "core", "Monitor": "core", "MonitorSample": "core", "resolve_targets": "core",
-    "scrape": "metrics", "Scrape": "metrics", "HostStats": "metrics", "compute_stats": "metrics",
-    "parse_prometheus": "metrics", "histogram_quantile": "metrics",
-    "MonitorPanel": "panel", "stop_all": "panel",
+    "sample": "core",
+    "watch": "core",
+    "Monitor": "core",
+    "MonitorSample": "core",
+    "resolve_targets": "core",
+    "scrape": "metrics",
+    "Scrape": "metrics",
+    "HostStats": "metrics",
+    "compute_stats": "metrics",
+    "parse_prometheus": "metrics",
+    "histogram_quantile": "metrics",
+    "MonitorPanel": "panel",
+    "stop_all": "panel",
 }
 
 __all__ = sorted(_LAZY) + ["panel"]

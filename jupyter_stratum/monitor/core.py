@@ -1,13 +1,14 @@
 """Polling deployments' ``/metrics``: the same numbers for scripts, the CLI and the panel."""
+
 from __future__ import annotations
 
 import html
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from ..errors import DeployError
 from .metrics import HostStats, Scrape, compute_stats, scrape
@@ -39,15 +40,16 @@ def resolve_targets(target=None, *, registry=None) -> dict[str, str]:
         records = [r for r in records if r.get("model_name") == name]
     for rec in reversed(records):
         if rec.get("action") in ("deploy", "rollback"):
-            hosts = {h["host"]: f"http://{h['address']}:{h['port']}" for h in rec.get("hosts", [])
-                     if h.get("serving")}
+            hosts = {h["host"]: f"http://{h['address']}:{h['port']}" for h in rec.get("hosts", []) if h.get("serving")}
             if hosts:
                 return hosts
         if rec.get("action") == "undeploy":
             break
     what = f"model '{target}'" if target else "any model"
-    raise DeployError(f"No live deployment of {what} is recorded; deploy it first (`%stratum deploy NAME --edge INVENTORY`) "
-                      "or give the hosts' URLs.")
+    raise DeployError(
+        f"No live deployment of {what} is recorded; deploy it first (`%stratum deploy NAME --edge INVENTORY`) "
+        "or give the hosts' URLs."
+    )
 
 
 def _host_of(url: str) -> str:
@@ -79,9 +81,21 @@ class MonitorSample:
 
     def _cells(self) -> list[list[str]]:
         f = lambda v, d=1: "-" if (v is None or (isinstance(v, float) and math.isnan(v))) else f"{v:.{d}f}"  # noqa: E731
-        return [[s.host, "up" if s.up else "DOWN", f(s.request_rate), f(s.error_rate * 100 if s.error_rate == s.error_rate else math.nan),
-                 f(s.p50_ms, 2), f(s.p95_ms, 2), f(s.p99_ms, 2), f(s.cpu_percent), f(s.memory_mb), f(s.requests_total, 0)]
-                for s in self.stats]
+        return [
+            [
+                s.host,
+                "up" if s.up else "DOWN",
+                f(s.request_rate),
+                f(s.error_rate * 100 if s.error_rate == s.error_rate else math.nan),
+                f(s.p50_ms, 2),
+                f(s.p95_ms, 2),
+                f(s.p99_ms, 2),
+                f(s.cpu_percent),
+                f(s.memory_mb),
+                f(s.requests_total, 0),
+            ]
+            for s in self.stats
+        ]
 
     def to_text(self) -> str:
         cells = self._cells()
@@ -132,7 +146,7 @@ class Monitor:
                 self._last[s.host] = s
         sample = MonitorSample(stats)
         self.history.append(sample)
-        del self.history[:-self.max_history]
+        del self.history[: -self.max_history]
         return sample
 
     def on_update(self, callback: Callable[[MonitorSample], None]) -> None:
@@ -142,7 +156,7 @@ class Monitor:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> "Monitor":
+    def start(self) -> Monitor:
         if self.running:
             return self
         self._stop.clear()
@@ -168,7 +182,7 @@ class Monitor:
             for cb in list(self._callbacks):
                 try:
                     cb(sample)
-                except Exception:  # a display error must not stop the poller
+                except Exception:  # a display error must not stop the poller  # noqa: BLE001
                     pass
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
 
@@ -188,8 +202,9 @@ def sample(target=None, *, interval: float = 1.0, registry=None, timeout: float 
         m.close()
 
 
-def watch(target=None, *, interval: float = 2.0, count: int | None = None, registry=None,
-          out: Callable[[str], None] = print) -> Iterable[MonitorSample]:
+def watch(
+    target=None, *, interval: float = 2.0, count: int | None = None, registry=None, out: Callable[[str], None] = print
+) -> Iterable[MonitorSample]:
     """CLI view: print the table every ``interval`` s (``count`` times, or until Ctrl-C)."""
     m = Monitor(resolve_targets(target, registry=registry), interval=interval)
     n = 0

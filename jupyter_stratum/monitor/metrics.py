@@ -5,6 +5,7 @@ server would compute from the same scrapes: ``rate()`` is the counter increase
 over the elapsed time, quantiles come from the cumulative latency buckets with
 ``histogram_quantile``'s linear interpolation inside the bucket.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,10 @@ def parse_prometheus(text: str) -> list[tuple[str, dict[str, str], float]]:
         m = _LINE.match(line)
         if not m:
             continue
-        labels = {k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-                  for k, v in _LABEL.findall(m.group(3) or "")}
+        labels = {
+            k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+            for k, v in _LABEL.findall(m.group(3) or "")
+        }
         try:
             value = float(m.group(4))
         except ValueError:
@@ -83,7 +86,7 @@ class Scrape:
     model: str = ""
 
     @classmethod
-    def from_text(cls, host: str, url: str, text: str, at: float | None = None) -> "Scrape":
+    def from_text(cls, host: str, url: str, text: str, at: float | None = None) -> Scrape:
         s = cls(host=host, url=url, time=at if at is not None else time.time(), up=True)
         buckets: dict[float, float] = {}
         for name, labels, value in parse_prometheus(text):
@@ -141,9 +144,23 @@ class HostStats:
     error: str = ""
 
     def row(self) -> dict:
-        return {k: getattr(self, k) for k in ("host", "up", "model", "request_rate", "error_rate", "p50_ms",
-                                               "p95_ms", "p99_ms", "cpu_percent", "memory_mb",
-                                               "requests_total", "errors_total")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "host",
+                "up",
+                "model",
+                "request_rate",
+                "error_rate",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "cpu_percent",
+                "memory_mb",
+                "requests_total",
+                "errors_total",
+            )
+        }
 
 
 def _delta_buckets(new: list[tuple[float, float]], old: list[tuple[float, float]]) -> list[tuple[float, float]]:

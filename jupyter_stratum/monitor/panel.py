@@ -5,6 +5,7 @@ changed on the kernel's event loop (``call_soon_threadsafe``) when there is one,
 so widget messages leave from the thread that owns the comm. ``stop()`` ends the
 poller; a kernel shutdown ends it too (daemon thread, ``atexit``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,7 @@ from .core import Monitor, MonitorSample
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 _FIELDS = ("t", "rate", "p50", "p95", "p99", "err", "cpu", "mem", "up")
-_LIVE: "weakref.WeakSet[MonitorPanel]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[MonitorPanel] = weakref.WeakSet()
 
 
 def _nan(v: float) -> float:
@@ -38,16 +39,28 @@ class MonitorPanel:
         self.sources = {h: ColumnDataSource({f: [] for f in _FIELDS}) for h in self.hosts}
         self.status = Div(text=self._status_html(None))
         figs = []
-        specs = [("Requests / s", ["rate"]), ("Latency ms (p50 solid, p95 dashed, p99 dotted)", ["p50", "p95", "p99"]),
-                 ("Error rate %", ["err"]), ("CPU %", ["cpu"]), ("Memory MB", ["mem"])]
+        specs = [
+            ("Requests / s", ["rate"]),
+            ("Latency ms (p50 solid, p95 dashed, p99 dotted)", ["p50", "p95", "p99"]),
+            ("Error rate %", ["err"]),
+            ("CPU %", ["cpu"]),
+            ("Memory MB", ["mem"]),
+        ]
         dashes = {"p50": "solid", "p95": "dashed", "p99": "dotted"}
         for title_, fields in specs:
             f = figure(title=title_, x_axis_type="datetime", height=180, width=420, tools="pan,wheel_zoom,reset,hover")
             for i, h in enumerate(self.hosts):
                 for fld in fields:
                     extra = {"legend_label": h} if fld == fields[0] else {}
-                    f.line("t", fld, source=self.sources[h], color=_PALETTE[i % len(_PALETTE)],
-                           line_dash=dashes.get(fld, "solid"), line_width=2, **extra)
+                    f.line(
+                        "t",
+                        fld,
+                        source=self.sources[h],
+                        color=_PALETTE[i % len(_PALETTE)],
+                        line_dash=dashes.get(fld, "solid"),
+                        line_width=2,
+                        **extra,
+                    )
             if f.legend:
                 f.legend.location = "top_left"
                 f.legend.label_text_font_size = "8pt"
@@ -59,7 +72,7 @@ class MonitorPanel:
         _LIVE.add(self)
 
     # -- life cycle ----------------------------------------------------------
-    def start(self) -> "MonitorPanel":
+    def start(self) -> MonitorPanel:
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -67,7 +80,7 @@ class MonitorPanel:
                 from tornado.ioloop import IOLoop
 
                 self._loop = IOLoop.current().asyncio_loop  # the kernel's loop, from its thread
-            except Exception:
+            except Exception:  # noqa: BLE001
                 self._loop = None
         self.monitor.start()
         return self
@@ -108,12 +121,20 @@ class MonitorPanel:
             src = self.sources.get(s.host)
             if src is None:
                 continue
-            src.stream({
-                "t": [s.time * 1000.0], "rate": [_nan(s.request_rate)], "p50": [_nan(s.p50_ms)],
-                "p95": [_nan(s.p95_ms)], "p99": [_nan(s.p99_ms)],
-                "err": [_nan(s.error_rate * 100 if s.error_rate == s.error_rate else math.nan)],
-                "cpu": [_nan(s.cpu_percent)], "mem": [_nan(s.memory_mb)], "up": [1 if s.up else 0],
-            }, rollover=self.window)
+            src.stream(
+                {
+                    "t": [s.time * 1000.0],
+                    "rate": [_nan(s.request_rate)],
+                    "p50": [_nan(s.p50_ms)],
+                    "p95": [_nan(s.p95_ms)],
+                    "p99": [_nan(s.p99_ms)],
+                    "err": [_nan(s.error_rate * 100 if s.error_rate == s.error_rate else math.nan)],
+                    "cpu": [_nan(s.cpu_percent)],
+                    "mem": [_nan(s.memory_mb)],
+                    "up": [1 if s.up else 0],
+                },
+                rollover=self.window,
+            )
         self.status.text = self._status_html(sample)
         self.updates += 1
 

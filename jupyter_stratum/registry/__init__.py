@@ -4,6 +4,7 @@
 >>> mv = reg.register("churn", fitted_pipeline, lineage={"metric": "roc_auc", ...})
 >>> load("churn@1")
 """
+
 from __future__ import annotations
 
 from ..errors import RegistryError
@@ -15,7 +16,21 @@ from .registry import Registry, default_root, load, open_registry
 from .store import ArtifactStore, LocalArtifactStore
 
 __all__ = [
-    "ArtifactStore", "Flavor", "LocalArtifactStore", "ModelIndex", "ModelSummary", "ModelVersion",
-    "Registry", "RegistryError", "SQLiteIndex", "default_root", "flavor_names", "get_flavor", "load",
-    "open_registry", "parse_ref", "register_flavor", "validate_name",
+    "ArtifactStore",
+    "Flavor",
+    "LocalArtifactStore",
+    "ModelIndex",
+    "ModelSummary",
+    "ModelVersion",
+    "Registry",
+    "RegistryError",
+    "SQLiteIndex",
+    "default_root",
+    "flavor_names",
+    "get_flavor",
+    "load",
+    "open_registry",
+    "parse_ref",
+    "register_flavor",
+    "validate_name",
 ]

@@ -5,11 +5,13 @@
     register_flavor("keras", save=lambda m, p: m.save(p),
                     load=lambda p: keras.models.load_model(p), suffix=".keras")
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import RegistryError
 from .trust import ALLOWED_PREFIXES, check_types, is_trusted

@@ -1,26 +1,53 @@
 """The registry's index. :class:`ModelIndex` is the interface; :class:`SQLiteIndex`
 is the embedded default (WAL mode, one file). A PostgreSQL index can implement the
 same methods with ``SELECT ... FOR UPDATE`` in place of ``BEGIN IMMEDIATE``."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import RegistryError
 
 #: dict/list fields of a model version, stored as JSON text
 JSON_FIELDS = (
-    "params", "cv_scores", "holdout_scores", "input_schema", "classes", "library_versions", "extra",
+    "params",
+    "cv_scores",
+    "holdout_scores",
+    "input_schema",
+    "classes",
+    "library_versions",
+    "extra",
 )
 VERSION_COLUMNS = (
-    "name", "version", "created_at", "author", "host", "flavor", "algorithm", "params", "task",
-    "metric", "cv_score", "holdout_score", "cv_scores", "holdout_scores", "spec_yaml",
-    "data_fingerprint", "input_schema", "classes", "library_versions", "duration_s", "artifact",
-    "sha256", "extra",
+    "name",
+    "version",
+    "created_at",
+    "author",
+    "host",
+    "flavor",
+    "algorithm",
+    "params",
+    "task",
+    "metric",
+    "cv_score",
+    "holdout_score",
+    "cv_scores",
+    "holdout_scores",
+    "spec_yaml",
+    "data_fingerprint",
+    "input_schema",
+    "classes",
+    "library_versions",
+    "duration_s",
+    "artifact",
+    "sha256",
+    "extra",
 )
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -69,9 +96,7 @@ class ModelIndex(Protocol):
     Rows are plain dicts whose keys are :data:`VERSION_COLUMNS` (JSON fields already decoded).
     """
 
-    def add_version(
-        self, name: str, build_row: Callable[[int], dict], publish: Callable[[dict], None]
-    ) -> dict:
+    def add_version(self, name: str, build_row: Callable[[int], dict], publish: Callable[[dict], None]) -> dict:
         """In one transaction: version = max + 1, insert ``build_row(version)``, call
         ``publish(row)`` (moves the artifact into place), commit. Any exception rolls back."""
 
@@ -166,9 +191,7 @@ class SQLiteIndex:
                 time.sleep(0.05)
 
     # -- model versions ------------------------------------------------------
-    def add_version(
-        self, name: str, build_row: Callable[[int], dict], publish: Callable[[dict], None]
-    ) -> dict:
+    def add_version(self, name: str, build_row: Callable[[int], dict], publish: Callable[[dict], None]) -> dict:
         with self.transaction() as conn:
             (latest,) = conn.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?", (name,)
@@ -186,21 +209,15 @@ class SQLiteIndex:
     def get_version(self, name: str, version: int | None) -> dict | None:
         with self.connect() as conn:
             if version is None:
-                cur = conn.execute(
-                    "SELECT * FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
-                )
+                cur = conn.execute("SELECT * FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,))
             else:
-                cur = conn.execute(
-                    "SELECT * FROM model_versions WHERE name = ? AND version = ?", (name, version)
-                )
+                cur = conn.execute("SELECT * FROM model_versions WHERE name = ? AND version = ?", (name, version))
             found = cur.fetchone()
         return _decode(found) if found is not None else None
 
     def versions(self, name: str) -> list[dict]:
         with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM model_versions WHERE name = ? ORDER BY version", (name,)
-            ).fetchall()
+            rows = conn.execute("SELECT * FROM model_versions WHERE name = ? ORDER BY version", (name,)).fetchall()
         return [_decode(r) for r in rows]
 
     def names(self) -> list[str]:
@@ -225,8 +242,13 @@ class SQLiteIndex:
             cur = conn.execute(
                 "INSERT INTO deployments (model_name, model_version, created_at, updated_at, record) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (row["model_name"], row["model_version"], row["created_at"], row["created_at"],
-                 json.dumps(row["record"])),
+                (
+                    row["model_name"],
+                    row["model_version"],
+                    row["created_at"],
+                    row["created_at"],
+                    json.dumps(row["record"]),
+                ),
             )
             return int(cur.lastrowid)
 
@@ -251,9 +273,7 @@ class SQLiteIndex:
             if name is None:
                 rows = conn.execute("SELECT * FROM deployments ORDER BY id").fetchall()
             else:
-                rows = conn.execute(
-                    "SELECT * FROM deployments WHERE model_name = ? ORDER BY id", (name,)
-                ).fetchall()
+                rows = conn.execute("SELECT * FROM deployments WHERE model_name = ? ORDER BY id", (name,)).fetchall()
         return [_decode_deployment(r) for r in rows]
 
     def integrity_check(self) -> str:
@@ -278,7 +298,10 @@ def _decode(found: sqlite3.Row) -> dict[str, Any]:
 def _decode_deployment(found: sqlite3.Row) -> dict[str, Any]:
     record = json.loads(found["record"])
     record.update(
-        id=found["id"], model_name=found["model_name"], model_version=found["model_version"],
-        created_at=found["created_at"], updated_at=found["updated_at"],
+        id=found["id"],
+        model_name=found["model_name"],
+        model_version=found["model_version"],
+        created_at=found["created_at"],
+        updated_at=found["updated_at"],
     )
     return record

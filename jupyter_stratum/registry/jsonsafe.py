@@ -1,4 +1,5 @@
 """Turn lineage values (numpy scalars, arrays, tuples, paths) into plain JSON values."""
+
 from __future__ import annotations
 
 import math

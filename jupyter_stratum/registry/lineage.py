@@ -1,5 +1,6 @@
 """Filling in a model version's lineage: defaults for author, host and library versions,
 unknown keys moved to ``extra``, values made JSON-safe."""
+
 from __future__ import annotations
 
 import getpass
@@ -32,7 +33,7 @@ def library_versions() -> dict[str, str]:
 def current_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no login name (containers without passwd entry)
+    except Exception:  # no login name (containers without passwd entry)  # noqa: BLE001
         return "unknown"
 
 

@@ -1,5 +1,6 @@
 """The records the registry hands out: one :class:`ModelVersion` per registered model
 version, one :class:`ModelSummary` per model name."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Model names and references ("churn", "churn@3") and their validation."""
+
 from __future__ import annotations
 
 import re
@@ -6,17 +7,13 @@ import re
 from ..errors import RegistryError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-NAME_RULE = (
-    "letters, digits, '-', '_' and '.', starting with a letter or digit, at most 128 characters"
-)
+NAME_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit, at most 128 characters"
 
 
 def validate_name(name: object) -> str:
     """Return ``name`` if it is a valid model name, else raise :class:`RegistryError`."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise RegistryError(
-            f"{name!r} is not a valid model name: use {NAME_RULE} (for example 'churn' or 'churn-v2')."
-        )
+        raise RegistryError(f"{name!r} is not a valid model name: use {NAME_RULE} (for example 'churn' or 'churn-v2').")
     return name
 
 

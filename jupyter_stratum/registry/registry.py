@@ -1,4 +1,5 @@
 """The :class:`Registry`: register, find and load model versions; record deployments."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,7 @@ class Registry:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RegistryError(
-                f"Cannot create the registry directory {self.root}: {exc}. "
-                "Set STRATUM_HOME to a writable directory."
+                f"Cannot create the registry directory {self.root}: {exc}. Set STRATUM_HOME to a writable directory."
             ) from exc
         self.store: ArtifactStore = store if store is not None else LocalArtifactStore(self.root)
         self.index: ModelIndex = index if index is not None else SQLiteIndex(self.root / INDEX_FILE)
@@ -104,7 +104,7 @@ class Registry:
         (an interrupt right after COMMIT must not delete a registered artifact)."""
         try:
             found = self.index.get_version(row["name"], row["version"])
-        except Exception:  # cannot tell: an orphan file is harmless, a lost artifact is not
+        except Exception:  # cannot tell: an orphan file is harmless, a lost artifact is not  # noqa: BLE001
             return
         if found is None or found["artifact"] != row["artifact"]:
             self.store.remove(row["artifact"])
@@ -140,9 +140,15 @@ class Registry:
     def list_models(self) -> list[ModelSummary]:
         return [
             ModelSummary(
-                name=r["name"], latest_version=r["version"], n_versions=r["n_versions"],
-                task=r["task"], algorithm=r["algorithm"], metric=r["metric"],
-                cv_score=r["cv_score"], holdout_score=r["holdout_score"], updated_at=r["created_at"],
+                name=r["name"],
+                latest_version=r["version"],
+                n_versions=r["n_versions"],
+                task=r["task"],
+                algorithm=r["algorithm"],
+                metric=r["metric"],
+                cv_score=r["cv_score"],
+                holdout_score=r["holdout_score"],
+                updated_at=r["created_at"],
             )
             for r in self.index.latest_versions()
         ]
@@ -204,9 +210,7 @@ class Registry:
             raise RegistryError("A deployment record must be a dict with at least a 'model' key.")
         ref = record.get("model") or record.get("model_ref")
         if not ref:
-            raise RegistryError(
-                "A deployment record needs the model it deploys: add 'model': 'NAME@VERSION'."
-            )
+            raise RegistryError("A deployment record needs the model it deploys: add 'model': 'NAME@VERSION'.")
         mv = self.get(ref)
         clean = _redact(to_jsonable(dict(record)))
         clean.setdefault("time", now_utc())
@@ -214,17 +218,14 @@ class Registry:
         clean["model"] = mv.ref
         clean["model_ref"] = mv.ref
         return self.index.add_deployment(
-            {"model_name": mv.name, "model_version": mv.version, "created_at": clean["time"],
-             "record": clean}
+            {"model_name": mv.name, "model_version": mv.version, "created_at": clean["time"], "record": clean}
         )
 
     def update_deployment(self, deployment_id: int, changes: dict) -> dict:
         """Merge ``changes`` (e.g. per-host status) into deployment ``deployment_id``."""
         current = self.index.get_deployment(deployment_id)
         if current is None:
-            raise RegistryError(
-                f"There is no deployment with id {deployment_id}; list them with list_deployments()."
-            )
+            raise RegistryError(f"There is no deployment with id {deployment_id}; list them with list_deployments().")
         for key in ("id", "model_name", "model_version", "created_at", "updated_at"):
             current.pop(key, None)
         current.update(_redact(to_jsonable(dict(changes))))
@@ -240,8 +241,9 @@ class Registry:
 
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("<redacted>" if _SECRET_KEY.search(k) and v not in (None, "") else _redact(v))
-                for k, v in value.items()}
+        return {
+            k: ("<redacted>" if _SECRET_KEY.search(k) and v not in (None, "") else _redact(v)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value

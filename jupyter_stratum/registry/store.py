@@ -1,13 +1,15 @@
 """Artifact storage. :class:`ArtifactStore` is the interface; :class:`LocalArtifactStore`
 keeps files in a directory. An object store (fsspec URL) can implement the same methods."""
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 
 def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:

@@ -6,6 +6,7 @@ only when its module is on :data:`ALLOWED_PREFIXES` and it is not a known way to
 code or touch files (:data:`DENIED`): ``builtins.exec`` is in ``builtins`` but skops
 would *call* it while loading.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -16,14 +17,39 @@ ALLOWED_PREFIXES = ("sklearn", "numpy", "scipy", "builtins", "collections", "jup
 
 #: modules/names inside allowed packages that read or write files, import or run code
 DENIED = (
-    "numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap",
-    "numpy.save", "numpy.savez", "numpy.savez_compressed", "numpy.savetxt", "numpy.tofile",
-    "numpy.lib.npyio", "numpy.lib.format", "numpy.lib.utils", "numpy.ctypeslib", "numpy.f2py",
-    "numpy.distutils", "numpy.testing", "numpy.compat", "numpy.core.memmap", "numpy._core.memmap",
-    "numpy.lib._npyio_impl", "numpy.lib._datasource", "numpy.DataSource",
-    "scipy.io", "scipy._lib", "scipy.weave", "scipy.datasets",
-    "sklearn.datasets", "sklearn.externals", "sklearn.utils._testing", "sklearn.utils._joblib",
-    "sklearn.utils.fixes", "sklearn.utils._show_versions",
+    "numpy.load",
+    "numpy.loadtxt",
+    "numpy.genfromtxt",
+    "numpy.fromfile",
+    "numpy.memmap",
+    "numpy.save",
+    "numpy.savez",
+    "numpy.savez_compressed",
+    "numpy.savetxt",
+    "numpy.tofile",
+    "numpy.lib.npyio",
+    "numpy.lib.format",
+    "numpy.lib.utils",
+    "numpy.ctypeslib",
+    "numpy.f2py",
+    "numpy.distutils",
+    "numpy.testing",
+    "numpy.compat",
+    "numpy.core.memmap",
+    "numpy._core.memmap",
+    "numpy.lib._npyio_impl",
+    "numpy.lib._datasource",
+    "numpy.DataSource",
+    "scipy.io",
+    "scipy._lib",
+    "scipy.weave",
+    "scipy.datasets",
+    "sklearn.datasets",
+    "sklearn.externals",
+    "sklearn.utils._testing",
+    "sklearn.utils._joblib",
+    "sklearn.utils.fixes",
+    "sklearn.utils._show_versions",
     "jupyter_stratum.registry",
 )
 

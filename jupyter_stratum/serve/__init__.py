@@ -10,6 +10,7 @@ bundle is loaded). Every import inside it is relative.
 Start it with ``python -m jupyter_stratum.serve BUNDLE --port 8500`` or, from the
 bundle alone, ``PYTHONPATH=BUNDLE/runtime python -m stratum_serve BUNDLE``.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """``python -m stratum_serve BUNDLE`` / ``python -m jupyter_stratum.serve BUNDLE``."""
+
 from __future__ import annotations
 
 import sys

@@ -13,6 +13,7 @@ rows per request <= ``--max-rows`` (413), idle or stalled connections closed
 after ``--idle-timeout`` seconds, and any unexpected error answered 500 while
 the server goes on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,17 @@ from .protocol import decode_infer, decode_predict, encode_infer, encode_predict
 
 MAX_HEADER_BYTES = 64 * 1024
 REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-    411: "Length Required", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
 }
 _STATUS_LINE = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
 JSON_TYPE = b"application/json"
@@ -103,7 +112,7 @@ class ServeApp:
         asyncio.get_running_loop().call_later(min(5.0, max(0.1, self.idle_timeout / 4)), self._sweep)
 
     # -- routing -------------------------------------------------------------
-    def dispatch(self, conn: "_Connection", method: str, target: str, headers: dict, body: bytes) -> None:
+    def dispatch(self, conn: _Connection, method: str, target: str, headers: dict, body: bytes) -> None:
         path = target.split("?", 1)[0]
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
@@ -155,7 +164,8 @@ class ServeApp:
             raise RequestError(
                 f"no endpoint {path}; use POST /predict, POST /v2/models/{self.model.name}/infer, "
                 "GET /v2/health/ready or GET /metrics",
-                status=404, kind="not_found",
+                status=404,
+                kind="not_found",
             )
         except RequestError as exc:
             conn.fail(exc)
@@ -165,16 +175,18 @@ class ServeApp:
     def _known_model(self, path: str) -> None:
         if path not in self.model_paths:
             raise RequestError(
-                f"unknown model {path[len('/v2/models/'):]!r}; this runtime serves '{self.model.name}' "
+                f"unknown model {path[len('/v2/models/') :]!r}; this runtime serves '{self.model.name}' "
                 f"version {self.model.version}",
-                status=404, kind="not_found",
+                status=404,
+                kind="not_found",
             )
 
     @staticmethod
     def _allow(method: str, allowed: str) -> None:
         if method != allowed and not (allowed == "GET" and method == "HEAD"):
-            raise RequestError(f"method {method} is not allowed here; use {allowed}", status=405,
-                               kind="method_not_allowed")
+            raise RequestError(
+                f"method {method} is not allowed here; use {allowed}", status=405, kind="method_not_allowed"
+            )
 
     def _check(self, method: str, allowed: str, headers: dict) -> None:
         self._allow(method, allowed)
@@ -184,7 +196,8 @@ class ServeApp:
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token):
                 raise RequestError(
                     "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
-                    status=401, kind="unauthorized",
+                    status=401,
+                    kind="unauthorized",
                 )
 
     @staticmethod
@@ -200,7 +213,7 @@ class ServeApp:
         except RecursionError:
             raise RequestError("the body is nested too deeply") from None
 
-    def _predict(self, conn: "_Connection", body: bytes) -> None:
+    def _predict(self, conn: _Connection, body: bytes) -> None:
         batch, n = decode_predict(self._parse_json(body), self.model)
         model = self.model
 
@@ -212,7 +225,7 @@ class ServeApp:
 
         self._submit(conn, batch, n, done)
 
-    def _infer(self, conn: "_Connection", body: bytes) -> None:
+    def _infer(self, conn: _Connection, body: bytes) -> None:
         batch, n, request_id, wanted = decode_infer(self._parse_json(body), self.model)
         model = self.model
 
@@ -243,8 +256,19 @@ class ServeApp:
 class _Connection(asyncio.Protocol):
     """One client connection: parse, dispatch, answer in order, keep alive."""
 
-    __slots__ = ("app", "transport", "buf", "waiting", "keep_alive", "closed", "endpoint", "t0",
-                 "last_activity", "head_only", "paused")
+    __slots__ = (
+        "app",
+        "transport",
+        "buf",
+        "waiting",
+        "keep_alive",
+        "closed",
+        "endpoint",
+        "t0",
+        "last_activity",
+        "head_only",
+        "paused",
+    )
 
     def __init__(self, app: ServeApp):
         self.app = app
@@ -308,8 +332,11 @@ class _Connection(asyncio.Protocol):
                     return
                 headers[name.lower()] = value.strip()
             if "transfer-encoding" in headers:
-                self._reject(411, "length_required",
-                             "chunked transfer encoding is not supported; send the body with a Content-Length header")
+                self._reject(
+                    411,
+                    "length_required",
+                    "chunked transfer encoding is not supported; send the body with a Content-Length header",
+                )
                 return
             length_text = headers.get("content-length", "0")
             if not length_text.isdigit():
@@ -317,14 +344,17 @@ class _Connection(asyncio.Protocol):
                 return
             length = int(length_text)
             if length > self.app.max_body_bytes:
-                self._reject(413, "payload_too_large",
-                             f"the body has {length} bytes; this runtime takes at most {self.app.max_body_bytes} "
-                             "(split the request, or start it with a larger --max-body-bytes)")
+                self._reject(
+                    413,
+                    "payload_too_large",
+                    f"the body has {length} bytes; this runtime takes at most {self.app.max_body_bytes} "
+                    "(split the request, or start it with a larger --max-body-bytes)",
+                )
                 return
             total = end + 4 + length
             if len(buf) < total:
                 return  # wait for the rest of the body
-            body = bytes(buf[end + 4:total])
+            body = bytes(buf[end + 4 : total])
             del buf[:total]
             conn_header = headers.get("connection", "").lower()
             if version == "HTTP/1.1":
@@ -346,8 +376,14 @@ class _Connection(asyncio.Protocol):
         if self.closed:
             self.waiting = False
             return
-        head = [_STATUS_LINE.get(status) or f"HTTP/1.1 {status} Error\r\n".encode(),
-                b"Content-Type: ", content_type, b"\r\nContent-Length: ", str(len(body)).encode(), b"\r\n"]
+        head = [
+            _STATUS_LINE.get(status) or f"HTTP/1.1 {status} Error\r\n".encode(),
+            b"Content-Type: ",
+            content_type,
+            b"\r\nContent-Length: ",
+            str(len(body)).encode(),
+            b"\r\n",
+        ]
         if status == 401:
             head.append(b'WWW-Authenticate: Bearer realm="stratum-serve"\r\n')
         if not self.keep_alive:
@@ -407,18 +443,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", help="path to the bundle directory (holds manifest.json)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=8500, help="TCP port (default 8500; 0 picks a free one)")
-    p.add_argument("--backend", choices=("auto", "onnx", "native", "tflite"), default="auto",
-                   help="auto: ONNX Runtime when a scikit-learn bundle has a verified ONNX copy, else the native "
-                   "model (for Keras bundles the .keras network; tflite: its verified TFLite copy)")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "onnx", "native", "tflite"),
+        default="auto",
+        help="auto: ONNX Runtime when a scikit-learn bundle has a verified ONNX copy, else the native "
+        "model (for Keras bundles the .keras network; tflite: its verified TFLite copy)",
+    )
     p.add_argument("--max-batch-size", type=int, default=64, help="rows merged into one model call (default 64)")
-    p.add_argument("--max-wait-ms", type=float, default=1.0,
-                   help="under load, how long a batch may wait to fill (default 1.0; 0 = never wait)")
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=1.0,
+        help="under load, how long a batch may wait to fill (default 1.0; 0 = never wait)",
+    )
     p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="larger bodies get 413 (default 8 MiB)")
     p.add_argument("--max-rows", type=int, default=10000, help="rows per request; more get 413 (default 10000)")
     p.add_argument("--idle-timeout", type=float, default=60.0, help="close idle connections after N s (default 60)")
     p.add_argument("--threads", type=int, default=1, help="threads the model may use per batch (default 1)")
-    p.add_argument("--token-file", help="file holding a bearer token required by /predict and /infer "
-                   "(or set STRATUM_SERVE_TOKEN)")
+    p.add_argument(
+        "--token-file", help="file holding a bearer token required by /predict and /infer (or set STRATUM_SERVE_TOKEN)"
+    )
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files at start")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
     return p
@@ -435,13 +480,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stratum-serve: cannot read --token-file: {exc}", file=sys.stderr)
             return 2
     try:
-        model = load_bundle(args.bundle, backend=args.backend, verify=not args.no_verify,
-                            threads=args.threads, max_rows=args.max_rows)
+        model = load_bundle(
+            args.bundle, backend=args.backend, verify=not args.no_verify, threads=args.threads, max_rows=args.max_rows
+        )
     except BundleLoadError as exc:
         print(f"stratum-serve: {exc}", file=sys.stderr)
         return 2
-    app = ServeApp(model, token=token, max_body_bytes=args.max_body_bytes, max_batch_size=args.max_batch_size,
-                   max_wait_ms=args.max_wait_ms, idle_timeout=args.idle_timeout, access_log=args.access_log)
+    app = ServeApp(
+        model,
+        token=token,
+        max_body_bytes=args.max_body_bytes,
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        idle_timeout=args.idle_timeout,
+        access_log=args.access_log,
+    )
     return asyncio.run(_serve(app, args.host, args.port))
 
 
@@ -460,8 +513,11 @@ async def _serve(app: ServeApp, host: str, port: int) -> int:
             pass
     bound = server.sockets[0].getsockname()
     m = app.model
-    print(f"stratum-serve {__version__}: model {m.name} version {m.version} ({m.task}, backend {m.backend}) "
-          f"listening on http://{bound[0]}:{bound[1]}", flush=True)
+    print(
+        f"stratum-serve {__version__}: model {m.name} version {m.version} ({m.task}, backend {m.backend}) "
+        f"listening on http://{bound[0]}:{bound[1]}",
+        flush=True,
+    )
     await stop.wait()
     app.ready = False
     server.close()

@@ -12,11 +12,13 @@ merged more than one request on average (an exponentially weighted mean), a
 flush with fewer than ``max_batch_size`` rows waits until the oldest queued
 request is ``max_wait`` seconds old, so that a busy server fills its batches.
 """
+
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import RequestError
 
@@ -60,8 +62,9 @@ class MicroBatcher:
         # () -> True when a single client is connected (set by the server)
         self.solo: Callable[[], bool] = lambda: False
 
-    def submit(self, batch: Any, n: int, callback: Callable[[Any, Any], None],
-               gone: Callable[[], bool] | None = None) -> None:
+    def submit(
+        self, batch: Any, n: int, callback: Callable[[Any, Any], None], gone: Callable[[], bool] | None = None
+    ) -> None:
         """Queue ``n`` checked rows; ``callback((predictions, probabilities), None)``
         or ``callback(None, exception)`` is called on the loop thread. Rows of a
         client that disconnected before its turn (``gone()``) are dropped unpredicted."""

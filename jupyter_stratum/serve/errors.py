@@ -1,4 +1,5 @@
 """The two things that can go wrong in the runtime: a bad bundle, a bad request."""
+
 from __future__ import annotations
 
 

@@ -16,11 +16,12 @@ Outputs repeat ``jupyter_stratum.keras.estimators`` exactly: features as float32
 one-hot made dense), classifiers ``proba = out / out.sum()`` in float64 and
 ``label = classes[argmax(proba)]``, regressors ``out[:, 0] * y_scale + y_mean``.
 """
+
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,19 +37,22 @@ def choose_backend(manifest: dict, backend: str) -> str:
     if backend == "auto":
         return "native"
     if backend == "onnx":
-        raise BundleLoadError("a Keras bundle has no ONNX copy; use --backend native (the .keras network) "
-                              "or --backend tflite")
+        raise BundleLoadError(
+            "a Keras bundle has no ONNX copy; use --backend native (the .keras network) or --backend tflite"
+        )
     if backend == "tflite" and not tflite.get("available"):
-        raise BundleLoadError(f"this bundle has no TFLite copy ({tflite.get('reason', 'not built')}); "
-                              "use --backend native")
+        raise BundleLoadError(
+            f"this bundle has no TFLite copy ({tflite.get('reason', 'not built')}); use --backend native"
+        )
     return backend
 
 
 def load(model: ServedModel, threads: int) -> None:
     info = model.manifest["model"]
     if info.get("format") != "keras":
-        raise BundleLoadError(f"a keras bundle must hold a .keras model, this one holds format "
-                              f"{info.get('format')!r}; rebuild the bundle")
+        raise BundleLoadError(
+            f"a keras bundle must hold a .keras model, this one holds format {info.get('format')!r}; rebuild the bundle"
+        )
     features = _features(model, info, threads)
     width = int(info["n_features"])
     if model.backend == "tflite":
@@ -99,7 +103,7 @@ def _predictor(model: ServedModel, info: dict, features: Callable, raw: Callable
             raise ValueError(f"the preprocessing gave {X.shape[-1]} features per row; the network takes {width}")
         if n == 0:
             return [], ([] if model.has_proba else None)
-        out = np.concatenate([raw(X[i:i + CHUNK_ROWS]) for i in range(0, n, CHUNK_ROWS)])
+        out = np.concatenate([raw(X[i : i + CHUNK_ROWS]) for i in range(0, n, CHUNK_ROWS)])
         return outputs(out)
 
     return predict
@@ -133,8 +137,7 @@ def _keras_runner(model: ServedModel, info: dict, width: int, threads: int) -> C
         network = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - whatever Keras raises means "cannot serve"
         raise BundleLoadError(f"Keras cannot load {info['path']}: {type(exc).__name__}: {exc}") from None
-    call = tf.function(lambda x: network(x, training=False),
-                       input_signature=[tf.TensorSpec([None, width], tf.float32)])
+    call = tf.function(lambda x: network(x, training=False), input_signature=[tf.TensorSpec([None, width], tf.float32)])
 
     def raw(X):
         return call(X).numpy()
@@ -152,8 +155,10 @@ def _tflite_interpreter():
     try:
         tf = _tensorflow(0)
     except BundleLoadError:
-        raise BundleLoadError("no TFLite interpreter is installed: pip install ai-edge-litert "
-                              "(or the bundle's requirements, for TensorFlow)") from None
+        raise BundleLoadError(
+            "no TFLite interpreter is installed: pip install ai-edge-litert "
+            "(or the bundle's requirements, for TensorFlow)"
+        ) from None
     return tf.lite.Interpreter
 
 

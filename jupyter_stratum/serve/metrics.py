@@ -3,6 +3,7 @@
 All updates happen on the event-loop thread, so plain ints and lists suffice:
 observing a latency is one ``bisect`` and three additions.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,14 +11,36 @@ import time
 from bisect import bisect_left
 
 LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "other")
 ERROR_KINDS = (
-    "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large",
-    "headers_too_large", "length_required", "model_error", "client_gone", "internal",
+    "bad_request",
+    "unauthorized",
+    "not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "headers_too_large",
+    "length_required",
+    "model_error",
+    "client_gone",
+    "internal",
 )
 
 

@@ -12,6 +12,7 @@ imports, else ``native``. Keras bundles (flavor ``keras``) are loaded by
 :mod:`.keras_backend` (``native``: the ``.keras`` network through TensorFlow;
 ``tflite``: its verified TFLite copy), which alone imports TensorFlow.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,12 @@ from .schema import TabularSchema, make_schema
 MANIFEST = "manifest.json"
 SUPPORTED_FORMATS = (1,)
 BACKENDS = ("auto", "onnx", "native", "tflite")
-PLATFORMS = {("sklearn", "native"): "sklearn_skops", ("sklearn", "onnx"): "onnxruntime_onnx",
-             ("keras", "native"): "tensorflow_keras", ("keras", "tflite"): "tensorflow_tflite"}
+PLATFORMS = {
+    ("sklearn", "native"): "sklearn_skops",
+    ("sklearn", "onnx"): "onnxruntime_onnx",
+    ("keras", "native"): "tensorflow_keras",
+    ("keras", "tflite"): "tensorflow_tflite",
+}
 
 
 def sha256_file(path: Path) -> str:
@@ -44,14 +49,18 @@ def read_manifest(bundle: str | os.PathLike) -> tuple[Path, dict]:
     root = Path(bundle)
     path = root / MANIFEST
     if not path.is_file():
-        raise BundleLoadError(f"{root} is not a model bundle: it has no {MANIFEST} (build one with `stratum bundle NAME`)")
+        raise BundleLoadError(
+            f"{root} is not a model bundle: it has no {MANIFEST} (build one with `stratum bundle NAME`)"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BundleLoadError(f"{path} cannot be read as JSON: {exc}") from None
     fmt = manifest.get("format_version", 1)
     if fmt not in SUPPORTED_FORMATS:
-        raise BundleLoadError(f"{path}: bundle format {fmt} is newer than this runtime understands ({SUPPORTED_FORMATS})")
+        raise BundleLoadError(
+            f"{path}: bundle format {fmt} is newer than this runtime understands ({SUPPORTED_FORMATS})"
+        )
     for key in ("name", "version", "task", "input_schema", "files", "model"):
         if key not in manifest:
             raise BundleLoadError(f"{path}: the manifest lacks '{key}'; rebuild the bundle")
@@ -146,8 +155,10 @@ def load_bundle(
         else:
             _load_native(model, threads)
     else:
-        raise BundleLoadError(f"this runtime serves scikit-learn and Keras bundles; this one holds flavor "
-                              f"{flavor!r}. Use the stratum_serve runtime that came with the bundle.")
+        raise BundleLoadError(
+            f"this runtime serves scikit-learn and Keras bundles; this one holds flavor "
+            f"{flavor!r}. Use the stratum_serve runtime that came with the bundle."
+        )
     if verify:
         self_check(model)
     return model
@@ -191,7 +202,9 @@ def self_check(model: ServedModel) -> None:
             batch, n = schema.check_array(records, "sample")
         got, proba = model.predict(batch, n)
     except Exception as exc:  # noqa: BLE001
-        raise BundleLoadError(f"the model cannot predict the bundle's own sample rows: {type(exc).__name__}: {exc}") from None
+        raise BundleLoadError(
+            f"the model cannot predict the bundle's own sample rows: {type(exc).__name__}: {exc}"
+        ) from None
     tolerance = sample.get("tolerance")
     if tolerance is not None:  # float models (Keras): within the tolerance the manifest states
         problem = compare_outputs(model.task, expected, sample.get("probabilities"), got, proba, float(tolerance))
@@ -262,8 +275,10 @@ def load_skops(model: ServedModel, info: dict, threads: int) -> Any:
     """The estimator in ``info["path"]`` (skops, only ``info["trusted_types"]`` rebuilt),
     with the BLAS/OpenMP pools sized to ``threads``."""
     if info.get("format") != "skops":
-        raise BundleLoadError(f"{info.get('path')} is in format {info.get('format')!r}; this runtime reads "
-                              "scikit-learn objects stored with skops")
+        raise BundleLoadError(
+            f"{info.get('path')} is in format {info.get('format')!r}; this runtime reads "
+            "scikit-learn objects stored with skops"
+        )
     try:
         import skops.io as sio
     except ImportError:
@@ -299,8 +314,10 @@ def input_builder(model: ServedModel, estimator: Any):
     (a DataFrame with the schema's dtypes when it recorded column names, else a float64 array)."""
     schema = model.schema
     if not isinstance(schema, TabularSchema):
+
         def to_array(arr, n):
             return arr.reshape(n, -1) if arr.ndim > 2 else arr
+
         return to_array
     needs_frame = hasattr(estimator, "feature_names_in_")
     if needs_frame:
@@ -318,9 +335,11 @@ def input_builder(model: ServedModel, estimator: Any):
         if needs_frame:
             if single_block:
                 return pd.DataFrame(np.array(rows, dtype=np.float64), columns=names, copy=False)
-            return pd.DataFrame({name: np.asarray([r[j] for r in rows], dtype=dt)
-                                 for j, (name, dt) in enumerate(cols)}, copy=False)
+            return pd.DataFrame(
+                {name: np.asarray([r[j] for r in rows], dtype=dt) for j, (name, dt) in enumerate(cols)}, copy=False
+            )
         return np.array(rows, dtype=np.float64)
+
     return to_input
 
 
@@ -384,9 +403,11 @@ def _load_onnx(model: ServedModel, info: dict, threads: int) -> None:
     if mode == "tensor":
         name = inputs[0].name
         if isinstance(schema, TabularSchema):
+
             def feeds(rows, n):
                 return {name: np.array(rows, dtype=dtype)}
         else:
+
             def feeds(arr, n):
                 return {name: np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype)}
     else:  # one ONNX input per column, in schema order
@@ -395,10 +416,19 @@ def _load_onnx(model: ServedModel, info: dict, threads: int) -> None:
                 f"the ONNX copy has {len(inputs)} inputs for {len(schema.columns)} columns; rebuild the bundle"
             )
         plan = []
-        for j, (inp, col) in enumerate(zip(inputs, schema.columns)):
+        for j, (inp, _col) in enumerate(zip(inputs, schema.columns)):
             t = inp.type
-            dt = (np.float32 if t == "tensor(float)" else np.float64 if t == "tensor(double)"
-                  else np.int64 if t == "tensor(int64)" else np.bool_ if t == "tensor(bool)" else object)
+            dt = (
+                np.float32
+                if t == "tensor(float)"
+                else np.float64
+                if t == "tensor(double)"
+                else np.int64
+                if t == "tensor(int64)"
+                else np.bool_
+                if t == "tensor(bool)"
+                else object
+            )
             plan.append((inp.name, j, dt))
 
         def feeds(rows, n):
@@ -421,5 +451,14 @@ def _load_onnx(model: ServedModel, info: dict, threads: int) -> None:
     model._predict = predict
 
 
-__all__ = ["ServedModel", "compare_outputs", "input_builder", "load_bundle", "load_skops", "output_diff",
-           "read_manifest", "sha256_file", "verify_files"]
+__all__ = [
+    "ServedModel",
+    "compare_outputs",
+    "input_builder",
+    "load_bundle",
+    "load_skops",
+    "output_diff",
+    "read_manifest",
+    "sha256_file",
+    "verify_files",
+]

@@ -15,6 +15,7 @@ Plain JSON: ``POST /predict`` with ``{"records": [{column: value, ...}, ...]}``
 "probabilities": [[...]] (classifiers with predict_proba), "classes": [...]
 (classifiers)}``.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,7 @@ _ACCEPTS = {
 def decode_predict(body: Any, model) -> tuple[Any, int]:
     schema = model.schema
     if not isinstance(body, dict):
-        raise RequestError(f"the body must be a JSON object like {{\"records\": [...]}}, got {_typename(body)}")
+        raise RequestError(f'the body must be a JSON object like {{"records": [...]}}, got {_typename(body)}')
     if isinstance(schema, TabularSchema):
         if "records" not in body:
             raise RequestError(
@@ -71,8 +72,13 @@ def model_metadata(model) -> dict:
     if isinstance(schema, TabularSchema):
         inputs = [{"name": c.name, "datatype": c.oip_type, "shape": [-1]} for c in schema.columns]
     else:
-        inputs = [{"name": schema.names[0], "datatype": _oip_for_numpy(schema.dtype),
-                   "shape": [-1] + [(-1 if d is None else d) for d in schema.shape]}]
+        inputs = [
+            {
+                "name": schema.names[0],
+                "datatype": _oip_for_numpy(schema.dtype),
+                "shape": [-1] + [(-1 if d is None else d) for d in schema.shape],
+            }
+        ]
     outputs = [{"name": "predict", "datatype": model.label_datatype(), "shape": [-1]}]
     if model.has_proba:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(model.classes or [])]})
@@ -91,9 +97,20 @@ def model_metadata(model) -> dict:
 
 def _oip_for_numpy(dtype: str) -> str:
     d = dtype.lower()
-    table = {"float16": "FP16", "float32": "FP32", "float64": "FP64", "int8": "INT8", "int16": "INT16",
-             "int32": "INT32", "int64": "INT64", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32",
-             "uint64": "UINT64", "bool": "BOOL"}
+    table = {
+        "float16": "FP16",
+        "float32": "FP32",
+        "float64": "FP64",
+        "int8": "INT8",
+        "int16": "INT16",
+        "int32": "INT32",
+        "int64": "INT64",
+        "uint8": "UINT8",
+        "uint16": "UINT16",
+        "uint32": "UINT32",
+        "uint64": "UINT64",
+        "bool": "BOOL",
+    }
     return table.get(d, "BYTES")
 
 
@@ -116,6 +133,7 @@ def _flatten(data: list, where: str) -> list:
                 raise RequestError(f"{where}.data holds an object; tensor data are numbers, booleans or strings")
             else:
                 flat.append(v)
+
     walk(data, 0)
     return flat
 
@@ -171,8 +189,13 @@ def decode_infer(body: Any, model) -> tuple[Any, int, Any, list[str]]:
         rows = _reshape(flat, shape)
         batch, n = schema.check_array(rows, f"inputs[0] ('{name}')")
         return batch, n, request_id, wanted
-    if len(tensors) == 1 and tensors[0][0] not in schema.nameset and len(tensors[0][1]) == 2 \
-            and tensors[0][1][1] == len(schema.columns) and len(schema.columns) > 1:
+    if (
+        len(tensors) == 1
+        and tensors[0][0] not in schema.nameset
+        and len(tensors[0][1]) == 2
+        and tensors[0][1][1] == len(schema.columns)
+        and len(schema.columns) > 1
+    ):
         name, shape, datatype, flat = tensors[0]
         if not schema.all_numeric:
             raise RequestError(
@@ -182,14 +205,21 @@ def decode_infer(body: Any, model) -> tuple[Any, int, Any, list[str]]:
         if datatype not in OIP_NUMERIC:
             raise RequestError(f"inputs[0] ('{name}'): datatype {datatype} does not suit numeric columns")
         k = shape[1]
-        rows = [flat[r * k:(r + 1) * k] for r in range(shape[0])]
+        rows = [flat[r * k : (r + 1) * k] for r in range(shape[0])]
         batch, n = schema.from_matrix(rows, f"inputs[0] ('{name}')")
         return batch, n, request_id, wanted
-    if len(tensors) == 1 and tensors[0][0] not in schema.nameset and len(tensors[0][1]) == 2 \
-            and tensors[0][1][1] > 1 and schema.all_numeric:
+    if (
+        len(tensors) == 1
+        and tensors[0][0] not in schema.nameset
+        and len(tensors[0][1]) == 2
+        and tensors[0][1][1] > 1
+        and schema.all_numeric
+    ):
         name, shape = tensors[0][:2]
-        raise RequestError(f"inputs[0] ('{name}'): a single [N, K] tensor needs K = {len(schema.columns)} "
-                           f"(one value per column), got shape {shape}; or send one tensor per column")
+        raise RequestError(
+            f"inputs[0] ('{name}'): a single [N, K] tensor needs K = {len(schema.columns)} "
+            f"(one value per column), got shape {shape}; or send one tensor per column"
+        )
     named: dict[str, list] = {}
     for i, (name, shape, datatype, flat) in enumerate(tensors):
         col = schema.by_name.get(name)
@@ -213,7 +243,7 @@ def _reshape(flat: list, shape: list) -> list:
     if len(shape) == 1:
         return flat
     step = math.prod(shape[1:])
-    return [_reshape(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+    return [_reshape(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 def encode_infer(model, predictions: list, probabilities: list | None, request_id: Any, wanted: list[str]) -> dict:

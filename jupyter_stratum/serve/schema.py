@@ -11,6 +11,7 @@ each a list of values in schema column order (cheap to check, merge and turn
 into one array), for tensor schemas an ndarray. Every rejection names the field (``records[3].age``) and
 says what would be valid.
 """
+
 from __future__ import annotations
 
 import math
@@ -109,7 +110,9 @@ class Column:
                 t = type(v)
                 if t is float or t is int:
                     if t is int and abs(v) > FLOAT_MAX or t is float and not math.isfinite(v):
-                        raise RequestError(f"{where(i)}: {v!r} is out of range; expected a finite number ({self.dtype})")
+                        raise RequestError(
+                            f"{where(i)}: {v!r} is out of range; expected a finite number ({self.dtype})"
+                        )
                     out.append(v)
                 elif v is None and self.nullable:
                     out.append(math.nan)
@@ -253,8 +256,9 @@ class TabularSchema:
             raise RequestError(f"{field}: every input must have the same number of rows, got {sorted(lengths)}")
         n = lengths.pop()
         self._check_rows(n, field)
-        checked = [col.check(list(named[col.name]), lambda j, _n=col.name: f"{field}[{_n}][{j}]")
-                   for col in self.columns]
+        checked = [
+            col.check(list(named[col.name]), lambda j, _n=col.name: f"{field}[{_n}][{j}]") for col in self.columns
+        ]
         return [list(row) for row in zip(*checked)], n
 
     def from_matrix(self, rows: list, field: str) -> tuple[dict, int]:
@@ -264,8 +268,10 @@ class TabularSchema:
         k = len(self.columns)
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != k:
-                raise RequestError(f"{field}: row {i} must have {k} values (one per column), got {_typename(row)}"
-                                   + (f" of length {len(row)}" if isinstance(row, list) else ""))
+                raise RequestError(
+                    f"{field}: row {i} must have {k} values (one per column), got {_typename(row)}"
+                    + (f" of length {len(row)}" if isinstance(row, list) else "")
+                )
         rows = [list(row) for row in rows]
         return self._check_rows_by_column(rows, lambda i, name: f"{field}[{i}][{name}]"), n
 
@@ -314,8 +320,9 @@ class TensorSchema:
         if n == 0:
             raise RequestError(f"'{field}' is empty: send at least one row")
         if n > self.max_rows:
-            raise RequestError(f"'{field}' has {n} rows; at most {self.max_rows} per request",
-                               status=413, kind="payload_too_large")
+            raise RequestError(
+                f"'{field}' has {n} rows; at most {self.max_rows} per request", status=413, kind="payload_too_large"
+            )
         try:
             arr = np.asarray(data, dtype=self.numpy_dtype)
         except (ValueError, TypeError) as exc:

@@ -4,6 +4,7 @@ Routes live under ``{base_url}/jupyter-stratum/``; see :mod:`.handlers`. The
 handlers only translate HTTP to calls of the core (catalog, spec, registry,
 cluster) and back: every rule lives in the core, none here.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -20,6 +20,7 @@ imports every scikit-learn estimator) never blocks the server's event loop.
 A user's mistake (a :class:`~jupyter_stratum.errors.StratumError`) becomes a
 4xx answer ``{"message": ..., "area": ...}``; anything else stays a 500.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,9 @@ import datetime as _dt
 import enum
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import PurePath
-from typing import Any, Callable
+from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
@@ -105,9 +107,9 @@ class StratumHandler(APIHandler):
         try:
             body = json.loads(self.request.body or b"{}")
         except (ValueError, UnicodeDecodeError) as exc:
-            raise _UserError(400, message=f"The request body is not valid JSON ({exc}); send a JSON object.")
+            raise _UserError(400, message=f"The request body is not valid JSON ({exc}); send a JSON object.") from None
         if not isinstance(body, dict):
-            raise _UserError(400, message="The request body must be a JSON object, e.g. {\"yaml\": \"...\"}.")
+            raise _UserError(400, message='The request body must be a JSON object, e.g. {"yaml": "..."}.')
         return body
 
 
@@ -216,8 +218,7 @@ def _metrics() -> list[dict]:
     from ..evaluate.metrics import METRICS
 
     return [
-        {"name": m.name, "task": m.task, "greater_is_better": m.greater_is_better,
-         "description": m.description}
+        {"name": m.name, "task": m.task, "greater_is_better": m.greater_is_better, "description": m.description}
         for m in METRICS.values()
     ]
 
@@ -251,8 +252,9 @@ class ClusterHandler(StratumHandler):
             except ClusterError as exc:
                 answer.update(workers=[], dashboard_link=None, error=str(exc))
             else:
-                answer.update(workers=info.workers, dashboard_link=info.dashboard_link,
-                              resources=info.resources, error=None)
+                answer.update(
+                    workers=info.workers, dashboard_link=info.dashboard_link, resources=info.resources, error=None
+                )
         self.answer(answer)
 
 
@@ -288,7 +290,7 @@ def warm_catalog() -> None:
             from ..catalog import catalog_json
 
             catalog_json()
-        except Exception:  # the request itself will report the error
+        except Exception:  # the request itself will report the error  # noqa: BLE001
             pass
 
     threading.Thread(target=build, name="jupyter-stratum-catalog", daemon=True).start()

@@ -5,6 +5,7 @@ Dask. Submodules import Bokeh and ipywidgets, so import them only when a view
 is shown: ``plots`` (Bokeh figures), ``training_view`` (live progress),
 ``evaluation_view`` (tabs after a run), ``report`` (standalone HTML).
 """
+
 from __future__ import annotations
 
 

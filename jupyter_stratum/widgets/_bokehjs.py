@@ -6,6 +6,7 @@ against 8 MB for ``output_notebook(INLINE)``, which also inlines MathJax and GL
 and publishes everything twice). ``STRATUM_BOKEH_RESOURCES=cdn`` loads BokehJS
 from the CDN instead (a few KB in the notebook).
 """
+
 from __future__ import annotations
 
 import os

@@ -10,6 +10,7 @@ text leaderboard in the same bundle, so a frontend without the widget manager
 (nbconvert to HTML without saved widget state, a terminal, a plain HTML
 renderer) shows a readable table instead of "Error displaying widget".
 """
+
 from __future__ import annotations
 
 import html
@@ -48,8 +49,9 @@ class EvaluationView:
         # Leaderboard
         table = plots.leaderboard_table(result)
         self.figures["leaderboard"] = table
-        summary = w.HTML(f'<div class="stratum-summary">{html.escape(result.summary())}'
-                         + self._dashboard_html() + "</div>")
+        summary = w.HTML(
+            f'<div class="stratum-summary">{html.escape(result.summary())}' + self._dashboard_html() + "</div>"
+        )
         sections.append(("Leaderboard", w.VBox([summary, _bokeh(table)])))
 
         if result.task == "classification":
@@ -57,18 +59,25 @@ class EvaluationView:
             if plots.has_scores(cands):
                 self._curves_box = w.VBox()
                 if len(classes) > 2:
-                    sel = w.Dropdown(options=[(str(c), c) for c in classes], value=classes[0],
-                                     description="positive class", style={"description_width": "initial"})
+                    sel = w.Dropdown(
+                        options=[(str(c), c) for c in classes],
+                        value=classes[0],
+                        description="positive class",
+                        style={"description_width": "initial"},
+                    )
                     sel.observe(lambda ch: self._show_curves(ch["new"]), names="value")
                     self.selectors["class"] = sel
                 self._show_curves(classes[0] if len(classes) > 2 else None)
                 sections.append(("ROC / PR", self._curves_box))
             # confusion matrix
             options = [c.id for c in cands] + ([HOLDOUT] if result.holdout.get("y_pred") is not None else [])
-            cand_sel = w.Dropdown(options=options, value=best_id if best_id in options else options[0],
-                                  description="candidate")
-            norm_sel = w.ToggleButtons(options=[("counts", None), ("normalised by actual", "true"),
-                                                ("normalised by predicted", "pred")], value=None)
+            cand_sel = w.Dropdown(
+                options=options, value=best_id if best_id in options else options[0], description="candidate"
+            )
+            norm_sel = w.ToggleButtons(
+                options=[("counts", None), ("normalised by actual", "true"), ("normalised by predicted", "pred")],
+                value=None,
+            )
             self.selectors["confusion_candidate"] = cand_sel
             self.selectors["confusion_normalize"] = norm_sel
             self._confusion_box = w.VBox([w.HBox([cand_sel, norm_sel])])
@@ -78,8 +87,9 @@ class EvaluationView:
             sections.append(("Confusion matrix", self._confusion_box))
         else:
             options = [c.id for c in cands] + ([HOLDOUT] if result.holdout.get("y_pred") is not None else [])
-            sel = w.Dropdown(options=options, value=best_id if best_id in options else options[0],
-                             description="candidate")
+            sel = w.Dropdown(
+                options=options, value=best_id if best_id in options else options[0], description="candidate"
+            )
             self.selectors["regression_candidate"] = sel
             self._regression_box = w.VBox([sel])
             sel.observe(lambda ch: self._show_regression(), names="value")
@@ -88,8 +98,9 @@ class EvaluationView:
 
         # CV spread
         metrics = [m for m in result.leaderboard.metrics if any(c.fold_scores(m) for c in cands)]
-        metric_sel = w.Dropdown(options=metrics, value=result.metric if result.metric in metrics else metrics[0],
-                                description="metric")
+        metric_sel = w.Dropdown(
+            options=metrics, value=result.metric if result.metric in metrics else metrics[0], description="metric"
+        )
         self.selectors["cv_metric"] = metric_sel
         self._cv_box = w.VBox([metric_sel])
         metric_sel.observe(lambda ch: self._show_cv(), names="value")
@@ -129,10 +140,15 @@ class EvaluationView:
         normalize = self.selectors["confusion_normalize"].value
         if cid == HOLDOUT:
             hold = self.result.holdout
-            fig = plots.confusion_figure(self.result.best, normalize, classes=self.result.classes,
-                                         y_true=hold["y_true"], y_pred=hold["y_pred"],
-                                         title=f"Confusion matrix: {self.result.best.id} on the holdout"
-                                               + (f" (normalised: {normalize})" if normalize else ""))
+            fig = plots.confusion_figure(
+                self.result.best,
+                normalize,
+                classes=self.result.classes,
+                y_true=hold["y_true"],
+                y_pred=hold["y_pred"],
+                title=f"Confusion matrix: {self.result.best.id} on the holdout"
+                + (f" (normalised: {normalize})" if normalize else ""),
+            )
         else:
             fig = plots.confusion_figure(self.result.candidate(cid), normalize)
         self.figures["confusion"] = fig
@@ -142,16 +158,21 @@ class EvaluationView:
         cid = self.selectors["regression_candidate"].value
         if cid == HOLDOUT:
             hold = self.result.holdout
-            figs = plots.regression_figures(self.result.best, title=f"{self.result.best.id} on the holdout",
-                                            y_true=hold["y_true"], y_pred=hold["y_pred"])
+            figs = plots.regression_figures(
+                self.result.best,
+                title=f"{self.result.best.id} on the holdout",
+                y_true=hold["y_true"],
+                y_pred=hold["y_pred"],
+            )
         else:
             figs = plots.regression_figures(self.result.candidate(cid))
         self.figures["predicted_vs_actual"], self.figures["residuals"] = figs
         self._set(self._regression_box, 1, *figs)
 
     def _show_cv(self) -> None:
-        self.figures["cv_spread"] = plots.cv_spread_figure(self._cands, self.selectors["cv_metric"].value,
-                                                           self._best_id)
+        self.figures["cv_spread"] = plots.cv_spread_figure(
+            self._cands, self.selectors["cv_metric"].value, self._best_id
+        )
         self._set(self._cv_box, 1, self.figures["cv_spread"])
 
     # ---- display ----------------------------------------------------------
@@ -168,8 +189,10 @@ class EvaluationView:
 
 def fallback_bundle(result) -> dict:
     """What shows where widgets can't: the leaderboard as HTML and as text."""
-    note = ("<p><i>Interactive plots need the Jupyter widget manager; "
-            "<code>result.report(\"report.html\")</code> writes them to a standalone file.</i></p>")
+    note = (
+        "<p><i>Interactive plots need the Jupyter widget manager; "
+        '<code>result.report("report.html")</code> writes them to a standalone file.</i></p>'
+    )
     return {"text/html": result._repr_html_() + note, "text/plain": result.to_text()}
 
 

@@ -8,15 +8,27 @@ report (``report``) embeds the same figures in one HTML file.
 Every renderer that carries data has a ``name`` (``roc:<candidate>``,
 ``confusion``, ``predicted``...) so that tests and callers can find it.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import (ColumnDataSource, DataTable, Div, HoverTool, HTMLTemplateFormatter,
-                          LinearColorMapper, NumberFormatter, Range1d, StringFormatter, TableColumn,
-                          TabPanel, Tabs)
+from bokeh.models import (
+    ColumnDataSource,
+    DataTable,
+    Div,
+    HoverTool,
+    HTMLTemplateFormatter,
+    LinearColorMapper,
+    NumberFormatter,
+    Range1d,
+    StringFormatter,
+    TableColumn,
+    TabPanel,
+    Tabs,
+)
 from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 from bokeh.transform import transform
@@ -30,7 +42,7 @@ TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 def palette(n: int) -> list[str]:
     if n <= 10:
-        return list(Category10_10[:max(n, 1)])
+        return list(Category10_10[: max(n, 1)])
     return [Category20_20[i % 20] for i in range(n)]
 
 
@@ -55,8 +67,16 @@ def leaderboard_source(result) -> ColumnDataSource:
     """One row per candidate (leaderboard order): rank, every metric's mean and std, fit s, workers."""
     board = result.leaderboard
     best = result.best.id if result.best is not None else None
-    data: dict[str, list] = {"rank": [], "candidate": [], "algorithm": [], "best": [], "fit_seconds": [],
-                             "folds": [], "workers": [], "status": []}
+    data: dict[str, list] = {
+        "rank": [],
+        "candidate": [],
+        "algorithm": [],
+        "best": [],
+        "fit_seconds": [],
+        "folds": [],
+        "workers": [],
+        "status": [],
+    }
     for m in board.metrics:
         data[m] = []
         data[f"{m}_std"] = []
@@ -79,26 +99,41 @@ def leaderboard_table(result, width: int | None = None) -> DataTable:
     """A sortable table (click a header), the best candidate marked ★ and in bold."""
     source = leaderboard_source(result)
     board = result.leaderboard
-    star = HTMLTemplateFormatter(template=(
-        '<% if (best) { %><b style="color:#2e7d32">★ <%= value %></b><% } else { %><%= value %><% } %>'))
-    columns = [TableColumn(field="rank", title="#", width=30),
-               TableColumn(field="candidate", title="candidate", formatter=star, width=220)]
+    star = HTMLTemplateFormatter(
+        template=('<% if (best) { %><b style="color:#2e7d32">★ <%= value %></b><% } else { %><%= value %><% } %>')
+    )
+    columns = [
+        TableColumn(field="rank", title="#", width=30),
+        TableColumn(field="candidate", title="candidate", formatter=star, width=220),
+    ]
     for m in board.metrics:
         arrow = "↑" if METRICS[m].greater_is_better else "↓"
         title = f"{m} {arrow}" + (" (selection)" if m == board.metric else "")
-        columns.append(TableColumn(field=m, title=title, formatter=NumberFormatter(format="0.0000"),
-                                   width=max(80, 8 * len(title))))
-        columns.append(TableColumn(field=f"{m}_std", title="± std", formatter=NumberFormatter(format="0.0000"),
-                                   width=60))
-    columns += [TableColumn(field="fit_seconds", title="fit s", formatter=NumberFormatter(format="0.00"), width=60),
-                TableColumn(field="folds", title="folds", width=45),
-                TableColumn(field="workers", title="workers", formatter=StringFormatter(), width=120),
-                TableColumn(field="status", title="status", width=120)]
+        columns.append(
+            TableColumn(field=m, title=title, formatter=NumberFormatter(format="0.0000"), width=max(80, 8 * len(title)))
+        )
+        columns.append(
+            TableColumn(field=f"{m}_std", title="± std", formatter=NumberFormatter(format="0.0000"), width=60)
+        )
+    columns += [
+        TableColumn(field="fit_seconds", title="fit s", formatter=NumberFormatter(format="0.00"), width=60),
+        TableColumn(field="folds", title="folds", width=45),
+        TableColumn(field="workers", title="workers", formatter=StringFormatter(), width=120),
+        TableColumn(field="status", title="status", width=120),
+    ]
     height = 30 + 28 * max(len(board.candidates), 1)
     if width is None:  # as wide as the columns, up to what a notebook shows; it scrolls beyond
         width = min(sum(c.width for c in columns) + 20, 1180)
-    return DataTable(source=source, columns=columns, sortable=True, index_position=None, width=width,
-                     height=min(height, 600), name="leaderboard", fit_columns=False)
+    return DataTable(
+        source=source,
+        columns=columns,
+        sortable=True,
+        index_position=None,
+        width=width,
+        height=min(height, 600),
+        name="leaderboard",
+        fit_columns=False,
+    )
 
 
 # --------------------------------------------------------------------------- ROC / PR
@@ -115,24 +150,49 @@ def roc_figure(candidates, pos_label=None, best_id: str | None = None, title: st
     cands = scored(candidates)
     colors = candidate_colors(cands)
     label = None
-    p = figure(width=WIDTH, height=HEIGHT, tools=TOOLS, x_range=Range1d(-0.01, 1.01), y_range=Range1d(-0.01, 1.01),
-               x_axis_label="false positive rate", y_axis_label="true positive rate", name="roc")
+    p = figure(
+        width=WIDTH,
+        height=HEIGHT,
+        tools=TOOLS,
+        x_range=Range1d(-0.01, 1.01),
+        y_range=Range1d(-0.01, 1.01),
+        x_axis_label="false positive rate",
+        y_axis_label="true positive rate",
+        name="roc",
+    )
     _chance(p, [0, 1], [0, 1], "chance")
     for c in cands:
         roc = c.roc_curve(pos_label)
         if roc is None:
             continue
         label = roc["pos_label"]
-        source = ColumnDataSource({"fpr": _finite(roc["fpr"]), "tpr": _finite(roc["tpr"]),
-                                   "threshold": _finite(roc["thresholds"])}, name=f"roc:{c.id}")
-        r = p.line("fpr", "tpr", source=source, color=colors[c.id], line_width=3 if c.id == best_id else 2,
-                   legend_label=f"{c.id} (AUC {roc['auc']:.3f})", name=f"roc:{c.id}")
+        source = ColumnDataSource(
+            {"fpr": _finite(roc["fpr"]), "tpr": _finite(roc["tpr"]), "threshold": _finite(roc["thresholds"])},
+            name=f"roc:{c.id}",
+        )
+        r = p.line(
+            "fpr",
+            "tpr",
+            source=source,
+            color=colors[c.id],
+            line_width=3 if c.id == best_id else 2,
+            legend_label=f"{c.id} (AUC {roc['auc']:.3f})",
+            name=f"roc:{c.id}",
+        )
         r.tags = [{"candidate": c.id, "auc": roc["auc"], "pos_label": str(label)}]
     p.title.text = title or (f"ROC (out-of-fold), positive class {label}" if label is not None else "ROC")
     _legend(p)
-    p.add_tools(HoverTool(tooltips=[("candidate", "$name"), ("FPR", "@fpr{0.000}"), ("TPR", "@tpr{0.000}"),
-                                    ("threshold", "@threshold{0.000}")],
-                          renderers=[r for r in p.renderers if r.name.startswith("roc:")]))
+    p.add_tools(
+        HoverTool(
+            tooltips=[
+                ("candidate", "$name"),
+                ("FPR", "@fpr{0.000}"),
+                ("TPR", "@tpr{0.000}"),
+                ("threshold", "@threshold{0.000}"),
+            ],
+            renderers=[r for r in p.renderers if r.name.startswith("roc:")],
+        )
+    )
     return p
 
 
@@ -141,17 +201,33 @@ def pr_figure(candidates, pos_label=None, best_id: str | None = None, title: str
     cands = scored(candidates)
     colors = candidate_colors(cands)
     label = None
-    p = figure(width=WIDTH, height=HEIGHT, tools=TOOLS, x_range=Range1d(-0.01, 1.01), y_range=Range1d(-0.01, 1.01),
-               x_axis_label="recall", y_axis_label="precision", name="pr")
+    p = figure(
+        width=WIDTH,
+        height=HEIGHT,
+        tools=TOOLS,
+        x_range=Range1d(-0.01, 1.01),
+        y_range=Range1d(-0.01, 1.01),
+        x_axis_label="recall",
+        y_axis_label="precision",
+        name="pr",
+    )
     for c in cands:
         pr = c.pr_curve(pos_label)
         if pr is None:
             continue
         label = pr["pos_label"]
-        source = ColumnDataSource({"recall": _finite(pr["recall"]), "precision": _finite(pr["precision"])},
-                                  name=f"pr:{c.id}")
-        r = p.line("recall", "precision", source=source, color=colors[c.id], line_width=3 if c.id == best_id else 2,
-                   legend_label=f"{c.id} (AP {pr['average_precision']:.3f})", name=f"pr:{c.id}")
+        source = ColumnDataSource(
+            {"recall": _finite(pr["recall"]), "precision": _finite(pr["precision"])}, name=f"pr:{c.id}"
+        )
+        r = p.line(
+            "recall",
+            "precision",
+            source=source,
+            color=colors[c.id],
+            line_width=3 if c.id == best_id else 2,
+            legend_label=f"{c.id} (AP {pr['average_precision']:.3f})",
+            name=f"pr:{c.id}",
+        )
         r.tags = [{"candidate": c.id, "average_precision": pr["average_precision"], "pos_label": str(label)}]
     p.title.text = title or (f"Precision-recall, positive class {label}" if label is not None else "Precision-recall")
     _legend(p, "bottom_left")
@@ -171,8 +247,9 @@ def has_scores(candidates) -> bool:
 
 
 # --------------------------------------------------------------------------- confusion matrix
-def confusion_figure(candidate, normalize: str | None = None, title: str | None = None,
-                     y_true=None, y_pred=None, classes=None):
+def confusion_figure(
+    candidate, normalize: str | None = None, title: str | None = None, y_true=None, y_pred=None, classes=None
+):
     """Confusion matrix (rows: actual, columns: predicted) of a candidate's out-of-fold predictions.
 
     ``normalize``: None (counts), "true", "pred" or "all", as in sklearn.
@@ -194,22 +271,54 @@ def confusion_figure(candidate, normalize: str | None = None, title: str | None 
             predicted.append(b)
             value.append(v)
             text.append(f"{v:.2f}" if normalize else f"{int(v)}")
-    source = ColumnDataSource({"actual": actual, "predicted": predicted, "value": value, "text": text,
-                               "row": [i for i in range(len(names)) for _ in names],
-                               "col": [j for _ in names for j in range(len(names))]}, name="confusion")
+    source = ColumnDataSource(
+        {
+            "actual": actual,
+            "predicted": predicted,
+            "value": value,
+            "text": text,
+            "row": [i for i in range(len(names)) for _ in names],
+            "col": [j for _ in names for j in range(len(names))],
+        },
+        name="confusion",
+    )
     size = min(max(280, 60 * len(names)), 560)
     title = title or f"Confusion matrix: {candidate.id}" + (f" (normalised: {normalize})" if normalize else "")
-    p = figure(width=max(size + 80, min(7 * len(title) + 40, 720)), height=size, x_range=names, y_range=list(reversed(names)), tools="hover,save",
-               x_axis_label="predicted", y_axis_label="actual", name="confusion_matrix",
-               tooltips=[("actual", "@actual"), ("predicted", "@predicted"), ("value", "@text")],
-               toolbar_location="right")
+    p = figure(
+        width=max(size + 80, min(7 * len(title) + 40, 720)),
+        height=size,
+        x_range=names,
+        y_range=list(reversed(names)),
+        tools="hover,save",
+        x_axis_label="predicted",
+        y_axis_label="actual",
+        name="confusion_matrix",
+        tooltips=[("actual", "@actual"), ("predicted", "@predicted"), ("value", "@text")],
+        toolbar_location="right",
+    )
     high = float(matrix.max()) if matrix.size else 1.0
     mapper = LinearColorMapper(palette="Blues256", low=high, high=0)  # dark = many
-    p.rect(x="predicted", y="actual", width=1, height=1, source=source, fill_color=transform("value", mapper),
-           line_color="white", name="confusion")
+    p.rect(
+        x="predicted",
+        y="actual",
+        width=1,
+        height=1,
+        source=source,
+        fill_color=transform("value", mapper),
+        line_color="white",
+        name="confusion",
+    )
     source.data["text_color"] = ["white" if v > high / 2 else "black" for v in value]
-    p.text(x="predicted", y="actual", text="text", source=source, text_align="center", text_baseline="middle",
-           text_color="text_color", name="confusion_text")
+    p.text(
+        x="predicted",
+        y="actual",
+        text="text",
+        source=source,
+        text_align="center",
+        text_baseline="middle",
+        text_color="text_color",
+        name="confusion_text",
+    )
     p.grid.visible = False
     p.axis.major_tick_line_color = None
     p.title.text = title
@@ -235,18 +344,35 @@ def regression_figures(candidate, title: str | None = None, y_true=None, y_pred=
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
     residual = y_true - y_pred
-    source = ColumnDataSource({"y_true": y_true.tolist(), "y_pred": y_pred.tolist(), "residual": residual.tolist()},
-                              name="regression")
+    source = ColumnDataSource(
+        {"y_true": y_true.tolist(), "y_pred": y_pred.tolist(), "residual": residual.tolist()}, name="regression"
+    )
     lo = float(min(y_true.min(), y_pred.min())) if len(y_true) else 0.0
     hi = float(max(y_true.max(), y_pred.max())) if len(y_true) else 1.0
     tips = [("actual", "@y_true{0.000}"), ("predicted", "@y_pred{0.000}"), ("residual", "@residual{0.000}")]
     label = title or candidate.id
-    p1 = figure(width=WIDTH, height=HEIGHT, tools=TOOLS + ",hover", tooltips=tips, x_axis_label="actual",
-                y_axis_label="predicted", title=f"Predicted vs actual: {label}", name="predicted_vs_actual")
+    p1 = figure(
+        width=WIDTH,
+        height=HEIGHT,
+        tools=TOOLS + ",hover",
+        tooltips=tips,
+        x_axis_label="actual",
+        y_axis_label="predicted",
+        title=f"Predicted vs actual: {label}",
+        name="predicted_vs_actual",
+    )
     p1.line([lo, hi], [lo, hi], line_dash="dashed", color="#9e9e9e", name="identity")
     p1.scatter("y_true", "y_pred", source=source, size=5, alpha=0.6, name="predicted")
-    p2 = figure(width=WIDTH, height=HEIGHT, tools=TOOLS + ",hover", tooltips=tips, x_axis_label="predicted",
-                y_axis_label="residual (actual − predicted)", title=f"Residuals: {label}", name="residuals")
+    p2 = figure(
+        width=WIDTH,
+        height=HEIGHT,
+        tools=TOOLS + ",hover",
+        tooltips=tips,
+        x_axis_label="predicted",
+        y_axis_label="residual (actual − predicted)",
+        title=f"Residuals: {label}",
+        name="residuals",
+    )
     p2.line([lo, hi], [0, 0], line_dash="dashed", color="#9e9e9e", name="zero")
     p2.scatter("y_pred", "residual", source=source, size=5, alpha=0.6, color="#d62728", name="residual")
     return p1, p2
@@ -277,19 +403,47 @@ def cv_spread_figure(candidates, metric: str, best_id: str | None = None):
             summary["high"].append(float(max(finite)))
             summary["std"].append(float(np.std(finite)))
     height = max(220, 40 * len(ids) + 80)
-    p = figure(width=2 * WIDTH, height=height, y_range=list(reversed(ids)), tools=TOOLS,
-               x_axis_label=metric + (" (higher is better)" if METRICS[metric].greater_is_better else
-                                      " (lower is better)"),
-               title=f"CV spread of {metric}: fold scores, range and mean", name="cv_spread")
+    p = figure(
+        width=2 * WIDTH,
+        height=height,
+        y_range=list(reversed(ids)),
+        tools=TOOLS,
+        x_axis_label=metric + (" (higher is better)" if METRICS[metric].greater_is_better else " (lower is better)"),
+        title=f"CV spread of {metric}: fold scores, range and mean",
+        name="cv_spread",
+    )
     sum_src = ColumnDataSource(summary, name="cv_summary")
-    p.segment(x0="low", x1="high", y0="candidate", y1="candidate", source=sum_src, line_width=2, color="#9e9e9e",
-              name="cv_range")
-    p.scatter("mean", "candidate", source=sum_src, marker="dash", size=22, line_width=3, color="black",
-              name="cv_mean")
-    pts = p.scatter("score", "candidate", source=ColumnDataSource(points, name="cv_points"), size=9, alpha=0.8,
-                    color="color", name="cv_points")
-    p.add_tools(HoverTool(renderers=[pts], tooltips=[("candidate", "@candidate"), ("fold", "@fold"),
-                                                     ("score", "@score{0.0000}"), ("worker", "@worker")]))
+    p.segment(
+        x0="low",
+        x1="high",
+        y0="candidate",
+        y1="candidate",
+        source=sum_src,
+        line_width=2,
+        color="#9e9e9e",
+        name="cv_range",
+    )
+    p.scatter("mean", "candidate", source=sum_src, marker="dash", size=22, line_width=3, color="black", name="cv_mean")
+    pts = p.scatter(
+        "score",
+        "candidate",
+        source=ColumnDataSource(points, name="cv_points"),
+        size=9,
+        alpha=0.8,
+        color="color",
+        name="cv_points",
+    )
+    p.add_tools(
+        HoverTool(
+            renderers=[pts],
+            tooltips=[
+                ("candidate", "@candidate"),
+                ("fold", "@fold"),
+                ("score", "@score{0.0000}"),
+                ("worker", "@worker"),
+            ],
+        )
+    )
     if best_id in ids:
         p.yaxis.major_label_text_font_style = "normal"
     return p
@@ -308,15 +462,27 @@ def cost_figure(candidates):
     data["where"] = [", ".join(c.workers) for c in cands]
     source = ColumnDataSource(data, name="cost")
     height = max(220, 40 * len(ids) + 80)
-    p = figure(width=2 * WIDTH, height=height, y_range=list(reversed(ids)), tools=TOOLS,
-               x_axis_label="fit seconds (sum over folds)", title="Cost: fit seconds per candidate, by worker",
-               name="cost")
+    p = figure(
+        width=2 * WIDTH,
+        height=height,
+        y_range=list(reversed(ids)),
+        tools=TOOLS,
+        x_axis_label="fit seconds (sum over folds)",
+        title="Cost: fit seconds per candidate, by worker",
+        name="cost",
+    )
     if workers:
-        p.hbar_stack(workers, y="candidate", height=0.7, source=source, color=palette(len(workers)),
-                     legend_label=workers, name="cost")
+        p.hbar_stack(
+            workers,
+            y="candidate",
+            height=0.7,
+            source=source,
+            color=palette(len(workers)),
+            legend_label=workers,
+            name="cost",
+        )
         p.legend.location = "bottom_right"
-    p.add_tools(HoverTool(tooltips=[("candidate", "@candidate"), ("fit s", "@total{0.00}"),
-                                    ("workers", "@where")]))
+    p.add_tools(HoverTool(tooltips=[("candidate", "@candidate"), ("fit s", "@total{0.00}"), ("workers", "@where")]))
     p.x_range.start = 0
     return p
 
@@ -325,9 +491,18 @@ def cost_figure(candidates):
 def worker_activity_source(workers: list[str] | None = None) -> ColumnDataSource:
     workers = list(workers or [])
     n = len(workers)
-    return ColumnDataSource({"worker": workers, "cpu": [0.0] * n, "memory_gb": [0.0] * n,
-                             "limit_gb": [0.0] * n, "done": [0] * n, "running": [""] * n,
-                             "cpu_label": [""] * n}, name="workers")
+    return ColumnDataSource(
+        {
+            "worker": workers,
+            "cpu": [0.0] * n,
+            "memory_gb": [0.0] * n,
+            "limit_gb": [0.0] * n,
+            "done": [0] * n,
+            "running": [""] * n,
+            "cpu_label": [""] * n,
+        },
+        name="workers",
+    )
 
 
 def worker_activity_figure(source: ColumnDataSource, dashboard_link: str | None = None):
@@ -337,17 +512,55 @@ def worker_activity_figure(source: ColumnDataSource, dashboard_link: str | None 
     patch, whatever the number of workers.
     """
     workers = list(source.data["worker"])
-    tips = [("worker", "@worker"), ("running", "@running"), ("tasks done", "@done"), ("CPU", "@cpu{0} %"),
-            ("memory", "@memory_gb{0.00} GiB of @limit_gb{0.0}")]
-    cpu = figure(x_range=workers, height=260, width=WIDTH, title="CPU per worker (%)", tools="hover",
-                 tooltips=tips, toolbar_location=None, name="worker_cpu", y_range=Range1d(0, 110))
+    tips = [
+        ("worker", "@worker"),
+        ("running", "@running"),
+        ("tasks done", "@done"),
+        ("CPU", "@cpu{0} %"),
+        ("memory", "@memory_gb{0.00} GiB of @limit_gb{0.0}"),
+    ]
+    cpu = figure(
+        x_range=workers,
+        height=260,
+        width=WIDTH,
+        title="CPU per worker (%)",
+        tools="hover",
+        tooltips=tips,
+        toolbar_location=None,
+        name="worker_cpu",
+        y_range=Range1d(0, 110),
+    )
     cpu.vbar(x="worker", top="cpu", width=0.6, source=source, color="#1f77b4", name="cpu")
-    cpu.text(x="worker", y=5, text="running", source=source, text_align="center", text_font_size="9pt",
-             angle=math.pi / 2 if len(workers) > 6 else 0, name="running")
-    mem = figure(x_range=cpu.x_range, height=260, width=WIDTH, title="Memory per worker (GiB)", tools="hover",
-                 tooltips=tips, toolbar_location=None, name="worker_memory")
-    mem.vbar(x="worker", top="limit_gb", width=0.6, source=source, fill_alpha=0.1, line_color="#9e9e9e",
-             fill_color="#9e9e9e", name="limit")
+    cpu.text(
+        x="worker",
+        y=5,
+        text="running",
+        source=source,
+        text_align="center",
+        text_font_size="9pt",
+        angle=math.pi / 2 if len(workers) > 6 else 0,
+        name="running",
+    )
+    mem = figure(
+        x_range=cpu.x_range,
+        height=260,
+        width=WIDTH,
+        title="Memory per worker (GiB)",
+        tools="hover",
+        tooltips=tips,
+        toolbar_location=None,
+        name="worker_memory",
+    )
+    mem.vbar(
+        x="worker",
+        top="limit_gb",
+        width=0.6,
+        source=source,
+        fill_alpha=0.1,
+        line_color="#9e9e9e",
+        fill_color="#9e9e9e",
+        name="limit",
+    )
     mem.vbar(x="worker", top="memory_gb", width=0.6, source=source, color="#ff7f0e", name="memory")
     mem.y_range.start = 0
     for p in (cpu, mem):

@@ -15,17 +15,27 @@ CPU and memory per worker come from a ``metrics`` callable returning
 :func:`jupyter_stratum.cluster_metrics.poller_for`); without it, the worker
 panel shows which worker runs what from the events alone.
 """
+
 from __future__ import annotations
 
 import html
 import math
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from ..events import (ModelRegistered, Notice, PlanReady, RefitFinished, RunFinished, TaskFailed, TaskFinished,
-                      TaskRetried, TaskStarted)
 from ..evaluate.metrics import METRICS
+from ..events import (
+    ModelRegistered,
+    Notice,
+    PlanReady,
+    RefitFinished,
+    RunFinished,
+    TaskFailed,
+    TaskFinished,
+    TaskRetried,
+    TaskStarted,
+)
 from ..progress import ProgressCounter
 
 
@@ -42,9 +52,17 @@ class TrainingView:
     background refresh.
     """
 
-    def __init__(self, *, metrics: Callable[[], list] | None = None, min_interval: float = 0.5,
-                 plot_interval: float = 1.0, heartbeat: float = 1.0, slowdown: float = 4.0, display: bool = True,
-                 title: str | None = None):
+    def __init__(
+        self,
+        *,
+        metrics: Callable[[], list] | None = None,
+        min_interval: float = 0.5,
+        plot_interval: float = 1.0,
+        heartbeat: float = 1.0,
+        slowdown: float = 4.0,
+        display: bool = True,
+        title: str | None = None,
+    ):
         import ipywidgets as w
 
         self.counter = ProgressCounter()
@@ -57,19 +75,19 @@ class TrainingView:
         self.metric = None
         self.dashboard_link = None
         self.n_folds = 0
-        self.folds: dict[str, list[dict]] = {}     # candidate -> fold scores so far
+        self.folds: dict[str, list[dict]] = {}  # candidate -> fold scores so far
         self.failed: dict[str, str] = {}
-        self.running: dict[str, str] = {}          # worker -> "candidate fold k"
-        self.running_keys: dict[str, str] = {}     # task key -> worker
+        self.running: dict[str, str] = {}  # worker -> "candidate fold k"
+        self.running_keys: dict[str, str] = {}  # task key -> worker
         self.done_by_worker: dict[str, int] = {}
-        self.seconds: dict[str, float] = {}        # candidate -> fit seconds so far
+        self.seconds: dict[str, float] = {}  # candidate -> fit seconds so far
         self.notices: list[str] = []
         self.finished = False
         self.final_text = ""
         self.events = 0
         self.renders = 0
         self.plot_renders = 0
-        self.updates = 0                           # widget state updates + Bokeh patches sent
+        self.updates = 0  # widget state updates + Bokeh patches sent
         self._last = 0.0
         self._last_plot = 0.0
         self._lock = threading.RLock()
@@ -78,8 +96,9 @@ class TrainingView:
         self._sent: dict[str, object] = {}
 
         self.title = w.HTML(f"<b>Training {html.escape(title)}</b>" if title else "<b>Training</b>")
-        self.bar = w.IntProgress(value=0, min=0, max=1, description="tasks", bar_style="info",
-                                 layout=w.Layout(width="60%"))
+        self.bar = w.IntProgress(
+            value=0, min=0, max=1, description="tasks", bar_style="info", layout=w.Layout(width="60%")
+        )
         self.status = w.HTML("Planning…")
         self.board = w.HTML("")
         self.notes = w.HTML("")
@@ -214,29 +233,44 @@ class TrainingView:
             values = [f[metric] for f in folds if metric in f and not math.isnan(f[metric])] if metric else []
             mean = float(np.mean(values)) if values else math.nan
             std = float(np.std(values)) if values else math.nan
-            status = ("failed" if cid in self.failed else
-                      "done" if self.n_folds and len(folds) >= self.n_folds else
-                      "running" if any(v.startswith(cid + " f") for v in self.running.values()) or folds else "queued")
+            status = (
+                "failed"
+                if cid in self.failed
+                else "done"
+                if self.n_folds and len(folds) >= self.n_folds
+                else "running"
+                if any(v.startswith(cid + " f") for v in self.running.values()) or folds
+                else "queued"
+            )
             rows.append({"candidate": cid, "mean": mean, "std": std, "folds": len(folds), "status": status})
         # the core's order: best mean first, ties to the cheaper candidate
-        rows.sort(key=lambda r: (math.isnan(r["mean"]), -sign * (0 if math.isnan(r["mean"]) else r["mean"]),
-                                 self.seconds.get(r["candidate"], 0.0)))
+        rows.sort(
+            key=lambda r: (
+                math.isnan(r["mean"]),
+                -sign * (0 if math.isnan(r["mean"]) else r["mean"]),
+                self.seconds.get(r["candidate"], 0.0),
+            )
+        )
         return rows
 
     def leaderboard_html(self, limit: int = 15) -> str:
         rows = self.leaderboard_rows()
         if not rows or self.metric is None:
             return ""
-        head = (f"<tr><th>#</th><th>candidate</th><th>{html.escape(self.metric)} (mean ± std so far)</th>"
-                f"<th>folds</th><th>status</th></tr>")
+        head = (
+            f"<tr><th>#</th><th>candidate</th><th>{html.escape(self.metric)} (mean ± std so far)</th>"
+            f"<th>folds</th><th>status</th></tr>"
+        )
         body = []
         for i, r in enumerate(rows[:limit]):
             best = i == 0 and not math.isnan(r["mean"])
             style = ' style="font-weight:bold;background:rgba(46,125,50,0.12)"' if best else ""
             score = "–" if math.isnan(r["mean"]) else f"{r['mean']:.4f} ± {r['std']:.4f}"
             status = r["status"] + (f": {html.escape(self.failed[r['candidate']])}" if r["status"] == "failed" else "")
-            body.append(f"<tr{style}><td>{i + 1}</td><td>{html.escape(r['candidate'])}</td><td>{score}</td>"
-                        f"<td>{r['folds']}/{self.n_folds}</td><td>{status}</td></tr>")
+            body.append(
+                f"<tr{style}><td>{i + 1}</td><td>{html.escape(r['candidate'])}</td><td>{score}</td>"
+                f"<td>{r['folds']}/{self.n_folds}</td><td>{status}</td></tr>"
+            )
         more = f"<p>… and {len(rows) - limit} more candidates</p>" if len(rows) > limit else ""
         return f'<table class="stratum-live-leaderboard">{head}{"".join(body)}</table>{more}'
 
@@ -249,9 +283,16 @@ class TrainingView:
             except Exception:  # noqa: BLE001 - the panel must never break the run
                 readings = {}
         workers = sorted(set(readings) | set(self.done_by_worker) | set(self.running))
-        gib = 2 ** 30
-        data = {"worker": workers, "cpu": [], "memory_gb": [], "limit_gb": [], "done": [], "running": [],
-                "cpu_label": []}
+        gib = 2**30
+        data = {
+            "worker": workers,
+            "cpu": [],
+            "memory_gb": [],
+            "limit_gb": [],
+            "done": [],
+            "running": [],
+            "cpu_label": [],
+        }
         for name in workers:
             m = readings.get(name)
             data["cpu"].append(round(float(m.cpu), 1) if m else 0.0)
@@ -312,8 +353,9 @@ class TrainingView:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        line = (self.counter.line() + (" — done" + self.final_text if self.finished else "")) if self.plan \
-            else "Planning…"
+        line = (
+            (self.counter.line() + (" — done" + self.final_text if self.finished else "")) if self.plan else "Planning…"
+        )
         bundle["text/plain"] = line
         bundle["text/html"] = f"<p>Training: {html.escape(line)}</p>"
         return bundle

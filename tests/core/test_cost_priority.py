@@ -3,6 +3,7 @@
 A real LocalCluster of one worker process with one thread runs the tasks one at a
 time, so the order of the workers' "task started" events is the order Dask chose.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,9 @@ metrics: [accuracy, roc_auc]
 
 
 def _priorities_on_scheduler(dask_scheduler, prefix):
-    return {str(k): ts.priority[0] for k, ts in dask_scheduler.tasks.items()
-            if str(k).startswith(prefix) and ts.priority}
+    return {
+        str(k): ts.priority[0] for k, ts in dask_scheduler.tasks.items() if str(k).startswith(prefix) and ts.priority
+    }
 
 
 def test_expensive_candidates_folds_start_first_with_sklearns_scores():
@@ -56,8 +58,13 @@ def test_expensive_candidates_folds_start_first_with_sklearns_scores():
 
     started: list[TaskStarted] = []
     on_scheduler: dict[str, float] = {}
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+
         def on_event(event):
             if isinstance(event, TaskStarted):
                 started.append(event)
@@ -81,17 +88,25 @@ def test_expensive_candidates_folds_start_first_with_sklearns_scores():
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X_train, _, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
-    reference = {"logistic_regression": LogisticRegression(random_state=0),
-                 "decision_tree": DecisionTreeClassifier(max_depth=4, random_state=0),
-                 "random_forest": RandomForestClassifier(n_estimators=20, random_state=0),
-                 "gradient_boosting": GradientBoostingClassifier(n_estimators=60, random_state=0)}
+    reference = {
+        "logistic_regression": LogisticRegression(random_state=0),
+        "decision_tree": DecisionTreeClassifier(max_depth=4, random_state=0),
+        "random_forest": RandomForestClassifier(n_estimators=20, random_state=0),
+        "gradient_boosting": GradientBoostingClassifier(n_estimators=60, random_state=0),
+    }
     for cid, model in reference.items():
-        expected = cross_validate(make_pipeline(StandardScaler(), model), X_train, y_train, cv=cv,
-                                  scoring=["accuracy", "roc_auc"])
+        expected = cross_validate(
+            make_pipeline(StandardScaler(), model), X_train, y_train, cv=cv, scoring=["accuracy", "roc_auc"]
+        )
         folds = sorted(out["folds"][cid], key=lambda f: f.fold)
         for metric in ("accuracy", "roc_auc"):
-            np.testing.assert_allclose([f.scores[metric] for f in folds], expected[f"test_{metric}"],
-                                       rtol=0, atol=1e-9, err_msg=f"{cid} {metric}")
+            np.testing.assert_allclose(
+                [f.scores[metric] for f in folds],
+                expected[f"test_{metric}"],
+                rtol=0,
+                atol=1e-9,
+                err_msg=f"{cid} {metric}",
+            )
 
 
 def test_cost_heuristic_orders_the_usual_suspects():
@@ -104,8 +119,9 @@ def test_cost_heuristic_orders_the_usual_suspects():
     assert gb > rf > lr
     assert estimate_cost("random_forest_classifier", "RandomForestClassifier", {"n_estimators": 500}, rows) > gb
     assert estimate_cost("svc", "SVC", {}, 200) < estimate_cost("logistic_regression", "LogisticRegression", {}, 200)
-    assert estimate_cost("svc", "SVC", {}, 200_000) > estimate_cost("random_forest_classifier",
-                                                                    "RandomForestClassifier", {}, 200_000)
+    assert estimate_cost("svc", "SVC", {}, 200_000) > estimate_cost(
+        "random_forest_classifier", "RandomForestClassifier", {}, 200_000
+    )
     assert estimate_cost("k_neighbors_classifier", "KNeighborsClassifier", {}, 200_000) > lr
     few = estimate_cost("keras_mlp_classifier", "KerasMLPClassifier", {"epochs": 2}, rows)
     many = estimate_cost("keras_mlp_classifier", "KerasMLPClassifier", {"epochs": 50}, rows)

@@ -1,4 +1,5 @@
 """The %stratum magics (without a kernel, the jupyter-ai way), the stratum CLI, and lazy imports."""
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,10 @@ def test_cell_magic_trains_registers_and_returns_result(shell, capsys):
     shell.user_ns["df"] = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
     plan = shell.run_cell_magic("stratum", "train churn --dry-run", CELL)
     assert plan.n_tasks == 9 and [c.id for c in plan.candidates] == [
-        "logistic_regression(C=0.1)", "logistic_regression(C=1)", "decision_tree"]
+        "logistic_regression(C=0.1)",
+        "logistic_regression(C=1)",
+        "decision_tree",
+    ]
     assert open_registry().names() == []  # a dry run trains and registers nothing
 
     result = shell.run_cell_magic("stratum", "train churn", CELL)
@@ -111,14 +115,22 @@ def test_magic_help_lists_commands(shell, capsys):
 
 
 def _cli(*args, env=None, cwd=None):
-    return subprocess.run([str(Path(sys.executable).parent / "stratum"), *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "stratum"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 @pytest.mark.cluster
 def test_cli_train_models_show(tmp_path, dask_cluster):
     spec = tmp_path / "iris.yaml"
-    spec.write_text("data: sklearn:iris\nsplit: {cv: 3}\nmodels:\n  - logistic_regression: {C: [0.5, 2]}\nmetric: accuracy\n")
+    spec.write_text(
+        "data: sklearn:iris\nsplit: {cv: 3}\nmodels:\n  - logistic_regression: {C: [0.5, 2]}\nmetric: accuracy\n"
+    )
     out = _cli("train", str(spec), "--cluster", dask_cluster.address)
     assert out.returncode == 0, out.stderr
     assert "Leaderboard (by accuracy" in out.stdout and "Registered as iris@1" in out.stdout
@@ -143,7 +155,9 @@ def test_cli_user_error_exit_code_and_message(tmp_path):
 
 def test_cli_dry_run_shows_plan(tmp_path):
     spec = tmp_path / "plan.yaml"
-    spec.write_text("data: sklearn:wine\nsplit: {cv: 4}\nmodels:\n  - random_forest: {n_estimators: [10, 20]}\n  - algorithm: svc\n    resources: {GPU: 1}\n")
+    spec.write_text(
+        "data: sklearn:wine\nsplit: {cv: 4}\nmodels:\n  - random_forest: {n_estimators: [10, 20]}\n  - algorithm: svc\n    resources: {GPU: 1}\n"
+    )
     out = _cli("train", str(spec), "--dry-run")
     assert out.returncode == 0, out.stderr
     assert "3 candidates × 4 folds = 12 tasks" in out.stdout

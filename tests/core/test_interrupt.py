@@ -1,4 +1,5 @@
 """Interrupting a run cancels its outstanding tasks on the cluster and registers nothing."""
+
 from __future__ import annotations
 
 import time
@@ -35,8 +36,9 @@ def test_keyboard_interrupt_cancels_and_registers_nothing(client):
             raise KeyboardInterrupt
 
     try:
-        with pytest.raises(TrainingError,
-                           match=r"Interrupted: cancelled \d+ outstanding task\(s\).*nothing was registered"):
+        with pytest.raises(
+            TrainingError, match=r"Interrupted: cancelled \d+ outstanding task\(s\).*nothing was registered"
+        ):
             train(SLOW_SPEC, name="interrupted", client=client, on_event=on_event)
     except KeyboardInterrupt:
         pytest.fail("the KeyboardInterrupt escaped train(): it must cancel the run and become a TrainingError")

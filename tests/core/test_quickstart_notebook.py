@@ -1,4 +1,5 @@
 """examples/quickstart.ipynb executes headless (nbclient) and its output holds the leaderboard."""
+
 from __future__ import annotations
 
 import pytest

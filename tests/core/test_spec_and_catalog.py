@@ -1,4 +1,5 @@
 """The spec round-trips and reports errors by line; the catalog derives schemas from sklearn's constraints."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,7 +7,8 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jupyter_stratum.catalog import catalog, catalog_json, resolve
 from jupyter_stratum.errors import SpecError
@@ -56,8 +58,13 @@ NAMES = st.sampled_from(["logistic_regression", "random_forest", "svc", "gradien
     metric=st.sampled_from([None, "accuracy", "roc_auc", "f1"]),
 )
 def test_round_trip_property(models, cv, test_size, seed, metric):
-    spec = PipelineSpec(data="df", target="y", split={"cv": cv, "test_size": test_size, "seed": seed},
-                        models=[{"algorithm": m} for m in models], metric=metric)
+    spec = PipelineSpec(
+        data="df",
+        target="y",
+        split={"cv": cv, "test_size": test_size, "seed": seed},
+        models=[{"algorithm": m} for m in models],
+        metric=metric,
+    )
     assert parse_spec(spec.to_yaml()) == spec
 
 
@@ -89,7 +96,9 @@ def test_validate_text_normalises():
 def test_search_space_vs_list_parameter():
     from jupyter_stratum.plan import make_candidates
 
-    spec = parse_spec("data: df\nmodels:\n  - mlp: {hidden_layer_sizes: [16, 8]}\n  - mlp: {hidden_layer_sizes: [[4], [8]]}\n")
+    spec = parse_spec(
+        "data: df\nmodels:\n  - mlp: {hidden_layer_sizes: [16, 8]}\n  - mlp: {hidden_layer_sizes: [[4], [8]]}\n"
+    )
     ids = [c.id for c in make_candidates(spec, "classification")]
     assert ids == ["mlp", "mlp(hidden_layer_sizes=[4])", "mlp(hidden_layer_sizes=[8])"]
     # a parameter that takes a scalar or an array (Ridge's alpha) searches over a flat list
@@ -105,9 +114,13 @@ def test_catalog_has_every_sklearn_estimator_kind():
         for class_name, cls in all_estimators(type_filter=kind):
             import inspect
 
-            required = [p for n, p in inspect.signature(cls.__init__).parameters.items()
-                        if n != "self" and p.default is inspect.Parameter.empty
-                        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+            required = [
+                p
+                for n, p in inspect.signature(cls.__init__).parameters.items()
+                if n != "self"
+                and p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            ]
             if not required:
                 assert class_name in names, class_name
 
@@ -129,8 +142,12 @@ def test_schema_derived_from_parameter_constraints():
     assert lr["C"]["default"] == LogisticRegression().C
     assert set(lr["solver"]["enum"]) == set(LogisticRegression._parameter_constraints["solver"][0].options)
     rf = resolve("random_forest").schema["properties"]
-    assert rf["n_estimators"] == {**rf["n_estimators"], "type": "integer", "minimum": 1,
-                                  "default": RandomForestClassifier().n_estimators}
+    assert rf["n_estimators"] == {
+        **rf["n_estimators"],
+        "type": "integer",
+        "minimum": 1,
+        "default": RandomForestClassifier().n_estimators,
+    }
     assert {"type": "null"} in rf["max_depth"]["anyOf"]
     assert rf["bootstrap"]["type"] == "boolean"
     import json
@@ -147,7 +164,8 @@ def test_third_party_algorithm_through_entry_point(tmp_path):
     """A package declaring the entry point group jupyter_stratum.algorithms shows up in the catalog."""
     pkg = tmp_path / "site"
     (pkg / "acme_algos").mkdir(parents=True)
-    (pkg / "acme_algos" / "__init__.py").write_text(textwrap.dedent("""\
+    (pkg / "acme_algos" / "__init__.py").write_text(
+        textwrap.dedent("""\
         from sklearn.base import BaseEstimator, ClassifierMixin
         import numpy as np
 
@@ -162,7 +180,8 @@ def test_third_party_algorithm_through_entry_point(tmp_path):
                 return self
             def predict(self, X):
                 return np.full(len(X), self.majority_)
-        """))
+        """)
+    )
     dist = pkg / "acme_algos-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-algos\nVersion: 1.0\n")

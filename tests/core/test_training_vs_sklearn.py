@@ -1,4 +1,5 @@
 """Scores of a run on a real multi-process cluster equal scikit-learn's own on the same folds."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,15 @@ from jupyter_stratum.training import train
 
 pytestmark = pytest.mark.cluster
 
-SCORING = {"roc_auc": "roc_auc", "accuracy": "accuracy", "f1": "f1", "log_loss": "neg_log_loss",
-           "balanced_accuracy": "balanced_accuracy", "precision": "precision", "recall": "recall"}
+SCORING = {
+    "roc_auc": "roc_auc",
+    "accuracy": "accuracy",
+    "f1": "f1",
+    "log_loss": "neg_log_loss",
+    "balanced_accuracy": "balanced_accuracy",
+    "precision": "precision",
+    "recall": "recall",
+}
 
 
 def sklearn_reference():
@@ -45,8 +53,9 @@ def test_cv_and_holdout_scores_equal_sklearn(client, breast_cancer_spec, referen
     for candidate in result.candidates:
         assert not candidate.failed
         for metric, expected in cv_scores[candidate.id].items():
-            np.testing.assert_allclose(candidate.fold_scores(metric), expected, rtol=0, atol=1e-9,
-                                       err_msg=f"{candidate.id} {metric}")
+            np.testing.assert_allclose(
+                candidate.fold_scores(metric), expected, rtol=0, atol=1e-9, err_msg=f"{candidate.id} {metric}"
+            )
             assert candidate.mean(metric) == pytest.approx(np.mean(expected), abs=1e-9)
 
     # the best by mean roc_auc, refit on the training part, scored on the holdout
@@ -79,7 +88,7 @@ def test_worker_killed_mid_run_still_completes_with_same_scores(dask_factory, re
     """One of two worker processes is SIGKILLed while tasks run; its tasks run again and scores are unchanged."""
     from distributed import Client
 
-    from jupyter_stratum.events import TaskFinished, TaskRetried, TaskStarted
+    from jupyter_stratum.events import TaskFinished, TaskStarted
 
     procs = dask_factory(workers={"steady": (), "victim": ()}, nanny=False)
     _, cv_scores, _ = reference
@@ -114,6 +123,7 @@ metric: roc_auc
     assert any(e.key == killed[0] and e.worker == "steady" for e in finished)
     for candidate in result.candidates:
         assert len(candidate.folds) == 5
-        np.testing.assert_allclose(candidate.fold_scores("roc_auc"), cv_scores[candidate.id]["roc_auc"],
-                                   rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            candidate.fold_scores("roc_auc"), cv_scores[candidate.id]["roc_auc"], rtol=0, atol=1e-9
+        )
     assert result.version.ref == "survivor@1"

@@ -7,6 +7,7 @@ can't be made but root can run sshd, hosts fall back to sshd on 127.0.0.N ports;
 otherwise the tests skip and say why. Every namespace and process started here is
 stopped by the fixtures' finalizers (and a crashed run's leftovers at the next start).
 """
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,13 @@ def edge_hosts(tmp_path_factory):
 
 def write_inventory(hosts: LocalEdgeHosts, path: Path, host_vars: dict | None = None) -> Path:
     """A standard INI inventory with group [edge]."""
-    return hosts.write_inventory(path, group="edge", python=sys.executable, host_vars=host_vars,
-                                 group_vars={"stratum_site_dirs": "[" + ", ".join(site_dirs()) + "]"})
+    return hosts.write_inventory(
+        path,
+        group="edge",
+        python=sys.executable,
+        host_vars=host_vars,
+        group_vars={"stratum_site_dirs": "[" + ", ".join(site_dirs()) + "]"},
+    )
 
 
 # ------------------------------------------------------------------ models
@@ -99,8 +105,10 @@ def lineage_of(model, X_train, X_test) -> dict:
         "metric": "accuracy",
         "input_schema": {"columns": [{"name": str(c), "dtype": str(t)} for c, t in X_train.dtypes.items()]},
         "classes": [int(c) for c in model.classes_],
-        "sample": {"records": json.loads(sample.to_json(orient="records")),
-                   "expected": np.asarray(model.predict(sample)).tolist()},
+        "sample": {
+            "records": json.loads(sample.to_json(orient="records")),
+            "expected": np.asarray(model.predict(sample)).tolist(),
+        },
     }
 
 

@@ -6,6 +6,7 @@ back and keeps serving v1) → rollback command → undeploy → no secret anywh
 The front-end is the CLI command path (`stratum deploy ...`), whose printed lines
 are kept to check them for secrets at the end.
 """
+
 from __future__ import annotations
 
 import io
@@ -40,8 +41,11 @@ def stratum(*argv: str):
 
 @pytest.fixture(scope="module")
 def fleet(edge_hosts, deploy_registry, tmp_path_factory):
-    inv = write_inventory(edge_hosts, tmp_path_factory.mktemp("inv") / "edge.ini",
-                          host_vars={"edge1": {"ansible_become_password": BECOME_SECRET}})
+    inv = write_inventory(
+        edge_hosts,
+        tmp_path_factory.mktemp("inv") / "edge.ini",
+        host_vars={"edge1": {"ansible_become_password": BECOME_SECRET}},
+    )
     return {"hosts": edge_hosts, "reg": deploy_registry, "inv": inv, "home": str(deploy_registry.root)}
 
 
@@ -63,8 +67,16 @@ def test_dry_run_generates_a_checked_project_and_starts_nothing(fleet, tmp_path)
     assert [by[h].status for h in ("edge1", "edge2", "edge3")] == ["checked"] * 3, res.to_text()
     assert by["ghost"].status == "unreachable" and by["ghost"].error
     project = Path(res.project)
-    for f in ("deploy.yml", "rollback.yml", "undeploy.yml", "ansible.cfg", "inventory/hosts.yml",
-              "vars/deployment.yml", "roles/stratum_model/tasks/deploy.yml", "README.md"):
+    for f in (
+        "deploy.yml",
+        "rollback.yml",
+        "undeploy.yml",
+        "ansible.cfg",
+        "inventory/hosts.yml",
+        "vars/deployment.yml",
+        "roles/stratum_model/tasks/deploy.yml",
+        "README.md",
+    ):
         assert (project / f).is_file(), f
     assert list((project / "files").glob("cancer-v1-*.tar.gz"))
     for h in fleet["hosts"].hosts:
@@ -85,7 +97,10 @@ def test_deploy_v1_to_three_hosts_and_predict_over_http(fleet):
     rec = fleet["reg"].list_deployments("cancer")[-1]
     assert rec["model"] == "cancer@1" and rec["action"] == "deploy" and rec["status"] == "ok"
     assert {h["host"]: (h["status"], h["version"]) for h in rec["hosts"]} == {
-        "edge1": ("changed", "1"), "edge2": ("changed", "1"), "edge3": ("changed", "1")}
+        "edge1": ("changed", "1"),
+        "edge2": ("changed", "1"),
+        "edge3": ("changed", "1"),
+    }
     assert Path(rec["project"]).is_dir() and rec["user"]
     # the generated project is plain Ansible: syntax-checks with ansible-playbook alone
     from jupyter_stratum.deploy.project import DeployProject
@@ -114,9 +129,14 @@ def test_unchanged_rerun_reports_no_changes(fleet):
 def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path):
     # edge3's inventory gives the new release a setting the runtime rejects: its service
     # exits, the health check fails, and the host must go back to v1
-    bad = write_inventory(fleet["hosts"], tmp_path / "edge-bad.ini",
-                          host_vars={"edge1": {"ansible_become_password": BECOME_SECRET},
-                                     "edge3": {"stratum_serve_args": "--no-such-option"}})
+    bad = write_inventory(
+        fleet["hosts"],
+        tmp_path / "edge-bad.ini",
+        host_vars={
+            "edge1": {"ansible_become_password": BECOME_SECRET},
+            "edge3": {"stratum_serve_args": "--no-such-option"},
+        },
+    )
     res = stratum("deploy", "cancer@2", "--edge", str(bad), "--home", fleet["home"])
     by = {h.host: h for h in res.hosts}
     assert res.status == "partial", res.to_text()
@@ -135,7 +155,10 @@ def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path):
     rec = fleet["reg"].list_deployments("cancer")[-1]
     assert rec["model"] == "cancer@2" and rec["status"] == "partial"
     assert {h["host"]: (h["status"], h["version"]) for h in rec["hosts"]} == {
-        "edge1": ("changed", "2"), "edge2": ("changed", "2"), "edge3": ("rolled_back", "1")}
+        "edge1": ("changed", "2"),
+        "edge2": ("changed", "2"),
+        "edge3": ("rolled_back", "1"),
+    }
 
 
 def test_rollback_command_goes_back_to_the_previous_release(fleet):
@@ -154,20 +177,29 @@ def test_undeploy_leaves_no_service_running(fleet):
     for h in fleet["hosts"].hosts:
         assert wait_closed(h.address, h.serve_port), f"{h.name} still serves"
         assert not (Path(h.root) / "models" / "cancer").exists()
-        left = [p.info["pid"] for p in psutil.process_iter(["pid", "cmdline"])
-                if str(Path(h.root) / "models") in " ".join(p.info["cmdline"] or [])]
+        left = [
+            p.info["pid"]
+            for p in psutil.process_iter(["pid", "cmdline"])
+            if str(Path(h.root) / "models") in " ".join(p.info["cmdline"] or [])
+        ]
         assert left == [], f"processes left on {h.name}: {left}"
     assert fleet["reg"].list_deployments("cancer")[-1]["action"] == "undeploy"
 
 
 def test_no_secret_in_projects_registry_or_output(fleet):
-    key_lines = [line.strip() for line in fleet["hosts"].key_path.read_text().splitlines()
-                 if line.strip() and "PRIVATE KEY" not in line]
+    key_lines = [
+        line.strip()
+        for line in fleet["hosts"].key_path.read_text().splitlines()
+        if line.strip() and "PRIVATE KEY" not in line
+    ]
     assert key_lines and len(OUTPUT) >= 6
     needles = [line.encode() for line in key_lines] + [BECOME_SECRET.encode(), b"PRIVATE KEY"]
     places = [p for p in Path(fleet["home"]).rglob("*") if p.is_file()]  # registry, projects, runner artifacts
-    assert any(p.name == "hosts.yml" for p in places) and any(p.suffix == ".db" or "sqlite" in p.name for p in places) \
+    assert (
+        any(p.name == "hosts.yml" for p in places)
+        and any(p.suffix == ".db" or "sqlite" in p.name for p in places)
         or any(p.name.endswith((".db", ".sqlite", ".sqlite3")) for p in places)
+    )
     for path in places:
         data = path.read_bytes()
         for n in needles:

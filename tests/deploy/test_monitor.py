@@ -5,6 +5,7 @@ serving a real bundle built from a registered model. The expected quantiles are
 computed here from the raw bucket counts with numpy (Prometheus' linear interpolation
 written independently), and bounded by the latencies the client measured.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,11 @@ def runtime(deploy_registry, tmp_path_factory):
     b = build_bundle("cancer@1", tmp_path_factory.mktemp("mon") / "bundle", registry=deploy_registry, tarball=False)
     port = free_port()
     log = open(tmp_path_factory.mktemp("monlog") / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter_stratum.serve", str(b.path), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_stratum.serve", str(b.path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -65,7 +69,8 @@ def quantile_by_hand(q: float, text: str) -> float:
     counts: dict[float, float] = {}
     for line in text.splitlines():
         if line.startswith("stratum_request_duration_seconds_bucket{") and (
-                'endpoint="predict"' in line or 'endpoint="infer"' in line):
+            'endpoint="predict"' in line or 'endpoint="infer"' in line
+        ):
             le = line.split('le="')[1].split('"')[0]
             b = math.inf if le == "+Inf" else float(le)
             counts[b] = counts.get(b, 0) + float(line.rsplit(" ", 1)[1])
@@ -97,8 +102,11 @@ def test_monitor_numbers_match_the_runtime_after_known_requests(runtime):
         assert predict(url, rows) == fitted.model.predict(rows).tolist()
         client_ms.append((time.perf_counter() - t) * 1000)
     for _ in range(n_bad):  # a record without the model's columns: 400
-        req = urllib.request.Request(url + "/predict", data=json.dumps({"records": [{"nope": 1}]}).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            url + "/predict",
+            data=json.dumps({"records": [{"nope": 1}]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         assert e.value.code == 400

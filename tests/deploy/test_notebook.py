@@ -1,5 +1,6 @@
 """examples/edge_deploy.ipynb executes headless (nbclient): train, deploy to three local
 edge hosts (network namespaces + sshd), predict over HTTP, monitor, undeploy."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,12 @@ def test_edge_deploy_notebook_executes(tmp_path, run_notebook, cell_text):
         pytest.skip(why)
     work = tmp_path / "edge"
     try:
-        nb = run_notebook("edge_deploy.ipynb", cwd=tmp_path, timeout=900,
-                          env={"STRATUM_EDGE_WORKDIR": str(work), "STRATUM_EDGE_MODE": mode})
+        nb = run_notebook(
+            "edge_deploy.ipynb",
+            cwd=tmp_path,
+            timeout=900,
+            env={"STRATUM_EDGE_WORKDIR": str(work), "STRATUM_EDGE_MODE": mode},
+        )
     finally:
         cleanup_stale(work)  # the notebook stops its hosts; this covers a failed cell
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -1,5 +1,6 @@
 """Inventory reading and project generation (no hosts needed): real Ansible parses the
 inventories and syntax-checks the generated playbooks."""
+
 from __future__ import annotations
 
 import hashlib
@@ -64,11 +65,14 @@ def test_yaml_inventory(tmp_path):
     assert gw.vars["stratum_serve_args"] == ["--threads", 2]
 
 
-@pytest.mark.parametrize("content,limit,needle", [
-    (None, None, "does not exist"),
-    ("[edge\ncam1 ansible_host=1\n", None, "could not be parsed"),
-    (INI, "nothing*", "has no host matching --limit 'nothing*'"),
-])
+@pytest.mark.parametrize(
+    "content,limit,needle",
+    [
+        (None, None, "does not exist"),
+        ("[edge\ncam1 ansible_host=1\n", None, "could not be parsed"),
+        (INI, "nothing*", "has no host matching --limit 'nothing*'"),
+    ],
+)
 def test_bad_inventories_say_what_is_wrong(tmp_path, content, limit, needle):
     p = tmp_path / "inv.ini"
     if content is not None:
@@ -126,6 +130,12 @@ def test_generated_project_is_lint_clean(ini, tmp_path):
     bundle = _fake_bundle(tmp_path / "b", 1)
     p = render_project(tmp_path / "p", read_inventory(ini), model="m", bundle_dir=bundle, serial=2)
     env = {**os.environ, "NO_COLOR": "1", "PATH": str(Path(lint).parent) + os.pathsep + os.environ["PATH"]}
-    r = subprocess.run([lint, "--offline", "--profile", "production", "-f", "pep8"], cwd=p.path, env=env,
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [lint, "--offline", "--profile", "production", "-f", "pep8"],
+        cwd=p.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

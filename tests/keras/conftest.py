@@ -4,6 +4,7 @@ Fitting or unpickling a Keras estimator registers the 'keras' flavor in this pro
 (jupyter_stratum.keras.flavor.register). Other areas' tests, run later in the same
 process, expect the table they know, so every module and test here puts it back.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The Keras templates are in the catalog with JSON Schemas, and nothing up to the plan imports TensorFlow."""
+
 from __future__ import annotations
 
 import subprocess
@@ -18,12 +19,24 @@ def test_templates_resolve_by_stem_and_task():
     assert resolve("keras_cnn", task="classification").class_name == "KerasCNNClassifier"
     assert resolve("KerasCNNRegressor").name == "keras_cnn_regressor"
     entries = {e["name"]: e for e in catalog_json() if e["source"] == "keras"}
-    assert set(entries) == {"keras_mlp_classifier", "keras_mlp_regressor", "keras_cnn_classifier",
-                            "keras_cnn_regressor"}
+    assert set(entries) == {
+        "keras_mlp_classifier",
+        "keras_mlp_regressor",
+        "keras_cnn_classifier",
+        "keras_cnn_regressor",
+    }
     mlp = entries["keras_mlp_classifier"]["schema"]
     assert mlp["$schema"].startswith("https://json-schema.org/") and mlp["additionalProperties"] is False
-    for p in ("hidden_layer_sizes", "activation", "dropout", "epochs", "batch_size", "learning_rate",
-              "early_stopping", "random_state"):
+    for p in (
+        "hidden_layer_sizes",
+        "activation",
+        "dropout",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "early_stopping",
+        "random_state",
+    ):
         assert "default" in mlp["properties"][p] and mlp["properties"][p]["description"]
     cnn = entries["keras_cnn_classifier"]["schema"]["properties"]
     assert {"image_shape", "filters", "kernel_size", "dense_units"} <= set(cnn)
@@ -51,8 +64,10 @@ def test_spec_errors_name_line_and_field():
 def test_list_of_lists_is_a_search_space():
     from jupyter_stratum.training import prepare
 
-    _, _, plan = prepare("data: sklearn:digits\nmodels:\n  - keras_mlp: {hidden_layer_sizes: [[32], [64, 32]]}\n"
-                         "  - keras_mlp: {hidden_layer_sizes: [16, 16]}\n")
+    _, _, plan = prepare(
+        "data: sklearn:digits\nmodels:\n  - keras_mlp: {hidden_layer_sizes: [[32], [64, 32]]}\n"
+        "  - keras_mlp: {hidden_layer_sizes: [16, 16]}\n"
+    )
     assert [c.params["hidden_layer_sizes"] for c in plan.candidates] == [(32,), (64, 32), (16, 16)]
     assert all(c.params["random_state"] == 0 for c in plan.candidates)  # seeded from split.seed
 

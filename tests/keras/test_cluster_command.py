@@ -1,4 +1,5 @@
 """`%stratum cluster` (show / connect / local / gateway) and the cluster/ launcher, on real processes."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -48,8 +49,24 @@ def _free_port() -> int:
 
 
 def test_launcher_dry_run_pins_one_gpu_per_worker():
-    out = subprocess.run([sys.executable, str(LAUNCH), "--dry-run", "--gpus", "0,3", "--cpu-workers", "2",
-                          "--threads", "2", "--label", "head"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(LAUNCH),
+            "--dry-run",
+            "--gpus",
+            "0,3",
+            "--cpu-workers",
+            "2",
+            "--threads",
+            "2",
+            "--label",
+            "head",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "dask scheduler --host 0.0.0.0 --port 8786" in out
     assert "CUDA_VISIBLE_DEVICES='' " in out and out.count("--name cloud-head-") == 2
     assert "CUDA_VISIBLE_DEVICES=3 " in out and "--name gpu-head-3 --nthreads 1 --resources GPU=1" in out
@@ -59,10 +76,33 @@ def test_launcher_dry_run_pins_one_gpu_per_worker():
 def test_launcher_cluster_connect_show_and_stop(tmp_path, scheduler_env):
     sched_file = tmp_path / "scheduler.json"
     launcher = subprocess.Popen(
-        [sys.executable, str(LAUNCH), "--host", "127.0.0.1", "--port", "0", "--dashboard-port", "0",
-         "--scheduler-file", str(sched_file), "--cpu-workers", "1", "--gpus", "0", "--label", "t",
-         "--local-directory", str(tmp_path / "work"), "--worker-host", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        [
+            sys.executable,
+            str(LAUNCH),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-port",
+            "0",
+            "--scheduler-file",
+            str(sched_file),
+            "--cpu-workers",
+            "1",
+            "--gpus",
+            "0",
+            "--label",
+            "t",
+            "--local-directory",
+            str(tmp_path / "work"),
+            "--worker-host",
+            "127.0.0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         ready = json.loads(launcher.stdout.readline())
         assert ready["workers"] == ["cloud-t-0", "gpu-t-0"]
@@ -86,7 +126,9 @@ def test_launcher_cluster_connect_show_and_stop(tmp_path, scheduler_env):
 
         plan = dry_run("data: sklearn:iris\nsplit: {cv: 2}\nmodels: [keras_mlp, logistic_regression]\n")
         assert {r["candidate"]: r["runs on"] for r in plan.rows()} == {
-            "keras_mlp": "gpu-t-0", "logistic_regression": "any worker (cloud-t-0, gpu-t-0)"}
+            "keras_mlp": "gpu-t-0",
+            "logistic_regression": "any worker (cloud-t-0, gpu-t-0)",
+        }
         cl.close()
     finally:
         launcher.send_signal(signal.SIGTERM)
@@ -111,19 +153,29 @@ def test_connect_errors_and_local(scheduler_env):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("dask_gateway_server") is None or importlib.util.find_spec(
-    "dask_gateway") is None, reason="dask-gateway / dask-gateway-server not installed (the test extra has them)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("dask_gateway_server") is None or importlib.util.find_spec("dask_gateway") is None,
+    reason="dask-gateway / dask-gateway-server not installed (the test extra has them)",
+)
 def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
     """A real dask-gateway-server (local processes) configured by cluster/gateway/dask_gateway_config.py."""
     import dask
 
     port = _free_port()
-    env = {**os.environ, "STRATUM_GATEWAY_BACKEND": "local-unsafe", "STRATUM_GATEWAY_AUTH": "simple",
-           "STRATUM_GATEWAY_ADDRESS": f"127.0.0.1:{port}"}
-    server = subprocess.Popen([str(BIN / "dask-gateway-server"), "-f",
-                               str(ROOT / "cluster" / "gateway" / "dask_gateway_config.py")],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    env = {
+        **os.environ,
+        "STRATUM_GATEWAY_BACKEND": "local-unsafe",
+        "STRATUM_GATEWAY_AUTH": "simple",
+        "STRATUM_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+    }
+    server = subprocess.Popen(
+        [str(BIN / "dask-gateway-server"), "-f", str(ROOT / "cluster" / "gateway" / "dask_gateway_config.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     gateway_cluster = None
     try:
         deadline = time.time() + 60
@@ -141,8 +193,9 @@ def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
                 pass
             assert server.poll() is None and time.time() < deadline, "dask-gateway-server did not start"
             time.sleep(0.3)
-        dask.config.set({"gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": "stratum-test",
-                                                                                "password": ""}})
+        dask.config.set(
+            {"gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": "stratum-test", "password": ""}}
+        )
         view = run(f"cluster gateway --address http://127.0.0.1:{port} --gpu --workers 1 --timeout 180")
         from jupyter_stratum.commands import cluster as cmd
 

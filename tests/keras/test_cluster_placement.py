@@ -4,6 +4,7 @@ subprocesses). Keras tasks land only on the GPU-labelled worker; scikit-learn ta
 Here the GPU worker has no GPU: TensorFlow runs on its CPU, which is what the placement
 test needs (Dask routes by the advertised resource, whatever the hardware).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,8 +19,10 @@ from sklearn.model_selection import train_test_split
 from jupyter_stratum.events import Notice, TaskFinished
 from jupyter_stratum.training import dry_run, train
 
-needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                              reason="TensorFlow is not installed (pip install -e '.[tensorflow]')")
+needs_tf = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="TensorFlow is not installed (pip install -e '.[tensorflow]')",
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.tensorflow, pytest.mark.slow, needs_tf]
 
@@ -76,8 +79,9 @@ def test_keras_only_on_gpu_worker_sklearn_anywhere(hetero):
     assert not [e for e in events if isinstance(e, Notice) and "GPU" in e.message]
 
     # TensorFlow was imported (and configured with the worker's one thread) only where Keras trained
-    assert client.run(_tf_imported) == {w: (w_info["name"] == "gpu-1") for w, w_info in
-                                        client.scheduler_info(n_workers=-1)["workers"].items()}
+    assert client.run(_tf_imported) == {
+        w: (w_info["name"] == "gpu-1") for w, w_info in client.scheduler_info(n_workers=-1)["workers"].items()
+    }
     configs = {v["worker"]: v for v in client.run(_tf_config).values() if v}
     assert configs == {"gpu-1": {"threads": 1, "gpu_worker": True, "worker": "gpu-1"}}
 

@@ -2,6 +2,7 @@
 
 TensorFlow runs in this process here (small nets, few epochs); the cluster tests run it on workers.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,8 +23,13 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from jupyter_stratum.errors import RegistryError
 
-pytestmark = [pytest.mark.tensorflow, pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed (pip install -e '.[tensorflow]')")]
+pytestmark = [
+    pytest.mark.tensorflow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("tensorflow") is None,
+        reason="TensorFlow is not installed (pip install -e '.[tensorflow]')",
+    ),
+]
 
 SMALL = {"hidden_layer_sizes": (32,), "epochs": 5, "batch_size": 64, "learning_rate": 0.01, "random_state": 0}
 
@@ -81,9 +87,9 @@ def test_pickle_carries_the_keras_file_and_unpickling_does_not_import_tf(digits,
     np.save(tmp_path / "x.npy", X_te)
     code = textwrap.dedent(f"""
         import pickle, sys, numpy as np
-        m = pickle.loads(open({str(tmp_path / 'm.pkl')!r}, 'rb').read())
+        m = pickle.loads(open({str(tmp_path / "m.pkl")!r}, 'rb').read())
         print("BEFORE", "tensorflow" in sys.modules, m[-1].n_epochs_)
-        np.save({str(tmp_path / 'p.npy')!r}, m.predict_proba(np.load({str(tmp_path / 'x.npy')!r})))
+        np.save({str(tmp_path / "p.npy")!r}, m.predict_proba(np.load({str(tmp_path / "x.npy")!r})))
         print("AFTER", "tensorflow" in sys.modules)
         """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -100,8 +106,9 @@ def test_cnn_needs_an_image_shape_that_fits_and_learns_digits(digits):
         KerasCNNClassifier().fit(X, y)
     with pytest.raises(ValueError, match=r"image_shape \[7, 7\] holds 49 values per image, but the rows have 64"):
         KerasCNNClassifier(image_shape=(7, 7)).fit(X, y)
-    cnn = KerasCNNClassifier(image_shape=(8, 8), filters=(8, 16), dense_units=32, epochs=8, batch_size=64, learning_rate=0.01,
-                             random_state=0).fit(X / 16, y)
+    cnn = KerasCNNClassifier(
+        image_shape=(8, 8), filters=(8, 16), dense_units=32, epochs=8, batch_size=64, learning_rate=0.01, random_state=0
+    ).fit(X / 16, y)
     assert cnn.model_.get_layer("image").output.shape[1:] == (8, 8, 1)
     assert accuracy_score(y_te, cnn.predict(X_te / 16)) > 0.6
 
@@ -127,7 +134,9 @@ def test_registry_round_trip_with_sha256_checks(digits, fitted, registry_with_ke
         manifest = json.loads(zf.read("manifest.json"))
         assert zipfile.is_zipfile(__import__("io").BytesIO(zf.read("model.keras")))  # a real .keras archive
     assert manifest["format"] == "jupyter-stratum/keras-pipeline" and set(manifest["sha256"]) == {
-        "model.keras", "pipeline.skops"}
+        "model.keras",
+        "pipeline.skops",
+    }
     loaded = reg.load("digits-mlp")
     np.testing.assert_array_equal(loaded.predict_proba(X_te), fitted.predict_proba(X_te))
     assert loaded[-1].history_ == fitted[-1].history_

@@ -1,4 +1,5 @@
 """examples/digits_keras.ipynb executes (nbclient, a real kernel and its embedded Dask cluster)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -6,8 +7,14 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed (pip install -e '.[tensorflow]')")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.tensorflow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("tensorflow") is None,
+        reason="TensorFlow is not installed (pip install -e '.[tensorflow]')",
+    ),
+]
 
 
 def test_digits_keras_notebook_executes(stratum_home, tmp_path, run_notebook, cell_text):

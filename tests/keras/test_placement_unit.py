@@ -1,4 +1,5 @@
 """placement.place on described clusters (no Dask needed): who asks for GPU, and what the plan says."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,9 +21,12 @@ models:
 
 
 def cluster(*workers):
-    return ClusterInfo("tcp://10.0.0.1:8786", None,
-                       [WorkerInfo(name, f"tcp://10.0.0.{i + 2}:1", 1, 2**30, res) for i, (name, res) in
-                        enumerate(workers)], embedded=False)
+    return ClusterInfo(
+        "tcp://10.0.0.1:8786",
+        None,
+        [WorkerInfo(name, f"tcp://10.0.0.{i + 2}:1", 1, 2**30, res) for i, (name, res) in enumerate(workers)],
+        embedded=False,
+    )
 
 
 def test_gpu_cluster_sends_keras_to_gpu_workers_only():
@@ -33,11 +37,17 @@ def test_gpu_cluster_sends_keras_to_gpu_workers_only():
     assert placements["keras_mlp"].workers == ["gpu-0", "gpu-big"]
     assert placements["keras_cnn"].resources == {"GPU": 2} and placements["keras_cnn"].workers == ["gpu-big"]
     assert placements["random_forest"].resources == {} and placements["random_forest"].workers == [
-        "cloud-1", "gpu-0", "gpu-big"]
+        "cloud-1",
+        "gpu-0",
+        "gpu-big",
+    ]
     assert {t.resources.get("GPU") for t in plan.tasks if t.candidate_id == "keras_mlp"} == {1}
     rows = {r["candidate"]: r["runs on"] for r in plan.rows()}
-    assert rows == {"keras_mlp": "gpu-0, gpu-big", "keras_cnn": "gpu-big",
-                    "random_forest": "any worker (cloud-1, gpu-0, gpu-big)"}
+    assert rows == {
+        "keras_mlp": "gpu-0, gpu-big",
+        "keras_cnn": "gpu-big",
+        "random_forest": "any worker (cloud-1, gpu-0, gpu-big)",
+    }
     assert "resources GPU=3" in plan.to_text()
     check_resources(plan, info)  # every request can be met
 

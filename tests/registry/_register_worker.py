@@ -1,5 +1,6 @@
 """Run as a separate process by test_concurrency.py: wait for a start signal, then
 register N versions of one model name as fast as possible."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Fixtures for the registry tests: a fresh $STRATUM_HOME per test and a fitted pipeline."""
+
 from __future__ import annotations
 
 import pytest

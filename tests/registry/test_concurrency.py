@@ -1,4 +1,5 @@
 """Two real processes registering the same name at once."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,10 @@ def test_two_processes_register_concurrently(tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), str(root), "churn", "10", w, str(go)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for w in ("a", "b")
     ]
@@ -42,15 +46,19 @@ def test_two_processes_register_concurrently(tmp_path):
         time.sleep(0.05)
     go.touch()  # both start registering at the same moment
     outputs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_out, err) in zip(procs, outputs):
         assert p.returncode == 0, err
     reports = [dict_of_lines(out) for out, _ in outputs]
     seen = [sorted(r["version"]) for r in reports]
     assert all(len(s) == 10 for s in seen)
     assert sorted(seen[0] + seen[1]) == list(range(1, 21))
     # the two processes were registering during the same time window
-    (a_start,), (a_end,), (b_start,), (b_end,) = (reports[0]["start"], reports[0]["end"],
-                                                  reports[1]["start"], reports[1]["end"])
+    (a_start,), (a_end,), (b_start,), (b_end,) = (
+        reports[0]["start"],
+        reports[0]["end"],
+        reports[1]["start"],
+        reports[1]["end"],
+    )
     assert a_start < b_end and b_start < a_end, reports
 
     registry = open_registry(root)
@@ -73,7 +81,10 @@ def test_writer_killed_inside_its_transaction_leaves_registry_usable(tmp_path, f
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
         [sys.executable, str(WORKER), str(root), "churn", "1", "k", str(go), "--hang-after-move"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         go.touch()

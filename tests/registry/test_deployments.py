@@ -11,8 +11,13 @@ from jupyter_stratum.registry import open_registry
 
 
 def _record(model="churn", **more):
-    return {"model": model, "hosts": [{"host": "edge1", "status": "ok"}, {"host": "edge2", "status": "failed"}],
-            "project_dir": "/tmp/deploy/churn-1", "runtime": "service", **more}
+    return {
+        "model": model,
+        "hosts": [{"host": "edge1", "status": "ok"}, {"host": "edge2", "status": "failed"}],
+        "project_dir": "/tmp/deploy/churn-1",
+        "runtime": "service",
+        **more,
+    }
 
 
 def test_record_and_list_deployments(registry, fitted_pipeline, home):
@@ -51,9 +56,14 @@ def test_update_deployment_merges(registry, fitted_pipeline):
 
 def test_secrets_are_never_stored(registry, fitted_pipeline):
     registry.register("churn", fitted_pipeline, lineage={})
-    registry.record_deployment({"model": "churn", "ansible_password": "hunter2",
-                                "hosts": [{"host": "edge1", "become_pass": "s3cret", "vault_id": "v", "status": "ok"}],
-                                "extra_vars": {"api_token": "abc", "port": 8080}})
+    registry.record_deployment(
+        {
+            "model": "churn",
+            "ansible_password": "hunter2",
+            "hosts": [{"host": "edge1", "become_pass": "s3cret", "vault_id": "v", "status": "ok"}],
+            "extra_vars": {"api_token": "abc", "port": 8080},
+        }
+    )
     with sqlite3.connect(registry.root / "registry.sqlite3") as conn:
         raw = " ".join(r[0] for r in conn.execute("SELECT record FROM deployments"))
     for secret in ("hunter2", "s3cret", "abc"):

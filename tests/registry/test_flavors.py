@@ -1,4 +1,5 @@
 """Adding a flavor is one register_flavor() call; the registry treats it like sklearn."""
+
 from __future__ import annotations
 
 import json

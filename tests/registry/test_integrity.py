@@ -1,4 +1,5 @@
 """sha256 on every load, and all-or-nothing registration."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,6 @@ from sklearn.preprocessing import FunctionTransformer
 
 from jupyter_stratum.errors import RegistryError
 from jupyter_stratum.registry import LocalArtifactStore, SQLiteIndex
-
 
 
 def artifact_files(root):
@@ -136,9 +136,15 @@ def test_index_integrity_check(registry, fitted_pipeline):
     assert registry.index.integrity_check() == "ok"
 
 
-@pytest.mark.parametrize("lineage, field", [({"cv_score": "high"}, "cv_score"), ({"params": [1, 2]}, "params"),
-                                            ({"duration_s": "slow"}, "duration_s"),
-                                            ({"metric": "f1", "cv_scores": [0.1]}, "cv_scores")])
+@pytest.mark.parametrize(
+    "lineage, field",
+    [
+        ({"cv_score": "high"}, "cv_score"),
+        ({"params": [1, 2]}, "params"),
+        ({"duration_s": "slow"}, "duration_s"),
+        ({"metric": "f1", "cv_scores": [0.1]}, "cv_scores"),
+    ],
+)
 def test_bad_lineage_is_refused_before_anything_is_written(registry, fitted_pipeline, lineage, field):
     with pytest.raises(RegistryError, match=rf"lineage\['{field}'\] must be"):
         registry.register("churn", fitted_pipeline, lineage=lineage)

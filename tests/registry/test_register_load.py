@@ -23,8 +23,10 @@ LINEAGE = {
     "task": "classification",
     "metric": "roc_auc",
     "params": {"C": 0.5},
-    "cv_scores": {"roc_auc": {"mean": np.float64(0.99), "std": 0.004, "folds": np.array([0.98, 0.99, 1.0])},
-                  "accuracy": {"mean": 0.97, "std": 0.01, "folds": [0.96, 0.97, 0.98]}},
+    "cv_scores": {
+        "roc_auc": {"mean": np.float64(0.99), "std": 0.004, "folds": np.array([0.98, 0.99, 1.0])},
+        "accuracy": {"mean": 0.97, "std": 0.01, "folds": [0.96, 0.97, 0.98]},
+    },
     "holdout_scores": {"roc_auc": np.float32(0.995), "accuracy": 0.98},
     "spec_yaml": "data: sklearn:breast_cancer\ntarget: target\n",
     "data_fingerprint": "sha256:abc",
@@ -123,17 +125,33 @@ def test_invalid_names_are_refused(registry, fitted_pipeline, bad):
 
 def test_list_models(registry, fitted_pipeline):
     assert registry.list_models() == []
-    registry.register("churn", fitted_pipeline, lineage={"metric": "roc_auc", "task": "classification",
-                                                        "cv_score": 0.9, "holdout_score": 0.8})
-    last = registry.register("churn", fitted_pipeline, lineage={"metric": "f1", "task": "classification",
-                                                               "cv_scores": {"f1": {"mean": 0.7, "std": 0, "folds": []}},
-                                                               "holdout_scores": {"f1": 0.6}})
+    registry.register(
+        "churn",
+        fitted_pipeline,
+        lineage={"metric": "roc_auc", "task": "classification", "cv_score": 0.9, "holdout_score": 0.8},
+    )
+    last = registry.register(
+        "churn",
+        fitted_pipeline,
+        lineage={
+            "metric": "f1",
+            "task": "classification",
+            "cv_scores": {"f1": {"mean": 0.7, "std": 0, "folds": []}},
+            "holdout_scores": {"f1": 0.6},
+        },
+    )
     registry.register("price", fitted_pipeline, lineage={"task": "regression", "metric": "r2"})
     summaries = registry.list_models()
     assert [s.name for s in summaries] == ["churn", "price"]
     churn = summaries[0]
     assert isinstance(churn, ModelSummary)
-    assert (churn.latest_version, churn.n_versions, churn.metric, churn.cv_score, churn.holdout_score) == (2, 2, "f1", 0.7, 0.6)
+    assert (churn.latest_version, churn.n_versions, churn.metric, churn.cv_score, churn.holdout_score) == (
+        2,
+        2,
+        "f1",
+        0.7,
+        0.6,
+    )
     assert churn.updated_at == last.created_at and churn.algorithm == "LogisticRegression"
     assert summaries[1].task == "regression" and summaries[1].n_versions == 1
     json.dumps([s.to_dict() for s in summaries])

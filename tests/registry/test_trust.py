@@ -1,4 +1,5 @@
 """Loading never runs code: only allow-listed types are trusted, and never code-running callables."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,9 +26,15 @@ CUSTOM = f"{NotebookScaler.__module__}.NotebookScaler"
 
 @pytest.mark.parametrize(
     "type_name",
-    ["sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-     "numpy.dtype", "scipy.sparse._csr.csr_matrix", "builtins.dict", "collections.OrderedDict",
-     "jupyter_stratum.catalog.Something"],
+    [
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "numpy.dtype",
+        "scipy.sparse._csr.csr_matrix",
+        "builtins.dict",
+        "collections.OrderedDict",
+        "jupyter_stratum.catalog.Something",
+    ],
 )
 def test_allowed_types(type_name):
     assert is_trusted(type_name)
@@ -35,10 +42,25 @@ def test_allowed_types(type_name):
 
 @pytest.mark.parametrize(
     "type_name",
-    ["builtins.exec", "builtins.eval", "builtins.open", "builtins.__import__", "builtins.getattr",
-     "numpy.load", "numpy.lib.npyio.load", "numpy.fromfile", "scipy.io.loadmat", "sklearn.datasets.fetch_openml",
-     "os.system", "subprocess.Popen", "__main__.Foo", "collectionsx.Evil", "sklearnx.Evil", "__main__.NotebookScaler",
-     "jupyter_stratum.registry.registry.open_registry"],
+    [
+        "builtins.exec",
+        "builtins.eval",
+        "builtins.open",
+        "builtins.__import__",
+        "builtins.getattr",
+        "numpy.load",
+        "numpy.lib.npyio.load",
+        "numpy.fromfile",
+        "scipy.io.loadmat",
+        "sklearn.datasets.fetch_openml",
+        "os.system",
+        "subprocess.Popen",
+        "__main__.Foo",
+        "collectionsx.Evil",
+        "sklearnx.Evil",
+        "__main__.NotebookScaler",
+        "jupyter_stratum.registry.registry.open_registry",
+    ],
 )
 def test_refused_types(type_name):
     assert not is_trusted(type_name)
@@ -48,14 +70,28 @@ def _crafted_exec_file(path, marker):
     """A skops file whose loading calls builtins.exec (ConstructorFromReduceNode)."""
     payload = f"open({str(marker)!r}, 'w').write('pwned')"
     schema = {
-        "__class__": "exec", "__module__": "builtins", "__loader__": "ConstructorFromReduceNode",
+        "__class__": "exec",
+        "__module__": "builtins",
+        "__loader__": "ConstructorFromReduceNode",
         "content": {
-            "__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
-            "content": [{"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
-                         "content": json.dumps(payload), "is_json": True, "__id__": 2}],
+            "__class__": "tuple",
+            "__module__": "builtins",
+            "__loader__": "TupleNode",
+            "content": [
+                {
+                    "__class__": "str",
+                    "__module__": "builtins",
+                    "__loader__": "JsonNode",
+                    "content": json.dumps(payload),
+                    "is_json": True,
+                    "__id__": 2,
+                }
+            ],
             "__id__": 1,
         },
-        "__id__": 0, "protocol": 2, "_skops_version": skops.__version__,
+        "__id__": 0,
+        "protocol": 2,
+        "_skops_version": skops.__version__,
     }
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("schema.json", json.dumps(schema))

@@ -5,6 +5,7 @@ Models are fitted here on scikit-learn's datasets, registered in a real registry
 bundled with the real builder. Each server is a real ``python -m ...`` process on
 127.0.0.1 with a port the OS picked (``--port 0``; the runtime prints it).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -42,12 +43,14 @@ def mixed():
 
     rng = np.random.default_rng(0)
     n = 600
-    df = pd.DataFrame({
-        "age": rng.normal(40, 12, n).round(1),
-        "visits": rng.integers(0, 20, n).astype("int64"),
-        "plan": rng.choice(["basic", "plus", "pro"], n).astype(object),
-        "spend": rng.gamma(2.0, 30.0, n),
-    })
+    df = pd.DataFrame(
+        {
+            "age": rng.normal(40, 12, n).round(1),
+            "visits": rng.integers(0, 20, n).astype("int64"),
+            "plan": rng.choice(["basic", "plus", "pro"], n).astype(object),
+            "spend": rng.gamma(2.0, 30.0, n),
+        }
+    )
     logit = 0.04 * (df.age - 40) + 0.15 * (df.visits - 10) + df.plan.map({"basic": -1, "plus": 0, "pro": 1.2})
     y = np.where(logit + rng.normal(0, 0.5, n) > 0, "stay", "churn")
     return train_test_split(df, pd.Series(y, name="label"), test_size=0.25, random_state=0)
@@ -65,8 +68,10 @@ def lineage_of(model, X_train, X_test, task, classes=None) -> dict:
         "metric": "accuracy" if task == "classification" else "r2",
         "input_schema": schema_of(X_train),
         "classes": classes,
-        "sample": {"records": json.loads(sample.to_json(orient="records")),
-                   "expected": np.asarray(model.predict(sample)).tolist()},
+        "sample": {
+            "records": json.loads(sample.to_json(orient="records")),
+            "expected": np.asarray(model.predict(sample)).tolist(),
+        },
     }
 
 
@@ -93,8 +98,7 @@ def logreg(registry, cancer):
 
     X_train, X_test, y_train, y_test = cancer
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X_train, y_train)
-    mv = registry.register("cancer", model,
-                           lineage=lineage_of(model, X_train, X_test, "classification", [0, 1]))
+    mv = registry.register("cancer", model, lineage=lineage_of(model, X_train, X_test, "classification", [0, 1]))
     return Fitted(mv.ref, model, X_test, y_test)
 
 
@@ -106,13 +110,16 @@ def churn(registry, mixed):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     X_train, X_test, y_train, y_test = mixed
-    pre = ColumnTransformer([
-        ("num", StandardScaler(), ["age", "visits", "spend"]),
-        ("cat", OneHotEncoder(handle_unknown="error"), ["plan"]),
-    ])
+    pre = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["age", "visits", "spend"]),
+            ("cat", OneHotEncoder(handle_unknown="error"), ["plan"]),
+        ]
+    )
     model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=1000))]).fit(X_train, y_train)
-    mv = registry.register("churn", model,
-                           lineage=lineage_of(model, X_train, X_test, "classification", ["churn", "stay"]))
+    mv = registry.register(
+        "churn", model, lineage=lineage_of(model, X_train, X_test, "classification", ["churn", "stay"])
+    )
     return Fitted(mv.ref, model, X_test, y_test)
 
 
@@ -235,13 +242,13 @@ def parse_prometheus(text: str) -> dict[str, float]:
 LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
 
 
-def start_server(cmd: list[str], *, env: dict | None = None, cwd=None, token: str | None = None,
-                 timeout: float = 60.0) -> Server:
+def start_server(
+    cmd: list[str], *, env: dict | None = None, cwd=None, token: str | None = None, timeout: float = 60.0
+) -> Server:
     full_env = {**os.environ, **(env or {})}
     if token:
         full_env["STRATUM_SERVE_TOKEN"] = token
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=full_env, cwd=cwd)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=cwd)
     deadline = time.monotonic() + timeout
     log: list[str] = []
     while time.monotonic() < deadline:
@@ -261,8 +268,17 @@ def start_server(cmd: list[str], *, env: dict | None = None, cwd=None, token: st
 
 
 def serve_cmd(bundle_path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "jupyter_stratum.serve", str(bundle_path), "--host", "127.0.0.1",
-            "--port", "0", *args]
+    return [
+        sys.executable,
+        "-m",
+        "jupyter_stratum.serve",
+        str(bundle_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *args,
+    ]
 
 
 @pytest.fixture
@@ -271,8 +287,9 @@ def serve():
     started: list[Server] = []
 
     def _serve(bundle_path, *args, token=None, env=None):
-        server = start_server(serve_cmd(bundle_path, *args), token=token,
-                              env={"PYTHONPATH": str(REPO), **(env or {})}, cwd=REPO)
+        server = start_server(
+            serve_cmd(bundle_path, *args), token=token, env={"PYTHONPATH": str(REPO), **(env or {})}, cwd=REPO
+        )
         started.append(server)
         return server
 

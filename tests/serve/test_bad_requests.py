@@ -1,5 +1,6 @@
 """A battery of malformed requests: each gets the right status and a message naming
 what was wrong, and the server is alive and correct afterwards."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ def _raw(server, data: bytes) -> tuple[int, dict | str]:
             buf += chunk
             head, sep, body = buf.partition(b"\r\n\r\n")
             if sep:
-                length = int([h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0])
+                length = int(
+                    [h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0]
+                )
                 if len(body) >= length:
                     break
     head, _, body = buf.partition(b"\r\n\r\n")
@@ -72,37 +75,103 @@ def test_malformed_request_battery(serve, logreg_bundle, logreg):
         ("record not an object", "POST", "/predict", {"records": [[1, 2, 3]]}, 400, "records[0] must be an object"),
         ("missing column", "POST", "/predict", {"records": missing}, 400, f"records[0]: missing column '{first}'"),
         ("unknown column", "POST", "/predict", {"records": extra}, 400, "records[0]: unknown column 'bogus'"),
-        ("string for a float", "POST", "/predict", with_value("12.5"), 400,
-         f"records[1].{first}: expected a number (float64), got the string '12.5'"),
+        (
+            "string for a float",
+            "POST",
+            "/predict",
+            with_value("12.5"),
+            400,
+            f"records[1].{first}: expected a number (float64), got the string '12.5'",
+        ),
         ("null for a float", "POST", "/predict", with_value(None), 400, f"records[1].{first}: expected a number"),
         ("boolean for a float", "POST", "/predict", with_value(True), 400, "got a boolean"),
         ("list for a float", "POST", "/predict", with_value([1.0]), 400, "got a list"),
-        ("NaN literal", "POST", "/predict", json.dumps(with_value(0.0)).replace("0.0", "NaN", 1).encode(), 400,
-         "NaN is not valid JSON"),
-        ("overflowing number", "POST", "/predict", json.dumps(with_value(0.0)).replace("0.0", "1e999", 1).encode(),
-         400, "out of range"),
+        (
+            "NaN literal",
+            "POST",
+            "/predict",
+            json.dumps(with_value(0.0)).replace("0.0", "NaN", 1).encode(),
+            400,
+            "NaN is not valid JSON",
+        ),
+        (
+            "overflowing number",
+            "POST",
+            "/predict",
+            json.dumps(with_value(0.0)).replace("0.0", "1e999", 1).encode(),
+            400,
+            "out of range",
+        ),
         ("empty body", "POST", "/predict", b"", 400, "has no body"),
         ("not UTF-8", "POST", "/predict", b'{"records": "\xff\xfe"}', 400, "not UTF-8"),
         ("deep nesting", "POST", "/predict", b"[" * 100000 + b"]" * 100000, 400, "nested too deeply"),
         ("too many rows", "POST", "/predict", {"records": records_of(X.iloc[:101])}, 413, "at most 100"),
         ("OIP no inputs", "POST", "/v2/models/cancer/infer", {"outputs": []}, 400, "'inputs' must be a non-empty list"),
         ("OIP input not an object", "POST", "/v2/models/cancer/infer", infer([5]), 400, "inputs[0] must be an object"),
-        ("OIP shape vs data", "POST", "/v2/models/cancer/infer", infer(replace(3, shape=[3])), 400,
-         f"inputs[3] ('{X.columns[3]}'): shape [3] needs 3 values, data holds 2"),
-        ("OIP bad datatype", "POST", "/v2/models/cancer/infer", infer(replace(0, datatype="FLOAT")), 400,
-         "'FLOAT' is not an OIP datatype"),
-        ("OIP BYTES for a number", "POST", "/v2/models/cancer/infer",
-         infer(replace(1, datatype="BYTES", data=["a", "b"])), 400, f"datatype BYTES does not suit column '{X.columns[1]}'"),
-        ("OIP unknown input", "POST", "/v2/models/cancer/infer", infer(replace(2, name="nope")), 400,
-         "unknown input 'nope'"),
-        ("OIP missing input", "POST", "/v2/models/cancer/infer", infer(per_column[1:]), 400,
-         f"missing input '{first}'"),
-        ("OIP negative shape", "POST", "/v2/models/cancer/infer", infer(replace(0, shape=[-2])), 400,
-         "shape must be a list of non-negative integers"),
-        ("OIP unknown output", "POST", "/v2/models/cancer/infer", infer(per_column, outputs=[{"name": "logits"}]),
-         400, "unknown output 'logits'"),
-        ("OIP string in FP64 data", "POST", "/v2/models/cancer/infer", infer(replace(0, data=["x", 1.0])), 400,
-         f"inputs[{first}][0]: expected a number"),
+        (
+            "OIP shape vs data",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(replace(3, shape=[3])),
+            400,
+            f"inputs[3] ('{X.columns[3]}'): shape [3] needs 3 values, data holds 2",
+        ),
+        (
+            "OIP bad datatype",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(replace(0, datatype="FLOAT")),
+            400,
+            "'FLOAT' is not an OIP datatype",
+        ),
+        (
+            "OIP BYTES for a number",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(replace(1, datatype="BYTES", data=["a", "b"])),
+            400,
+            f"datatype BYTES does not suit column '{X.columns[1]}'",
+        ),
+        (
+            "OIP unknown input",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(replace(2, name="nope")),
+            400,
+            "unknown input 'nope'",
+        ),
+        (
+            "OIP missing input",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(per_column[1:]),
+            400,
+            f"missing input '{first}'",
+        ),
+        (
+            "OIP negative shape",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(replace(0, shape=[-2])),
+            400,
+            "shape must be a list of non-negative integers",
+        ),
+        (
+            "OIP unknown output",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(per_column, outputs=[{"name": "logits"}]),
+            400,
+            "unknown output 'logits'",
+        ),
+        (
+            "OIP string in FP64 data",
+            "POST",
+            "/v2/models/cancer/infer",
+            infer(replace(0, data=["x", 1.0])),
+            400,
+            f"inputs[{first}][0]: expected a number",
+        ),
         ("unknown model", "POST", "/v2/models/nope/infer", infer(per_column), 404, "unknown model 'nope'"),
         ("unknown model metadata", "GET", "/v2/models/nope", None, 404, "unknown model 'nope'"),
         ("unknown path", "GET", "/nothing/here", None, 404, "no endpoint /nothing/here"),
@@ -119,12 +188,21 @@ def test_malformed_request_battery(serve, logreg_bundle, logreg):
     assert got == 401 and "Bearer" in payload["error"]
     # framing errors, on raw connections
     raw_cases = [
-        ("body over the limit", b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
-         + b"\r\nContent-Length: 5000000\r\n\r\n", 413, "at most 200000"),
-        ("bad Content-Length", b"POST /predict HTTP/1.1\r\nContent-Length: ten\r\n\r\n", 400,
-         "Content-Length 'ten'"),
-        ("chunked body", b"POST /predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411,
-         "Content-Length"),
+        (
+            "body over the limit",
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + TOKEN.encode()
+            + b"\r\nContent-Length: 5000000\r\n\r\n",
+            413,
+            "at most 200000",
+        ),
+        ("bad Content-Length", b"POST /predict HTTP/1.1\r\nContent-Length: ten\r\n\r\n", 400, "Content-Length 'ten'"),
+        (
+            "chunked body",
+            b"POST /predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            411,
+            "Content-Length",
+        ),
         ("garbage request line", b"HELLO\r\n\r\n", 400, "malformed request line"),
         ("malformed header", b"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", 400, "malformed header"),
         ("HTTP/2 preface", b"GET / HTTP/2.0\r\n\r\n", 505, "speak HTTP/1.1"),
@@ -154,7 +232,7 @@ def test_stalled_client_is_dropped_and_others_served(serve, logreg_bundle, logre
     """A client that sends half a request and stops does not block anyone."""
     server = serve(logreg_bundle.path, "--idle-timeout", "0.5")
     stalled = socket.create_connection((server.host, server.port), timeout=10)
-    stalled.sendall(b"POST /predict HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{\"records\":")
+    stalled.sendall(b'POST /predict HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{"records":')
     status, body, _ = server.post("/predict", {"records": records_of(logreg.X_test.iloc[:1])})
     assert status == 200
     stalled.settimeout(5)

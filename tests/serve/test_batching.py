@@ -1,5 +1,6 @@
 """Adaptive micro-batching: concurrent requests share model calls, each gets its own
 answers, and a lone request is not held back by the batching wait."""
+
 from __future__ import annotations
 
 import threading
@@ -27,8 +28,10 @@ def test_concurrent_requests_are_merged_and_answers_stay_apart(serve, logreg_bun
                 status, body, _ = own.post("/predict", {"records": records_of(X.iloc[rows])})
                 if status != 200:
                     errors.append(f"{status} {body}")
-                elif body["predictions"] != [expected[r] for r in rows] or \
-                        np.abs(np.asarray(body["probabilities"]) - expected_proba[rows]).max() > 1e-12:
+                elif (
+                    body["predictions"] != [expected[r] for r in rows]
+                    or np.abs(np.asarray(body["probabilities"]) - expected_proba[rows]).max() > 1e-12
+                ):
                     errors.append(f"client {k} request {j}: answers of other rows {body['predictions']}")
         finally:
             if own._conn is not None:

@@ -1,4 +1,5 @@
 """The bundle as the deploy side sees it: files, manifest contract, hashes, tarball, CLI."""
+
 from __future__ import annotations
 
 import ast
@@ -29,8 +30,14 @@ def test_bundle_layout_and_manifest_contract(logreg_bundle, logreg):
     assert (m["name"], m["version"], m["task"]) == ("cancer", "1", "classification")
     assert m["classes"] == [0, 1]
     assert [c["name"] for c in m["input_schema"]["columns"]] == list(logreg.X_test.columns)
-    for rel in ("requirements.txt", "README.md", "Dockerfile", "model/model.skops",
-                "runtime/stratum_serve/__main__.py", "runtime/stratum_serve/app.py"):
+    for rel in (
+        "requirements.txt",
+        "README.md",
+        "Dockerfile",
+        "model/model.skops",
+        "runtime/stratum_serve/__main__.py",
+        "runtime/stratum_serve/app.py",
+    ):
         assert (b.path / rel).is_file(), rel
         assert rel in m["files"]
     # every listed file has the sha256 the manifest says; nothing unlisted but the manifest
@@ -127,8 +134,10 @@ def test_runtime_imports_only_stdlib_numpy_and_model_libraries(logreg_bundle):
 
 def test_runtime_starts_from_the_bundle_alone(logreg_bundle, tmp_path):
     """PYTHONPATH=<bundle>/runtime python -m stratum_serve, with jupyter_stratum made unimportable."""
-    code = ("import sys, runpy; sys.modules['jupyter_stratum'] = None; "
-            "runpy.run_module('stratum_serve', run_name='__main__', alter_sys=True)")
+    code = (
+        "import sys, runpy; sys.modules['jupyter_stratum'] = None; "
+        "runpy.run_module('stratum_serve', run_name='__main__', alter_sys=True)"
+    )
     cmd = [sys.executable, "-c", code, str(logreg_bundle.path), "--host", "127.0.0.1", "--port", "0"]
     server = start_server(cmd, env={"PYTHONPATH": str(logreg_bundle.path / "runtime")}, cwd=tmp_path)
     try:
@@ -165,16 +174,24 @@ def test_existing_bundle_needs_force(registry, logreg, logreg_bundle):
 
 def test_cli_bundle_command(registry, logreg, tmp_path):
     out = tmp_path / "cli-bundle"
-    cmd = [sys.executable, "-m", "jupyter_stratum.cli", "bundle", "cancer@1", "--out", str(out),
-           "--home", str(registry.root)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter_stratum.cli",
+        "bundle",
+        "cancer@1",
+        "--out",
+        str(out),
+        "--home",
+        str(registry.root),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Bundle cancer@1" in proc.stdout and "onnx:     yes" in proc.stdout
     assert (out / "manifest.json").is_file() and (tmp_path / "cli-bundle.tar.gz").is_file()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert again.returncode == 2 and "--force" in again.stderr
-    missing = subprocess.run(cmd[:4] + ["nosuchmodel"] + cmd[5:], capture_output=True, text=True, cwd=REPO,
-                             timeout=300)
+    missing = subprocess.run(cmd[:4] + ["nosuchmodel"] + cmd[5:], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert missing.returncode == 2 and "nosuchmodel" in missing.stderr
 
 

@@ -3,6 +3,7 @@
 Predictions are compared with the fitted model's own ``predict`` / ``predict_proba``
 on the same rows.
 """
+
 from __future__ import annotations
 
 import socket
@@ -32,7 +33,7 @@ def test_predict_equals_sklearn(serve, logreg_bundle, logreg, backend):
     for i in range(5):
         status, body, _ = server.post("/predict", {"records": records_of(X.iloc[[i]])})
         assert status == 200 and body["predictions"] == logreg.model.predict(X.iloc[[i]]).tolist()
-    assert server.metrics()['stratum_model_info{model="cancer",version="1",backend="%s"}' % backend] == 1
+    assert server.metrics()[f'stratum_model_info{{model="cancer",version="1",backend="{backend}"}}'] == 1
 
 
 def test_health_and_oip_metadata(serve, logreg_bundle, logreg):
@@ -70,12 +71,14 @@ def test_oip_infer_per_column_and_matrix(serve, logreg_bundle, logreg):
     out = {o["name"]: o for o in body["outputs"]}
     assert out["predict"]["data"] == expected_labels and out["predict"]["shape"] == [20]
     assert out["predict_proba"]["shape"] == [20, 2]
-    np.testing.assert_allclose(np.asarray(out["predict_proba"]["data"]).reshape(20, 2), expected_proba,
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        np.asarray(out["predict_proba"]["data"]).reshape(20, 2), expected_proba, rtol=1e-12, atol=1e-15
+    )
 
-    matrix = {"inputs": [{"name": "input", "shape": [20, X.shape[1]], "datatype": "FP64",
-                          "data": X.to_numpy().tolist()}],
-              "outputs": [{"name": "predict"}]}
+    matrix = {
+        "inputs": [{"name": "input", "shape": [20, X.shape[1]], "datatype": "FP64", "data": X.to_numpy().tolist()}],
+        "outputs": [{"name": "predict"}],
+    }
     status, body, _ = server.post("/v2/models/cancer/versions/1/infer", matrix)
     assert status == 200, body
     assert [o["name"] for o in body["outputs"]] == ["predict"]
@@ -97,14 +100,20 @@ def test_mixed_columns_and_string_labels(serve, churn_bundle, churn):
         assert np.abs(np.asarray(body["probabilities"]) - churn.model.predict_proba(X)).max() <= 1e-5
         status, meta, _ = server.get("/v2/models/churn")
         assert {i["name"]: i["datatype"] for i in meta["inputs"]} == {
-            "age": "FP64", "visits": "INT64", "plan": "BYTES", "spend": "FP64"}
+            "age": "FP64",
+            "visits": "INT64",
+            "plan": "BYTES",
+            "spend": "FP64",
+        }
         assert meta["outputs"][0]["datatype"] == "BYTES"
-        infer = {"inputs": [
-            {"name": "age", "shape": [3], "datatype": "FP64", "data": X.age.iloc[:3].tolist()},
-            {"name": "visits", "shape": [3, 1], "datatype": "INT64", "data": [[v] for v in X.visits.iloc[:3]]},
-            {"name": "plan", "shape": [3], "datatype": "BYTES", "data": X.plan.iloc[:3].tolist()},
-            {"name": "spend", "shape": [3], "datatype": "FP64", "data": X.spend.iloc[:3].tolist()},
-        ]}
+        infer = {
+            "inputs": [
+                {"name": "age", "shape": [3], "datatype": "FP64", "data": X.age.iloc[:3].tolist()},
+                {"name": "visits", "shape": [3, 1], "datatype": "INT64", "data": [[v] for v in X.visits.iloc[:3]]},
+                {"name": "plan", "shape": [3], "datatype": "BYTES", "data": X.plan.iloc[:3].tolist()},
+                {"name": "spend", "shape": [3], "datatype": "FP64", "data": X.spend.iloc[:3].tolist()},
+            ]
+        }
         status, body, _ = server.post("/v2/models/churn/infer", infer)
         assert status == 200, body
         assert body["outputs"][0]["data"] == churn.model.predict(X.iloc[:3]).tolist()
@@ -136,9 +145,14 @@ def test_metrics_in_prometheus_format(serve, logreg_bundle, logreg):
     assert server.post("/predict", {"records": [{}]})[0] == 400
     status, text, headers = server.get("/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    for family, kind in [("stratum_requests_total", "counter"), ("stratum_request_errors_total", "counter"),
-                         ("stratum_request_duration_seconds", "histogram"), ("stratum_batch_size_rows", "histogram"),
-                         ("process_cpu_seconds_total", "counter"), ("process_resident_memory_bytes", "gauge")]:
+    for family, kind in [
+        ("stratum_requests_total", "counter"),
+        ("stratum_request_errors_total", "counter"),
+        ("stratum_request_duration_seconds", "histogram"),
+        ("stratum_batch_size_rows", "histogram"),
+        ("process_cpu_seconds_total", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+    ]:
         assert f"# TYPE {family} {kind}" in text
     m = server.metrics()
     assert m['stratum_requests_total{endpoint="predict",code="200"}'] == 4
@@ -157,10 +171,16 @@ def test_keep_alive_and_pipelined_requests_answered_in_order(serve, logreg_bundl
     import json
 
     bodies = [json.dumps({"records": records_of(logreg.X_test.iloc[[i]])}).encode() for i in range(3)]
-    raw = b"".join(
-        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-        + str(len(b)).encode() + b"\r\n\r\n" + b for b in bodies
-    ) + b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    raw = (
+        b"".join(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(b)).encode()
+            + b"\r\n\r\n"
+            + b
+            for b in bodies
+        )
+        + b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(raw)
         data = b""
@@ -195,15 +215,21 @@ def test_tensor_schema_model(serve, registry, tmp_path):
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
 
-    from .conftest import make_bundle, Fitted
+    from .conftest import Fitted, make_bundle
 
     X, y = load_digits(return_X_y=True)
     model = LogisticRegression(max_iter=3000).fit(X[:1200] / 16.0, y[:1200])
     X_test = X[1200:1300] / 16.0
-    mv = registry.register("digits", model, lineage={
-        "task": "classification", "input_schema": {"shape": [8, 8], "dtype": "float64"},
-        "classes": list(range(10)),
-        "sample": {"records": X_test[:3].reshape(3, 8, 8).tolist(), "expected": model.predict(X_test[:3]).tolist()}})
+    mv = registry.register(
+        "digits",
+        model,
+        lineage={
+            "task": "classification",
+            "input_schema": {"shape": [8, 8], "dtype": "float64"},
+            "classes": list(range(10)),
+            "sample": {"records": X_test[:3].reshape(3, 8, 8).tolist(), "expected": model.predict(X_test[:3]).tolist()},
+        },
+    )
     bundle = make_bundle(registry, Fitted(mv.ref, model, None, None), tmp_path / "digits")
     assert bundle.manifest["onnx"]["available"], bundle.manifest["onnx"]["reason"]
     images = X_test.reshape(-1, 8, 8).tolist()
@@ -215,8 +241,9 @@ def test_tensor_schema_model(serve, registry, tmp_path):
         assert np.abs(np.asarray(body["probabilities"]) - model.predict_proba(X_test)).max() <= 1e-5
         status, meta, _ = server.get("/v2/models/digits")
         assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 8, 8]}]
-        infer = {"inputs": [{"name": "input", "shape": [4, 8, 8], "datatype": "FP64",
-                             "data": X_test[:4].ravel().tolist()}]}
+        infer = {
+            "inputs": [{"name": "input", "shape": [4, 8, 8], "datatype": "FP64", "data": X_test[:4].ravel().tolist()}]
+        }
         status, body, _ = server.post("/v2/models/digits/infer", infer)
         assert status == 200, body
         assert body["outputs"][0]["data"] == model.predict(X_test[:4]).tolist()
@@ -246,7 +273,7 @@ def test_missing_values_reach_a_model_that_imputes(serve, registry, cancer, tmp_
     frame = X_test.iloc[:10].copy()
     for i in (0, 3, 7):
         frame.iloc[i, i % 6] = np.nan
-    for backend in (["native", "onnx"] if bundle.manifest["onnx"]["available"] else ["native"]):
+    for backend in ["native", "onnx"] if bundle.manifest["onnx"]["available"] else ["native"]:
         server = serve(bundle.path, "--backend", backend)
         status, body, _ = server.post("/predict", {"records": rows})
         assert status == 200, body

@@ -5,6 +5,7 @@ The pipelines are built as training builds them (``jupyter_stratum.pipeline.buil
 catalog preprocessing + ``keras_mlp``), fitted here on scikit-learn's data with few epochs and
 one TensorFlow thread, registered with the ``keras`` flavor and bundled with the real builder.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,9 +20,14 @@ import pytest
 
 from .conftest import REPO, Fitted, lineage_of, make_bundle, records_of, serve_cmd
 
-pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow") is None,
-    reason="TensorFlow is not installed, so Keras models cannot be trained or served (pip install -e '.[tensorflow]')")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.tensorflow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("tensorflow") is None,
+        reason="TensorFlow is not installed, so Keras models cannot be trained or served (pip install -e '.[tensorflow]')",
+    ),
+]
 
 TIGHT = 1e-6  # same rows, same float32 network: the server's numbers equal the notebook's to float32 rounding
 
@@ -44,11 +50,14 @@ def _one_tf_thread_and_flavors_restored():
 def _fit_and_register(registry, name, X_train, X_test, y_train, y_test, task, params, preprocess, classes=None):
     from jupyter_stratum.pipeline import FeatureTypes, build_estimator
 
-    model = build_estimator("keras_mlp", {"epochs": 5, "batch_size": 64, "learning_rate": 0.01,
-                                          "random_state": 0, **params},
-                            preprocess, FeatureTypes.of(X_train), task=task).fit(X_train, y_train)
-    mv = registry.register(name, model, flavor="keras",
-                           lineage=lineage_of(model, X_train, X_test, task, classes))
+    model = build_estimator(
+        "keras_mlp",
+        {"epochs": 5, "batch_size": 64, "learning_rate": 0.01, "random_state": 0, **params},
+        preprocess,
+        FeatureTypes.of(X_train),
+        task=task,
+    ).fit(X_train, y_train)
+    mv = registry.register(name, model, flavor="keras", lineage=lineage_of(model, X_train, X_test, task, classes))
     return Fitted(mv.ref, model, X_test, y_test)
 
 
@@ -59,8 +68,18 @@ def keras_digits(registry):
 
     X, y = load_digits(return_X_y=True, as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
-    return _fit_and_register(registry, "digits-mlp", X_train, X_test, y_train, y_test, "classification",
-                             {"hidden_layer_sizes": [32]}, [("standard_scaler", {})], list(range(10)))
+    return _fit_and_register(
+        registry,
+        "digits-mlp",
+        X_train,
+        X_test,
+        y_train,
+        y_test,
+        "classification",
+        {"hidden_layer_sizes": [32]},
+        [("standard_scaler", {})],
+        list(range(10)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +89,35 @@ def keras_diabetes(registry):
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
-    return _fit_and_register(registry, "diabetes-mlp", X_train, X_test, y_train, y_test, "regression",
-                             {"hidden_layer_sizes": [16], "epochs": 20, "batch_size": 32}, [("standard_scaler", {})])
+    return _fit_and_register(
+        registry,
+        "diabetes-mlp",
+        X_train,
+        X_test,
+        y_train,
+        y_test,
+        "regression",
+        {"hidden_layer_sizes": [16], "epochs": 20, "batch_size": 32},
+        [("standard_scaler", {})],
+    )
 
 
 @pytest.fixture(scope="module")
 def keras_churn(registry, mixed):
     """String, integer and float columns (one-hot encoded, sparse) and string labels."""
     X_train, X_test, y_train, y_test = mixed
-    return _fit_and_register(registry, "churn-mlp", X_train, X_test, y_train, y_test, "classification",
-                             {"hidden_layer_sizes": [16]}, [("standard_scaler", {})], ["churn", "stay"])
+    return _fit_and_register(
+        registry,
+        "churn-mlp",
+        X_train,
+        X_test,
+        y_train,
+        y_test,
+        "classification",
+        {"hidden_layer_sizes": [16]},
+        [("standard_scaler", {})],
+        ["churn", "stay"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +193,9 @@ def test_keras_classifier_serves_like_predict_and_predict_proba(serve, digits_bu
     assert status == 200, body
     out = {o["name"]: o for o in body["outputs"]}
     assert out["predict"]["data"] == model.predict(rows).tolist()
-    np.testing.assert_allclose(np.reshape(out["predict_proba"]["data"], (7, 10)), model.predict_proba(rows),
-                               rtol=0, atol=TIGHT)
+    np.testing.assert_allclose(
+        np.reshape(out["predict_proba"]["data"], (7, 10)), model.predict_proba(rows), rtol=0, atol=TIGHT
+    )
     assert server.metrics()['stratum_model_info{model="digits-mlp",version="1",backend="native"}'] == 1
 
 
@@ -226,8 +265,9 @@ def test_wrong_feature_count_is_a_400_naming_it_and_the_server_goes_on(serve, di
     del short[1]["pixel_3_4"]
     status, body, _ = server.post("/predict", {"records": short})
     assert status == 400 and "records[1]" in body["error"] and "pixel_3_4" in body["error"]
-    narrow = {"inputs": [{"name": "input", "shape": [2, 63], "datatype": "FP64",
-                          "data": X.iloc[:2, :63].to_numpy().tolist()}]}
+    narrow = {
+        "inputs": [{"name": "input", "shape": [2, 63], "datatype": "FP64", "data": X.iloc[:2, :63].to_numpy().tolist()}]
+    }
     status, body, _ = server.post("/v2/models/digits-mlp/infer", narrow)
     assert status == 400 and "63" in body["error"] and "64" in body["error"], body
     assert server.proc.poll() is None
@@ -256,20 +296,29 @@ def test_start_up_check_uses_the_manifest_tolerance(digits_bundle, tmp_path):
 
 
 def test_backend_choice_errors_say_what_to_use(digits_bundle, logreg_bundle):
-    proc = subprocess.run(serve_cmd(digits_bundle.path, "--backend", "onnx"), capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        serve_cmd(digits_bundle.path, "--backend", "onnx"), capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert proc.returncode == 2 and "Keras bundle has no ONNX copy" in proc.stderr and "--backend native" in proc.stderr
-    proc = subprocess.run(serve_cmd(logreg_bundle.path, "--backend", "tflite"), capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        serve_cmd(logreg_bundle.path, "--backend", "tflite"), capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert proc.returncode == 2 and "TFLite copy exists only in Keras bundles" in proc.stderr
 
 
 def test_sklearn_bundles_never_import_tensorflow(logreg_bundle, digits_bundle):
-    code = ("import sys; sys.modules['jupyter_stratum'] = None; from stratum_serve import load_bundle; "
-            "m = load_bundle(sys.argv[1]); print(m.platform, 'tensorflow' in sys.modules)")
+    code = (
+        "import sys; sys.modules['jupyter_stratum'] = None; from stratum_serve import load_bundle; "
+        "m = load_bundle(sys.argv[1]); print(m.platform, 'tensorflow' in sys.modules)"
+    )
     for bundle, expected in ((logreg_bundle, "onnxruntime_onnx False"), (digits_bundle, "tensorflow_keras True")):
-        proc = subprocess.run([sys.executable, "-c", code, str(bundle.path)], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(bundle.path / "runtime")},
-                              cwd=bundle.path, timeout=180)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(bundle.path)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(bundle.path / "runtime")},
+            cwd=bundle.path,
+            timeout=180,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.strip().splitlines()[-1] == expected

@@ -4,6 +4,7 @@ Imported here rather than named in ``pytest_plugins`` because a non-root
 conftest may not declare plugins; the browser tests run in their own pytest
 invocation so that these fixtures' event loop never meets Playwright's.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ server's base_url would answer 404 here. Every answer is compared with the core
 function the handler is meant to pass through, so a handler that adds, drops or
 re-validates anything fails.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,14 +61,22 @@ async def error_of(jp_fetch, *parts, **kwargs) -> tuple[int, dict]:
 # ---------------------------------------------------------------- routing and auth
 @pytest.mark.parametrize(
     "parts,method",
-    [(("catalog",), "GET"), (("spec", "schema"), "GET"), (("spec", "validate"), "POST"),
-     (("models",), "GET"), (("models", "churn"), "GET"), (("deployments",), "GET"),
-     (("metrics",), "GET"), (("cluster",), "GET")],
+    [
+        (("catalog",), "GET"),
+        (("spec", "schema"), "GET"),
+        (("spec", "validate"), "POST"),
+        (("models",), "GET"),
+        (("models", "churn"), "GET"),
+        (("deployments",), "GET"),
+        (("metrics",), "GET"),
+        (("cluster",), "GET"),
+    ],
 )
 async def test_every_route_refuses_an_unauthenticated_request(jp_fetch, parts, method):
     body = json.dumps({"yaml": GOOD}) if method == "POST" else None
-    code, _ = await error_of(jp_fetch, *parts, method=method, body=body,
-                             headers={"Authorization": "token not-the-token"})
+    code, _ = await error_of(
+        jp_fetch, *parts, method=method, body=body, headers={"Authorization": "token not-the-token"}
+    )
     assert code == 403
 
 
@@ -144,8 +153,12 @@ async def test_validate_passes_the_task_through(jp_fetch):
 
 @pytest.mark.parametrize(
     "body,needle",
-    [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object"), (json.dumps({"yaml": 3}).encode(), '"yaml"'),
-     (json.dumps({"yaml": "data: x", "task": 5}).encode(), '"task"')],
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({"yaml": 3}).encode(), '"yaml"'),
+        (json.dumps({"yaml": "data: x", "task": 5}).encode(), '"task"'),
+    ],
 )
 async def test_validate_refuses_a_malformed_request_with_a_message(jp_fetch, body, needle):
     code, answer = await error_of(jp_fetch, "spec", "validate", method="POST", body=body)
@@ -162,9 +175,16 @@ def _register(name: str, **lineage):
 
     X, y = load_iris(return_X_y=True)
     model = LogisticRegression(max_iter=500).fit(X, y)
-    base = dict(algorithm="logistic_regression", task="classification", metric="accuracy",
-                cv_score=0.95, holdout_score=0.97, params={"C": 1.0}, spec_yaml="data: sklearn:iris\n",
-                data_fingerprint="abc123")
+    base = dict(
+        algorithm="logistic_regression",
+        task="classification",
+        metric="accuracy",
+        cv_score=0.95,
+        holdout_score=0.97,
+        params={"C": 1.0},
+        spec_yaml="data: sklearn:iris\n",
+        data_fingerprint="abc123",
+    )
     base.update(lineage)
     return open_registry().register(name, model, lineage=base)
 
@@ -193,8 +213,9 @@ async def test_model_detail_has_versions_with_lineage_and_deployments(jp_fetch):
     _register("iris-clf")
     v2 = _register("iris-clf", holdout_score=0.9)
     reg = open_registry()
-    reg.record_deployment({"model": "iris-clf@2", "status": "ok",
-                           "hosts": [{"host": "edge1", "status": "changed"}], "password": "s3cret"})
+    reg.record_deployment(
+        {"model": "iris-clf@2", "status": "ok", "hosts": [{"host": "edge1", "status": "changed"}], "password": "s3cret"}
+    )
     answer = await get_json(jp_fetch, "models", "iris-clf")
     assert [v["version"] for v in answer["versions"]] == [1, 2]
     assert answer["versions"][1] == v2.to_dict()
@@ -245,7 +266,9 @@ async def test_cluster_reports_the_configured_scheduler(jp_fetch, monkeypatch):
     assert await get_json(jp_fetch, "cluster") == {"scheduler": None, "embedded": True}
     monkeypatch.setenv("STRATUM_SCHEDULER", "tcp://10.0.0.5:8786")
     assert await get_json(jp_fetch, "cluster", params={"workers": "0"}) == {
-        "scheduler": "tcp://10.0.0.5:8786", "embedded": False}
+        "scheduler": "tcp://10.0.0.5:8786",
+        "embedded": False,
+    }
 
 
 async def test_cluster_lists_a_real_schedulers_workers_and_their_resources(jp_fetch, monkeypatch, dask_factory):

@@ -7,6 +7,7 @@ and asks ``jupyter labextension list`` and ``jupyter server extension list``
 about that prefix only — the answer must come from the wheel's files, not from
 this checkout's development links.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,20 @@ def installed(tmp_path_factory) -> Path:
     (wheel,) = (tmp / "dist").glob("jupyter_stratum-*.whl")
     prefix = tmp / "prefix"
     # --ignore-installed: without it pip uninstalls this checkout's own (editable) install first
-    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", "--prefix", str(prefix),
-          str(wheel)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--ignore-installed",
+            "-q",
+            "--prefix",
+            str(prefix),
+            str(wheel),
+        ]
+    )
     here = _run([sys.executable, "-c", "import jupyter_stratum; print(jupyter_stratum.__file__)"], cwd=tmp)
     assert str(REPO) in here, f"installing the wheel into a prefix changed this environment's install: {here}"
     return prefix
@@ -55,8 +68,12 @@ def _prefix_env(prefix: Path) -> dict:
     ``jupyter server extension list`` reports first); Python imports the installed copy."""
     site = sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)})
     env = dict(os.environ)
-    env.update(JUPYTER_PATH=str(prefix / "share" / "jupyter"), JUPYTER_CONFIG_DIR=str(prefix / "etc" / "jupyter"),
-               PYTHONPATH=site, JUPYTER_PLATFORM_DIRS="1")
+    env.update(
+        JUPYTER_PATH=str(prefix / "share" / "jupyter"),
+        JUPYTER_CONFIG_DIR=str(prefix / "etc" / "jupyter"),
+        PYTHONPATH=site,
+        JUPYTER_PLATFORM_DIRS="1",
+    )
     return env
 
 
@@ -83,8 +100,9 @@ def test_jupyter_reports_both_extensions_ok(installed, tmp_path):
     assert re.search(r"jupyter_stratum\s+enabled", own), server
     assert re.search(r"jupyter_stratum [\d.]+\s+OK", own), server
     # the extension was imported from the installed wheel, not from this checkout
-    where = _run([sys.executable, "-c", "import jupyter_stratum; print(jupyter_stratum.__file__)"], env=env,
-                 cwd=tmp_path)
+    where = _run(
+        [sys.executable, "-c", "import jupyter_stratum; print(jupyter_stratum.__file__)"], env=env, cwd=tmp_path
+    )
     assert str(installed) in where, where
 
 

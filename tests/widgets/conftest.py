@@ -1,4 +1,5 @@
 """Results of real training runs (on the session's real Dask cluster), shared by the view tests."""
+
 from __future__ import annotations
 
 import pytest

@@ -11,6 +11,7 @@ Run in its own pytest invocation (Playwright's event loop must not meet
 pytest-jupyter's fixtures):
     .venv/bin/python -m pytest tests/widgets/test_browser_evaluation.py -q
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,15 @@ import pytest
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("STRATUM_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 SPEC = """\
 data: sklearn:breast_cancer
@@ -52,14 +60,17 @@ def _free_port() -> int:
 def lab(tmp_path, dask_cluster):
     """A real `jupyter lab` on 127.0.0.1 with a notebook to run; stopped afterwards."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; Playwright's own download is "
-                    "not possible here)")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM} (apt-get install chromium; Playwright's own download is not possible here)"
+        )
     pytest.importorskip("playwright.sync_api")
     root = tmp_path / "lab"
     root.mkdir()
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext jupyter_stratum"),
-                nbformat.v4.new_code_cell("%%stratum train cancer --no-register\n" + SPEC)]
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext jupyter_stratum"),
+        nbformat.v4.new_code_cell("%%stratum train cancer --no-register\n" + SPEC),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "evaluation.ipynb")
     # no "Would you like to get notified about Jupyter news?" toast over the view
@@ -67,16 +78,34 @@ def lab(tmp_path, dask_cluster):
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     port, token = _free_port(), "stratum-test-token"
-    env = {**os.environ, "STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp_path / "home"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
+    env = {
+        **os.environ,
+        "STRATUM_SCHEDULER": dask_cluster.address,
+        "STRATUM_HOME": str(tmp_path / "home"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+    }
     log = open(tmp_path / "lab.log", "w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ServerApp.allow_root=True",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=False"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(Path(sys.executable).parent / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--ServerApp.allow_root=True",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.disable_check_xsrf=False",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
@@ -116,7 +145,9 @@ def test_evaluation_view_renders_in_jupyterlab(lab, tmp_path):
         page.wait_for_function(
             "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
             " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-            " return k && k.status === 'idle'; }", timeout=120_000)
+            " return k && k.status === 'idle'; }",
+            timeout=120_000,
+        )
         # room for the plots: no file browser
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -126,8 +157,10 @@ def test_evaluation_view_renders_in_jupyterlab(lab, tmp_path):
         # then the evaluation view, with its Bokeh plots
         view = page.wait_for_selector(".stratum-evaluation", timeout=300_000)
         try:
-            page.wait_for_selector(".stratum-evaluation .bk-Column, .stratum-evaluation .bk-DataTable, "
-                                   ".stratum-evaluation .bk-Figure", timeout=60_000)
+            page.wait_for_selector(
+                ".stratum-evaluation .bk-Column, .stratum-evaluation .bk-DataTable, .stratum-evaluation .bk-Figure",
+                timeout=60_000,
+            )
         except Exception:
             page.screenshot(path=str(tmp_path / "failed.png"))
             (tmp_path / "failed.html").write_text(view.inner_html())

@@ -5,6 +5,7 @@ the outputs and, in the notebook's widget state, the jupyter_bokeh models with
 their Bokeh document bundles. Without that state (nbconvert of a notebook saved
 without widgets) the HTML export must still show the leaderboard.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, dask_cluster, run_notebook):
     tmp = tmp_path_factory.mktemp("evaluation-nb")
-    nb = run_notebook("evaluation.ipynb", cwd=tmp, store_widget_state=True,
-                      env={"STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp / "home")})
+    nb = run_notebook(
+        "evaluation.ipynb",
+        cwd=tmp,
+        store_widget_state=True,
+        env={"STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp / "home")},
+    )
     return nb, tmp
 
 
@@ -62,7 +67,9 @@ def test_saved_outputs_hold_widget_and_bokeh_bundles(executed):
     live_output = next(o for o in trained.outputs if WIDGET_VIEW in o.get("data", {}))
     assert live_output["data"]["text/plain"].startswith("20/20 tasks")
     # BokehJS is loaded into the page once (inline: the page may have no internet)
-    loads = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.bokehjs_load.v0+json" in o.get("data", {})]
+    loads = [
+        o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.bokehjs_load.v0+json" in o.get("data", {})
+    ]
     assert len(loads) == 1
     final = trained.outputs[-1]["data"]
     assert 'class="stratum-leaderboard"' in final["text/html"] and "Leaderboard" in final["text/plain"]

@@ -5,13 +5,14 @@ processes); the out-of-fold predictions are checked against sklearn's
 ``cross_val_predict`` on the same folds, and every plotted number against
 sklearn.metrics on those predictions.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import (auc, average_precision_score, confusion_matrix, roc_auc_score)
+from sklearn.metrics import auc, average_precision_score, confusion_matrix, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -91,8 +92,13 @@ def test_multiclass_roc_is_one_vs_rest_per_class(multiclass_result):
             assert curves[c.id].tags[0]["pos_label"] == str(cls)
     # the same predictions sklearn makes
     cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
-    proba = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(random_state=0)), X_train, y_train,
-                              cv=cv, method="predict_proba")
+    proba = cross_val_predict(
+        make_pipeline(StandardScaler(), LogisticRegression(random_state=0)),
+        X_train,
+        y_train,
+        cv=cv,
+        method="predict_proba",
+    )
     np.testing.assert_allclose(multiclass_result.candidate("logistic_regression").y_score, proba, atol=1e-12)
 
 
@@ -111,25 +117,28 @@ def test_confusion_matrix_equals_sklearn(binary_result, multiclass_result, norma
 
 def test_holdout_confusion_matrix_equals_sklearn(binary_result):
     hold = binary_result.holdout
-    fig = plots.confusion_figure(binary_result.best, classes=binary_result.classes, y_true=hold["y_true"],
-                                 y_pred=hold["y_pred"])
-    np.testing.assert_array_equal(plots.confusion_matrix_of(fig),
-                                  confusion_matrix(hold["y_true"], hold["y_pred"], labels=binary_result.classes))
+    fig = plots.confusion_figure(
+        binary_result.best, classes=binary_result.classes, y_true=hold["y_true"], y_pred=hold["y_pred"]
+    )
+    np.testing.assert_array_equal(
+        plots.confusion_matrix_of(fig), confusion_matrix(hold["y_true"], hold["y_pred"], labels=binary_result.classes)
+    )
 
 
 def test_regression_plots_hold_sklearns_oof_predictions(regression_result):
     X_train, y_train = _train_part(load_diabetes, stratify=False)
     cv = KFold(n_splits=4, shuffle=True, random_state=0)
-    pred = cross_val_predict(make_pipeline(StandardScaler(), Ridge(alpha=10.0, random_state=0)), X_train, y_train,
-                             cv=cv)
+    pred = cross_val_predict(
+        make_pipeline(StandardScaler(), Ridge(alpha=10.0, random_state=0)), X_train, y_train, cv=cv
+    )
     cand = regression_result.candidate("ridge")
     scatter, residuals = plots.regression_figures(cand)
     points = next(r for r in scatter.renderers if r.name == "predicted")
     x = np.asarray(points.data_source.data[points.glyph.x])
     y = np.asarray(points.data_source.data[points.glyph.y])
     assert len(x) == len(y_train)
-    np.testing.assert_allclose(x, np.asarray(y_train, dtype=float))      # actual on x
-    np.testing.assert_allclose(y, pred, atol=1e-9)                       # predicted on y
+    np.testing.assert_allclose(x, np.asarray(y_train, dtype=float))  # actual on x
+    np.testing.assert_allclose(y, pred, atol=1e-9)  # predicted on y
     res = next(r for r in residuals.renderers if r.name == "residual")
     rx = np.asarray(res.data_source.data[res.glyph.x])
     ry = np.asarray(res.data_source.data[res.glyph.y])

@@ -1,4 +1,5 @@
 """The evaluation view, the live training view, the fallbacks and the standalone report."""
+
 from __future__ import annotations
 
 import json
@@ -40,13 +41,17 @@ def test_evaluation_view_sections_and_selectors(binary_result):
     other = binary_result.leaderboard.candidates[-1]
     view.selectors["confusion_candidate"].value = other.id
     view.selectors["confusion_normalize"].value = "true"
-    np.testing.assert_allclose(plots.confusion_matrix_of(view.figures["confusion"]),
-                               confusion_matrix(other.y_true, other.y_pred, normalize="true"), atol=1e-12)
+    np.testing.assert_allclose(
+        plots.confusion_matrix_of(view.figures["confusion"]),
+        confusion_matrix(other.y_true, other.y_pred, normalize="true"),
+        atol=1e-12,
+    )
     view.selectors["confusion_candidate"].value = HOLDOUT
     view.selectors["confusion_normalize"].value = None
     hold = binary_result.holdout
-    np.testing.assert_array_equal(plots.confusion_matrix_of(view.figures["confusion"]),
-                                  confusion_matrix(hold["y_true"], hold["y_pred"]))
+    np.testing.assert_array_equal(
+        plots.confusion_matrix_of(view.figures["confusion"]), confusion_matrix(hold["y_true"], hold["y_pred"])
+    )
     # the shown BokehModel is the new figure's
     shown = view._confusion_box.children[-1]
     assert isinstance(shown, BokehModel) and shown._model is view.figures["confusion"]
@@ -70,7 +75,8 @@ def test_multiclass_view_has_a_class_selector(multiclass_result):
                 c = multiclass_result.candidate(r.tags[0]["candidate"])
                 assert r.tags[0]["pos_label"] == str(cls)
                 assert r.tags[0]["auc"] == pytest.approx(
-                    roc_auc_score(np.asarray(c.y_true) == cls, c.y_score[:, index]), abs=1e-12)
+                    roc_auc_score(np.asarray(c.y_true) == cls, c.y_score[:, index]), abs=1e-12
+                )
 
 
 def test_regression_view_sections(regression_result):
@@ -139,8 +145,9 @@ def _synthetic_events(n_tasks: int, n_candidates: int = 100):
     from types import SimpleNamespace
 
     n_folds = n_tasks // n_candidates
-    plan = SimpleNamespace(metric="accuracy", n_folds=n_folds,
-                           candidates=[SimpleNamespace(id=f"c{i}") for i in range(n_candidates)])
+    plan = SimpleNamespace(
+        metric="accuracy", n_folds=n_folds, candidates=[SimpleNamespace(id=f"c{i}") for i in range(n_candidates)]
+    )
     yield PlanReady(plan, n_tasks, None)
     for k in range(n_tasks):
         cid, fold, worker = f"c{k // n_folds}", k % n_folds, f"w{k % 4}"
@@ -200,15 +207,29 @@ def test_report_bad_path_is_a_clear_error(binary_result, tmp_path):
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([str(Path(sys.executable).parent / "stratum"), *args], capture_output=True, text=True,
-                          env=dict(os.environ), cwd=cwd, timeout=600)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "stratum"), *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_cli_train_writes_report(tmp_path, dask_cluster, specs):
     spec = tmp_path / "diabetes.yaml"
     spec.write_text(specs["regression"])
-    out = _cli("train", str(spec), "--cluster", dask_cluster.address, "--no-register", "--quiet",
-               "--report", str(tmp_path / "report.html"))
+    out = _cli(
+        "train",
+        str(spec),
+        "--cluster",
+        dask_cluster.address,
+        "--no-register",
+        "--quiet",
+        "--report",
+        str(tmp_path / "report.html"),
+    )
     assert out.returncode == 0, out.stderr
     assert f"Report: {tmp_path / 'report.html'}" in out.stderr
     dump = json.dumps(_embedded_docs((tmp_path / "report.html").read_text()))
@@ -224,6 +245,7 @@ def test_cli_train_writes_report(tmp_path, dask_cluster, specs):
 def test_long_runs_refresh_less_often():
     """After two minutes the refresh intervals stretch with the elapsed time (up to 4x)."""
     import jupyter_bokeh  # noqa: F401 - imported before timing
+
     from jupyter_stratum.widgets import plots  # noqa: F401
     from jupyter_stratum.widgets.training_view import TrainingView
 
@@ -244,5 +266,5 @@ def test_long_runs_refresh_less_often():
 
     fresh, late = gaps(0), gaps(3600)
     assert len(fresh) >= 3 and len(late) >= 2
-    assert 0.045 <= min(fresh) < 0.15                    # every 0.05 s (or as fast as events come)
-    assert min(late) >= 0.19                             # every 0.2 s: 4x
+    assert 0.045 <= min(fresh) < 0.15  # every 0.05 s (or as fast as events come)
+    assert min(late) >= 0.19  # every 0.2 s: 4x

@@ -13,6 +13,7 @@ The service is the release ``H/current`` points to, started with the settings in
 ``run/supervisor.pid``) that restarts the service when it exits, with a growing pause.
 Each action prints one JSON line; failures exit non-zero with a message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,16 @@ def paths(home: Path) -> dict[str, Path]:
 def service_command(home: Path) -> tuple[list[str], dict[str, str], Path]:
     release = (home / "current").resolve()
     settings = json.loads((release / ".stratum-service.json").read_text())
-    argv = [settings["python"], "-m", "stratum_serve", str(release),
-            "--host", str(settings["host"]), "--port", str(settings["port"])]
+    argv = [
+        settings["python"],
+        "-m",
+        "stratum_serve",
+        str(release),
+        "--host",
+        str(settings["host"]),
+        "--port",
+        str(settings["port"]),
+    ]
     argv += [str(a) for a in settings.get("args", [])]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(release / "runtime")
@@ -103,16 +112,19 @@ def supervise(home: Path) -> None:
         argv, env, release = service_command(home)
         with open(p["log"], "ab", buffering=0) as log:
             log.write(f"--- stratum: starting {release.name}: {' '.join(argv)}\n".encode())
-            child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=str(release))
+            child = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(release)
+            )
         starts += 1
         p["service"].write_text(f"{child.pid}\n")
-        p["state"].write_text(json.dumps({"release": release.name, "starts": starts,
-                                          "started": time.time(), "last_exit": None}))
+        p["state"].write_text(
+            json.dumps({"release": release.name, "starts": starts, "started": time.time(), "last_exit": None})
+        )
         began = time.monotonic()
         code = child.wait()
-        p["state"].write_text(json.dumps({"release": release.name, "starts": starts,
-                                          "started": None, "last_exit": code}))
+        p["state"].write_text(
+            json.dumps({"release": release.name, "starts": starts, "started": None, "last_exit": code})
+        )
         if stopping:
             break
         if time.monotonic() - began > 60:
@@ -198,7 +210,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-
 def fail(message: str) -> None:
     print(message, file=sys.stderr)
     sys.exit(1)
@@ -246,7 +257,7 @@ def log_tail(home: Path, n: int = 4) -> str:
         return ""
     lines = log.read_text(errors="replace").splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("--- stratum: starting")]
-    lines = lines[starts[-1] + 1:] if starts else lines
+    lines = lines[starts[-1] + 1 :] if starts else lines
     return " | ".join(line.strip() for line in lines[-n:] if line.strip())
 
 
@@ -257,8 +268,11 @@ def service_token(release: Path) -> str:
     except (OSError, ValueError):
         return ""
     for i, a in enumerate(args):
-        path = args[i + 1] if a == "--token-file" and i + 1 < len(args) else (
-            a.split("=", 1)[1] if a.startswith("--token-file=") else None)
+        path = (
+            args[i + 1]
+            if a == "--token-file" and i + 1 < len(args)
+            else (a.split("=", 1)[1] if a.startswith("--token-file=") else None)
+        )
         if path:
             try:
                 return Path(path).read_text().strip()
@@ -285,11 +299,15 @@ def check(home: Path, url: str, timeout: float) -> dict:
             except ValueError:
                 state = {}
             if state.get("last_exit") is not None:
-                fail(f"the service of release {release.name} exited with code {state['last_exit']} "
-                     f"before it was ready; log: {log_tail(home)}")
+                fail(
+                    f"the service of release {release.name} exited with code {state['last_exit']} "
+                    f"before it was ready; log: {log_tail(home)}"
+                )
         if time.monotonic() - t0 > timeout:
-            fail(f"release {release.name} was not ready at {url}/v2/health/ready within {timeout:.0f} s; "
-                 f"log: {log_tail(home)}")
+            fail(
+                f"release {release.name} was not ready at {url}/v2/health/ready within {timeout:.0f} s; "
+                f"log: {log_tail(home)}"
+            )
         time.sleep(0.2)
     ready_s = time.monotonic() - t0
     sample = manifest.get("sample") or {}
@@ -318,7 +336,6 @@ def check(home: Path, url: str, timeout: float) -> dict:
     return result
 
 
-
 def facts(home: Path) -> dict:
     """What the role needs to know about the host before it changes anything."""
     current = home / "current"
@@ -336,14 +353,21 @@ def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: li
     changed = False
     if not (path / "bin" / "python").exists():
         # pip from the shared packages when they have it (ensurepip costs most of the time)
-        cmd = [python, "-m", "venv", "--without-pip"] + (["--system-site-packages"] if system_site_packages else []) + [str(path)]
+        cmd = (
+            [python, "-m", "venv", "--without-pip"]
+            + (["--system-site-packages"] if system_site_packages else [])
+            + [str(path)]
+        )
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             fail(f"creating the virtual environment {path} failed: {(r.stderr or r.stdout).strip()[-500:]}")
         changed = True
-    purelib = subprocess.run([str(path / "bin" / "python"), "-c",
-                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(path / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     pth = Path(purelib) / "_stratum_site_dirs.pth"
     want = "".join(d + "\n" for d in site_dirs)
     if want and (not pth.exists() or pth.read_text() != want):
@@ -363,8 +387,9 @@ def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: li
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=["facts", "verify", "venv", "start", "stop", "restart", "status",
-                                       "run", "supervise", "check"])
+    ap.add_argument(
+        "action", choices=["facts", "verify", "venv", "start", "stop", "restart", "status", "run", "supervise", "check"]
+    )
     ap.add_argument("--home", type=Path)
     ap.add_argument("--release", type=Path)
     ap.add_argument("--python", default=sys.executable)
