@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
+from .spec import SKLEARN_DATASETS
 
 # bundled data sets: sklearn:<name>; all ship inside scikit-learn (no download)
-SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "digits", "diabetes")
 
 
 @dataclass

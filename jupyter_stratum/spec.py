@@ -32,6 +32,10 @@ Task = Literal["classification", "regression"]
 _MODEL_KEYS = {"algorithm", "params", "resources", "label"}
 
 
+# The data sets a spec can name as ``data: sklearn:<name>`` (loaded by ``training.data``).
+SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "digits", "diabetes")
+
+
 @dataclass
 class SpecIssue:
     """One problem in a spec: where (line, path) and what."""
@@ -129,7 +133,10 @@ def _short_form(value, key: str):
 class PipelineSpec(_Strict):
     """A pipeline: data, target, split, preprocessing, candidate models, metrics."""
 
-    data: str = Field(description="DataFrame variable name, csv/parquet path, or sklearn:<dataset>")
+    data: str = Field(
+        description="DataFrame variable name, csv/parquet path, or sklearn:<dataset>",
+        examples=[f"sklearn:{name}" for name in SKLEARN_DATASETS],
+    )
     target: str | None = Field(None, description="target column (default 'target' for sklearn: datasets)")
     task: Task | None = Field(None, description="inferred from the target when omitted")
     split: Split = Field(default_factory=Split)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import TrainingError
 from .events import ModelRegistered, Notice, PlanReady, RefitFinished
+from .jsonsafe import to_jsonable
 from .spec import PipelineSpec, parse_spec
 
 
@@ -205,24 +206,15 @@ def flavor_of(model) -> str:
     )
 
 
-def _json_safe(value):
-    return json.loads(
-        json.dumps(
-            value,
-            default=lambda v: v.item() if hasattr(v, "item") else (v.tolist() if hasattr(v, "tolist") else str(v)),
-        )
-    )
-
-
 def lineage(result, spec: PipelineSpec, X_test) -> dict:
     """What the registry keeps with the model version."""
     best, plan = result.best, result.plan
     sample = X_test.head(5)
     records = json.loads(sample.to_json(orient="records"))
-    expected = _json_safe(np.asarray(result.model.predict(sample)).tolist())
+    expected = to_jsonable(np.asarray(result.model.predict(sample)).tolist())
     return {
         "algorithm": best.class_name,
-        "params": _json_safe({k: list(v) if isinstance(v, tuple) else v for k, v in best.params.items()}),
+        "params": to_jsonable({k: list(v) if isinstance(v, tuple) else v for k, v in best.params.items()}),
         "task": plan.task,
         "metric": plan.metric,
         "cv_score": best.mean(plan.metric),
@@ -236,11 +228,11 @@ def lineage(result, spec: PipelineSpec, X_test) -> dict:
         "spec_yaml": spec.to_yaml(),
         "data_fingerprint": result.data_fingerprint,
         "input_schema": result.input_schema,
-        "classes": _json_safe(plan.classes) if plan.classes is not None else None,
+        "classes": to_jsonable(plan.classes) if plan.classes is not None else None,
         "duration_s": result.seconds,
         "candidate_id": best.id,
         "n_candidates": len(result.candidates),
         "data_source": spec.data,
-        "leaderboard": _json_safe(result.leaderboard.rows()),
+        "leaderboard": to_jsonable(result.leaderboard.rows()),
         "sample": {"records": records, "expected": expected},
     }

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import BundleError
+from ..jsonsafe import to_jsonable as jsonable
 from . import templates
-from .input_rows import jsonable, synthetic_records, with_categories, with_nullable
+from .input_rows import synthetic_records, with_categories, with_nullable
 from .onnx_export import export_onnx
 
 FORMAT_VERSION = 1

@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import numpy as np
+
+from ..jsonsafe import to_jsonable
 
 
 def _fitted_stats(model) -> tuple[dict, dict]:
@@ -67,7 +66,7 @@ def with_categories(schema: dict, model) -> dict:
             and "categories" not in col
             and not str(col.get("dtype", "")).startswith(("float", "int", "uint"))
         ):
-            col["categories"] = jsonable(cats[name])
+            col["categories"] = to_jsonable(cats[name])
             if name in strict:
                 col["categories_strict"] = True
         columns.append(col)
@@ -160,13 +159,3 @@ def synthetic_records(schema, model, sample, rng, n) -> list[dict]:
         for r, v in zip(records, out):
             r[cname] = v
     return records
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON types (NumPy scalars and arrays made Python)."""
-    return json.loads(
-        json.dumps(
-            value,
-            default=lambda v: v.item() if hasattr(v, "item") else (v.tolist() if hasattr(v, "tolist") else str(v)),
-        )
-    )

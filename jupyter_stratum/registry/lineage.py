@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from ..errors import RegistryError
-from .jsonsafe import to_jsonable
+from ..jsonsafe import to_jsonable
 from .model_version import SYSTEM_FIELDS, fields_of_record
 
 _LIBRARIES = {"scikit-learn": "scikit-learn", "numpy": "numpy", "pandas": "pandas", "skops": "skops"}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .jsonsafe import to_jsonable
+from ..jsonsafe import to_jsonable
 from .refs import format_ref
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RegistryError
+from ..jsonsafe import to_jsonable
 from .flavors import get_flavor
 from .index import ModelIndex, SQLiteIndex
-from .jsonsafe import to_jsonable
 from .lineage import build_lineage, current_user
 from .model_version import ModelSummary, ModelVersion
 from .refs import parse_ref, validate_name

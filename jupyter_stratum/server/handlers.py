@@ -24,13 +24,9 @@ A user's mistake (a :class:`~jupyter_stratum.errors.StratumError`) becomes a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as _dt
-import enum
 import gzip
 import json
 from collections.abc import Callable
-from pathlib import PurePath
 from typing import Any
 
 import tornado.web
@@ -38,36 +34,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import StratumError
+from ..jsonsafe import to_jsonable
 
 NAMESPACE = "jupyter-stratum"
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Turn what the core returns (dataclasses, pydantic models, dates) into JSON data."""
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (_dt.datetime, _dt.date, _dt.time)):
-        return obj.isoformat()
-    if isinstance(obj, enum.Enum):
-        return to_jsonable(obj.value)
-    if isinstance(obj, PurePath):
-        return str(obj)
-    to_dict = getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        return to_jsonable(to_dict())
-    model_dump = getattr(obj, "model_dump", None)
-    if callable(model_dump):
-        return to_jsonable(model_dump(mode="json"))
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
-    item = getattr(obj, "item", None)  # numpy scalars
-    if callable(item):
-        return to_jsonable(item())
-    return str(obj)
 
 
 class StratumHandler(APIHandler):
