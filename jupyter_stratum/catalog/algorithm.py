@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,26 @@ class Algorithm:
         errors = self.param_errors(params)
         if errors:
             raise errors[0]
+
+    def expand(self, params: dict) -> list[dict]:
+        """The search space of ``params``: one params dict per combination of list values.
+
+        A list is a search space, except for a parameter that itself takes a list
+        (``hidden_layer_sizes: [64, 32]``); give a list of lists to search those.
+        List values of such parameters come back as tuples (hashable, one value each).
+        """
+        props = self.schema.get("properties", {})
+        axes = []
+        for key, value in params.items():
+            takes_list = accepts_array(props.get(key, {}))
+            if isinstance(value, list) and not (takes_list and not any(isinstance(v, list) for v in value)):
+                if not value:
+                    raise ParamError(key, f"{key}: an empty list gives no candidates; give at least one value")
+                values = [tuple(v) if isinstance(v, list) and takes_list else v for v in value]
+                axes.append([(key, v) for v in values])
+            else:
+                axes.append([(key, tuple(value) if isinstance(value, list) else value)])
+        return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
 
     def param_errors(self, params: dict) -> list[ParamError]:
         """Every unknown or invalid parameter, one :class:`ParamError` each."""
@@ -214,3 +235,20 @@ def _validate_schema(schema: dict, params: dict) -> None:
 def first_doc_line(obj: Any) -> str:
     doc = inspect.getdoc(obj) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def accepts_array(prop: dict) -> bool:
+    """Whether a flat list is one value of this parameter (its JSON Schema) rather than a search space.
+
+    True when the parameter takes a list and either its default is a list
+    (``hidden_layer_sizes``) or it takes nothing scalar besides None; a parameter
+    that takes a scalar or an array (Ridge's ``alpha``) searches over a flat list.
+    """
+    options = prop.get("anyOf", [prop])
+    types = set()
+    for o in options:
+        t = o.get("type")
+        types.update(t if isinstance(t, list) else [t] if t else [])
+    if "array" not in types:
+        return False
+    return isinstance(prop.get("default"), list) or not (types - {"array", "null"})

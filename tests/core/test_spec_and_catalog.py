@@ -94,7 +94,7 @@ def test_validate_text_normalises():
 
 
 def test_search_space_vs_list_parameter():
-    from jupyter_stratum.plan import make_candidates
+    from jupyter_stratum.training.plan import make_candidates
 
     spec = parse_spec(
         "data: df\nmodels:\n  - mlp: {hidden_layer_sizes: [16, 8]}\n  - mlp: {hidden_layer_sizes: [[4], [8]]}\n"

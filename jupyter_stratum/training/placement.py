@@ -40,7 +40,7 @@ class CandidatePlacement:
 
 def accelerator_of(algorithm: str) -> str | None:
     """The resource an algorithm's estimator asks for when the cluster offers it (e.g. "GPU")."""
-    from .catalog import lookup
+    from ..catalog import lookup
 
     for algo in lookup(algorithm):
         accelerator = getattr(algo.factory, "stratum_accelerator", None)
@@ -116,7 +116,7 @@ def runs_on(placement: CandidatePlacement, cluster_size: int | None = None) -> s
 def cluster_for_plan(client=None, address: str | None = None):
     """ClusterInfo for a dry run: the given client or address, the connected cluster, or a
     description of the embedded local cluster that training would start (without starting it)."""
-    from . import cluster as cl
+    from .. import cluster as cl
 
     if client is not None:
         return cl.cluster_info(client)

@@ -2,7 +2,7 @@
 
 Tasks carry the candidate's resource restrictions (a ``GPU: 1`` candidate runs
 only where a worker offers ``GPU``) and a priority from the candidate's estimated
-cost (:mod:`jupyter_stratum.task_cost`), so the expensive folds start first and
+cost (:mod:`jupyter_stratum.training.cost`), so the expensive folds start first and
 do not form the run's tail. Results are collected as they complete.
 A task whose worker died is run again by Dask; if Dask gives up on it
 (``KilledWorker``) the engine resubmits it, up to ``retries`` times. A task
@@ -18,10 +18,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
-from .errors import ClusterError, TrainingError
-from .events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
-from .fold_task import FoldJob, fit_fold
-from .task_cost import task_priorities
+from ..errors import ClusterError, TrainingError
+from ..events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
+from .cost import task_priorities
+from .fold import FoldJob, fit_fold
 
 
 def check_resources(plan, cluster) -> None:
@@ -69,7 +69,7 @@ def run_plan(
     from distributed import as_completed
     from distributed.client import FutureCancelledError
 
-    from .pipeline import FeatureTypes
+    from .estimator import FeatureTypes
 
     emit = on_event or (lambda e: None)
     run_id = uuid.uuid4().hex[:8]

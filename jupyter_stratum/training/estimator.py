@@ -45,7 +45,7 @@ def build_estimator(
     """
     from sklearn.pipeline import Pipeline
 
-    from .catalog import resolve
+    from ..catalog import resolve
 
     algo = resolve(algorithm, task=task)
     kwargs = {k: list(v) if isinstance(v, tuple) and k != "hidden_layer_sizes" else v for k, v in params.items()}

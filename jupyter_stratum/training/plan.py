@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError, SpecError
-from .spec import PipelineSpec, check_spec, format_path, search_space
+from ..errors import DataError, SpecError
+from ..spec import PipelineSpec, check_spec, format_path, summarize_issues
 
 
 @dataclass
@@ -97,7 +97,7 @@ class Plan:
         return rows
 
     def to_text(self) -> str:
-        from .display import text_table
+        from ..display import text_table
 
         head = (
             f"Plan: {len(self.candidates)} candidates × {self.n_folds} folds = {self.n_tasks} tasks; "
@@ -111,7 +111,7 @@ class Plan:
     def _repr_html_(self) -> str:
         import html
 
-        from .display import html_table
+        from ..display import html_table
 
         return (
             f"<p><b>Plan</b>: {len(self.candidates)} candidates × {self.n_folds} folds = "
@@ -136,16 +136,16 @@ def _label(model_name: str, params: dict, searched: set[str]) -> str:
 
 
 def make_candidates(spec: PipelineSpec, task: str) -> list[Candidate]:
-    from .catalog import resolve
+    from ..catalog import resolve
 
     candidates: list[Candidate] = []
     seen: dict[str, int] = {}
     for model in spec.models:
         algo = resolve(model.algorithm, task=task)
-        searched = {k for k, v in model.params.items() if len(search_space(algo, {k: v})) > 1}
+        searched = {k for k, v in model.params.items() if len(algo.expand({k: v})) > 1}
         resources = dict(algo.default_resources)
         resources.update(model.resources)
-        for params in search_space(algo, model.params):
+        for params in algo.expand(model.params):
             params = dict(params)
             if "random_state" in algo.param_names and "random_state" not in params:
                 params["random_state"] = spec.split.seed
@@ -212,18 +212,16 @@ def check_data(dataset, spec: PipelineSpec, task: str) -> None:
 
 def make_plan(spec: PipelineSpec, dataset, run_id: str = "plan") -> Plan:
     """Check the spec against the data and list every task."""
+    from ..evaluate.metrics import DEFAULT_METRIC, METRICS, metrics_for
     from .data import infer_task
-    from .evaluate.metrics import DEFAULT_METRIC, METRICS, metrics_for
 
     task = spec.task or infer_task(dataset.y)
     issues = check_spec(spec, task=task)
     if issues:
-        from .spec import _summary
-
         if not spec.task:
             for i in issues:
                 i.message += f" (task inferred from the target: {task}; set task: to override)"
-        raise SpecError(_summary(issues), issues)
+        raise SpecError(summarize_issues(issues), issues)
     check_data(dataset, spec, task)
     metric = spec.metric or DEFAULT_METRIC[task]
     metrics = list(dict.fromkeys([metric] + (spec.metrics if spec.metrics is not None else metrics_for(task))))

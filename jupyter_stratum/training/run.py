@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TrainingError
-from .events import ModelRegistered, Notice, PlanReady, RefitFinished
-from .jsonsafe import to_jsonable
-from .spec import PipelineSpec, parse_spec
+from ..errors import TrainingError
+from ..events import ModelRegistered, Notice, PlanReady, RefitFinished
+from ..jsonsafe import to_jsonable
+from ..spec import PipelineSpec, parse_spec
 
 
 def _as_spec(spec: str | dict | PipelineSpec | Path) -> PipelineSpec:
     if isinstance(spec, Path):
-        from .errors import SpecError
+        from ..errors import SpecError
 
         try:
             spec = spec.read_text()
@@ -71,12 +71,12 @@ def train(
     ``name`` registers the best model under that name (skipped when None or
     ``register=False``). Events go to ``on_event`` as they happen.
     """
-    from .cluster import cluster_info, connect
+    from ..cluster.client import cluster_info, connect
+    from ..evaluate.leaderboard import Leaderboard
+    from ..evaluate.metrics import score_all
     from .data import fingerprint, input_schema
     from .engine import check_resources, run_plan
-    from .evaluate.leaderboard import Leaderboard
-    from .evaluate.metrics import score_all
-    from .fold_task import predictions, refit
+    from .fold import predictions, refit
     from .placement import place
     from .plan import make_splits
     from .results import CandidateResult, TrainingResult
@@ -90,7 +90,7 @@ def train(
             on_event(event)
 
     if register and name is not None:
-        from .registry import open_registry
+        from ..registry import open_registry
 
         registry = registry or open_registry()  # fail on a bad registry before any work
         _check_name(name)
@@ -186,15 +186,14 @@ def train(
 
 
 def _check_name(name: str) -> None:
-    import re
+    """Fail before training, with the registry's own rule (``registry.refs``), not after it."""
+    from ..errors import RegistryError, SpecError
+    from ..registry.refs import NAME_RULE, validate_name
 
-    from .errors import SpecError
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        raise SpecError(
-            f"Invalid model name {name!r}: use letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit (e.g. churn, churn-v2)."
-        )
+    try:
+        validate_name(name)
+    except RegistryError:
+        raise SpecError(f"Invalid model name {name!r}: use {NAME_RULE} (e.g. churn, churn-v2).") from None
 
 
 def flavor_of(model) -> str:
