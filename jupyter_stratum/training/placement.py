@@ -91,9 +91,8 @@ def place(plan, cluster) -> list[CandidatePlacement]:
             "on CPU workers (slower). Connect to a cluster with GPU workers (`%stratum cluster connect ADDR`; "
             "see cluster/ for recipes) to train on a GPU."
         )
-    if hasattr(plan, "placement"):
-        plan.placement = {p.candidate_id: p for p in placements}
-        plan.cluster_text = _cluster_line(cluster)
+    plan.placement = {p.candidate_id: p for p in placements}
+    plan.cluster_text = _cluster_line(cluster)
     return placements
 
 

@@ -6,12 +6,13 @@ mistake in the spec or the data shows up here, with nothing trained.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import DataError, SpecError
-from ..spec import PipelineSpec, check_spec, format_path, summarize_issues
+from ..spec import LineMap, PipelineSpec, check_spec, format_path, summarize_issues
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Plan:
     classes: list | None
     tasks: list[PlannedTask]
     notices: list[str] = field(default_factory=list)
+    #: unique per plan: the Dask keys of its tasks are ``stratum-{run_id}-{candidate}-{fold}``
+    run_id: str = "plan"
     #: candidate id -> placement.CandidatePlacement, once placed on a cluster (placement.place)
     placement: dict = field(default_factory=dict)
     cluster_text: str | None = None
@@ -210,13 +213,18 @@ def check_data(dataset, spec: PipelineSpec, task: str) -> None:
             )
 
 
-def make_plan(spec: PipelineSpec, dataset, run_id: str = "plan") -> Plan:
-    """Check the spec against the data and list every task."""
+def make_plan(spec: PipelineSpec, dataset, run_id: str | None = None, lines: LineMap | None = None) -> Plan:
+    """Check the spec against the data (the one validation of a run, with the task known) and list every task.
+
+    ``lines`` maps the spec's fields to the lines of the text it came from, for the messages;
+    ``run_id`` makes the task keys unique on a shared cluster (default: a fresh one).
+    """
     from ..evaluate.metrics import DEFAULT_METRIC, METRICS, metrics_for
     from .data import infer_task
 
     task = spec.task or infer_task(dataset.y)
-    issues = check_spec(spec, task=task)
+    issues = check_spec(spec, task=task, lines=lines)
+    run_id = run_id or uuid.uuid4().hex[:8]
     if issues:
         if not spec.task:
             for i in issues:
@@ -251,6 +259,7 @@ def make_plan(spec: PipelineSpec, dataset, run_id: str = "plan") -> Plan:
         classes=classes,
         tasks=tasks,
         notices=notices,
+        run_id=run_id,
     )
 
 

@@ -17,10 +17,14 @@ import numpy as np
 from ..errors import TrainingError
 from ..events import ModelRegistered, Notice, PlanReady, RefitFinished
 from ..jsonsafe import to_jsonable
-from ..spec import PipelineSpec, parse_spec
+from ..spec import LineMap, PipelineSpec, parse_spec
 
 
-def _as_spec(spec: str | dict | PipelineSpec | Path) -> PipelineSpec:
+def _as_spec(spec: str | dict | PipelineSpec | Path) -> tuple[PipelineSpec, LineMap | None]:
+    """The spec, its structure checked, and where its fields are in the text it came from.
+
+    Its content (algorithms, params, metrics) is checked once, by ``make_plan``, when the task is known.
+    """
     if isinstance(spec, Path):
         from ..errors import SpecError
 
@@ -28,7 +32,10 @@ def _as_spec(spec: str | dict | PipelineSpec | Path) -> PipelineSpec:
             spec = spec.read_text()
         except OSError as exc:
             raise SpecError(f"Cannot read the spec file {spec}: {exc.strerror}. Check the path.") from None
-    return spec if isinstance(spec, PipelineSpec) else parse_spec(spec)
+    if isinstance(spec, PipelineSpec):
+        return spec, None
+    lines = LineMap(spec) if isinstance(spec, str) else None
+    return parse_spec(spec, validate=False), lines
 
 
 def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None):
@@ -36,9 +43,9 @@ def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = 
     from .data import load_dataset
     from .plan import make_plan
 
-    spec = _as_spec(spec)
+    spec, lines = _as_spec(spec)
     dataset = load_dataset(spec.data, spec.target, user_ns, base_dir)
-    plan = make_plan(spec, dataset)
+    plan = make_plan(spec, dataset, lines=lines)
     return spec, dataset, plan
 
 
@@ -115,8 +122,8 @@ def train(
                 class_name=c.class_name,
                 params=c.params,
                 resources=c.resources,
-                folds=sorted(out["folds"][c.id], key=lambda f: f.fold),
-                error=out["errors"].get(c.id),
+                folds=sorted(out.folds[c.id], key=lambda f: f.fold),
+                error=out.errors.get(c.id),
                 y_train=y_train,
                 classes=plan.classes,
             )
@@ -131,13 +138,13 @@ def train(
         raise TrainingError(f"Every candidate failed, nothing was registered. {details}")
 
     # refit the winner on the whole training part, where its resources are
-    X_future, y_future = out["data"]
+    X_future, y_future = out.data
     future = client.submit(
         refit,
         best.algorithm,
         best.params,
         tuple(plan.preprocess),
-        out["features"],
+        out.features,
         plan.task,
         X_future,
         y_future,
