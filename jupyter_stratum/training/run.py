@@ -159,7 +159,7 @@ def train(
         raise TrainingError("Interrupted during the refit; nothing was registered.") from None
     finally:
         del X_future, y_future
-        out.pop("data", None)
+        out.data = (None, None)  # the last references to the scattered training data
     X_test, y_test = dataset.X.iloc[splits.test], dataset.y.iloc[splits.test]
     n_classes = len(plan.classes) if plan.classes is not None else None
     holdout_scores = score_all(model, X_test, y_test, plan.metrics, n_classes)
