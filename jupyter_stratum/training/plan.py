@@ -213,17 +213,25 @@ def check_data(dataset, spec: PipelineSpec, task: str) -> None:
             )
 
 
-def make_plan(spec: PipelineSpec, dataset, run_id: str | None = None, lines: LineMap | None = None) -> Plan:
-    """Check the spec against the data (the one validation of a run, with the task known) and list every task.
+def make_plan(
+    spec: PipelineSpec,
+    dataset,
+    run_id: str | None = None,
+    lines: LineMap | None = None,
+    checked_for: str | None = None,
+) -> Plan:
+    """Check the spec against the data and list every task.
 
-    ``lines`` maps the spec's fields to the lines of the text it came from, for the messages;
-    ``run_id`` makes the task keys unique on a shared cluster (default: a fresh one).
+    The spec's content (algorithms, params, metrics) is checked here unless it already was for
+    this task (``checked_for``: ``parse_spec`` checked it for the task the spec states), so a run
+    checks it once, twice only when the task is inferred. ``lines`` maps fields to the lines of
+    the user's text; ``run_id`` makes the task keys unique on a shared cluster (default: a fresh one).
     """
     from ..evaluate.metrics import DEFAULT_METRIC, METRICS, metrics_for
     from .data import infer_task
 
     task = spec.task or infer_task(dataset.y)
-    issues = check_spec(spec, task=task, lines=lines)
+    issues = check_spec(spec, task=task, lines=lines) if task != checked_for else []
     run_id = run_id or uuid.uuid4().hex[:8]
     if issues:
         if not spec.task:

@@ -20,10 +20,12 @@ from ..jsonsafe import to_jsonable
 from ..spec import LineMap, PipelineSpec, parse_spec
 
 
-def _as_spec(spec: str | dict | PipelineSpec | Path) -> tuple[PipelineSpec, LineMap | None]:
-    """The spec, its structure checked, and where its fields are in the text it came from.
+def _as_spec(spec: str | dict | PipelineSpec | Path) -> tuple[PipelineSpec, LineMap | None, str | None]:
+    """(spec, where its fields are in the text, the task its content was checked for).
 
-    Its content (algorithms, params, metrics) is checked once, by ``make_plan``, when the task is known.
+    Text and dicts are checked at once, before any data is loaded (a typo in an algorithm name
+    is reported even when the data is missing), for the task the spec states; ``make_plan``
+    checks again only when the task is inferred from the data.
     """
     if isinstance(spec, Path):
         from ..errors import SpecError
@@ -33,9 +35,10 @@ def _as_spec(spec: str | dict | PipelineSpec | Path) -> tuple[PipelineSpec, Line
         except OSError as exc:
             raise SpecError(f"Cannot read the spec file {spec}: {exc.strerror}. Check the path.") from None
     if isinstance(spec, PipelineSpec):
-        return spec, None
+        return spec, None, None
     lines = LineMap(spec) if isinstance(spec, str) else None
-    return parse_spec(spec, validate=False), lines
+    parsed = parse_spec(spec)
+    return parsed, lines, parsed.task
 
 
 def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None):
@@ -43,9 +46,9 @@ def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = 
     from .data import load_dataset
     from .plan import make_plan
 
-    spec, lines = _as_spec(spec)
+    spec, lines, checked_for = _as_spec(spec)
     dataset = load_dataset(spec.data, spec.target, user_ns, base_dir)
-    plan = make_plan(spec, dataset, lines=lines)
+    plan = make_plan(spec, dataset, lines=lines, checked_for=checked_for)
     return spec, dataset, plan
 
 
