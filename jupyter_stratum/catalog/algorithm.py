@@ -147,7 +147,7 @@ class Algorithm:
 _SKLEARN_MSG = re.compile(r"The '(?P<p>\w+)' parameter of \w+ must be (?P<must>.*)\. Got (?P<got>.*) instead\.$", re.S)
 
 
-def _validate_sklearn(cls: type, constraints: dict, params: dict) -> None:
+def _validate_sklearn(cls: Callable[..., Any], constraints: dict, params: dict) -> None:
     from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
     for key, value in params.items():
@@ -189,7 +189,7 @@ def _describe(schema: dict) -> str:
         "array": "a list",
         "object": "a mapping",
     }
-    text = " or ".join(words.get(t, t) for t in types)
+    text = " or ".join(str(words.get(t, t)) for t in types)
     bounds = []
     for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
         if key in schema:

@@ -10,14 +10,15 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import ClusterError
 
 SCHEDULER_ENV = "STRATUM_SCHEDULER"
 
 _lock = threading.Lock()
-_clients: dict[str, object] = {}
-_embedded = None  # the LocalCluster we started
+_clients: dict[str, Any] = {}  # address (or "embedded") -> distributed.Client
+_embedded: Any = None  # the LocalCluster we started
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..catalog.algorithm import ParamError
 from ..errors import SpecError
@@ -62,7 +63,7 @@ class LineMap:
         return 1 if self.lines else None
 
 
-def _friendly(err: dict, fields: list[str]) -> str:
+def _friendly(err: ErrorDetails, fields: list[str]) -> str:
     kind, loc, msg = err["type"], err["loc"], err["msg"]
     name = str(loc[-1]) if loc else "spec"
     if kind == "extra_forbidden":
@@ -172,8 +173,8 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
         except SpecError as exc:
             add(("preprocess", i, "name"), str(exc))
             continue
-        for exc in algo.param_errors(step.params):
-            add(("preprocess", i, "params", exc.param), str(exc))
+        for err in algo.param_errors(step.params):
+            add(("preprocess", i, "params", err.param), str(err))
     for i, model in enumerate(spec.models):
         try:
             algo = resolve(model.algorithm, task=task)
@@ -187,10 +188,10 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
             continue
         seen_bad = set()
         for params in grid:
-            for exc in algo.param_errors(_as_lists(params)):
-                if exc.param not in seen_bad:
-                    seen_bad.add(exc.param)
-                    add(("models", i, "params", exc.param), str(exc))
+            for err in algo.param_errors(_as_lists(params)):
+                if err.param not in seen_bad:
+                    seen_bad.add(err.param)
+                    add(("models", i, "params", err.param), str(err))
         if spec.metric and spec.metric in METRICS and METRICS[spec.metric].needs == "proba":
             probe = algo.build(**_as_lists(grid[0])) if not seen_bad else None
             if probe is not None and not hasattr(probe, "predict_proba"):

@@ -215,10 +215,7 @@ def run_plan(
 
 
 def _is_worker_loss(exc: BaseException) -> bool:
+    from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker
 
-    try:
-        from distributed.comm.core import CommClosedError
-    except ImportError:  # pragma: no cover
-        CommClosedError = OSError
     return isinstance(exc, (KilledWorker, CommClosedError))

@@ -20,7 +20,8 @@ class FeatureTypes:
     def of(cls, X) -> FeatureTypes:
         import pandas as pd
 
-        numeric, categorical = [], []
+        numeric: list[str] = []
+        categorical: list[str] = []
         for col, dtype in X.dtypes.items():
             (
                 numeric

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .estimator import FeatureTypes
 from .results import FoldResult
 
 
@@ -24,7 +25,7 @@ class FoldJob:
     algorithm: str
     params: dict
     preprocess: tuple
-    features: object  # pipeline.FeatureTypes
+    features: FeatureTypes
     task: str
     metrics: tuple
     n_classes: int | None

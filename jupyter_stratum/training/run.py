@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from ..errors import TrainingError
 from ..events import ModelRegistered, Notice, PlanReady, RefitFinished
 from ..jsonsafe import to_jsonable
 from ..spec import LineMap, PipelineSpec, parse_spec
+
+if TYPE_CHECKING:
+    from .results import TrainingResult
 
 
 def _as_spec(spec: str | dict | PipelineSpec | Path) -> tuple[PipelineSpec, LineMap | None, str | None]:
@@ -74,7 +77,7 @@ def train(
     on_event: Callable[[Any], None] | None = None,
     register: bool = True,
     registry=None,
-) -> TrainingResult:  # noqa: F821
+) -> TrainingResult:
     """Train every candidate of ``spec`` on Dask, pick the best, refit, score on the holdout, register.
 
     ``spec`` is YAML text, a dict, a :class:`PipelineSpec` or a Path to a YAML file.
