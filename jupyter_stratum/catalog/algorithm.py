@@ -173,9 +173,9 @@ _JSON_TYPES = {
 }
 
 
-def _describe(schema: dict) -> str:
+def describe_schema(schema: dict) -> str:
     if "anyOf" in schema:
-        return " or ".join(_describe(s) for s in schema["anyOf"])
+        return " or ".join(describe_schema(s) for s in schema["anyOf"])
     if "enum" in schema:
         return "one of " + ", ".join(repr(e) for e in schema["enum"])
     types = schema.get("type", "any value")
@@ -229,7 +229,7 @@ def _validate_schema(schema: dict, params: dict) -> None:
     for key, value in params.items():
         prop = schema.get("properties", {}).get(key)
         if prop is not None and not schema_accepts(prop, value):
-            raise ParamError(key, f"{key} must be {_describe(prop)}, got {value!r}")
+            raise ParamError(key, f"{key} must be {describe_schema(prop)}, got {value!r}")
 
 
 def first_doc_line(obj: Any) -> str:
