@@ -264,7 +264,8 @@ class _ClassifierMixin(ClassifierMixin):
         return proba / proba.sum(axis=1, keepdims=True)  # exact normalisation of float32 softmax
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted estimator raises NotFittedError, not AttributeError
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class _RegressorMixin(RegressorMixin):

@@ -1,0 +1,24 @@
+"""scikit-learn's own test of its estimator contract, on the Keras templates.
+
+``parametrize_with_checks`` fits, clones, pickles and scores each estimator the way scikit-learn's
+meta-estimators (Pipeline, GridSearchCV, cross_validate) will; small networks and few epochs keep it quick.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("tensorflow", reason="the Keras templates need TensorFlow (`pip install -e .[tensorflow]`)")
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from jupyter_stratum.keras.estimators import KerasMLPClassifier, KerasMLPRegressor  # noqa: E402
+
+pytestmark = pytest.mark.tensorflow
+
+SMALL = {"hidden_layer_sizes": (8,), "epochs": 3, "batch_size": 32, "random_state": 0}
+
+
+@parametrize_with_checks([KerasMLPClassifier(**SMALL), KerasMLPRegressor(**SMALL)])
+def test_sklearn_estimator_contract(estimator, check):
+    check(estimator)
