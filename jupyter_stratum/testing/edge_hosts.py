@@ -1,6 +1,6 @@
 """Throwaway edge hosts on this machine: one network namespace running sshd per host.
 
-For tests, demos and benchmarks: ``LocalEdgeHosts(3).start()`` gives three hosts
+A test harness, not part of deploying: for tests, demos and benchmarks: ``LocalEdgeHosts(3).start()`` gives three hosts
 reachable over SSH at ``10.77.N.2`` (each in its own network namespace, joined to
 this machine by a veth pair), writes a client key, a known_hosts file and an Ansible
 inventory for them. The hosts share this machine's filesystem, so every host gets
@@ -62,6 +62,39 @@ def sandbox_support() -> tuple[bool, str]:
         return False, f"'ip netns add' failed: {r.stderr.strip()}"
     subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return True, ""
+
+
+def edge_mode() -> tuple[str | None, str]:
+    """The kind of hosts that can be made here: ``("netns", "")``, ``("loopback", "")``,
+    or ``(None, why not)``."""
+    ok, why = sandbox_support()
+    if ok:
+        return "netns", ""
+    ok2, why2 = loopback_support()
+    if ok2:
+        return "loopback", ""
+    return None, f"no edge hosts can be made here: {why}; loopback fallback: {why2}"
+
+
+def port_open(address: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at ``address:port``."""
+    import socket
+
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_closed(address: str, port: int, timeout: float = 10.0) -> bool:
+    """Wait until nothing listens at ``address:port``; False if it still does after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not port_open(address, port):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def loopback_support() -> tuple[bool, str]:
