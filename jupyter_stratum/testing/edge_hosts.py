@@ -117,12 +117,13 @@ class LocalEdgeHosts:
     subnet: int | None = None  # 10.77.<subnet + i>.0/24; default derived from the pid
     hosts: list[SandboxHost] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
         tag = f"{os.getpid() % 100000}"
         self._tag = tag
         if self.subnet is None:
             self.subnet = 10 + (os.getpid() % 60) * 4
+        self._subnet: int = self.subnet
 
     # -- paths -------------------------------------------------------------
     @property
@@ -212,7 +213,7 @@ class LocalEdgeHosts:
         root = self.workdir / f"edge{i}"
         root.mkdir(parents=True, exist_ok=True)
         if self.mode == "netns":
-            net = self.subnet + i
+            net = self._subnet + i
             ns = f"stx{self._tag}e{i}"
             veth = f"vstx{self._tag}{i}"[:15]
             peer = f"pstx{self._tag}{i}"[:15]
