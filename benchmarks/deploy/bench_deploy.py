@@ -39,8 +39,8 @@ def main() -> None:
 
     from jupyter_stratum.bundle import build_bundle
     from jupyter_stratum.deploy.core import deploy
-    from jupyter_stratum.deploy.sandbox import LocalEdgeHosts, sandbox_support
     from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import LocalEdgeHosts, bundle_lineage, sandbox_support
 
     ok, why = sandbox_support()
     if not ok:
@@ -49,21 +49,7 @@ def main() -> None:
     reg = open_registry(tmp / "home")
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
-    sample = X.head(3)
-    reg.register(
-        "bench",
-        model,
-        lineage={
-            "task": "classification",
-            "metric": "accuracy",
-            "classes": [0, 1],
-            "input_schema": {"columns": [{"name": str(c), "dtype": str(t)} for c, t in X.dtypes.items()]},
-            "sample": {
-                "records": json.loads(sample.to_json(orient="records")),
-                "expected": model.predict(sample).tolist(),
-            },
-        },
-    )
+    reg.register("bench", model, lineage=bundle_lineage(model, X, X.head(3)))
     t = time.perf_counter()
     bundle = build_bundle("bench@1", tmp / "bundle", registry=reg, tarball=False)
     bundle_s = time.perf_counter() - t

@@ -5,7 +5,8 @@
 >>> deploy.rollback("churn", "edge.ini"); deploy.undeploy("churn", "edge.ini")
 >>> deploy.list_deployments("churn")
 
-Nothing here imports Ansible until a function that needs it is called.
+Nothing here imports Ansible until a function that needs it is called. Local edge hosts
+for tests and demos (network namespaces + sshd) are in :mod:`jupyter_stratum.testing`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ _LAZY = {
     "last_deployment": "core",
     "DeploymentResult": "core",
     "HostResult": "core",
+    "Deployment": "core",
+    "use_registry": "core",
     "read_inventory": "inventory",
     "EdgeInventory": "inventory",
     "EdgeHost": "inventory",
@@ -29,7 +32,6 @@ _LAZY = {
     "DeployEvent": "runner",
     "DeployProgress": "progress",
     "CliProgress": "progress",
-    "LocalEdgeHosts": "sandbox",
 }
 
 __all__ = sorted(_LAZY)

@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import getpass
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..registry import Registry, open_registry
+from ..registry.deployment import FAILED_STATUSES, Deployment, HostResult
+from ..registry.lineage import current_user
 from .inventory import EdgeInventory, read_inventory
 from .project import DeployProject, render_project
 from .runner import DeployEvent, RunOutcome, run_project, syntax_check
 
 if TYPE_CHECKING:
     from .progress import DeploymentTable
-
-
-@dataclass
-class HostResult:
-    """Where one host stands after an action."""
-
-    host: str
-    address: str
-    port: int
-    status: str  # changed | unchanged | rolled_back | failed | unreachable | removed | checked
-    serving: str = ""  # release id serving now ("" when none)
-    version: str = ""  # model version serving now
-    changed: int = 0
-    error: str = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}:{self.port}"
 
 
 @dataclass
@@ -51,11 +35,11 @@ class DeploymentResult:
 
     @property
     def ok(self) -> bool:
-        return all(h.status not in ("failed", "unreachable", "rolled_back") for h in self.hosts)
+        return all(h.status not in FAILED_STATUSES for h in self.hosts)
 
     @property
     def status(self) -> str:
-        bad = [h for h in self.hosts if h.status in ("failed", "unreachable", "rolled_back")]
+        bad = [h for h in self.hosts if h.status in FAILED_STATUSES]
         if not bad:
             return "ok"
         return "failed" if len(bad) == len(self.hosts) else "partial"
@@ -109,12 +93,9 @@ def _new_workdir(registry, model: str, action: str) -> Path:
     return d
 
 
-def _open(registry):
-    if registry is not None:
-        return registry
-    from ..registry import open_registry
-
-    return open_registry()
+def use_registry(registry: Registry | None) -> Registry:
+    """``registry``, else the default registry (``$STRATUM_HOME``)."""
+    return registry if registry is not None else open_registry()
 
 
 def _bundle_for(registry, ref: str, bundle: str | Path | None, wheelhouse: bool = False) -> Path:
@@ -153,7 +134,7 @@ def deploy(
     the switch goes back to its previous release and is reported ``rolled_back``.
     ``dry_run`` generates the project and runs a syntax check and check mode only.
     """
-    reg = _open(registry)
+    reg = use_registry(registry)
     mv = reg.get(ref)
     inv = read_inventory(inventory, limit)
     t0 = time.monotonic()
@@ -205,25 +186,18 @@ def undeploy(
 def _simple(action: str, name: str, inventory, *, limit, registry, pipelining, on_event) -> DeploymentResult:
     from ..registry import parse_ref
 
-    reg = _open(registry)
+    reg = use_registry(registry)
     model, _ = parse_ref(name)
-    mv = _last_deployed(reg, model) or reg.get(model)
+    live = reg.live_deployment(model)
+    model_ref = live.model if live is not None else reg.get(model).ref
     inv = read_inventory(inventory, limit)
     t0 = time.monotonic()
     work = _new_workdir(reg, model, action)
     project = render_project(work / "project", inv, model=model, pipelining=pipelining)
     outcome = run_project(project, action, private_dir=work / "runner", pipelining=pipelining, on_event=on_event)
     result = _result(action, model, inv, project, outcome, time.monotonic() - t0)
-    result.record_id = _record(reg, result, inv, mv.ref if hasattr(mv, "ref") else mv)
+    result.record_id = _record(reg, result, inv, model_ref)
     return result
-
-
-def _last_deployed(reg, model: str):
-    for rec in reversed(reg.list_deployments(model)):
-        ref = (rec.get("record") or rec).get("model") if isinstance(rec, dict) else None
-        if ref:
-            return ref
-    return None
 
 
 def _version_of(release: str) -> str:
@@ -294,32 +268,24 @@ def _record(reg, result: DeploymentResult, inv: EdgeInventory, model_ref: str, e
         "action": result.action,
         "status": result.status,
         "changed": result.changed,
-        "hosts": [asdict(h) for h in result.hosts],
+        "hosts": [h.to_record() for h in result.hosts],
         "inventory": str(inv.source),
         "limit": inv.limit,
         "project": str(result.project),
         "duration_s": result.duration_s,
-        "user": getpass.getuser(),
+        "user": current_user(),
         **(extra or {}),
     }
     return reg.record_deployment(record)
 
 
-def list_deployments(name: str | None = None, *, registry=None) -> DeploymentTable:
+def list_deployments(name: str | None = None, *, registry: Registry | None = None) -> DeploymentTable:
     """Deployment records of the registry (of one model when ``name`` is given), newest last."""
     from .progress import DeploymentTable
 
-    reg = _open(registry)
-    return DeploymentTable(reg.list_deployments(name))
+    return DeploymentTable(use_registry(registry).deployments(name))
 
 
-def last_deployment(name: str, *, registry=None) -> dict | None:
-    """The newest record of a deploy (not undeploy) of ``name``, or None."""
-    reg = _open(registry)
-    for rec in reversed(reg.list_deployments(name)):
-        body = rec.get("record", rec)
-        if body.get("action") in ("deploy", "rollback"):
-            return body
-        if body.get("action") == "undeploy":
-            return None
-    return None
+def last_deployment(name: str, *, registry: Registry | None = None) -> Deployment | None:
+    """The newest live deployment of ``name`` (see :meth:`Registry.live_deployment`), or None."""
+    return use_registry(registry).live_deployment(name)

@@ -8,27 +8,20 @@ everything jupyter-stratum writes (see :func:`is_secret_var`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DeployError
+from ..secret_keys import is_secret
 
-#: host variables that carry secrets: never copied into a generated project or a record
-_SECRET_NAMES = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|vault|credential|private_key(?!_file)|api_key|_key_data)", re.I
-)
 #: default serving port when the inventory gives none
 DEFAULT_PORT = 8500
 
 
 def is_secret_var(name: str, value: object = None) -> bool:
-    """True for variables that must never be written out (passwords, tokens, keys)."""
-    if _SECRET_NAMES.search(name):
-        return True
-    if isinstance(value, str) and "PRIVATE KEY" in value:
-        return True
-    return False
+    """True for host variables that are never copied into a generated project or a record
+    (the rule of :mod:`jupyter_stratum.secret_keys`)."""
+    return is_secret(name, value)
 
 
 @dataclass

@@ -134,28 +134,15 @@ def summary_html(result) -> str:
 
 
 class DeploymentTable(list):
-    """Deployment records (dicts), shown as a table."""
+    """Deployment records (:class:`~jupyter_stratum.registry.Deployment`), shown as a table."""
 
     headers = ["id", "time", "model", "action", "status", "hosts", "user"]
 
     def _rows(self) -> list[list[Any]]:
         rows = []
-        for rec in self:
-            hosts = ", ".join(
-                f"{h.get('host')}={h.get('status')}" + (f"@{h.get('version')}" if h.get("version") else "")
-                for h in rec.get("hosts", [])
-            )
-            rows.append(
-                [
-                    rec.get("id", ""),
-                    str(rec.get("time") or rec.get("created_at", ""))[:19],
-                    rec.get("model", ""),
-                    rec.get("action", ""),
-                    rec.get("status", ""),
-                    hosts,
-                    rec.get("user", ""),
-                ]
-            )
+        for dep in self:
+            hosts = ", ".join(f"{h.host}={h.status}" + (f"@{h.version}" if h.version else "") for h in dep.hosts)
+            rows.append([dep.id, dep.time[:19], dep.model, dep.action, dep.status, hosts, dep.user])
         return rows
 
     def to_text(self) -> str:

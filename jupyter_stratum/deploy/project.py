@@ -149,7 +149,7 @@ def render_project(
         + (f"\n# Left out (secrets; give them at run time): {', '.join(stripped)}" if stripped else ""),
     )
 
-    deployment = {"stratum_model": model}
+    deployment: dict[str, object] = {"stratum_model": model}
     version = release = None
     if bundle_dir is not None:
         bundle_dir = Path(bundle_dir)

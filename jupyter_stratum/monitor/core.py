@@ -15,8 +15,9 @@ from .metrics import HostStats, Scrape, compute_stats, scrape
 
 
 def resolve_targets(target=None, *, registry=None) -> dict[str, str]:
-    """``{host: base URL}`` from a deployment name (its newest record), an inventory
-    path, a URL, a list of URLs or a ``{host: url}`` dict."""
+    """``{host: base URL}`` from a deployed model's name (the hosts serving it in its newest
+    live deployment, :meth:`Registry.live_deployment`; the newest of any model when
+    None), an inventory path, a URL, a list of URLs or a ``{host: url}`` dict."""
     from pathlib import Path
 
     if isinstance(target, dict):
@@ -29,22 +30,12 @@ def resolve_targets(target=None, *, registry=None) -> dict[str, str]:
         from ..deploy.inventory import read_inventory
 
         return {h.name: h.url for h in read_inventory(target).hosts}
-    from ..deploy.core import _open
+    from ..registry import open_registry
 
-    reg = _open(registry)
-    records = reg.list_deployments(None)
-    if target:
-        from ..registry import parse_ref
-
-        name, _ = parse_ref(str(target))
-        records = [r for r in records if r.get("model_name") == name]
-    for rec in reversed(records):
-        if rec.get("action") in ("deploy", "rollback"):
-            hosts = {h["host"]: f"http://{h['address']}:{h['port']}" for h in rec.get("hosts", []) if h.get("serving")}
-            if hosts:
-                return hosts
-        if rec.get("action") == "undeploy":
-            break
+    reg = registry if registry is not None else open_registry()
+    live = reg.live_deployment(str(target) if target else None)
+    if live is not None:
+        return {h.host: h.url for h in live.serving_hosts}
     what = f"model '{target}'" if target else "any model"
     raise DeployError(
         f"No live deployment of {what} is recorded; deploy it first (`%stratum deploy NAME --edge INVENTORY`) "

@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import math
 import weakref
+from typing import Any
 
 from .core import Monitor, MonitorSample
 
@@ -29,7 +30,8 @@ class MonitorPanel:
 
     def __init__(self, monitor: Monitor, *, title: str = "deployment", window: int = 300):
         from bokeh.layouts import column, gridplot
-        from bokeh.models import ColumnDataSource, Div
+        from bokeh.models import ColumnDataSource
+        from bokeh.models.widgets import Div
         from bokeh.plotting import figure
 
         self.monitor = monitor
@@ -38,7 +40,7 @@ class MonitorPanel:
         self.hosts = list(monitor.targets)
         self.sources = {h: ColumnDataSource({f: [] for f in _FIELDS}) for h in self.hosts}
         self.status = Div(text=self._status_html(None))
-        figs = []
+        figs: list[Any] = []
         specs = [
             ("Requests / s", ["rate"]),
             ("Latency ms (p50 solid, p95 dashed, p99 dotted)", ["p50", "p95", "p99"]),
@@ -66,8 +68,8 @@ class MonitorPanel:
                 f.legend.label_text_font_size = "8pt"
             figs.append(f)
         self.layout = column(Div(text=f"<b>{title}</b>"), self.status, gridplot(figs, ncols=2))
-        self._widget = None
-        self._loop = None
+        self._widget: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         monitor.on_update(self._on_sample)
         _LIVE.add(self)
 
@@ -79,7 +81,8 @@ class MonitorPanel:
             try:
                 from tornado.ioloop import IOLoop
 
-                self._loop = IOLoop.current().asyncio_loop  # the kernel's loop, from its thread
+                # tornado's AsyncIOLoop has it; its stubs type only the base IOLoop
+                self._loop = getattr(IOLoop.current(), "asyncio_loop", None)  # the kernel's loop
             except Exception:  # noqa: BLE001
                 self._loop = None
         self.monitor.start()

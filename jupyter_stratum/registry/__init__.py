@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from ..errors import RegistryError
+from .deployment import Deployment, HostResult
 from .flavors import Flavor, flavor_names, get_flavor, register_flavor
 from .index import ModelIndex, SQLiteIndex
 from .model_version import ModelSummary, ModelVersion
@@ -17,7 +18,9 @@ from .store import ArtifactStore, LocalArtifactStore
 
 __all__ = [
     "ArtifactStore",
+    "Deployment",
     "Flavor",
+    "HostResult",
     "LocalArtifactStore",
     "ModelIndex",
     "ModelSummary",

@@ -250,7 +250,9 @@ class SQLiteIndex:
                     json.dumps(row["record"]),
                 ),
             )
-            return int(cur.lastrowid)
+            if cur.lastrowid is None:  # sqlite3 sets it after every successful INSERT
+                raise RegistryError("SQLite stored the deployment record without giving its id.")
+            return cur.lastrowid
 
     def update_deployment(self, deployment_id: int, record: dict, updated_at: str) -> None:
         with self.transaction() as conn:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..jsonsafe import to_jsonable
 from .refs import format_ref
@@ -43,9 +43,10 @@ class ModelVersion:
     sha256: str = ""
     extra: dict = field(default_factory=dict)
 
-    #: the registry this record came from: a plain attribute, not a field, so that
-    #: ``dataclasses.asdict``, equality and repr see only the record
-    _registry = None
+    #: the registry this record came from: not a field (a ClassVar to dataclasses, set per
+    #: instance by :meth:`from_dict`), so that ``dataclasses.asdict``, equality and repr
+    #: see only the record
+    _registry: ClassVar[Registry | None] = None
 
     @property
     def ref(self) -> str:
@@ -73,7 +74,7 @@ class ModelVersion:
     def from_dict(cls, data: dict[str, Any], registry: Registry | None = None) -> ModelVersion:
         known = {f.name for f in fields_of_record()}
         mv = cls(**{k: v for k, v in data.items() if k in known})
-        mv._registry = registry
+        object.__setattr__(mv, "_registry", registry)  # an instance attribute shadowing the ClassVar
         return mv
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import RegistryError
 from ..jsonsafe import to_jsonable
+from ..secret_keys import is_secret
+from .deployment import Deployment, newest_live
 from .flavors import get_flavor
 from .index import ModelIndex, SQLiteIndex
 from .lineage import build_lineage, current_user
@@ -18,7 +19,6 @@ from .refs import parse_ref, validate_name
 from .store import ArtifactStore, LocalArtifactStore, sha256_of
 
 INDEX_FILE = "registry.sqlite3"
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|private_key|api_key|vault|credential", re.I)
 
 
 def now_utc() -> str:
@@ -153,7 +153,7 @@ class Registry:
             for r in self.index.latest_versions()
         ]
 
-    def _raise_missing(self, name: str, version: int | None) -> None:
+    def _raise_missing(self, name: str, version: int | None) -> NoReturn:
         versions = [r["version"] for r in self.index.versions(name)] if version is not None else []
         if versions:
             span = f"version {versions[0]}" if len(versions) == 1 else f"versions {versions[0]}-{versions[-1]}"
@@ -204,7 +204,8 @@ class Registry:
 
         ``record["model"]`` (or ``"model_ref"``) names the model; ``"churn"`` is resolved to
         the concrete latest version. ``time``/``user`` default to now and the current user.
-        Values under secret-looking keys (password, token, private_key...) are never stored.
+        Values under secret keys (password, token, private_key, ..._key_data: the rule of
+        :mod:`jupyter_stratum.secret_keys`) are never stored.
         """
         if not isinstance(record, dict):
             raise RegistryError("A deployment record must be a dict with at least a 'model' key.")
@@ -230,20 +231,34 @@ class Registry:
             current.pop(key, None)
         current.update(_redact(to_jsonable(dict(changes))))
         self.index.update_deployment(deployment_id, current, now_utc())
-        return self.index.get_deployment(deployment_id)
+        updated = self.index.get_deployment(deployment_id)
+        if updated is None:  # removed by another process between the update and this read
+            raise RegistryError(
+                f"Deployment {deployment_id} disappeared while it was updated; list them with list_deployments()."
+            )
+        return updated
 
     def list_deployments(self, name: str | None = None) -> list[dict]:
-        """Deployment records, oldest first; of one model when ``name`` is given."""
+        """Deployment records as stored (JSON, what the server sends), oldest first; of one
+        model when ``name`` is given. :meth:`deployments` gives them typed."""
         if name is not None:
             name, _ = parse_ref(name)
         return self.index.deployments(name)
 
+    def deployments(self, name: str | None = None) -> list[Deployment]:
+        """Deployment records as :class:`Deployment`, oldest first; of one model when ``name`` is given."""
+        return [Deployment.from_record(r) for r in self.list_deployments(name)]
+
+    def live_deployment(self, name: str | None = None) -> Deployment | None:
+        """The newest live deployment of model ``name`` (a ref works too), or of any model
+        when None: a deploy or rollback with a host serving it and no undeploy after it."""
+        model = parse_ref(name)[0] if name is not None else None
+        return newest_live(self.deployments(model), model)
+
 
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: ("<redacted>" if _SECRET_KEY.search(k) and v not in (None, "") else _redact(v)) for k, v in value.items()
-        }
+        return {k: ("<redacted>" if is_secret(k, v) and v not in (None, "") else _redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value

@@ -18,8 +18,7 @@ import psutil
 import pytest
 
 from jupyter_stratum.commands import CommandContext, parse, run
-
-from .conftest import port_open, predict, served_version, wait_closed, write_inventory
+from jupyter_stratum.testing import port_open, predict, served_version, wait_closed
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -40,7 +39,7 @@ def stratum(*argv: str):
 
 
 @pytest.fixture(scope="module")
-def fleet(edge_hosts, deploy_registry, tmp_path_factory):
+def fleet(edge_hosts, deploy_registry, tmp_path_factory, write_inventory):
     inv = write_inventory(
         edge_hosts,
         tmp_path_factory.mktemp("inv") / "edge.ini",
@@ -126,7 +125,7 @@ def test_unchanged_rerun_reports_no_changes(fleet):
     assert "edge3" in view.widget.value and "Report the release serving" in view.widget.value
 
 
-def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path):
+def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path, write_inventory):
     # edge3's inventory gives the new release a setting the runtime rejects: its service
     # exits, the health check fails, and the host must go back to v1
     bad = write_inventory(
@@ -168,7 +167,7 @@ def test_rollback_command_goes_back_to_the_previous_release(fleet):
     assert served_version(urls["edge1"]) == "1"
     assert served_version(urls["edge2"]) == "2"
     listing = stratum("deployments", "cancer", "--home", fleet["home"])
-    assert [r["action"] for r in listing] == ["deploy", "deploy", "deploy", "rollback"]
+    assert [r.action for r in listing] == ["deploy", "deploy", "deploy", "rollback"]
 
 
 def test_undeploy_leaves_no_service_running(fleet):

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_stratum.deploy.sandbox import cleanup_stale
-
-from .conftest import edge_mode
+from jupyter_stratum.testing import cleanup_stale, edge_mode
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -33,7 +31,7 @@ def test_edge_deploy_notebook_executes(tmp_path, run_notebook, cell_text):
     by_first = {c.source.splitlines()[0]: c for c in code}
     deployed = cell_text(by_first["result = %stratum deploy edge_demo --edge {inventory}"])
     assert "deploy edge_demo@1: ok" in deployed and "WARNING" not in deployed
-    assert cell_text(by_first["import json, urllib.request"]).count(" True ") == 3
+    assert cell_text(by_first["import json"]).count(" True ") == 3
     assert "p50 ms" in cell_text(by_first["from jupyter_stratum import monitor"])
     assert "running: False" in cell_text(by_first["import time"])
     assert "undeploy edge_demo: ok" in cell_text(by_first["%stratum undeploy edge_demo --edge {inventory}"])

@@ -1,4 +1,4 @@
-"""Fixtures for the registry tests: a fresh $STRATUM_HOME per test and a fitted pipeline."""
+"""Fixtures for the registry tests: the registry of the test's own $STRATUM_HOME and a fitted pipeline."""
 
 from __future__ import annotations
 
@@ -23,12 +23,6 @@ def fitted_pipeline(breast_cancer):
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    root = tmp_path / "stratum-home"
-    monkeypatch.setenv("STRATUM_HOME", str(root))
-    return root
-
-
-@pytest.fixture
-def registry(home):
+def registry(stratum_home):
+    """The registry at this test's own ``$STRATUM_HOME`` (the root autouse ``stratum_home``)."""
     return open_registry()

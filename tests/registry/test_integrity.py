@@ -151,7 +151,7 @@ def test_bad_lineage_is_refused_before_anything_is_written(registry, fitted_pipe
     _assert_nothing_left(registry)
 
 
-def test_leftovers_of_dead_savers_are_swept(home, fitted_pipeline):
+def test_leftovers_of_dead_savers_are_swept(stratum_home, fitted_pipeline):
     import os
     import time
 

@@ -157,11 +157,11 @@ def test_list_models(registry, fitted_pipeline):
     json.dumps([s.to_dict() for s in summaries])
 
 
-def test_stratum_home_is_honoured(home, fitted_pipeline, breast_cancer, tmp_path):
+def test_stratum_home_is_honoured(stratum_home, fitted_pipeline, breast_cancer, tmp_path):
     X, _ = breast_cancer
     reg = open_registry()
-    assert reg.root == home.resolve() and home.is_dir()
-    assert (home / "registry.sqlite3").is_file()
+    assert reg.root == stratum_home.resolve() and stratum_home.is_dir()
+    assert (stratum_home / "registry.sqlite3").is_file()
     reg.register("churn", fitted_pipeline, lineage={})
     # module-level load and the lazy top-level jupyter_stratum.load read the same registry
     np.testing.assert_array_equal(load("churn@1").predict(X), fitted_pipeline.predict(X))
@@ -183,9 +183,9 @@ def test_sqlite_is_in_wal_mode_with_schema(registry):
     assert {"model_versions", "deployments"} <= tables
 
 
-def test_reopening_keeps_models(home, fitted_pipeline):
+def test_reopening_keeps_models(stratum_home, fitted_pipeline):
     open_registry().register("churn", fitted_pipeline, lineage={})
-    again = Registry(home)
+    again = Registry(stratum_home)
     assert again.get("churn").version == 1
     assert again.register("churn", fitted_pipeline, lineage={}).version == 2
 

@@ -399,7 +399,13 @@ def main() -> None:
     ap.add_argument("--url", default="http://127.0.0.1:8500")
     ap.add_argument("--timeout", type=float, default=60)
     a = ap.parse_args()
-    home = a.home.resolve() if a.home else None
+    if a.action == "verify" and a.release is None:
+        ap.error("verify needs --release DIR")
+    if a.action == "venv" and a.path is None:
+        ap.error("venv needs --path DIR")
+    if a.action not in ("verify", "venv") and a.home is None:
+        ap.error(f"{a.action} needs --home DIR (the model's directory on this host)")
+    home: Path = a.home.resolve() if a.home else Path()
     if a.action == "facts":
         out = facts(home)
     elif a.action == "verify":

@@ -21,7 +21,7 @@ import numpy as np
 import psutil
 import pytest
 
-from .conftest import predict
+from jupyter_stratum.testing import predict
 
 
 def free_port() -> int:
@@ -31,10 +31,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def runtime(deploy_registry, tmp_path_factory):
+def runtime(monitor_registry, tmp_path_factory):
     from jupyter_stratum.bundle import build_bundle
 
-    b = build_bundle("cancer@1", tmp_path_factory.mktemp("mon") / "bundle", registry=deploy_registry, tarball=False)
+    b = build_bundle("cancer@1", tmp_path_factory.mktemp("mon") / "bundle", registry=monitor_registry, tarball=False)
     port = free_port()
     log = open(tmp_path_factory.mktemp("monlog") / "serve.log", "wb")
     proc = subprocess.Popen(
@@ -53,7 +53,7 @@ def runtime(deploy_registry, tmp_path_factory):
             pass
         assert proc.poll() is None and time.monotonic() < deadline, "runtime did not start"
         time.sleep(0.1)
-    yield {"url": url, "proc": proc, "fitted": deploy_registry.fitted[1]}
+    yield {"url": url, "proc": proc, "fitted": monitor_registry.fitted}
     proc.terminate()
     proc.wait(10)
     log.close()

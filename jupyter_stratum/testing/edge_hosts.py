@@ -1,6 +1,6 @@
 """Throwaway edge hosts on this machine: one network namespace running sshd per host.
 
-For tests, demos and benchmarks: ``LocalEdgeHosts(3).start()`` gives three hosts
+A test harness, not part of deploying: for tests, demos and benchmarks: ``LocalEdgeHosts(3).start()`` gives three hosts
 reachable over SSH at ``10.77.N.2`` (each in its own network namespace, joined to
 this machine by a veth pair), writes a client key, a known_hosts file and an Ansible
 inventory for them. The hosts share this machine's filesystem, so every host gets
@@ -64,6 +64,39 @@ def sandbox_support() -> tuple[bool, str]:
     return True, ""
 
 
+def edge_mode() -> tuple[str | None, str]:
+    """The kind of hosts that can be made here: ``("netns", "")``, ``("loopback", "")``,
+    or ``(None, why not)``."""
+    ok, why = sandbox_support()
+    if ok:
+        return "netns", ""
+    ok2, why2 = loopback_support()
+    if ok2:
+        return "loopback", ""
+    return None, f"no edge hosts can be made here: {why}; loopback fallback: {why2}"
+
+
+def port_open(address: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at ``address:port``."""
+    import socket
+
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_closed(address: str, port: int, timeout: float = 10.0) -> bool:
+    """Wait until nothing listens at ``address:port``; False if it still does after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not port_open(address, port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def loopback_support() -> tuple[bool, str]:
     """Whether loopback sshd hosts can be made (the fallback)."""
     if not Path(SSHD).exists():
@@ -84,12 +117,13 @@ class LocalEdgeHosts:
     subnet: int | None = None  # 10.77.<subnet + i>.0/24; default derived from the pid
     hosts: list[SandboxHost] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
         tag = f"{os.getpid() % 100000}"
         self._tag = tag
         if self.subnet is None:
             self.subnet = 10 + (os.getpid() % 60) * 4
+        self._subnet: int = self.subnet
 
     # -- paths -------------------------------------------------------------
     @property
@@ -179,7 +213,7 @@ class LocalEdgeHosts:
         root = self.workdir / f"edge{i}"
         root.mkdir(parents=True, exist_ok=True)
         if self.mode == "netns":
-            net = self.subnet + i
+            net = self._subnet + i
             ns = f"stx{self._tag}e{i}"
             veth = f"vstx{self._tag}{i}"[:15]
             peer = f"pstx{self._tag}{i}"[:15]
