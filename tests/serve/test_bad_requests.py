@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 
-from .conftest import records_of
+from _helpers import records_of
 
 TOKEN = "battery-token"
 

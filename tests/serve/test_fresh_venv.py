@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from .conftest import make_bundle, start_server
+from _helpers import make_bundle, start_server
 
 
 @pytest.mark.slow

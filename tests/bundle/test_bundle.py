@@ -9,11 +9,10 @@ import sys
 import tarfile
 
 import pytest
+from _helpers import REPO, make_bundle, serve_cmd, start_server
 
 from jupyter_stratum.errors import BundleError
-from jupyter_stratum.serve.model_loader import sha256_file
-
-from .conftest import REPO, make_bundle, serve_cmd, start_server
+from jupyter_stratum.serve.manifest import sha256_file
 
 CONTRACT_KEYS = {"name", "version", "task", "input_schema", "classes", "sample", "requirements", "files", "onnx"}
 # threadpoolctl comes with scikit-learn (one of its own requirements)
@@ -84,9 +83,8 @@ def test_onnx_copy_is_exact_and_recorded(logreg_bundle, logreg):
 
 
 def test_onnx_unavailable_says_why(registry, cancer, tmp_path):
+    from _helpers import Fitted, lineage_of
     from sklearn.neighbors import NearestCentroid
-
-    from .conftest import Fitted, lineage_of
 
     X_train, X_test, y_train, y_test = cancer
     model = NearestCentroid().fit(X_train, y_train)
