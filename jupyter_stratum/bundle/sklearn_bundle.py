@@ -33,7 +33,8 @@ ARGMAX_ESTIMATORS = {
     "ExtraTreeClassifier",
     "LogisticRegression",
 }
-RUNTIME_LIBS = ["numpy", "scipy", "scikit-learn", "skops"]
+#: what every bundle's runtime needs, whatever the flavor (httptools: the HTTP/1.1 parser, llhttp)
+RUNTIME_LIBS = ["numpy", "scipy", "scikit-learn", "skops", "httptools"]
 TRANSITIVE_LIBS = ["joblib", "threadpoolctl", "narwhals"]
 
 

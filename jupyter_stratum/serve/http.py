@@ -1,14 +1,16 @@
-"""HTTP/1.1 for the edge runtime: one connection's protocol, keep-alive, answers in order.
+"""HTTP/1.1 for the edge runtime: llhttp parses, one connection answers its requests in order.
 
-Why not ``http.server``: its per-request header parsing (``email.parser``) and a
-thread per connection cost more than a logistic regression takes to predict. A
-small ``asyncio.Protocol`` parses the request line and headers itself, keeps
-connections alive, answers requests on a connection in order, and hands each
-request to the :class:`Listener`'s ``dispatch`` callable (the routes live in
-:mod:`.app`).
+The bytes are parsed by ``httptools`` (llhttp, the parser of Node.js and of uvicorn):
+request line, headers, ``Content-Length`` and chunked bodies, with RFC 9112's rules
+(two ``Content-Length`` headers, or one beside ``Transfer-Encoding``, are refused: that
+is how request smuggling through a proxy starts). This module keeps connections alive,
+queues pipelined requests and answers them in order, answers ``Expect: 100-continue``,
+and hands each request to the :class:`Listener`'s ``dispatch`` callable (the routes
+live in :mod:`.app`).
 
-Limits that keep it alive under bad clients: header block <= 64 KiB (431),
-body <= ``max_body_bytes`` (413, checked from Content-Length before reading),
+Limits that keep it alive under bad clients: request line + headers <= 64 KiB (431),
+body <= ``max_body_bytes`` (413: from Content-Length before reading, or as a chunked
+body grows), bytes that are not HTTP/1.x answered 400 and the connection closed,
 idle or stalled connections closed after ``idle_timeout`` seconds.
 """
 
@@ -18,21 +20,24 @@ import asyncio
 import json
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import httptools
 
 from .errors import RequestError
 from .metrics import Metrics
 
 MAX_HEADER_BYTES = 64 * 1024
+MAX_PIPELINED = 64  # requests parsed ahead of the answers before the connection stops reading
 REASONS = {
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
-    411: "Length Required",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -40,6 +45,7 @@ REASONS = {
     505: "HTTP Version Not Supported",
 }
 _STATUS_LINE = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 JSON_TYPE = b"application/json"
 PROM_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
@@ -77,13 +83,45 @@ class Listener:
             conn.close()
 
 
+class _Refuse(Exception):
+    """Raised inside a parser callback: the request cannot be taken; answer ``status`` and close."""
+
+    def __init__(self, status: int, kind: str, message: str):
+        super().__init__(message)
+        self.error = RequestError(message, status=status, kind=kind)
+
+
+#: a parsed request waiting for its turn: (method, target, headers, body, keep_alive)
+_Request = tuple[str, str, dict[str, str], bytes, bool]
+
+
+def _parse_error(exc: Exception, started: bool) -> RequestError:
+    """The answer to bytes llhttp refused, saying what was wrong."""
+    reason = str(exc) or type(exc).__name__
+    lowered = reason.lower()
+    if not started or isinstance(exc, (httptools.HttpParserInvalidMethodError, httptools.HttpParserInvalidURLError)):
+        return RequestError(f"malformed request line ({reason}); expected 'METHOD /path HTTP/1.1'")
+    if "http version" in lowered:
+        return RequestError(f"{reason}; speak HTTP/1.1", status=505)
+    if "content-length" in lowered or "transfer-encoding" in lowered:
+        return RequestError(
+            f"{reason}: send one Content-Length with the body's size in bytes, or Transfer-Encoding: chunked alone"
+        )
+    if "chunk" in lowered:
+        return RequestError(f"malformed chunked body ({reason}); each chunk is 'SIZE-IN-HEX CRLF data CRLF'")
+    if "header" in lowered:
+        return RequestError(f"malformed header ({reason}); header lines are 'Name: value'")
+    return RequestError(f"malformed request ({reason}); send HTTP/1.1")
+
+
 class Connection(asyncio.Protocol):
-    """One client connection: parse, dispatch, answer in order, keep alive."""
+    """One client connection: parse (llhttp), queue, dispatch in order, answer, keep alive."""
 
     __slots__ = (
         "listener",
         "transport",
-        "buf",
+        "parser",
+        "queue",
         "waiting",
         "keep_alive",
         "closed",
@@ -92,13 +130,27 @@ class Connection(asyncio.Protocol):
         "last_activity",
         "head_only",
         "paused",
+        "broken",
+        "eof",
+        "running",
+        "in_head",
+        "in_message",
+        "head_bytes",
+        "raw_head",
+        "url",
+        "headers",
+        "body",
+        "body_bytes",
+        "queued_bytes",
+        "continue_due",
     )
 
     def __init__(self, listener: Listener):
         self.listener = listener
         self.transport: Any = None
-        self.buf = bytearray()
-        self.waiting = False
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: deque[_Request | RequestError] = deque()
+        self.waiting = False  # a request is dispatched and not yet answered
         self.keep_alive = True
         self.closed = False
         self.endpoint = "other"
@@ -106,7 +158,22 @@ class Connection(asyncio.Protocol):
         self.last_activity = time.monotonic()
         self.head_only = False
         self.paused = False
+        self.broken = False  # a framing error is queued: read nothing more
+        self.eof = False  # the client has closed its side
+        self.running = False  # inside _run (answers given synchronously continue its loop)
+        # the message being parsed
+        self.in_head = False
+        self.in_message = False
+        self.head_bytes = 0
+        self.raw_head = 0
+        self.url = b""
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.body_bytes = 0
+        self.queued_bytes = 0
+        self.continue_due = False
 
+    # -- asyncio -----------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.listener.connections.add(self)
@@ -114,81 +181,174 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.queue.clear()
         self.listener.connections.discard(self)
         self.listener.metrics.connections -= 1
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
         self.last_activity = time.monotonic()
-        if not self.waiting:
-            self._parse()
-        elif len(self.buf) > self.listener.max_body_bytes + MAX_HEADER_BYTES and not self.paused:
+        if self.broken or self.closed:
+            return
+        if self.in_head:  # this message began before: all of `data` up to its headers' end is head
+            self.raw_head += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # Upgrade / CONNECT: the request (complete) is answered, then the connection closes
+            self._stop(None)
+        except httptools.HttpParserCallbackError as exc:
+            refused = exc.__context__
+            if isinstance(refused, _Refuse):
+                self._stop(refused.error)
+            else:
+                message = f"internal error: {type(refused).__name__}: {refused}"
+                self._stop(RequestError(message, status=500, kind="internal"))
+        except httptools.HttpParserError as exc:
+            self._stop(_parse_error(exc, self.in_message))
+        else:
+            if self.in_head and self.raw_head > MAX_HEADER_BYTES:
+                self._stop(_too_large_headers().error)
+        if not self.running:
+            self._run()
+        if (
+            not self.paused
+            and not self.broken
+            and (
+                len(self.queue) >= MAX_PIPELINED or self.queued_bytes > self.listener.max_body_bytes + MAX_HEADER_BYTES
+            )
+        ):
             # a client pipelining faster than we answer: stop reading until we catch up
             self.paused = True
             self.transport.pause_reading()
 
-    def _parse(self) -> None:
-        while not self.waiting and not self.closed and self.buf:
-            buf = self.buf
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_HEADER_BYTES:
-                    self._reject(431, "headers_too_large", f"request headers exceed {MAX_HEADER_BYTES} bytes")
-                return
-            if end > MAX_HEADER_BYTES:
-                self._reject(431, "headers_too_large", f"request headers exceed {MAX_HEADER_BYTES} bytes")
-                return
-            self.t0 = time.perf_counter()
-            lines = buf[:end].decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                if len(parts) == 3 and parts[2].startswith("HTTP/"):
-                    self._reject(505, "bad_request", f"{parts[2]} is not supported; speak HTTP/1.1")
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.in_message and not self.broken:
+            self._stop(
+                RequestError("the request ended early: the connection closed before its end", kind="bad_request")
+            )
+        if self.waiting or self.queue:
+            if not self.running:
+                self._run()
+            return True  # keep the transport open to answer; closed after the last answer
+        return False
+
+    def _stop(self, error: RequestError | None) -> None:
+        """Parse nothing more: answer what is queued (then ``error``, when given), then close."""
+        self.broken = True
+        self.in_head = self.in_message = False
+        if error is not None:
+            self.queue.append(error)
+        elif self.queue and isinstance(self.queue[-1], tuple):
+            method, target, headers, body, _ = self.queue[-1]
+            self.queue[-1] = (method, target, headers, body, False)
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    # -- llhttp callbacks ----------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.in_head = self.in_message = True
+        self.head_bytes = self.raw_head = 0
+        self.url = b""
+        self.headers = {}
+        self.body = []
+        self.body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_bytes += len(url)
+        if self.head_bytes > MAX_HEADER_BYTES:
+            raise _Refuse(431, "headers_too_large", f"the request target exceeds {MAX_HEADER_BYTES} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = self.head_bytes + len(name) + len(value) + 4
+        if size > MAX_HEADER_BYTES:
+            raise _too_large_headers()
+        self.head_bytes = size
+        # llhttp drops the whitespace before a value, not after it
+        self.headers[name.decode("latin-1").lower()] = value.rstrip(b" \t").decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        parser = self.parser
+        version = parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise _Refuse(505, "bad_request", f"HTTP/{version} is not supported; speak HTTP/1.1")
+        headers = self.headers
+        length_text = headers.get("content-length")
+        max_body = self.listener.max_body_bytes
+        if length_text is not None and int(length_text) > max_body:  # llhttp checked it is all digits
+            raise _Refuse(
+                413,
+                "payload_too_large",
+                f"the body has {int(length_text)} bytes; this runtime takes at most {max_body} "
+                "(split the request, or start it with a larger --max-body-bytes)",
+            )
+        if "expect" in headers and version == "1.1" and headers["expect"].lower() == "100-continue":
+            if length_text != "0":
+                if self.waiting or self.queue:
+                    self.continue_due = True  # after the answers before it
                 else:
-                    self._reject(400, "bad_request", "malformed request line; expected 'METHOD /path HTTP/1.1'")
-                return
-            method, target, version = parts
-            headers = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep or not name or name != name.strip():
-                    self._reject(400, "bad_request", f"malformed header line {line[:60]!r}")
-                    return
-                headers[name.lower()] = value.strip()
-            if "transfer-encoding" in headers:
-                self._reject(
-                    411,
-                    "length_required",
-                    "chunked transfer encoding is not supported; send the body with a Content-Length header",
-                )
-                return
-            length_text = headers.get("content-length", "0")
-            if not length_text.isdigit():
-                self._reject(400, "bad_request", f"Content-Length {length_text[:40]!r} is not a non-negative integer")
-                return
-            length = int(length_text)
-            if length > self.listener.max_body_bytes:
-                self._reject(
-                    413,
-                    "payload_too_large",
-                    f"the body has {length} bytes; this runtime takes at most {self.listener.max_body_bytes} "
-                    "(split the request, or start it with a larger --max-body-bytes)",
-                )
-                return
-            total = end + 4 + length
-            if len(buf) < total:
-                return  # wait for the rest of the body
-            body = bytes(buf[end + 4 : total])
-            del buf[:total]
-            conn_header = headers.get("connection", "").lower()
-            if version == "HTTP/1.1":
-                self.keep_alive = conn_header != "close"
-            else:
-                self.keep_alive = conn_header == "keep-alive"
-            self.head_only = method == "HEAD"
-            self.waiting = True
-            self.endpoint = "other"
-            self.listener.dispatch(self, method, target, headers, body)
+                    self.transport.write(CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        if self.body_bytes > self.listener.max_body_bytes:
+            max_body = self.listener.max_body_bytes
+            raise _Refuse(
+                413,
+                "payload_too_large",
+                f"the chunked body exceeds {max_body} bytes, the most this runtime takes "
+                "(split the request, or start it with a larger --max-body-bytes)",
+            )
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.in_message = False
+        self.continue_due = False  # the body came without waiting for a 100 Continue
+        parser = self.parser
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.body = []
+        self.queued_bytes += len(body) + self.head_bytes
+        self.queue.append(
+            (
+                parser.get_method().decode("ascii"),
+                self.url.decode("latin-1"),
+                self.headers,
+                body,
+                parser.should_keep_alive(),
+            )
+        )
+
+    # -- dispatch in order -------------------------------------------------
+    def _run(self) -> None:
+        """Dispatch queued requests one at a time, in order; an answer given at once continues the loop."""
+        self.running = True
+        try:
+            while not self.waiting and self.queue and not self.closed:
+                item = self.queue.popleft()
+                self.waiting = True
+                self.endpoint = "other"
+                self.t0 = time.perf_counter()
+                if isinstance(item, RequestError):  # a framing error: the last answer on this connection
+                    self.keep_alive = False
+                    self.head_only = False
+                    self.fail(item)
+                    continue
+                method, target, headers, body, self.keep_alive = item
+                self.queued_bytes -= len(body)
+                self.head_only = method == "HEAD"
+                self.listener.dispatch(self, method, target, headers, body)
+        finally:
+            self.running = False
+        if not self.queue:
+            self.queued_bytes = 0
+            if self.paused and not self.broken and not self.closed:
+                self.paused = False
+                self.transport.resume_reading()
+            if (self.eof or self.broken) and not self.waiting:
+                self.close()  # nothing more will come: the client's side is closed, or we stopped reading
 
     # -- answers -----------------------------------------------------------
     def send_json(self, status: int, obj: Any) -> None:
@@ -215,25 +375,21 @@ class Connection(asyncio.Protocol):
         head.append(b"\r\n")
         if not self.head_only:
             head.append(body)
+        if self.continue_due and not self.queue and self.keep_alive:
+            head.append(CONTINUE)  # the request after this one waits for it; its turn is next
+            self.continue_due = False
         self.transport.write(b"".join(head))
         if app.access_log:
             print(f"{self.endpoint} {status} {1000 * (time.perf_counter() - self.t0):.3f}ms", file=sys.stderr)
         self.waiting = False
-        if self.paused:
-            self.paused = False
-            self.transport.resume_reading()
         if not self.keep_alive:
             self.close()
-        elif self.buf:
-            # a pipelined request may be waiting; answering synchronously from
-            # inside _parse just continues its loop, so only re-enter from callbacks
-            self.parse_soon()
+        elif not self.running and (self.queue or self.eof or self.paused):
+            # answered from a callback (the batcher): go on with the next request
+            asyncio.get_running_loop().call_soon(self._run)
 
     def is_closed(self) -> bool:
         return self.closed
-
-    def parse_soon(self) -> None:
-        asyncio.get_running_loop().call_soon(self._parse)
 
     def fail(self, error: Exception) -> None:
         if isinstance(error, RequestError):
@@ -245,14 +401,11 @@ class Connection(asyncio.Protocol):
             print(f"error: {message}", file=sys.stderr)
         self.send_json(status, {"error": message})
 
-    def _reject(self, status: int, kind: str, message: str) -> None:
-        """Answer a request that cannot be framed, then close the connection."""
-        self.keep_alive = False
-        self.waiting = True
-        self.buf.clear()
-        self.fail(RequestError(message, status=status, kind=kind))
-
     def close(self) -> None:
         if not self.closed and self.transport is not None:
             self.closed = True
             self.transport.close()
+
+
+def _too_large_headers() -> _Refuse:
+    return _Refuse(431, "headers_too_large", f"request headers exceed {MAX_HEADER_BYTES} bytes")
