@@ -1,4 +1,10 @@
-"""Build a model bundle from a registry version.
+"""Build a model bundle from a registry version: the orchestration and the manifest.
+
+What differs by flavor (the model files, how the runtime is checked against the
+model, the smaller verified copy, the requirements) is the flavor's
+:class:`.flavor.FlavorBundle`: :class:`.sklearn_bundle.SklearnBundle` or
+:class:`.keras_bundle.KerasBundle`. Requirements and the wheelhouse are
+:mod:`.requirements`.
 
 The bundle is written into a staging directory beside ``out_dir`` and renamed
 into place at the end, so a failed build leaves nothing half-written.
@@ -10,13 +16,11 @@ import json
 import os
 import platform as _platform
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +29,23 @@ import numpy as np
 from ..errors import BundleError
 from ..jsonsafe import to_jsonable as jsonable
 from . import templates
+from .flavor import FlavorBundle
 from .input_rows import synthetic_records, with_categories, with_nullable
-from .onnx_export import export_onnx
+from .keras_bundle import KerasBundle
+from .requirements import download_wheels
+from .sklearn_bundle import SklearnBundle
 
 FORMAT_VERSION = 1
 SERVE_PACKAGE = Path(__file__).resolve().parent.parent / "serve"
 RUNTIME_PACKAGE = "stratum_serve"
 N_SYNTHETIC = 200
-FLAVORS = ("sklearn", "keras")
+
+
+FLAVOR_BUNDLES: dict[str, Callable[[Any, Any, str, dict], FlavorBundle]] = {
+    "sklearn": SklearnBundle,
+    "keras": KerasBundle,
+}
+FLAVORS = tuple(FLAVOR_BUNDLES)
 
 
 @dataclass(repr=False)
@@ -169,36 +182,14 @@ def _check_destination(out: Path, force: bool) -> None:
 
 
 def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelhouse, platform) -> dict:
-    from ..serve.errors import BundleLoadError
-    from ..serve.model_loader import load_bundle, sha256_file
+    from ..serve.errors import BundleLoadError, RequestError
+    from ..serve.manifest import sha256_file
+    from ..serve.model_loader import load_bundle
 
+    part: FlavorBundle = FLAVOR_BUNDLES[flavor](mv, model, task, schema)
     (staging / "model").mkdir()
-    # 1. the model files: the registry artifact byte for byte (sklearn), or the network and
-    #    the preprocessing split out of the registry's archive (keras; see keras_bundle.py)
-    keras_parts = None
-    if flavor == "keras":
-        from . import keras_bundle
-
-        keras_parts = keras_bundle.write_model_files(staging, mv, model, trusted_types)
-        model_section = keras_parts.section
-        needs_pandas = keras_parts.needs_frame
-    else:
-        src = Path(mv.artifact_path)
-        dst = staging / "model" / "model.skops"
-        shutil.copyfile(src, dst)
-        digest = sha256_file(dst)
-        if getattr(mv, "sha256", None) and digest != mv.sha256:
-            raise BundleError(
-                f"the artifact of {name}@{version} does not match its registered sha256; "
-                "restore it or register the model again"
-            )
-        model_section = {
-            "path": "model/model.skops",
-            "format": "skops",
-            "sha256": digest,
-            "trusted_types": trusted_types(dst),
-        }
-        needs_pandas = hasattr(model, "feature_names_in_")
+    # 1. the model files (the flavor's: sklearn_bundle.py, keras_bundle.py)
+    model_section = part.write_model_files(staging)
 
     # 2. the runtime, copied as a standalone package
     runtime = staging / "runtime" / RUNTIME_PACKAGE
@@ -216,16 +207,10 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
     else:
         sample_source = "holdout"
 
-    classes = mv.classes if getattr(mv, "classes", None) is not None else getattr(model, "classes_", None)
-    if keras_parts is not None and keras_parts.classes is not None:
-        if classes is not None and [str(c) for c in classes] != [str(c) for c in keras_parts.classes]:
-            raise BundleError(
-                f"the registry lists classes {list(classes)} for {name}@{version}, but its network "
-                f"outputs {keras_parts.classes}; register the model again"
-            )
-        classes = keras_parts.classes
+    registered = mv.classes if getattr(mv, "classes", None) is not None else getattr(model, "classes_", None)
+    classes = part.classes(registered)
     # the smaller verified copy: ONNX for scikit-learn, TFLite for Keras
-    copy_key = "tflite" if keras_parts is not None else "onnx"
+    copy_key = part.copy_key
     base = {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -236,11 +221,8 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         "classes": jsonable(classes),
         "model": model_section,
         "files": {},
-        "onnx": {"available": False, "reason": "not tried yet"},
+        **part.copy_sections(),
     }
-    if keras_parts is not None:
-        base["onnx"] = {"available": False, "reason": keras_bundle.NO_ONNX}
-        base["tflite"] = {"available": False, "reason": "not tried yet"}
 
     def write_manifest(copy_section: dict) -> None:
         (staging / "manifest.json").write_text(json.dumps({**base, copy_key: copy_section}, indent=2))
@@ -264,101 +246,35 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
     write_manifest(base[copy_key])
     native_predict = runtime_predict("native")
 
-    # the expected outputs of the sample come from the model itself, through the runtime's own input path
-    from ..serve.errors import RequestError
-
+    # the expected outputs of the sample come from the model itself, through the runtime's own input path;
+    # the flavor checks them against the model's own predictions
     try:
         expected, proba = native_predict(sample_records)
-        check_outputs = native_predict(check_records) if keras_parts is not None else None
+        part.check(native_predict, sample_records, check_records, expected)
     except RequestError as exc:
         raise BundleError(
             f"the sample rows of {name}@{version} do not fit its input schema: {exc.message}. "
             "Check input_schema in the registry."
         ) from None
-    if keras_parts is not None:  # float32 network: equal to the notebook's model within a tolerance
-        frame = _model_input(model, schema, check_records)
-        if frame is not None:
-            model_section["check"] = keras_bundle.check_against_model(model, task, frame, *check_outputs)
-    else:
-        frame = _model_input(model, schema, sample_records)
-        direct = None if frame is None else np.asarray(model.predict(frame)).ravel().tolist()
-        if direct is not None and [str(v) for v in direct] != [str(v) for v in expected]:
-            raise BundleError(
-                f"the runtime's native path does not reproduce {name}@{version}.predict on the "
-                f"sample rows ({direct[:5]} vs {expected[:5]}); the input schema may not match "
-                "the model"
-            )
     registry_expected = (_registry_sample_block(mv) or {}).get("expected")
     sample = {"records": sample_records, "expected": expected, "source": sample_source}
     if proba is not None:
         sample["probabilities"] = proba
-    if keras_parts is not None:
-        from ..serve.model_loader import compare_outputs
-
-        sample["tolerance"] = keras_bundle.TOLERANCE
-        recorded_differs = (
-            registry_expected is not None
-            and compare_outputs(
-                task, registry_expected, None, expected[: len(registry_expected)], None, keras_bundle.TOLERANCE
-            )
-            is not None
-        )
-    else:
-        recorded_differs = registry_expected is not None and [str(v) for v in registry_expected] != [
-            str(v) for v in expected[: len(registry_expected)]
-        ]
-    if recorded_differs:
+    sample.update(part.sample_fields())
+    if registry_expected is not None and part.differs(registry_expected, expected):
         # e.g. the sample's floats were rounded when written as JSON; the runtime checks the new values
         sample["note"] = (
             f"the registry recorded {registry_expected} for these rows at training; "
             f"the model gives {expected} for them as stored"
         )
 
-    if keras_parts is not None:
-        # 4. TFLite copy, kept only when it matches the network
-        from .tflite_export import export_tflite
-
-        result = export_tflite(
-            task=task,
-            staging=staging,
-            write_manifest=write_manifest,
-            records=check_records,
-            native_predict=native_predict,
-            tflite_predict=lambda records: runtime_predict("tflite")(records),
-        )
-    else:
-        # 3b. one predict_proba pass instead of predict + predict_proba, where that is the same
-        model_section["predict_from_proba"] = _predict_from_proba_holds(model, native_predict, check_records)
-        # 4. ONNX copy, kept only when exact
-        result = export_onnx(
-            model,
-            schema=schema,
-            task=task,
-            staging=staging,
-            write_manifest=write_manifest,
-            records=check_records,
-            native_predict=native_predict,
-            load_runtime=lambda: load_bundle(staging, backend="onnx", verify=False),
-        )
+    # 4. the smaller copy (ONNX, TFLite), kept only when it matches the native model
+    result = part.export_copy(staging, write_manifest, check_records, native_predict, runtime_predict)
     copy_section = dict(result.info) if result.available else {}
     copy_section.update({"available": result.available, "reason": result.reason})
 
     # 5. requirements pinned to the training versions
-    if keras_parts is not None:
-        requirements = _requirements(
-            mv,
-            ["numpy", "scipy", "scikit-learn", "skops"] + (["pandas"] if needs_pandas else []),
-            ["joblib", "threadpoolctl", "narwhals"],
-        ) + keras_bundle.tensorflow_requirements(keras_parts)
-    else:
-        onnx = result.available
-        requirements = _requirements(
-            mv,
-            ["numpy", "scipy", "scikit-learn", "skops"]
-            + (["pandas"] if needs_pandas else [])
-            + (["onnxruntime"] if onnx else []),
-            ["joblib", "threadpoolctl", "narwhals"] + (["protobuf", "flatbuffers"] if onnx else []),
-        )
+    requirements = part.requirements(result.available)
     (staging / "requirements.txt").write_text(
         f"# {name}@{version}: pinned to the versions used in training\n" + "\n".join(requirements) + "\n"
     )
@@ -395,7 +311,7 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         "wheelhouse": None,
     }
     if wheelhouse:
-        manifest["wheelhouse"] = _download_wheels(staging, requirements, platform, python_minor)
+        manifest["wheelhouse"] = download_wheels(staging, requirements, platform, python_minor)
 
     (staging / "README.md").write_text(templates.readme(manifest))
     (staging / "Dockerfile").write_text(
@@ -415,46 +331,6 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
 
 
 # ----------------------------------------------------------------- helpers
-def trusted_types(path: Path) -> list[str]:
-    """The skops file's untrusted types, when the registry's trust rules allow every one."""
-    import skops.io
-
-    untrusted = skops.io.get_untrusted_types(file=path)
-    try:
-        from ..registry.trust import check_types
-    except ImportError:  # pragma: no cover - registry always ships with the package
-        return list(untrusted)
-    from ..errors import RegistryError
-
-    try:
-        return check_types(untrusted, str(path))
-    except RegistryError as exc:
-        raise BundleError(str(exc)) from None
-
-
-#: estimators whose predict() is classes_[argmax(predict_proba())] in scikit-learn's own code
-ARGMAX_ESTIMATORS = {
-    "RandomForestClassifier",
-    "ExtraTreesClassifier",
-    "DecisionTreeClassifier",
-    "ExtraTreeClassifier",
-    "LogisticRegression",
-}
-
-
-def _predict_from_proba_holds(model, native_predict, records) -> bool:
-    final = model
-    while getattr(final, "steps", None):
-        final = final.steps[-1][1]
-    if type(final).__name__ not in ARGMAX_ESTIMATORS or not hasattr(final, "classes_") or not records:
-        return False
-    labels, proba = native_predict(records)
-    if proba is None:
-        return False
-    derived = np.asarray(final.classes_)[np.asarray(proba).argmax(axis=1)].tolist()
-    return [str(v) for v in derived] == [str(v) for v in labels]
-
-
 def _registry_sample_block(mv) -> dict | None:
     sample = getattr(mv, "sample", None)
     if sample is None:
@@ -472,97 +348,6 @@ def _to_batch(served, records):
     if hasattr(served.schema, "from_records"):
         return served.schema.from_records(records)
     return served.schema.check_array(records, "records")
-
-
-def _model_input(model, schema, records) -> Any:
-    """The records as the model was fitted on them: a DataFrame with the schema's dtypes
-    (an array when the model recorded no column names); None without pandas."""
-    if not schema.get("columns"):
-        return None
-    try:
-        import pandas as pd
-    except ImportError:
-        return None
-    frame = pd.DataFrame(records, columns=[c["name"] for c in schema["columns"]])
-    for c in schema["columns"]:
-        try:
-            frame[c["name"]] = frame[c["name"]].astype(c.get("dtype", "float64"))
-        except (TypeError, ValueError):
-            pass
-    if not hasattr(model, "feature_names_in_"):
-        frame = frame.to_numpy()
-    return frame
-
-
-def _requirements(mv, libs: list[str], transitive: list[str]) -> list[str]:
-    """Direct runtime libraries pinned to the training versions (else this machine's), plus
-    their libraries' own dependencies pinned to this machine's versions where installed."""
-    trained = {str(k).lower(): str(v) for k, v in (getattr(mv, "library_versions", None) or {}).items()}
-    out = []
-    for lib in libs + transitive:
-        version = trained.get(lib) or trained.get(lib.replace("scikit-learn", "sklearn"))
-        if not version:
-            try:
-                version = metadata.version(lib)
-            except metadata.PackageNotFoundError:
-                if lib in transitive:
-                    continue
-                raise BundleError(
-                    f"{lib} is not installed where the bundle is built, so it cannot be pinned; "
-                    f"install it (pip install {lib})"
-                ) from None
-        out.append(f"{lib}=={version}")
-    return out
-
-
-def _download_wheels(staging: Path, requirements: list[str], platform: str | None, python_minor: str) -> dict:
-    from .keras_bundle import for_platform
-
-    house = staging / "wheelhouse"
-    house.mkdir()
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--only-binary=:all:",
-        "-d",
-        str(house),
-        *for_platform(requirements, platform),
-    ]
-    if platform:
-        digits = python_minor.replace(".", "")
-        cmd += [
-            "--platform",
-            platform,
-            "--python-version",
-            python_minor,
-            "--implementation",
-            "cp",
-            "--abi",
-            f"cp{digits}",
-        ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
-        raise BundleError(
-            "pip could not download the wheels for the bundle's requirements"
-            f"{' for platform ' + platform if platform else ''}:\n{tail}\n"
-            "Check that a package index is reachable, or build without --wheelhouse."
-        )
-    wheels = sorted(p.name for p in house.iterdir() if p.is_file())
-    return {"platform": platform or _platform_tag(), "python": python_minor, "wheels": wheels}
-
-
-def _platform_tag() -> str:
-    try:
-        from packaging.tags import sys_tags
-
-        return str(next(iter(sys_tags())).platform)
-    except Exception:  # noqa: BLE001
-        return f"{sys.platform}_{_platform.machine()}"
 
 
 def _serve_version() -> str:

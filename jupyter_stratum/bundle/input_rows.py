@@ -4,17 +4,20 @@
   the encoder refuses unknown ones);
 - :func:`with_nullable` — which columns may be null (the model fills or handles them);
 - :func:`synthetic_records` — rows drawn around the holdout sample / the fitted scalers, to
-  check the ONNX and TFLite copies and the runtime beyond the sample.
+  check the ONNX and TFLite copies and the runtime beyond the sample;
+- :func:`model_input` — rows as the model was fitted on them, to compare with its own predict.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from ..jsonsafe import to_jsonable
 
 
-def _fitted_stats(model) -> tuple[dict, dict]:
+def _fitted_stats(model) -> tuple[dict[str, tuple[float, float]], dict[str, list], set[str]]:
     """Per-column (mean, std) and categories found in the model's fitted preprocessing."""
     stats: dict[str, tuple[float, float]] = {}
     cats: dict[str, list] = {}
@@ -159,3 +162,23 @@ def synthetic_records(schema, model, sample, rng, n) -> list[dict]:
         for r, v in zip(records, out):
             r[cname] = v
     return records
+
+
+def model_input(model, schema, records) -> Any:
+    """The records as the model was fitted on them: a DataFrame with the schema's dtypes
+    (an array when the model recorded no column names); None without pandas."""
+    if not schema.get("columns"):
+        return None
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    frame = pd.DataFrame(records, columns=[c["name"] for c in schema["columns"]])
+    for c in schema["columns"]:
+        try:
+            frame[c["name"]] = frame[c["name"]].astype(c.get("dtype", "float64"))
+        except (TypeError, ValueError):
+            pass
+    if not hasattr(model, "feature_names_in_"):
+        frame = frame.to_numpy()
+    return frame

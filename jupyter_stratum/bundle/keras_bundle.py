@@ -26,12 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, RegistryError
+from .flavor import FlavorBundle, RecordsPredict
+from .input_rows import model_input
+from .requirements import TF_X86, pin_requirements
+from .sklearn_bundle import RUNTIME_LIBS, TRANSITIVE_LIBS, trusted_types
 
 #: |probability| (classifiers) or |value| / max(1, max |value|) (regressors) allowed between the
 #: runtime and the notebook's model, and between the start-up check and the build
 TOLERANCE = 1e-5
 NO_ONNX = "a Keras bundle serves the .keras network (see tflite for the smaller copy); ONNX is for scikit-learn"
-TF_X86 = 'platform_machine == "x86_64"'
 
 
 @dataclass
@@ -52,13 +55,13 @@ def _split(model: Any) -> tuple[Any, list]:
     return model, []
 
 
-def write_model_files(staging: Path, mv: Any, model: Any, trusted_types: Callable[[Path], list[str]]) -> KerasParts:
+def write_model_files(staging: Path, mv: Any, model: Any) -> KerasParts:
     """Write ``model/model.keras`` and ``model/preprocess.skops``; return the manifest's model section."""
     import skops.io
     from sklearn.pipeline import Pipeline
 
     from ..keras.flavor import read_archive
-    from ..serve.model_loader import sha256_file
+    from ..serve.manifest import sha256_file
 
     ref = f"{mv.name}@{mv.version}"
     artifact = Path(mv.artifact_path)
@@ -116,7 +119,7 @@ def check_against_model(model: Any, task: str, frame: Any, labels: list, proba: 
     """
     import numpy as np
 
-    from ..serve.model_loader import compare_outputs, output_diff
+    from ..serve.served import compare_outputs, output_diff
 
     direct = np.asarray(model.predict(frame)).ravel().tolist()
     direct_proba = model.predict_proba(frame) if task == "classification" else None
@@ -157,26 +160,76 @@ def _installed(*dists: str) -> str | None:
     return None
 
 
-def for_platform(requirements: list[str], platform: str | None) -> list[str]:
-    """The requirement lines whose ``platform_machine`` marker holds for a pip ``platform`` tag
-    (``manylinux2014_aarch64`` → aarch64), markers dropped: pip download evaluates markers
-    on the machine it runs on, not on the target."""
-    if not platform:
-        return requirements
-    machine = next(
-        (
-            m
-            for m in ("x86_64", "aarch64", "arm64", "armv7l", "amd64", "ppc64le", "s390x")
-            if platform.lower().endswith(m)
-        ),
-        None,
-    )
-    out = []
-    for line in requirements:
-        spec, _, marker = line.partition(";")
-        marker = marker.strip()
-        if not marker or not machine:
-            out.append(line)
-        elif (marker == TF_X86) == (machine in ("x86_64", "amd64")):
-            out.append(spec.strip())
-    return out
+class KerasBundle(FlavorBundle):
+    """The ``keras`` flavor's part of a build: network + preprocessing files, checks, TFLite copy, requirements."""
+
+    flavor = "keras"
+    copy_key = "tflite"
+
+    def __init__(self, mv: Any, model: Any, task: str, schema: dict):
+        super().__init__(mv, model, task, schema)
+        self.parts: KerasParts | None = None
+
+    def write_model_files(self, staging: Path) -> dict:
+        self.parts = write_model_files(staging, self.mv, self.model)
+        self.section, self.needs_frame = self.parts.section, self.parts.needs_frame
+        return self.section
+
+    def classes(self, registered: Any) -> Any:
+        """The network's output classes, which must be the registry's."""
+        found = self.parts.classes if self.parts is not None else None
+        if found is None:
+            return registered
+        if registered is not None and [str(c) for c in registered] != [str(c) for c in found]:
+            raise BundleError(
+                f"the registry lists classes {list(registered)} for {self.ref}, but its network "
+                f"outputs {found}; register the model again"
+            )
+        return found
+
+    def copy_sections(self) -> dict:
+        return {
+            "onnx": {"available": False, "reason": NO_ONNX},
+            "tflite": {"available": False, "reason": "not tried yet"},
+        }
+
+    def check(self, native_predict: RecordsPredict, sample: list[dict], rows: list[dict], expected: list) -> None:
+        """float32 network: the runtime equals the notebook's model on every check row within :data:`TOLERANCE`."""
+        outputs = native_predict(rows)
+        frame = model_input(self.model, self.schema, rows)
+        if frame is not None:
+            self.section["check"] = check_against_model(self.model, self.task, frame, *outputs)
+
+    def sample_fields(self) -> dict:
+        return {"tolerance": TOLERANCE}
+
+    def differs(self, recorded: list, expected: list) -> bool:
+        from ..serve.served import compare_outputs
+
+        return compare_outputs(self.task, recorded, None, expected[: len(recorded)], None, TOLERANCE) is not None
+
+    def export_copy(
+        self,
+        staging: Path,
+        write_manifest: Callable[[dict], None],
+        rows: list[dict],
+        native_predict: RecordsPredict,
+        runtime_predict: Callable[[str], RecordsPredict],
+    ) -> Any:
+        """The TFLite copy, kept only when it matches the network."""
+        from .tflite_export import export_tflite
+
+        return export_tflite(
+            task=self.task,
+            staging=staging,
+            write_manifest=write_manifest,
+            records=rows,
+            native_predict=native_predict,
+            tflite_predict=lambda records: runtime_predict("tflite")(records),
+        )
+
+    def requirements(self, copy_available: bool) -> list[str]:
+        assert self.parts is not None, "write_model_files() first"
+        return pin_requirements(
+            self.mv, RUNTIME_LIBS + (["pandas"] if self.needs_frame else []), TRANSITIVE_LIBS
+        ) + tensorflow_requirements(self.parts)

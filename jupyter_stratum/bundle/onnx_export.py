@@ -117,7 +117,7 @@ def export_onnx(
         try:
             onx = _convert(model, schema, mode, typ, is_classifier)
         except Exception as exc:  # noqa: BLE001 - skl2onnx raises many kinds
-            failures.append(f"{label}: skl2onnx cannot convert it ({type(exc).__name__}: {_first_line(exc)})")
+            failures.append(f"{label}: skl2onnx cannot convert it ({type(exc).__name__}: {first_line(exc)})")
             continue
         path.write_bytes(onx.SerializeToString())
         outputs = [o.name for o in onx.graph.output]
@@ -141,7 +141,7 @@ def export_onnx(
                 batch, n = schema_obj.check_array(records, "records")
             labels, proba = runtime.predict(batch, n)
         except Exception as exc:  # noqa: BLE001
-            failures.append(f"{label}: ONNX Runtime cannot run it ({type(exc).__name__}: {_first_line(exc)})")
+            failures.append(f"{label}: ONNX Runtime cannot run it ({type(exc).__name__}: {first_line(exc)})")
             continue
         problem = _compare(task, expected_labels, expected_proba, labels, proba)
         if problem:
@@ -159,7 +159,7 @@ def export_onnx(
     return OnnxResult(False, "; ".join(failures) or "no conversion was tried")
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 

@@ -4,7 +4,7 @@
 registry's holdout sample + synthetic rows), the class probabilities (or regression
 values, relative to ``max(1, max |value|)``) lie within :data:`TOLERANCE` of the
 runtime's ``.keras`` path, and labels are equal except for ties (see
-``serve.model_loader.compare_outputs``). Otherwise the file is removed and the manifest
+``serve.served.compare_outputs``). Otherwise the file is removed and the manifest
 records why; the exact ``.keras`` path is the default either way. Mirrors
 :mod:`.onnx_export` for scikit-learn models.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .keras_bundle import TOLERANCE  # one tolerance for a Keras bundle's checks, stated in its manifest
-from .onnx_export import _first_line
+from .onnx_export import first_line
 
 
 @dataclass
@@ -42,7 +42,7 @@ def export_tflite(
     ``write_manifest(section)`` writes a provisional manifest so that ``tflite_predict``
     runs the staged bundle's TFLite backend exactly as an edge host will.
     """
-    from ..serve.model_loader import compare_outputs, output_diff
+    from ..serve.served import compare_outputs, output_diff
 
     if not records:
         return TfliteResult(False, "no rows to check a TFLite copy against")
@@ -55,7 +55,7 @@ def export_tflite(
         with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel it writes
             data = tf.lite.TFLiteConverter.from_keras_model(network).convert()
     except Exception as exc:  # noqa: BLE001 - the converter raises many kinds
-        return TfliteResult(False, f"tf.lite cannot convert the network ({type(exc).__name__}: {_first_line(exc)})")
+        return TfliteResult(False, f"tf.lite cannot convert the network ({type(exc).__name__}: {first_line(exc)})")
     path.write_bytes(data)
     section = {"available": True, "path": "model/model.tflite", "bytes": len(data), "tolerance": TOLERANCE}
     write_manifest(section)
@@ -65,7 +65,7 @@ def export_tflite(
     except Exception as exc:  # noqa: BLE001
         path.unlink()
         return TfliteResult(
-            False, f"the TFLite interpreter cannot run the copy ({type(exc).__name__}: {_first_line(exc)})"
+            False, f"the TFLite interpreter cannot run the copy ({type(exc).__name__}: {first_line(exc)})"
         )
     problem = compare_outputs(task, expected_labels, expected_proba, labels, proba, TOLERANCE)
     if problem:

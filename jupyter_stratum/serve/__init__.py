@@ -2,10 +2,10 @@
 
 This package is copied verbatim into every bundle as ``runtime/stratum_serve/``,
 so it imports nothing from Jupyter nor from the rest of ``jupyter_stratum``: only
-the standard library, NumPy and the model's own libraries (scikit-learn + skops
-for the native path, onnxruntime for the fast path, pandas when the model was
-fitted on a DataFrame; TensorFlow, imported in ``keras_backend`` only when a Keras
-bundle is loaded). Every import inside it is relative.
+the standard library, httptools (the HTTP/1.1 parser, llhttp), NumPy and the
+model's own libraries (scikit-learn + skops for the native path, onnxruntime for
+the fast path, pandas when the model was fitted on a DataFrame; TensorFlow,
+imported in ``keras_backend`` only when a Keras bundle is loaded). Every import inside it is relative.
 
 Start it with ``python -m jupyter_stratum.serve BUNDLE --port 8500`` or, from the
 bundle alone, ``PYTHONPATH=BUNDLE/runtime python -m stratum_serve BUNDLE``.

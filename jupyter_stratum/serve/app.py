@@ -1,17 +1,10 @@
-"""The HTTP/1.1 server: asyncio streams-free protocol, keep-alive, one event loop.
+"""The edge runtime's routes: OIP v2, ``/predict``, health and metrics around one model; and its CLI.
 
-Why not ``http.server``: its per-request header parsing (``email.parser``) and a
-thread per connection cost more than a logistic regression takes to predict. A
-small ``asyncio.Protocol`` parses the request line and headers itself, keeps
-connections alive, answers requests on a connection in order, and hands
-prediction requests to the micro-batcher, which runs the model on the loop
-thread (see batching.py for why that makes batching adaptive).
-
-Limits that keep it alive under bad clients: header block <= 64 KiB (431),
-body <= ``--max-body-bytes`` (413, checked from Content-Length before reading),
-rows per request <= ``--max-rows`` (413), idle or stalled connections closed
-after ``--idle-timeout`` seconds, and any unexpected error answered 500 while
-the server goes on.
+HTTP itself (parsing, keep-alive, answers in order) is :mod:`.http`; this module
+decides what each request means. Prediction requests go to the micro-batcher,
+which runs the model on the loop thread (see batching.py for why that makes
+batching adaptive). Rows per request are limited by ``--max-rows`` (413), and any
+unexpected error is answered 500 while the server goes on.
 """
 
 from __future__ import annotations
@@ -23,37 +16,20 @@ import json
 import os
 import signal
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
 from . import __version__
 from .batching import ClientGone, MicroBatcher
 from .errors import BundleLoadError, RequestError
+from .http import PROM_TYPE, Connection, Listener, dumps
 from .metrics import Metrics
-from .model_loader import ServedModel, load_bundle
+from .model_loader import load_bundle
 from .protocol import decode_infer, decode_predict, encode_infer, encode_predict, model_metadata, server_metadata
-
-MAX_HEADER_BYTES = 64 * 1024
-REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    411: "Length Required",
-    413: "Payload Too Large",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
-_STATUS_LINE = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
-JSON_TYPE = b"application/json"
-PROM_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+from .served import ServedModel
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON; send finite numbers")
 
 
@@ -83,10 +59,16 @@ class ServeApp:
         self.access_log = access_log
         self.metrics = Metrics(model.name, model.version, model.backend)
         self.ready = True
-        self.connections: set[_Connection] = set()
+        self.listener = Listener(
+            self.dispatch,
+            self.metrics,
+            max_body_bytes=self.max_body_bytes,
+            idle_timeout=idle_timeout,
+            access_log=access_log,
+        )
         self.batcher: MicroBatcher | None = None
-        self.metadata_body = _dumps(model_metadata(model)).encode()
-        self.server_body = _dumps(server_metadata(__version__)).encode()
+        self.metadata_body = dumps(model_metadata(model)).encode()
+        self.server_body = dumps(server_metadata(__version__)).encode()
         self.model_paths = {
             f"/v2/models/{model.name}",
             f"/v2/models/{model.name}/versions/{model.version}",
@@ -98,21 +80,14 @@ class ServeApp:
         self.batcher = MicroBatcher(
             loop, self.model, max_batch_size=self.max_batch_size, max_wait=self.max_wait, metrics=self.metrics
         )
-        self.batcher.solo = lambda: len(self.connections) <= 1
-        server = await loop.create_server(lambda: _Connection(self), host, port, backlog=1024, reuse_address=True)
-        loop.call_later(1.0, self._sweep)
+        connections = self.listener.connections
+        self.batcher.solo = lambda: len(connections) <= 1
+        server = await loop.create_server(self.listener.protocol, host, port, backlog=1024, reuse_address=True)
+        loop.call_later(1.0, self.listener.sweep)
         return server
 
-    def _sweep(self) -> None:
-        """Close connections idle (or stalled mid-request) for longer than idle_timeout."""
-        now = time.monotonic()
-        for conn in list(self.connections):
-            if not conn.waiting and now - conn.last_activity > self.idle_timeout:
-                conn.close()
-        asyncio.get_running_loop().call_later(min(5.0, max(0.1, self.idle_timeout / 4)), self._sweep)
-
     # -- routing -------------------------------------------------------------
-    def dispatch(self, conn: _Connection, method: str, target: str, headers: dict, body: bytes) -> None:
+    def dispatch(self, conn: Connection, method: str, target: str, headers: dict, body: bytes) -> None:
         path = target.split("?", 1)[0]
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
@@ -213,7 +188,7 @@ class ServeApp:
         except RecursionError:
             raise RequestError("the body is nested too deeply") from None
 
-    def _predict(self, conn: _Connection, body: bytes) -> None:
+    def _predict(self, conn: Connection, body: bytes) -> None:
         batch, n = decode_predict(self._parse_json(body), self.model)
         model = self.model
 
@@ -225,7 +200,7 @@ class ServeApp:
 
         self._submit(conn, batch, n, done)
 
-    def _infer(self, conn: _Connection, body: bytes) -> None:
+    def _infer(self, conn: Connection, body: bytes) -> None:
         batch, n, request_id, wanted = decode_infer(self._parse_json(body), self.model)
         model = self.model
 
@@ -237,7 +212,10 @@ class ServeApp:
 
         self._submit(conn, batch, n, done)
 
-    def _submit(self, conn, batch, n, done) -> None:
+    def _submit(self, conn: Connection, batch: Any, n: int, done: Callable[[Any, Any], None]) -> None:
+        batcher = self.batcher
+        if batcher is None:
+            raise RequestError("the server is not started yet", status=503, kind="unavailable")
         self.metrics.in_flight += 1
 
         def finish(result, error):
@@ -250,188 +228,7 @@ class ServeApp:
             except Exception as exc:  # noqa: BLE001 - e.g. a NaN prediction JSON cannot carry
                 conn.fail(RequestError(f"internal error: {type(exc).__name__}: {exc}", status=500, kind="internal"))
 
-        self.batcher.submit(batch, n, finish, conn.is_closed)
-
-
-class _Connection(asyncio.Protocol):
-    """One client connection: parse, dispatch, answer in order, keep alive."""
-
-    __slots__ = (
-        "app",
-        "transport",
-        "buf",
-        "waiting",
-        "keep_alive",
-        "closed",
-        "endpoint",
-        "t0",
-        "last_activity",
-        "head_only",
-        "paused",
-    )
-
-    def __init__(self, app: ServeApp):
-        self.app = app
-        self.transport = None
-        self.buf = bytearray()
-        self.waiting = False
-        self.keep_alive = True
-        self.closed = False
-        self.endpoint = "other"
-        self.t0 = 0.0
-        self.last_activity = time.monotonic()
-        self.head_only = False
-        self.paused = False
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.app.connections.add(self)
-        self.app.metrics.connections += 1
-
-    def connection_lost(self, exc) -> None:
-        self.closed = True
-        self.app.connections.discard(self)
-        self.app.metrics.connections -= 1
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        self.last_activity = time.monotonic()
-        if not self.waiting:
-            self._parse()
-        elif len(self.buf) > self.app.max_body_bytes + MAX_HEADER_BYTES and not self.paused:
-            # a client pipelining faster than we answer: stop reading until we catch up
-            self.paused = True
-            self.transport.pause_reading()
-
-    def _parse(self) -> None:
-        while not self.waiting and not self.closed and self.buf:
-            buf = self.buf
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_HEADER_BYTES:
-                    self._reject(431, "headers_too_large", f"request headers exceed {MAX_HEADER_BYTES} bytes")
-                return
-            if end > MAX_HEADER_BYTES:
-                self._reject(431, "headers_too_large", f"request headers exceed {MAX_HEADER_BYTES} bytes")
-                return
-            self.t0 = time.perf_counter()
-            lines = buf[:end].decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                if len(parts) == 3 and parts[2].startswith("HTTP/"):
-                    self._reject(505, "bad_request", f"{parts[2]} is not supported; speak HTTP/1.1")
-                else:
-                    self._reject(400, "bad_request", "malformed request line; expected 'METHOD /path HTTP/1.1'")
-                return
-            method, target, version = parts
-            headers = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep or not name or name != name.strip():
-                    self._reject(400, "bad_request", f"malformed header line {line[:60]!r}")
-                    return
-                headers[name.lower()] = value.strip()
-            if "transfer-encoding" in headers:
-                self._reject(
-                    411,
-                    "length_required",
-                    "chunked transfer encoding is not supported; send the body with a Content-Length header",
-                )
-                return
-            length_text = headers.get("content-length", "0")
-            if not length_text.isdigit():
-                self._reject(400, "bad_request", f"Content-Length {length_text[:40]!r} is not a non-negative integer")
-                return
-            length = int(length_text)
-            if length > self.app.max_body_bytes:
-                self._reject(
-                    413,
-                    "payload_too_large",
-                    f"the body has {length} bytes; this runtime takes at most {self.app.max_body_bytes} "
-                    "(split the request, or start it with a larger --max-body-bytes)",
-                )
-                return
-            total = end + 4 + length
-            if len(buf) < total:
-                return  # wait for the rest of the body
-            body = bytes(buf[end + 4 : total])
-            del buf[:total]
-            conn_header = headers.get("connection", "").lower()
-            if version == "HTTP/1.1":
-                self.keep_alive = conn_header != "close"
-            else:
-                self.keep_alive = conn_header == "keep-alive"
-            self.head_only = method == "HEAD"
-            self.waiting = True
-            self.endpoint = "other"
-            self.app.dispatch(self, method, target, headers, body)
-
-    # -- answers -----------------------------------------------------------
-    def send_json(self, status: int, obj: Any) -> None:
-        self.send(status, _dumps(obj).encode())
-
-    def send(self, status: int, body: bytes, content_type: bytes = JSON_TYPE) -> None:
-        app = self.app
-        app.metrics.observe_request(self.endpoint, status, time.perf_counter() - self.t0)
-        if self.closed:
-            self.waiting = False
-            return
-        head = [
-            _STATUS_LINE.get(status) or f"HTTP/1.1 {status} Error\r\n".encode(),
-            b"Content-Type: ",
-            content_type,
-            b"\r\nContent-Length: ",
-            str(len(body)).encode(),
-            b"\r\n",
-        ]
-        if status == 401:
-            head.append(b'WWW-Authenticate: Bearer realm="stratum-serve"\r\n')
-        if not self.keep_alive:
-            head.append(b"Connection: close\r\n")
-        head.append(b"\r\n")
-        if not self.head_only:
-            head.append(body)
-        self.transport.write(b"".join(head))
-        if app.access_log:
-            print(f"{self.endpoint} {status} {1000 * (time.perf_counter() - self.t0):.3f}ms", file=sys.stderr)
-        self.waiting = False
-        if self.paused:
-            self.paused = False
-            self.transport.resume_reading()
-        if not self.keep_alive:
-            self.close()
-        elif self.buf:
-            # a pipelined request may be waiting; answering synchronously from
-            # inside _parse just continues its loop, so only re-enter from callbacks
-            self.app_loop_soon()
-
-    def is_closed(self) -> bool:
-        return self.closed
-
-    def app_loop_soon(self) -> None:
-        asyncio.get_running_loop().call_soon(self._parse)
-
-    def fail(self, error: Exception) -> None:
-        if isinstance(error, RequestError):
-            status, kind, message = error.status, error.kind, error.message
-        else:
-            status, kind, message = 500, "internal", f"internal error: {type(error).__name__}: {error}"
-        self.app.metrics.observe_error(kind)
-        if status >= 500 and self.app.access_log:
-            print(f"error: {message}", file=sys.stderr)
-        self.send_json(status, {"error": message})
-
-    def _reject(self, status: int, kind: str, message: str) -> None:
-        """Answer a request that cannot be framed, then close the connection."""
-        self.keep_alive = False
-        self.waiting = True
-        self.buf.clear()
-        self.fail(RequestError(message, status=status, kind=kind))
-
-    def close(self) -> None:
-        if not self.closed and self.transport is not None:
-            self.closed = True
-            self.transport.close()
+        batcher.submit(batch, n, finish, conn.is_closed)
 
 
 # ---------------------------------------------------------------------- CLI
@@ -521,7 +318,6 @@ async def _serve(app: ServeApp, host: str, port: int) -> int:
     await stop.wait()
     app.ready = False
     server.close()
-    for conn in list(app.connections):
-        conn.close()
+    app.listener.close_all()
     await server.wait_closed()
     return 0

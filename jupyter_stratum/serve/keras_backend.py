@@ -26,7 +26,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import BundleLoadError
-from .model_loader import ServedModel, input_builder, load_skops
+from .served import ServedModel
+from .sklearn_backend import input_builder, load_skops
 
 CHUNK_ROWS = 4096  # as the estimator's predict: bounded tensors for large requests
 
@@ -60,7 +61,7 @@ def load(model: ServedModel, threads: int) -> None:
     else:
         raw = _keras_runner(model, info, width, threads)
     model.has_proba = model.task == "classification"
-    model._predict = _predictor(model, info, features, raw)
+    model.predictor = _predictor(model, info, features, raw)
 
 
 def _features(model: ServedModel, info: dict, threads: int) -> Callable:

@@ -22,7 +22,7 @@ import math
 from typing import Any
 
 from .errors import RequestError
-from .schema import TabularSchema, _typename
+from .schema import TabularSchema, typename
 
 OIP_NUMERIC = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 OIP_INT = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"}
@@ -39,7 +39,7 @@ _ACCEPTS = {
 def decode_predict(body: Any, model) -> tuple[Any, int]:
     schema = model.schema
     if not isinstance(body, dict):
-        raise RequestError(f'the body must be a JSON object like {{"records": [...]}}, got {_typename(body)}')
+        raise RequestError(f'the body must be a JSON object like {{"records": [...]}}, got {typename(body)}')
     if isinstance(schema, TabularSchema):
         if "records" not in body:
             raise RequestError(
@@ -141,20 +141,20 @@ def _flatten(data: list, where: str) -> list:
 def _parse_tensor(t: Any, i: int) -> tuple[str, list, str, list]:
     where = f"inputs[{i}]"
     if not isinstance(t, dict):
-        raise RequestError(f"{where} must be an object {{name, shape, datatype, data}}, got {_typename(t)}")
+        raise RequestError(f"{where} must be an object {{name, shape, datatype, data}}, got {typename(t)}")
     for key in ("name", "shape", "datatype", "data"):
         if key not in t:
             raise RequestError(f"{where} has no '{key}'; an input tensor needs name, shape, datatype and data")
     name, shape, datatype, data = t["name"], t["shape"], t["datatype"], t["data"]
     if not isinstance(name, str):
-        raise RequestError(f"{where}.name must be a string, got {_typename(name)}")
+        raise RequestError(f"{where}.name must be a string, got {typename(name)}")
     where = f"inputs[{i}] ('{name}')"
     if not isinstance(shape, list) or not shape or not all(type(d) is int and d >= 0 for d in shape):
         raise RequestError(f"{where}.shape must be a list of non-negative integers, got {shape!r}")
     if datatype not in OIP_TYPES:
         raise RequestError(f"{where}.datatype {datatype!r} is not an OIP datatype; use one of {sorted(OIP_TYPES)}")
     if not isinstance(data, list):
-        raise RequestError(f"{where}.data must be a list, got {_typename(data)}")
+        raise RequestError(f"{where}.data must be a list, got {typename(data)}")
     flat = _flatten(data, where)
     expected = math.prod(shape)
     if len(flat) != expected:
@@ -165,7 +165,7 @@ def _parse_tensor(t: Any, i: int) -> tuple[str, list, str, list]:
 def decode_infer(body: Any, model) -> tuple[Any, int, Any, list[str]]:
     """Checked batch, row count, request id, names of the outputs to return."""
     if not isinstance(body, dict):
-        raise RequestError(f"the body must be an OIP inference request object, got {_typename(body)}")
+        raise RequestError(f"the body must be an OIP inference request object, got {typename(body)}")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise RequestError("'inputs' must be a non-empty list of tensors {name, shape, datatype, data}")

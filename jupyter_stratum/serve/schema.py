@@ -48,7 +48,7 @@ _EXPECT = {
 }
 
 
-def _typename(value: Any) -> str:
+def typename(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -76,10 +76,10 @@ class Column:
         self.kind = dtype_kind(self.dtype)
         self.nullable = bool(spec.get("nullable", False))
         cats = spec.get("categories")
-        self.categories = list(cats) if cats is not None else None
+        self.categories: list | None = list(cats) if cats is not None else None
         # the model refuses values outside `categories` (an encoder with handle_unknown="error"):
         # reject them here, with the field's name, whatever the backend
-        self.strict = frozenset(self.categories) if cats is not None and spec.get("categories_strict") else None
+        self.strict = frozenset(cats) if cats is not None and spec.get("categories_strict") else None
         self.numpy_dtype = _NUMPY[self.kind]
         if self.kind in ("float", "int"):
             try:  # keep float32 / int32 / uint8 ... as trained
@@ -117,7 +117,7 @@ class Column:
                 elif v is None and self.nullable:
                     out.append(math.nan)
                 else:
-                    raise RequestError(f"{where(i)}: expected {self.describe()}, got {_typename(v)}")
+                    raise RequestError(f"{where(i)}: expected {self.describe()}, got {typename(v)}")
             return out
         if kind == "int":
             out = values
@@ -137,12 +137,12 @@ class Column:
                         out = list(values)
                     out[i] = math.nan
                     continue
-                raise RequestError(f"{where(i)}: expected {self.describe()}, got {_typename(v)}")
+                raise RequestError(f"{where(i)}: expected {self.describe()}, got {typename(v)}")
             return out
         if kind == "bool":
             for i, v in enumerate(values):
                 if type(v) is not bool:
-                    raise RequestError(f"{where(i)}: expected {self.describe()}, got {_typename(v)}")
+                    raise RequestError(f"{where(i)}: expected {self.describe()}, got {typename(v)}")
             return values
         # string / category
         allowed = self.categories
@@ -150,15 +150,16 @@ class Column:
         for i, v in enumerate(values):
             if type(v) is str:
                 if strict is not None and v not in strict:
-                    shown = ", ".join(repr(c) for c in self.categories[:10])
-                    more = ", ..." if len(self.categories) > 10 else ""
+                    known = allowed or []
+                    shown = ", ".join(repr(c) for c in known[:10])
+                    more = ", ..." if len(known) > 10 else ""
                     raise RequestError(f"{where(i)}: unknown category {v!r}; the model knows {shown}{more}")
                 continue
             if v is None and self.nullable:
                 continue
             if allowed is not None and not isinstance(v, (list, dict)) and v in allowed:
                 continue
-            raise RequestError(f"{where(i)}: expected {self.describe()}, got {_typename(v)}")
+            raise RequestError(f"{where(i)}: expected {self.describe()}, got {typename(v)}")
         return values
 
 
@@ -196,11 +197,11 @@ class TabularSchema:
                 kind="payload_too_large",
             )
 
-    def from_records(self, records: Any) -> tuple[dict, int]:
+    def from_records(self, records: Any) -> tuple[list[list], int]:
         if not isinstance(records, list):
             raise RequestError(
                 f"'records' must be a list of objects, one per row, like [{{\"{self.names[0]}\": ...}}]; "
-                f"got {_typename(records)}"
+                f"got {typename(records)}"
             )
         n = len(records)
         self._check_rows(n, "records")
@@ -208,7 +209,7 @@ class TabularSchema:
         for i, rec in enumerate(records):
             if type(rec) is not dict:
                 raise RequestError(
-                    f"records[{i}] must be an object mapping column names to values, got {_typename(rec)}"
+                    f"records[{i}] must be an object mapping column names to values, got {typename(rec)}"
                 )
             if rec.keys() != nameset:
                 missing = [c for c in self.names if c not in rec]
@@ -243,7 +244,7 @@ class TabularSchema:
                     row[j] = v
         return rows
 
-    def from_columns(self, named: dict[str, list], field: str) -> tuple[dict, int]:
+    def from_columns(self, named: dict[str, list], field: str) -> tuple[list[list], int]:
         """Columns given one list each (OIP: one tensor per column)."""
         missing = [c for c in self.names if c not in named]
         if missing:
@@ -261,7 +262,7 @@ class TabularSchema:
         ]
         return [list(row) for row in zip(*checked)], n
 
-    def from_matrix(self, rows: list, field: str) -> tuple[dict, int]:
+    def from_matrix(self, rows: list, field: str) -> tuple[list[list], int]:
         """A 2-D numeric tensor [N, n_columns] in schema column order."""
         n = len(rows)
         self._check_rows(n, field)
@@ -269,7 +270,7 @@ class TabularSchema:
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != k:
                 raise RequestError(
-                    f"{field}: row {i} must have {k} values (one per column), got {_typename(row)}"
+                    f"{field}: row {i} must have {k} values (one per column), got {typename(row)}"
                     + (f" of length {len(row)}" if isinstance(row, list) else "")
                 )
         rows = [list(row) for row in rows]
@@ -315,7 +316,7 @@ class TensorSchema:
 
     def check_array(self, data: Any, field: str) -> tuple[np.ndarray, int]:
         if not isinstance(data, list):
-            raise RequestError(f"'{field}' must be a list of arrays of shape {list(self.shape)}, got {_typename(data)}")
+            raise RequestError(f"'{field}' must be a list of arrays of shape {list(self.shape)}, got {typename(data)}")
         n = len(data)
         if n == 0:
             raise RequestError(f"'{field}' is empty: send at least one row")

@@ -7,8 +7,7 @@ import threading
 import time
 
 import numpy as np
-
-from .conftest import Server, records_of
+from _helpers import Server, records_of
 
 
 def test_concurrent_requests_are_merged_and_answers_stay_apart(serve, logreg_bundle, logreg):

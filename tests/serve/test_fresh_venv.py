@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from .conftest import make_bundle, start_server
+from _helpers import make_bundle, start_server
 
 
 @pytest.mark.slow
@@ -19,7 +18,7 @@ def test_bundle_serves_from_a_fresh_venv_with_only_its_wheelhouse(registry, logr
     house = bundle.path / "wheelhouse"
     assert bundle.manifest["wheelhouse"]["wheels"] and house.is_dir()
     names = {w.split("-")[0].lower() for w in bundle.manifest["wheelhouse"]["wheels"]}
-    assert {"numpy", "scikit_learn", "skops", "onnxruntime", "pandas"} <= names
+    assert {"numpy", "scikit_learn", "skops", "onnxruntime", "pandas", "httptools"} <= names
     assert not any(n.startswith("jupyter") for n in names)
     assert all(f"wheelhouse/{w}" in bundle.manifest["files"] for w in bundle.manifest["wheelhouse"]["wheels"])
 

@@ -10,8 +10,7 @@ import socket
 
 import numpy as np
 import pytest
-
-from .conftest import records_of
+from _helpers import records_of
 
 
 @pytest.mark.parametrize("backend", ["native", "onnx"])
@@ -212,10 +211,9 @@ def test_bearer_token_guards_prediction_only(serve, logreg_bundle, logreg):
 
 def test_tensor_schema_model(serve, registry, tmp_path):
     """A model fitted on arrays (no column names) with an image-like ``{"shape": [8, 8]}`` schema."""
+    from _helpers import Fitted, make_bundle
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
-
-    from .conftest import Fitted, make_bundle
 
     X, y = load_digits(return_X_y=True)
     model = LogisticRegression(max_iter=3000).fit(X[:1200] / 16.0, y[:1200])
@@ -253,11 +251,10 @@ def test_tensor_schema_model(serve, registry, tmp_path):
 
 def test_missing_values_reach_a_model_that_imputes(serve, registry, cancer, tmp_path):
     """With an imputer in the pipeline, null is a valid value (sent to the model as NaN)."""
+    from _helpers import Fitted, lineage_of, make_bundle
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-
-    from .conftest import Fitted, lineage_of, make_bundle
 
     X_train, X_test, y_train, y_test = cancer
     X_train = X_train.iloc[:, :6].copy()

@@ -17,8 +17,7 @@ import sys
 
 import numpy as np
 import pytest
-
-from .conftest import REPO, Fitted, lineage_of, make_bundle, records_of, serve_cmd
+from _helpers import REPO, Fitted, lineage_of, make_bundle, records_of, serve_cmd
 
 pytestmark = [
     pytest.mark.slow,
@@ -133,7 +132,7 @@ def diabetes_mlp_bundle(registry, keras_diabetes, bundles):
 def test_bundle_carries_network_preprocessing_and_pinned_tensorflow(digits_bundle, keras_digits, registry):
     import zipfile
 
-    from jupyter_stratum.serve.model_loader import sha256_file
+    from jupyter_stratum.serve.manifest import sha256_file
 
     b, m = digits_bundle, digits_bundle.manifest
     assert (m["flavor"], m["task"], m["classes"]) == ("keras", "classification", list(range(10)))

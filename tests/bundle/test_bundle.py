@@ -9,15 +9,14 @@ import sys
 import tarfile
 
 import pytest
+from _helpers import REPO, make_bundle, serve_cmd, start_server
 
 from jupyter_stratum.errors import BundleError
-from jupyter_stratum.serve.model_loader import sha256_file
-
-from .conftest import REPO, make_bundle, serve_cmd, start_server
+from jupyter_stratum.serve.manifest import sha256_file
 
 CONTRACT_KEYS = {"name", "version", "task", "input_schema", "classes", "sample", "requirements", "files", "onnx"}
-# threadpoolctl comes with scikit-learn (one of its own requirements)
-RUNTIME_ALLOWED_IMPORTS = {"numpy", "pandas", "sklearn", "skops", "onnxruntime", "threadpoolctl"}
+# threadpoolctl comes with scikit-learn (one of its own requirements); httptools parses HTTP/1.1
+RUNTIME_ALLOWED_IMPORTS = {"numpy", "pandas", "sklearn", "skops", "onnxruntime", "threadpoolctl", "httptools"}
 # Keras bundles only: imported inside functions of keras_backend.py, never at module level
 RUNTIME_KERAS_IMPORTS = {"tensorflow", "keras"}
 
@@ -54,6 +53,7 @@ def test_bundle_layout_and_manifest_contract(logreg_bundle, logreg):
     assert pins["numpy"] == m["library_versions"]["numpy"]
     assert set(m["requirements"]) == {f"{k}=={v}" for k, v in pins.items()}
     assert "onnxruntime" in pins  # the fast path is available for a logistic regression
+    assert "httptools" in pins  # the runtime's HTTP parser, installed with the bundle
     assert m["model"]["predict_from_proba"] is True  # LogisticRegression: predict = argmax(predict_proba)
     # sample: the registry's holdout rows, expected = the model's own predictions
     assert m["sample"]["source"] == "holdout"
@@ -84,9 +84,8 @@ def test_onnx_copy_is_exact_and_recorded(logreg_bundle, logreg):
 
 
 def test_onnx_unavailable_says_why(registry, cancer, tmp_path):
+    from _helpers import Fitted, lineage_of
     from sklearn.neighbors import NearestCentroid
-
-    from .conftest import Fitted, lineage_of
 
     X_train, X_test, y_train, y_test = cancer
     model = NearestCentroid().fit(X_train, y_train)
