@@ -7,7 +7,7 @@ import * as React from 'react';
 
 import { ICatalogEntry, ISpecIssue } from './api';
 import { IssueList, SchemaField } from './fields';
-import { DATASET_SUGGESTIONS, IStep, PipelineModel, StepSection } from './model';
+import { IStep, PipelineModel, StepSection } from './model';
 
 /** Props of the builder view. */
 export interface IBuilderProps {
@@ -53,19 +53,6 @@ function Arrow(): JSX.Element {
   return <div className="jp-stratum-arrow" aria-hidden="true" />;
 }
 
-function kindsFor(section: StepSection, task: string | null): string[] {
-  if (section === 'preprocess') {
-    return ['transformer'];
-  }
-  if (task && /class/i.test(task)) {
-    return ['classifier'];
-  }
-  if (task && /regress/i.test(task)) {
-    return ['regressor'];
-  }
-  return ['classifier', 'regressor'];
-}
-
 const KIND_LABELS: Record<string, string> = {
   classifier: 'Classifiers',
   regressor: 'Regressors',
@@ -74,7 +61,8 @@ const KIND_LABELS: Record<string, string> = {
 
 function AddStep(props: { model: PipelineModel; section: StepSection }): JSX.Element {
   const { model, section } = props;
-  const kinds = kindsFor(section, model.task);
+  const kinds = model.kindsFor(section);
+  const choices = model.choices(section);
   return (
     <select
       className="jp-stratum-input jp-stratum-add"
@@ -89,7 +77,7 @@ function AddStep(props: { model: PipelineModel; section: StepSection }): JSX.Ele
       <option value="">{section === 'models' ? '+ Add a model…' : '+ Add a step…'}</option>
       {kinds.map(kind => (
         <optgroup key={kind} label={KIND_LABELS[kind] || kind}>
-          {model.catalog
+          {choices
             .filter(entry => entry.kind === kind)
             .map(entry => (
               <option key={entry.name} value={entry.name} title={entry.doc}>
@@ -135,7 +123,12 @@ function StepCard(props: {
           <span className="jp-stratum-card-name">{step.name}</span>
           {setCount > 0 && <span className="jp-stratum-badge">{setCount} set</span>}
         </button>
-        <button className="jp-stratum-icon-button" title="Move up" disabled={index === 0} onClick={() => model.moveStep(section, index, -1)}>
+        <button
+          className="jp-stratum-icon-button"
+          title="Move up"
+          disabled={index === 0}
+          onClick={() => model.moveStep(section, index, -1)}
+        >
           ↑
         </button>
         <button
@@ -146,7 +139,12 @@ function StepCard(props: {
         >
           ↓
         </button>
-        <button className="jp-stratum-icon-button" title="Remove" data-stratum-remove={key} onClick={() => model.removeStep(section, index)}>
+        <button
+          className="jp-stratum-icon-button"
+          title="Remove"
+          data-stratum-remove={key}
+          onClick={() => model.removeStep(section, index)}
+        >
           ✕
         </button>
       </div>
@@ -292,7 +290,7 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
           path="data"
           issues={issues}
           placeholder="sklearn:breast_cancer, a DataFrame name, or a .csv/.parquet path"
-          suggestions={dataExamples?.length ? dataExamples : DATASET_SUGGESTIONS}
+          suggestions={dataExamples}
         />
         <TopField model={model} path="target" issues={issues} placeholder="target column" />
         <TopField model={model} path="task" issues={issues} placeholder="inferred from the target" />

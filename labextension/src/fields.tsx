@@ -118,7 +118,11 @@ export function SchemaField(props: IFieldProps): JSX.Element {
         {searchable && (
           <button
             className={`jp-stratum-icon-button jp-stratum-search-toggle${search ? ' jp-mod-active' : ''}`}
-            title={search ? 'Search space: one candidate per value. Click for a single value.' : 'Make this a search space (several values)'}
+            title={
+              search
+                ? 'Search space: one candidate per value. Click for a single value.'
+                : 'Make this a search space (several values)'
+            }
             aria-pressed={search}
             onClick={() => onChange(toggleSearch(value, kind, choicesOf(schema, root)))}
           >

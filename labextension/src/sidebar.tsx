@@ -10,7 +10,15 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { IClusterInfo, ICatalogEntry, IMetricInfo, JSONSchema, SERVER_EXTENSION_HINT, StratumAPI, StratumAPIError } from './api';
+import {
+  IClusterInfo,
+  ICatalog,
+  IMetricInfo,
+  JSONSchema,
+  SERVER_EXTENSION_HINT,
+  StratumAPI,
+  StratumAPIError
+} from './api';
 import { PipelineBuilder } from './builder';
 import { PipelineModel, parseStratumCell } from './model';
 import { NotebookBridge } from './notebook';
@@ -153,10 +161,7 @@ export class StratumSidebar extends ReactWidget {
           title="Show the cluster's workers (threads, memory, GPUs)"
           onClick={() => this.showTab('cluster')}
         >
-          Cluster:{' '}
-          {this._cluster
-            ? this._cluster.scheduler || 'embedded local Dask cluster'
-            : 'unknown'}
+          Cluster: {this._cluster ? this._cluster.scheduler || 'embedded local Dask cluster' : 'unknown'}
         </button>
       </div>
     );
@@ -275,7 +280,7 @@ export class StratumSidebar extends ReactWidget {
   }
 
   private _bridge: NotebookBridge;
-  private _catalog: ICatalogEntry[] = [];
+  private _catalog: ICatalog = { algorithms: [], task_kinds: {}, resolves: {} };
   private _cluster: IClusterInfo | null = null;
   private _error: string | null = null;
   private _lastWritten = '';
