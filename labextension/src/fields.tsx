@@ -184,7 +184,6 @@ export function IssueList(props: { issues?: ISpecIssue[]; className?: string }):
     <div className={props.className || 'jp-stratum-issues'}>
       {props.issues.map((issue, i) => (
         <div key={i} className="jp-stratum-field-error" role="alert">
-          {issue.line ? `line ${issue.line}: ` : ''}
           {issue.message}
         </div>
       ))}

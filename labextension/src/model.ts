@@ -90,6 +90,8 @@ export class PipelineModel {
   requestError: string | null = null;
   /** True while a validation request is outstanding or scheduled. */
   validating = false;
+  /** Counts the user's changes (not validations): what a message about the last click is valid for. */
+  revision = 0;
 
   /**
    * Catalog entry of a step name, or of an alias: the algorithm the core
@@ -431,6 +433,7 @@ export class PipelineModel {
   }
 
   private _update(revalidate = true): void {
+    this.revision++;
     if (revalidate) {
       this.validating = true;
       if (this._timer !== null) {
