@@ -6,14 +6,20 @@ PIP := $(PY) -m pip
 EXTRAS ?= test,browser,onnx,tensorflow,bench,lint
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test test-core test-browser venv system-deps labextension clean
+.PHONY: demo test lint test-core test-browser venv system-deps labextension clean
 
 ## Install, then train the quickstart pipeline on the embedded Dask cluster and print the leaderboard.
 demo: venv
 	$(VENV)/bin/stratum train examples/quickstart.yaml --name quickstart
 
-## Install everything the suite needs, then run the whole test suite (core, then browser).
-test: venv system-deps labextension test-core test-browser
+## Install everything the suite needs, lint, then run the whole test suite (core, then browser).
+test: venv system-deps labextension lint test-core test-browser
+
+## The checks a reviewer should not have to make: ruff (lint + format), mypy on the typed core.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test-core:
 	$(PY) -m pytest tests

@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+try:
+    from ._version import __version__  # written from package.json by the build (hatch-nodejs-version)
+except ImportError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 # public name -> "module:attribute"
 _LAZY = {
@@ -19,7 +22,7 @@ _LAZY = {
     "catalog": "jupyter_stratum.catalog:catalog",
     "connect": "jupyter_stratum.cluster:connect",
     "train": "jupyter_stratum.training:train",
-    "plan": "jupyter_stratum.plan:make_plan",
+    "plan": "jupyter_stratum.training.plan:make_plan",
     "load": "jupyter_stratum.registry:load",
     "open_registry": "jupyter_stratum.registry:open_registry",
     "StratumError": "jupyter_stratum.errors:StratumError",

@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = commands.parse(argv, prog="stratum")
         result = commands.run(args, commands.CommandContext(interactive=False))
-    except commands._HelpShown:
+    except commands.HelpShown:
         return 0
     except StratumError as exc:
         print(f"stratum: {exc.area} error: {exc}", file=sys.stderr)

@@ -41,8 +41,8 @@ SERVERS = [
 
 def fit_and_bundle(workdir: Path):
     from jupyter_stratum.bundle import build_bundle
-    from jupyter_stratum.pipeline import FeatureTypes, build_estimator
     from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.training.estimator import FeatureTypes, build_estimator
 
     X_train, X_test, models = bench.fit_models()
     y_train = bench_labels(X_train)

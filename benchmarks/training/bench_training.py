@@ -47,8 +47,8 @@ def make_data(rows: int) -> pd.DataFrame:
 
 
 def jobs_for(plan, dataset, splits):
-    from jupyter_stratum.fold_task import FoldJob
-    from jupyter_stratum.pipeline import FeatureTypes
+    from jupyter_stratum.training.estimator import FeatureTypes
+    from jupyter_stratum.training.fold import FoldJob
 
     X = dataset.X.iloc[splits.train]
     y = dataset.y.iloc[splits.train]
@@ -80,7 +80,7 @@ def jobs_for(plan, dataset, splits):
 def run_sequential(X, y, jobs):
     from threadpoolctl import threadpool_limits
 
-    from jupyter_stratum.fold_task import fit_fold
+    from jupyter_stratum.training.fold import fit_fold
 
     with threadpool_limits(1):
         start = time.perf_counter()
@@ -91,7 +91,7 @@ def run_sequential(X, y, jobs):
 def run_joblib(X, y, jobs, cores):
     from joblib import Parallel, delayed
 
-    from jupyter_stratum.fold_task import fit_fold
+    from jupyter_stratum.training.fold import fit_fold
 
     with Parallel(n_jobs=cores, backend="loky") as parallel:
         parallel(delayed(abs)(i) for i in range(cores))  # warm the pool
@@ -116,8 +116,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from jupyter_stratum.cluster import connect
-    from jupyter_stratum.plan import make_splits
     from jupyter_stratum.training import prepare
+    from jupyter_stratum.training.plan import make_splits
 
     cores = os.cpu_count() or 1
     frame = make_data(args.rows)

@@ -30,9 +30,9 @@ from collections import Counter
 SETUP = """
 import os
 from jupyter_stratum.training import train
-from jupyter_stratum.cluster_metrics import poller_for
+from jupyter_stratum.cluster.metrics import poller_for
 from jupyter_stratum.widgets.training_view import TrainingView
-from jupyter_stratum.progress import NotebookProgress
+from jupyter_stratum.training.progress import NotebookProgress
 SPEC = {spec!r}
 from jupyter_stratum.widgets._bokehjs import ensure_loaded
 ensure_loaded()  # BokehJS into the page, once per kernel: measured apart, not charged to a variant

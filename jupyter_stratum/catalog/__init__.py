@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import threading
 from importlib.metadata import entry_points
@@ -49,7 +50,7 @@ def _from_entry_point(ep) -> list[Algorithm]:
                 factory=obj,
                 source=ep.dist.name if ep.dist else ep.value,
                 doc=(obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else "",
-                schema_factory=lambda obj=obj: estimator_schema(obj),
+                schema_factory=functools.partial(estimator_schema, obj),
             )
         ]
     result = obj()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,26 @@ class Algorithm:
         if errors:
             raise errors[0]
 
+    def expand(self, params: dict) -> list[dict]:
+        """The search space of ``params``: one params dict per combination of list values.
+
+        A list is a search space, except for a parameter that itself takes a list
+        (``hidden_layer_sizes: [64, 32]``); give a list of lists to search those.
+        List values of such parameters come back as tuples (hashable, one value each).
+        """
+        props = self.schema.get("properties", {})
+        axes = []
+        for key, value in params.items():
+            takes_list = accepts_array(props.get(key, {}))
+            if isinstance(value, list) and not (takes_list and not any(isinstance(v, list) for v in value)):
+                if not value:
+                    raise ParamError(key, f"{key}: an empty list gives no candidates; give at least one value")
+                values = [tuple(v) if isinstance(v, list) and takes_list else v for v in value]
+                axes.append([(key, v) for v in values])
+            else:
+                axes.append([(key, tuple(value) if isinstance(value, list) else value)])
+        return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
+
     def param_errors(self, params: dict) -> list[ParamError]:
         """Every unknown or invalid parameter, one :class:`ParamError` each."""
         errors: list[ParamError] = []
@@ -126,7 +147,7 @@ class Algorithm:
 _SKLEARN_MSG = re.compile(r"The '(?P<p>\w+)' parameter of \w+ must be (?P<must>.*)\. Got (?P<got>.*) instead\.$", re.S)
 
 
-def _validate_sklearn(cls: type, constraints: dict, params: dict) -> None:
+def _validate_sklearn(cls: Callable[..., Any], constraints: dict, params: dict) -> None:
     from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
     for key, value in params.items():
@@ -152,9 +173,9 @@ _JSON_TYPES = {
 }
 
 
-def _describe(schema: dict) -> str:
+def describe_schema(schema: dict) -> str:
     if "anyOf" in schema:
-        return " or ".join(_describe(s) for s in schema["anyOf"])
+        return " or ".join(describe_schema(s) for s in schema["anyOf"])
     if "enum" in schema:
         return "one of " + ", ".join(repr(e) for e in schema["enum"])
     types = schema.get("type", "any value")
@@ -168,7 +189,7 @@ def _describe(schema: dict) -> str:
         "array": "a list",
         "object": "a mapping",
     }
-    text = " or ".join(words.get(t, t) for t in types)
+    text = " or ".join(str(words.get(t, t)) for t in types)
     bounds = []
     for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
         if key in schema:
@@ -208,9 +229,26 @@ def _validate_schema(schema: dict, params: dict) -> None:
     for key, value in params.items():
         prop = schema.get("properties", {}).get(key)
         if prop is not None and not schema_accepts(prop, value):
-            raise ParamError(key, f"{key} must be {_describe(prop)}, got {value!r}")
+            raise ParamError(key, f"{key} must be {describe_schema(prop)}, got {value!r}")
 
 
 def first_doc_line(obj: Any) -> str:
     doc = inspect.getdoc(obj) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def accepts_array(prop: dict) -> bool:
+    """Whether a flat list is one value of this parameter (its JSON Schema) rather than a search space.
+
+    True when the parameter takes a list and either its default is a list
+    (``hidden_layer_sizes``) or it takes nothing scalar besides None; a parameter
+    that takes a scalar or an array (Ridge's ``alpha``) searches over a flat list.
+    """
+    options = prop.get("anyOf", [prop])
+    types = set()
+    for o in options:
+        t = o.get("type")
+        types.update(t if isinstance(t, list) else [t] if t else [])
+    if "array" not in types:
+        return False
+    return isinstance(prop.get("default"), list) or not (types - {"array", "null"})

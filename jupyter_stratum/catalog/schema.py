@@ -66,7 +66,7 @@ def constraint_schema(constraint: Any) -> dict | None:
         options = sorted(constraint.options, key=str)
         return {"enum": [_json_default(o) for o in options]}
     if isinstance(constraint, str):
-        return {
+        known: dict[str, dict | None] = {
             "boolean": {"type": "boolean"},
             "random_state": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**32 - 1},
             "verbose": {"type": ["integer", "boolean"]},
@@ -75,7 +75,8 @@ def constraint_schema(constraint: Any) -> dict | None:
             "nan": {"const": "nan"},
             "cv_object": {"type": ["integer", "null"], "minimum": 2},
             "missing_values": {"type": ["number", "string", "null"]},
-        }.get(constraint)
+        }
+        return known.get(constraint)
     if isinstance(constraint, type):
         if constraint is bool or issubclass(constraint, (bool, np.bool_)):
             return {"type": "boolean"}
@@ -100,7 +101,7 @@ def _param_doc(estimator_cls: type, name: str) -> str:
     lines = doc.splitlines()
     for i, line in enumerate(lines):
         if line.startswith(f"{name} :") or line == name:
-            text = []
+            text: list[str] = []
             for follow in lines[i + 1 :]:
                 if follow and not follow.startswith(" "):
                     break
@@ -116,7 +117,7 @@ def _param_doc(estimator_cls: type, name: str) -> str:
 def estimator_schema(estimator_cls: type) -> dict:
     """JSON Schema (draft 2020-12 subset) of an estimator class's hyperparameters."""
     constraints = getattr(estimator_cls, "_parameter_constraints", {}) or {}
-    signature = inspect.signature(estimator_cls.__init__)
+    signature = inspect.signature(estimator_cls.__init__)  # type: ignore[misc]  # the class's own parameters
     properties: dict[str, dict] = {}
     for name, param in signature.parameters.items():
         if name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):

@@ -25,7 +25,7 @@ _EXTRA_ALIASES = {
 def _constructible(cls: type) -> bool:
     """Can be built with no arguments (meta-estimators needing `estimator=` are left out)."""
     try:
-        signature = inspect.signature(cls.__init__)
+        signature = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own parameters
     except (TypeError, ValueError):
         return False
     return all(
@@ -98,7 +98,7 @@ def algorithms() -> list[Algorithm]:
                 factory=cls,
                 source="scikit-learn",
                 doc=first_doc_line(cls),
-                schema_factory=lambda cls=cls: estimator_schema(cls),
+                schema_factory=functools.partial(estimator_schema, cls),
             )
     # systematic aliases: random_forest -> random_forest_classifier / _regressor
     for algo in list(found.values()):

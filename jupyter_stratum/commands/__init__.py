@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StratumError
@@ -59,8 +59,6 @@ class CommandContext:
     on_event: Callable[[Any], None] | None = None
     #: shows an object as it becomes available (IPython display or print)
     display: Callable[[Any], None] = print
-    #: extra front-end specific state
-    extras: dict = field(default_factory=dict)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,10 +70,10 @@ class _Parser(argparse.ArgumentParser):
     def exit(self, status: int = 0, message: str | None = None):
         if status:
             raise CommandLineError(message or f"{self.prog} failed")
-        raise _HelpShown(message or "")
+        raise HelpShown(message or "")
 
 
-class _HelpShown(Exception):
+class HelpShown(Exception):
     """``--help`` was asked: the help text has already been printed."""
 
 
@@ -105,7 +103,7 @@ def parse(argv: list[str], prog: str = "stratum") -> argparse.Namespace:
     """Parse ``argv`` for one command, loading only that command's module."""
     if not argv or argv[0] in ("-h", "--help"):
         build_parser(prog).print_help()
-        raise _HelpShown("")
+        raise HelpShown("")
     name, rest = argv[0], argv[1:]
     module = command_module(name)
     parser = _Parser(prog=f"{prog} {name}", description=module.HELP)

@@ -49,6 +49,6 @@ def run(args, ctx):
 
 
 def _short(prop: dict) -> str:
-    from ..catalog.algorithm import _describe
+    from ..catalog.algorithm import describe_schema
 
-    return _describe({k: v for k, v in prop.items() if k not in ("default", "description")})
+    return describe_schema({k: v for k, v in prop.items() if k not in ("default", "description")})

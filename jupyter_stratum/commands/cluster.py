@@ -12,14 +12,11 @@ Switching sets ``$STRATUM_SCHEDULER`` in this process, so the next
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from . import CommandLineError
 
 HELP = "Show the Dask cluster (workers, GPU/memory/threads, dashboard); connect ADDR | local | gateway switch it."
-
-_gateway_clusters: list = []  # keep GatewayCluster objects alive while their client is used
 
 
 def add_arguments(parser) -> None:
@@ -72,15 +69,6 @@ class ClusterView:
         return self.to_text()
 
 
-def _use(address: str | None) -> None:
-    from ..cluster import SCHEDULER_ENV
-
-    if address:
-        os.environ[SCHEDULER_ENV] = address
-    else:
-        os.environ.pop(SCHEDULER_ENV, None)
-
-
 def _positive(n: int | None, what: str) -> None:
     if n is not None and n < 1:
         raise CommandLineError(f"--{what} must be at least 1, got {n}.")
@@ -92,12 +80,12 @@ def run(args, ctx):
     action = getattr(args, "action", None) or "show"
     if action == "connect":
         client = cl.connect(args.address)  # ClusterError with advice when unreachable
-        _use(args.address)
+        cl.use_for_training(args.address)
         info = cl.cluster_info(client)
         return ClusterView(info, f"Connected to {args.address}: %%stratum train now runs there. {_gpu_line(info)}")
     if action == "local":
         _positive(args.workers, "workers")
-        _use(None)
+        cl.use_for_training(None)
         info = cl.cluster_info(cl.local(args.workers))
         note = "" if ctx.interactive else " (it stops when this command exits; use it from a notebook)"
         return ClusterView(
@@ -105,15 +93,12 @@ def run(args, ctx):
         )
     if action == "gateway":
         _positive(args.workers, "workers")
-        client = _gateway_client(args)
-        address = client.scheduler.address
-        cl.use(client, address)  # the gateway's client (TLS, proxied) is the one to reuse for this address
-        _use(address)
+        from ..cluster.gateway_client import cluster_name, gateway
+
+        client = gateway(args.address, name=args.name, workers=args.workers, gpu=args.gpu, timeout=args.timeout)
         info = cl.cluster_info(client)
         return ClusterView(
-            info,
-            f"Gateway cluster {getattr(_gateway_clusters[-1], 'name', '')} ready: "
-            f"%%stratum train now runs there. {_gpu_line(info)}",
+            info, f"Gateway cluster {cluster_name(client)} ready: %%stratum train now runs there. {_gpu_line(info)}"
         )
     return _show(cl)
 
@@ -125,7 +110,7 @@ def _show(cl) -> ClusterView:
     client = cl.embedded_client()
     if client is not None:
         return ClusterView(cl.cluster_info(client), "Training uses the embedded local cluster.")
-    from ..placement import cluster_for_plan
+    from ..training.placement import cluster_for_plan
 
     n = len(cluster_for_plan().workers)
     return ClusterView(
@@ -142,44 +127,3 @@ def _gpu_line(info) -> str:
     if gpus:
         return f"Keras candidates train on the GPU worker(s): {', '.join(gpus)}."
     return "No worker offers GPU: Keras candidates train on CPU workers."
-
-
-def _gateway_client(args):
-    from ..errors import ClusterError
-
-    try:
-        from dask_gateway import Gateway
-    except ImportError:
-        raise ClusterError(
-            "dask-gateway is not installed in this environment: `pip install dask-gateway` "
-            "(JupyterHub images with a Dask Gateway usually have it)."
-        ) from None
-    try:
-        gateway = Gateway(args.address) if args.address else Gateway()
-        if args.name:
-            gc = gateway.connect(args.name)
-        else:
-            options = gateway.cluster_options()
-            if args.gpu:
-                if "gpu" not in options:
-                    raise ClusterError(
-                        "This Dask Gateway has no 'gpu' cluster option. Use the configuration "
-                        "in cluster/gateway/ (or ask its admin), or leave out --gpu."
-                    )
-                options.gpu = True
-            gc = gateway.new_cluster(options)
-        if args.workers:
-            gc.scale(args.workers)
-        client = gc.get_client(set_as_default=False)
-        if args.workers:
-            client.wait_for_workers(args.workers, timeout=args.timeout)
-    except ClusterError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - connection, auth and option errors of dask-gateway
-        where = args.address or "the address in the dask config (gateway.address)"
-        raise ClusterError(
-            f"Could not get a cluster from the Dask Gateway at {where}: {type(exc).__name__}: "
-            f"{exc}. Check the address and that you are logged in to its JupyterHub."
-        ) from None
-    _gateway_clusters.append(gc)
-    return client

@@ -58,7 +58,7 @@ def _spec_and_name(args, ctx: CommandContext):
 
 
 def run(args, ctx: CommandContext):
-    from ..training import dry_run, train
+    from ..training.run import dry_run, train
 
     text, name, base_dir = _spec_and_name(args, ctx)
     if args.dry_run:
@@ -66,7 +66,8 @@ def run(args, ctx: CommandContext):
     report = _report_path(args.report)
     on_event = ctx.on_event
     if on_event is None:
-        from ..progress import TerminalProgress, notebook_progress
+        from ..training.progress import TerminalProgress
+        from ..widgets import notebook_progress
 
         on_event = (
             notebook_progress(cluster=args.cluster, title=name)

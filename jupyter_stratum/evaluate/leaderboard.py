@@ -8,14 +8,24 @@ from dataclasses import dataclass
 from .metrics import METRICS
 
 
+def rank_key(mean: float, fit_seconds: float, metric: str, *, failed: bool = False) -> tuple:
+    """The leaderboard order, as a sort key: scored candidates first, best mean first (the metric says
+    which direction is better), ties to the cheaper candidate; ``sorted``/``min`` keep earlier ones first.
+
+    The one definition of the order, used by :func:`select_best`, :meth:`Leaderboard.build` and the live
+    training view.
+    """
+    sign = 1 if METRICS[metric].greater_is_better else -1
+    unscored = failed or math.isnan(mean)
+    return (unscored, -sign * (0.0 if math.isnan(mean) else mean), fit_seconds)
+
+
 def select_best(candidates, metric: str):
     """The candidate with the best mean fold score (direction from the metric); None if all failed."""
-    sign = 1 if METRICS[metric].greater_is_better else -1
     scored = [c for c in candidates if not c.failed and c.folds and not math.isnan(c.mean(metric))]
     if not scored:
         return None
-    # ties: the cheaper candidate, then the earlier one
-    return max(scored, key=lambda c: (sign * c.mean(metric), -c.fit_seconds))
+    return min(scored, key=lambda c: rank_key(c.mean(metric), c.fit_seconds, metric))
 
 
 @dataclass
@@ -26,13 +36,8 @@ class Leaderboard:
 
     @classmethod
     def build(cls, candidates, metric: str, metrics: list[str]) -> Leaderboard:
-        sign = 1 if METRICS[metric].greater_is_better else -1
-
-        def key(c):
-            m = c.mean(metric)
-            return (c.failed or math.isnan(m), -sign * (m if not math.isnan(m) else 0), c.fit_seconds)
-
-        return cls(metric, list(metrics), sorted(candidates, key=key))
+        ordered = sorted(candidates, key=lambda c: rank_key(c.mean(metric), c.fit_seconds, metric, failed=c.failed))
+        return cls(metric, list(metrics), ordered)
 
     @property
     def best(self):

@@ -66,13 +66,6 @@ def model_from_keras_bytes(data: bytes):
         return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
-def _register_flavor() -> None:
-    """A process that holds a fitted Keras estimator can register it (flavor ``keras``)."""
-    from .flavor import register
-
-    register()
-
-
 def _positive_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ...]:
     values = (value,) if isinstance(value, Integral) else tuple(value)
     if (not values and not allow_empty) or not all(
@@ -197,7 +190,6 @@ class _KerasEstimator(BaseEstimator):
         self.best_epoch_ = int(np.argmin(losses)) + 1
         self._model = model
         self._keras_bytes = None
-        _register_flavor()
         return self
 
     def _validation_split(self, X, y):
@@ -257,7 +249,6 @@ class _KerasEstimator(BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         self._model = None
-        _register_flavor()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -175,5 +175,4 @@ def register() -> None:
         register_flavor(FLAVOR, save, load, SUFFIX, check=check)
 
 
-ensure = register
 register()

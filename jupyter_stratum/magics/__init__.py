@@ -98,7 +98,7 @@ class StratumMagics(Magics):
             args = commands.parse(argv, prog="%stratum")
             ctx = commands.CommandContext(user_ns=self.shell.user_ns, cell=cell, interactive=True, display=display)
             return commands.run(args, ctx)
-        except commands._HelpShown:
+        except commands.HelpShown:
             return None
         except StratumError as exc:
             show_error(exc)

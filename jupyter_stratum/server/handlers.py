@@ -218,7 +218,7 @@ class ClusterHandler(StratumHandler):
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        from ..cluster import configured_scheduler, probe
+        from ..cluster.client import configured_scheduler, probe
         from ..errors import ClusterError
 
         scheduler = await self.call_core(configured_scheduler)

@@ -27,3 +27,23 @@ def write_report(result, path):
     from .report import write_report as _write
 
     return _write(result, path)
+
+
+def notebook_progress(cluster: str | None = None, title: str | None = None):
+    """The richest progress view this notebook can show: the live widget view (progress bar,
+    running leaderboard, worker CPU/memory from the scheduler of ``cluster``), else
+    :class:`~jupyter_stratum.training.progress.NotebookProgress` (no kernel with comms, or
+    ipywidgets/Bokeh missing)."""
+    try:
+        from .evaluation_view import widgets_available
+
+        if widgets_available():
+            from ..cluster.metrics import poller_for
+            from .training_view import TrainingView
+
+            return TrainingView(metrics=poller_for(cluster), title=title)
+    except ImportError:
+        pass
+    from ..training.progress import NotebookProgress
+
+    return NotebookProgress()

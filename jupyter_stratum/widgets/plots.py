@@ -1,6 +1,6 @@
 """Bokeh figures of training results and live training state.
 
-Pure functions from results (:mod:`jupyter_stratum.results`) or plain rows to
+Pure functions from results (:mod:`jupyter_stratum.training.results`) or plain rows to
 Bokeh models; no ipywidgets here. The notebook views (``evaluation_view``,
 ``training_view``) wrap these in ``jupyter_bokeh.BokehModel``; the standalone
 report (``report``) embeds the same figures in one HTML file.

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..evaluate.metrics import METRICS
+from ..evaluate.leaderboard import rank_key
 from ..events import (
     ModelRegistered,
     Notice,
@@ -36,7 +36,7 @@ from ..events import (
     TaskRetried,
     TaskStarted,
 )
-from ..progress import ProgressCounter
+from ..training.progress import ProgressCounter
 
 
 def _fmt_seconds(s: float) -> str:
@@ -227,7 +227,6 @@ class TrainingView:
         import numpy as np
 
         metric = self.metric
-        sign = 1 if metric and METRICS[metric].greater_is_better else -1
         rows = []
         for cid, folds in self.folds.items():
             values = [f[metric] for f in folds if metric in f and not math.isnan(f[metric])] if metric else []
@@ -243,14 +242,8 @@ class TrainingView:
                 else "queued"
             )
             rows.append({"candidate": cid, "mean": mean, "std": std, "folds": len(folds), "status": status})
-        # the core's order: best mean first, ties to the cheaper candidate
-        rows.sort(
-            key=lambda r: (
-                math.isnan(r["mean"]),
-                -sign * (0 if math.isnan(r["mean"]) else r["mean"]),
-                self.seconds.get(r["candidate"], 0.0),
-            )
-        )
+        if metric:
+            rows.sort(key=lambda r: rank_key(r["mean"], self.seconds.get(r["candidate"], 0.0), metric))
         return rows
 
     def leaderboard_html(self, limit: int = 15) -> str:

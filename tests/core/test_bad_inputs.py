@@ -257,6 +257,8 @@ def test_bad_input_gets_its_message_and_registers_nothing(case, stratum_home):
     _, spec, namespace, exc_type, fragments = case
     with pytest.raises(exc_type) as info:
         train(spec, name="bad", user_ns=namespace)
+    # the front-ends show a StratumError's message instead of a traceback: every user mistake must be one
+    assert isinstance(info.value, StratumError), type(info.value).__mro__
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
@@ -264,10 +266,6 @@ def test_bad_input_gets_its_message_and_registers_nothing(case, stratum_home):
     assert open_registry().names() == []
     artifacts = [p for p in stratum_home.rglob("*") if p.is_file() and not p.name.startswith("registry.sqlite")]
     assert artifacts == [], artifacts
-
-
-def test_battery_is_large_enough():
-    assert len(CASES) >= 25
 
 
 def test_unreadable_file_content(tmp_path):
@@ -318,8 +316,3 @@ def test_one_failing_candidate_is_reported_and_the_rest_win(client):
     assert result.best.id == "logistic_regression"
     assert "error" in result.leaderboard.to_text()
     assert open_registry().names() == ["partial"]
-
-
-def test_every_error_is_a_stratum_error():
-    for *_, exc_type, _ in CASES:
-        assert issubclass(exc_type, StratumError)

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from jupyter_stratum.events import TaskFinished, TaskStarted
-from jupyter_stratum.task_cost import estimate_cost, task_priorities
+from jupyter_stratum.training.cost import estimate_cost, task_priorities
 
 pytestmark = pytest.mark.cluster
 
@@ -47,9 +47,9 @@ def _priorities_on_scheduler(dask_scheduler, prefix):
 def test_expensive_candidates_folds_start_first_with_sklearns_scores():
     from distributed import Client, LocalCluster
 
-    from jupyter_stratum.engine import run_plan
-    from jupyter_stratum.plan import make_splits
     from jupyter_stratum.training import prepare
+    from jupyter_stratum.training.engine import run_plan
+    from jupyter_stratum.training.plan import make_splits
 
     spec, dataset, plan = prepare(SPEC)
     splits = make_splits(dataset.y, spec.split, plan.task)

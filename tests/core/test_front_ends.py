@@ -102,7 +102,7 @@ def test_user_mistake_is_one_message_not_a_traceback(shell, capsys):
     assert "stratum spec error" in printed and "Did you mean 'random_forest'" in printed
     assert "Traceback" not in printed
     assert shell.run_line_magic("stratum", "show nothing") is None
-    assert "No model named 'nothing'" in capsys.readouterr().out or True
+    assert "stratum registry error: No model named 'nothing'" in capsys.readouterr().out
     shell.run_line_magic("stratum", "trian")
     assert "Unknown command 'trian'. Did you mean 'train'?" in capsys.readouterr().out
 

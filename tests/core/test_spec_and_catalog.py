@@ -94,7 +94,7 @@ def test_validate_text_normalises():
 
 
 def test_search_space_vs_list_parameter():
-    from jupyter_stratum.plan import make_candidates
+    from jupyter_stratum.training.plan import make_candidates
 
     spec = parse_spec(
         "data: df\nmodels:\n  - mlp: {hidden_layer_sizes: [16, 8]}\n  - mlp: {hidden_layer_sizes: [[4], [8]]}\n"
@@ -205,4 +205,4 @@ def test_third_party_algorithm_through_entry_point(tmp_path):
 
     info = json.loads(first)
     assert info == {"source": "acme-algos", "kind": "classifier", "schema": {"type": "boolean", "default": True}}
-    assert "strength must be an instance of 'bool'" in rest or "strength must be" in rest
+    assert "strength must be an instance of 'bool'" in rest, rest

@@ -7,8 +7,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_validate, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -75,6 +75,10 @@ def test_cv_and_holdout_scores_equal_sklearn(client, breast_cancer_spec, referen
     assert roc["auc"] == pytest.approx(roc_auc_score(result.best.y_true, result.best.y_score[:, 1]), abs=1e-12)
     cm = result.best.confusion_matrix()
     assert cm.sum() == len(y_train)
+    # the out-of-fold predictions sklearn makes on the same folds, in the training part's row order
+    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    oof = cross_val_predict(make_pipeline(StandardScaler(), models[best_id]), X_train, y_train, cv=cv)
+    np.testing.assert_array_equal(cm, confusion_matrix(y_train, oof, labels=result.best.classes))
 
     # registered with its lineage
     assert result.version is not None and result.version.ref == "cancer@1"

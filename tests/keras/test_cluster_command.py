@@ -197,9 +197,9 @@ def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
             {"gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": "stratum-test", "password": ""}}
         )
         view = run(f"cluster gateway --address http://127.0.0.1:{port} --gpu --workers 1 --timeout 180")
-        from jupyter_stratum.commands import cluster as cmd
+        from jupyter_stratum.cluster import gateway_client as gw
 
-        gateway_cluster = cmd._gateway_clusters[-1]
+        gateway_cluster = gw._clusters[os.environ[cl.SCHEDULER_ENV]]
         assert [w.resources for w in view.info.workers] == [{"GPU": 1}]
         assert "Keras candidates train on the GPU worker(s)" in view.to_text()
         assert os.environ[cl.SCHEDULER_ENV].startswith(f"gateway://127.0.0.1:{port}/")

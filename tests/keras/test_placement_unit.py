@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from jupyter_stratum.cluster import ClusterInfo, WorkerInfo
-from jupyter_stratum.engine import check_resources
 from jupyter_stratum.errors import ClusterError
-from jupyter_stratum.placement import place
 from jupyter_stratum.training import prepare
+from jupyter_stratum.training.engine import check_resources
+from jupyter_stratum.training.placement import place
 
 SPEC = """\
 data: sklearn:digits

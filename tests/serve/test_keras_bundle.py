@@ -48,7 +48,7 @@ def _one_tf_thread_and_flavors_restored():
 
 
 def _fit_and_register(registry, name, X_train, X_test, y_train, y_test, task, params, preprocess, classes=None):
-    from jupyter_stratum.pipeline import FeatureTypes, build_estimator
+    from jupyter_stratum.training.estimator import FeatureTypes, build_estimator
 
     model = build_estimator(
         "keras_mlp",

@@ -158,7 +158,7 @@ def test_cv_spread_and_cost_hold_fold_scores_and_seconds(binary_result):
 
     cost = plots.cost_figure(cands).select_one({"name": "cost", "type": plots.ColumnDataSource})
     workers = {f.worker for c in cands for f in c.folds}
-    assert workers == {"cpu-1", "cpu-2"} or workers <= {"cpu-1", "cpu-2"}
+    assert workers and workers <= {"cpu-1", "cpu-2"}
     for i, c in enumerate(cands):
         assert sum(cost.data[w][i] for w in workers) == pytest.approx(c.fit_seconds)
         for w in workers:

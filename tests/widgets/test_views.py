@@ -113,7 +113,7 @@ def test_view_bundle_has_widget_and_fallbacks(binary_result):
 # ------------------------------------------------------------------ live training view
 def test_training_view_from_a_real_run(client, specs):
     """Replays nothing: the view is the on_event of a real run, with CPU/memory from the real scheduler."""
-    from jupyter_stratum.cluster_metrics import WorkerMetricsPoller
+    from jupyter_stratum.cluster.metrics import WorkerMetricsPoller
     from jupyter_stratum.training import train
     from jupyter_stratum.widgets.training_view import TrainingView
 

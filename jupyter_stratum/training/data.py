@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
-from .spec import SKLEARN_DATASETS
+from ..errors import DataError
+from ..spec import SKLEARN_DATASETS
 
 # bundled data sets: sklearn:<name>; all ship inside scikit-learn (no download)
 

@@ -10,25 +10,38 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import TrainingError
-from .events import ModelRegistered, Notice, PlanReady, RefitFinished
-from .jsonsafe import to_jsonable
-from .spec import PipelineSpec, parse_spec
+from ..errors import TrainingError
+from ..events import ModelRegistered, Notice, PlanReady, RefitFinished
+from ..jsonsafe import to_jsonable
+from ..spec import LineMap, PipelineSpec, parse_spec
+
+if TYPE_CHECKING:
+    from .results import TrainingResult
 
 
-def _as_spec(spec: str | dict | PipelineSpec | Path) -> PipelineSpec:
+def _as_spec(spec: str | dict | PipelineSpec | Path) -> tuple[PipelineSpec, LineMap | None, str | None]:
+    """(spec, where its fields are in the text, the task its content was checked for).
+
+    Text and dicts are checked at once, before any data is loaded (a typo in an algorithm name
+    is reported even when the data is missing), for the task the spec states; ``make_plan``
+    checks again only when the task is inferred from the data.
+    """
     if isinstance(spec, Path):
-        from .errors import SpecError
+        from ..errors import SpecError
 
         try:
             spec = spec.read_text()
         except OSError as exc:
             raise SpecError(f"Cannot read the spec file {spec}: {exc.strerror}. Check the path.") from None
-    return spec if isinstance(spec, PipelineSpec) else parse_spec(spec)
+    if isinstance(spec, PipelineSpec):
+        return spec, None, None
+    lines = LineMap(spec) if isinstance(spec, str) else None
+    parsed = parse_spec(spec)
+    return parsed, lines, parsed.task
 
 
 def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None):
@@ -36,9 +49,9 @@ def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = 
     from .data import load_dataset
     from .plan import make_plan
 
-    spec = _as_spec(spec)
+    spec, lines, checked_for = _as_spec(spec)
     dataset = load_dataset(spec.data, spec.target, user_ns, base_dir)
-    plan = make_plan(spec, dataset)
+    plan = make_plan(spec, dataset, lines=lines, checked_for=checked_for)
     return spec, dataset, plan
 
 
@@ -64,19 +77,19 @@ def train(
     on_event: Callable[[Any], None] | None = None,
     register: bool = True,
     registry=None,
-) -> TrainingResult:  # noqa: F821
+) -> TrainingResult:
     """Train every candidate of ``spec`` on Dask, pick the best, refit, score on the holdout, register.
 
     ``spec`` is YAML text, a dict, a :class:`PipelineSpec` or a Path to a YAML file.
     ``name`` registers the best model under that name (skipped when None or
     ``register=False``). Events go to ``on_event`` as they happen.
     """
-    from .cluster import cluster_info, connect
+    from ..cluster.client import cluster_info, connect
+    from ..evaluate.leaderboard import Leaderboard
+    from ..evaluate.metrics import score_all
     from .data import fingerprint, input_schema
     from .engine import check_resources, run_plan
-    from .evaluate.leaderboard import Leaderboard
-    from .evaluate.metrics import score_all
-    from .fold_task import predictions, refit
+    from .fold import predictions, refit
     from .placement import place
     from .plan import make_splits
     from .results import CandidateResult, TrainingResult
@@ -90,7 +103,7 @@ def train(
             on_event(event)
 
     if register and name is not None:
-        from .registry import open_registry
+        from ..registry import open_registry
 
         registry = registry or open_registry()  # fail on a bad registry before any work
         _check_name(name)
@@ -115,8 +128,8 @@ def train(
                 class_name=c.class_name,
                 params=c.params,
                 resources=c.resources,
-                folds=sorted(out["folds"][c.id], key=lambda f: f.fold),
-                error=out["errors"].get(c.id),
+                folds=sorted(out.folds[c.id], key=lambda f: f.fold),
+                error=out.errors.get(c.id),
                 y_train=y_train,
                 classes=plan.classes,
             )
@@ -131,13 +144,13 @@ def train(
         raise TrainingError(f"Every candidate failed, nothing was registered. {details}")
 
     # refit the winner on the whole training part, where its resources are
-    X_future, y_future = out["data"]
+    X_future, y_future = out.data
     future = client.submit(
         refit,
         best.algorithm,
         best.params,
         tuple(plan.preprocess),
-        out["features"],
+        out.features,
         plan.task,
         X_future,
         y_future,
@@ -152,7 +165,7 @@ def train(
         raise TrainingError("Interrupted during the refit; nothing was registered.") from None
     finally:
         del X_future, y_future
-        out.pop("data", None)
+        out.data = (None, None)  # the last references to the scattered training data
     X_test, y_test = dataset.X.iloc[splits.test], dataset.y.iloc[splits.test]
     n_classes = len(plan.classes) if plan.classes is not None else None
     holdout_scores = score_all(model, X_test, y_test, plan.metrics, n_classes)
@@ -186,15 +199,14 @@ def train(
 
 
 def _check_name(name: str) -> None:
-    import re
+    """Fail before training, with the registry's own rule (``registry.refs``), not after it."""
+    from ..errors import RegistryError, SpecError
+    from ..registry.refs import NAME_RULE, validate_name
 
-    from .errors import SpecError
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        raise SpecError(
-            f"Invalid model name {name!r}: use letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit (e.g. churn, churn-v2)."
-        )
+    try:
+        validate_name(name)
+    except RegistryError:
+        raise SpecError(f"Invalid model name {name!r}: use {NAME_RULE} (e.g. churn, churn-v2).") from None
 
 
 def flavor_of(model) -> str:

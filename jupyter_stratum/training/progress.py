@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .events import Notice, PlanReady, RefitFinished, RunFinished, TaskFailed, TaskFinished, TaskRetried
+from ..events import Notice, PlanReady, RefitFinished, RunFinished, TaskFailed, TaskFinished, TaskRetried
 
 
 class ProgressCounter:
@@ -100,20 +100,3 @@ class NotebookProgress:
             self.last = now
             self.updates += 1
             self.handle.update({"text/plain": self.counter.line()}, raw=True)
-
-
-def notebook_progress(cluster: str | None = None, title: str | None = None):
-    """The richest progress view this notebook can show: the live widget view (progress bar,
-    running leaderboard, worker CPU/memory from the scheduler of ``cluster``), else
-    :class:`NotebookProgress` (no kernel with comms, or ipywidgets/Bokeh missing)."""
-    try:
-        from .widgets.evaluation_view import widgets_available
-
-        if widgets_available():
-            from .cluster_metrics import poller_for
-            from .widgets.training_view import TrainingView
-
-            return TrainingView(metrics=poller_for(cluster), title=title)
-    except ImportError:
-        pass
-    return NotebookProgress()

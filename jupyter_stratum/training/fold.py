@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .estimator import FeatureTypes
 from .results import FoldResult
 
 
@@ -24,7 +25,7 @@ class FoldJob:
     algorithm: str
     params: dict
     preprocess: tuple
-    features: object  # pipeline.FeatureTypes
+    features: FeatureTypes
     task: str
     metrics: tuple
     n_classes: int | None
@@ -38,7 +39,7 @@ def worker_name() -> str:
     try:
         from distributed import get_worker
 
-        from .cluster import worker_label
+        from ..cluster.client import worker_label
 
         return worker_label(get_worker().name)
     except (ImportError, ValueError):
@@ -88,8 +89,8 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
 
     ``X``/``y`` are the training part; positions index into them.
     """
-    from .evaluate.metrics import score_all
-    from .pipeline import build_estimator
+    from ..evaluate.metrics import score_all
+    from .estimator import build_estimator
 
     worker = worker_name()
     _announce(job, worker)
@@ -130,7 +131,7 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
 
 def refit(algorithm: str, params: dict, preprocess: tuple, features, task: str, X, y, image_shape=None):
     """Fit the winner on the whole training part; returns (estimator, seconds, worker)."""
-    from .pipeline import build_estimator
+    from .estimator import build_estimator
 
     estimator = build_estimator(algorithm, params, list(preprocess), features, task, image_shape)
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Tasks carry the candidate's resource restrictions (a ``GPU: 1`` candidate runs
 only where a worker offers ``GPU``) and a priority from the candidate's estimated
-cost (:mod:`jupyter_stratum.task_cost`), so the expensive folds start first and
+cost (:mod:`jupyter_stratum.training.cost`), so the expensive folds start first and
 do not form the run's tail. Results are collected as they complete.
 A task whose worker died is run again by Dask; if Dask gives up on it
 (``KilledWorker``) the engine resubmits it, up to ``retries`` times. A task
@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import queue
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
-from .errors import ClusterError, TrainingError
-from .events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
-from .fold_task import FoldJob, fit_fold
-from .task_cost import task_priorities
+from ..errors import ClusterError, TrainingError
+from ..events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
+from .cost import task_priorities
+from .estimator import FeatureTypes
+from .fold import FoldJob, fit_fold
+from .results import FoldResult
 
 
 def check_resources(plan, cluster) -> None:
@@ -57,23 +59,29 @@ class _StartListener:
                 return out
 
 
+@dataclass
+class RunOutcome:
+    """What :func:`run_plan` gives back: every fold's result, the failed candidates, and what the
+    refit reuses (the training part, already on the workers, and its column types)."""
+
+    folds: dict[str, list[FoldResult]]  # candidate id -> its folds' results, in completion order
+    errors: dict[str, str]  # candidate id -> the first error of its folds
+    data: tuple[Any, Any]  # (X_train, y_train) futures, scattered once
+    features: FeatureTypes
+
+
 def run_plan(
     plan, dataset, splits, client, *, on_event: Callable | None = None, retries: int = 3, poll: float = 0.05
-) -> dict[str, list]:
-    """Train every (candidate, fold).
+) -> RunOutcome:
+    """Train every task of ``plan`` (one per candidate and fold) on ``client``'s cluster.
 
-    Returns a dict with ``folds`` ({candidate_id: [FoldResult]}), ``errors``
-    ({candidate_id: message}), ``data`` (the scattered training part) and
-    ``features`` (numeric / categorical columns).
+    The tasks' keys and resources are the plan's own (``plan.tasks``, placed by ``placement``).
     """
     from distributed import as_completed
     from distributed.client import FutureCancelledError
 
-    from .pipeline import FeatureTypes
-
     emit = on_event or (lambda e: None)
-    run_id = uuid.uuid4().hex[:8]
-    topic = f"stratum-{run_id}"
+    topic = f"stratum-{plan.run_id}"
     X_train = dataset.X.iloc[splits.train]
     y_train = dataset.y.iloc[splits.train]
     features = FeatureTypes.of(X_train)
@@ -88,30 +96,30 @@ def run_plan(
 
     jobs: dict[str, FoldJob] = {}
     futures = {}
-    for index, candidate in enumerate(plan.candidates):
-        for fold, (_tr, _te) in enumerate(splits.folds):
-            key = f"{topic}-{index}-{fold}"
-            jobs[key] = FoldJob(
-                key=key,
-                candidate_id=candidate.id,
-                algorithm=candidate.algorithm,
-                params=candidate.params,
-                preprocess=tuple(plan.preprocess),
-                features=features,
-                task=plan.task,
-                metrics=tuple(plan.metrics),
-                n_classes=n_classes,
-                fold=fold,
-                topic=topic,
-                image_shape=image_shape,
-            )
+    resources: dict[str, dict] = {}  # candidate id -> its tasks' resources (one placement per candidate)
+    for task in plan.tasks:
+        candidate = plan.candidate(task.candidate_id)
+        jobs[task.key] = FoldJob(
+            key=task.key,
+            candidate_id=candidate.id,
+            algorithm=candidate.algorithm,
+            params=candidate.params,
+            preprocess=tuple(plan.preprocess),
+            features=features,
+            task=plan.task,
+            metrics=tuple(plan.metrics),
+            n_classes=n_classes,
+            fold=task.fold,
+            topic=topic,
+            image_shape=image_shape,
+        )
+        resources[task.candidate_id] = task.resources
     fold_positions = {fold: (tr, te) for fold, (tr, te) in enumerate(splits.folds)}
     # higher runs first: the expensive candidates' folds start before the cheap ones
     priorities = task_priorities(plan.candidates, len(X_train))
 
     def submit(job: FoldJob):
         tr, te = fold_positions[job.fold]
-        candidate = plan.candidate(job.candidate_id)
         future = client.submit(
             fit_fold,
             job,
@@ -121,7 +129,7 @@ def run_plan(
             te,
             key=job.key,
             pure=False,
-            resources=candidate.resources or None,
+            resources=resources[job.candidate_id] or None,
             retries=0,
             priority=priorities[job.candidate_id],
         )
@@ -203,14 +211,11 @@ def run_plan(
             pass
     emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed))
     # the scattered data stays on the workers for the refit; dropping the futures releases it
-    return {"folds": results, "errors": errors, "data": (X_future, y_future), "features": features}
+    return RunOutcome(folds=results, errors=errors, data=(X_future, y_future), features=features)
 
 
 def _is_worker_loss(exc: BaseException) -> bool:
+    from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker
 
-    try:
-        from distributed.comm.core import CommClosedError
-    except ImportError:  # pragma: no cover
-        CommClosedError = OSError
     return isinstance(exc, (KilledWorker, CommClosedError))

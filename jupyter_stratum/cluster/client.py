@@ -10,14 +10,15 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
-from .errors import ClusterError
+from ..errors import ClusterError
 
 SCHEDULER_ENV = "STRATUM_SCHEDULER"
 
 _lock = threading.Lock()
-_clients: dict[str, object] = {}
-_embedded = None  # the LocalCluster we started
+_clients: dict[str, Any] = {}  # address (or "embedded") -> distributed.Client
+_embedded: Any = None  # the LocalCluster we started
 
 
 @dataclass
@@ -57,13 +58,13 @@ class ClusterInfo:
         ]
 
     def to_text(self) -> str:
-        from .display import text_table
+        from ..display import text_table
 
         kind = "embedded local cluster" if self.embedded else "cluster"
         return f"Dask {kind} at {self.scheduler}; dashboard: {self.dashboard_link or '-'}\n" + text_table(self.rows())
 
     def _repr_html_(self) -> str:
-        from .display import html_table
+        from ..display import html_table
 
         link = (
             f'<a href="{self.dashboard_link}" target="_blank">dashboard</a>' if self.dashboard_link else "no dashboard"
@@ -90,12 +91,20 @@ def configured_scheduler() -> str | None:
     return os.environ.get(SCHEDULER_ENV) or None
 
 
-def connect(address: str | None = None, *, n_workers: int | None = None, timeout: float = 10):
+def connect(
+    address: str | None = None, *, n_workers: int | None = None, timeout: float = 10, gateway: bool | str = False
+):
     """A ``distributed.Client``: to ``address``, else $STRATUM_SCHEDULER, else an embedded LocalCluster.
 
+    ``gateway=True`` (or the gateway's URL) asks a Dask Gateway for a cluster instead and
+    makes it the one training uses (see :func:`jupyter_stratum.cluster.gateway.gateway`).
     Clients are cached per address, so repeated runs reuse the cluster.
     """
     global _embedded
+    if gateway:
+        from .gateway_client import gateway as _gateway
+
+        return _gateway(gateway if isinstance(gateway, str) else None)
     address = address or configured_scheduler()
     key = address or "embedded"
     with _lock:
@@ -123,6 +132,15 @@ def connect(address: str | None = None, *, n_workers: int | None = None, timeout
             client = Client(_embedded, set_as_default=False)
         _clients[key] = client
         return client
+
+
+def use_for_training(address: str | None) -> None:
+    """Make ``address`` the scheduler that training uses by default in this process
+    (``$STRATUM_SCHEDULER``); ``None`` goes back to the embedded local cluster."""
+    if address:
+        os.environ[SCHEDULER_ENV] = address
+    else:
+        os.environ.pop(SCHEDULER_ENV, None)
 
 
 def use(client, address: str) -> None:

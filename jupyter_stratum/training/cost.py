@@ -37,7 +37,7 @@ _KERNEL_OR_NEIGHBOURS = ("SVC", "SVR", "NuSVC", "NuSVR", "KernelRidge", "LabelPr
 
 def _params_with_defaults(algorithm: str, params: dict) -> dict:
     """The candidate's params over the estimator's defaults (from its constructor's signature)."""
-    from .catalog import lookup
+    from ..catalog import lookup
 
     defaults: dict = {}
     for algo in lookup(algorithm):

@@ -6,12 +6,13 @@ mistake in the spec or the data shows up here, with nothing trained.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError, SpecError
-from .spec import PipelineSpec, check_spec, format_path, search_space
+from ..errors import DataError, SpecError
+from ..spec import LineMap, PipelineSpec, check_spec, format_path, summarize_issues
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Plan:
     classes: list | None
     tasks: list[PlannedTask]
     notices: list[str] = field(default_factory=list)
+    #: unique per plan: the Dask keys of its tasks are ``stratum-{run_id}-{candidate}-{fold}``
+    run_id: str = "plan"
     #: candidate id -> placement.CandidatePlacement, once placed on a cluster (placement.place)
     placement: dict = field(default_factory=dict)
     cluster_text: str | None = None
@@ -97,7 +100,7 @@ class Plan:
         return rows
 
     def to_text(self) -> str:
-        from .display import text_table
+        from ..display import text_table
 
         head = (
             f"Plan: {len(self.candidates)} candidates × {self.n_folds} folds = {self.n_tasks} tasks; "
@@ -111,7 +114,7 @@ class Plan:
     def _repr_html_(self) -> str:
         import html
 
-        from .display import html_table
+        from ..display import html_table
 
         return (
             f"<p><b>Plan</b>: {len(self.candidates)} candidates × {self.n_folds} folds = "
@@ -136,16 +139,16 @@ def _label(model_name: str, params: dict, searched: set[str]) -> str:
 
 
 def make_candidates(spec: PipelineSpec, task: str) -> list[Candidate]:
-    from .catalog import resolve
+    from ..catalog import resolve
 
     candidates: list[Candidate] = []
     seen: dict[str, int] = {}
     for model in spec.models:
         algo = resolve(model.algorithm, task=task)
-        searched = {k for k, v in model.params.items() if len(search_space(algo, {k: v})) > 1}
+        searched = {k for k, v in model.params.items() if len(algo.expand({k: v})) > 1}
         resources = dict(algo.default_resources)
         resources.update(model.resources)
-        for params in search_space(algo, model.params):
+        for params in algo.expand(model.params):
             params = dict(params)
             if "random_state" in algo.param_names and "random_state" not in params:
                 params["random_state"] = spec.split.seed
@@ -210,20 +213,31 @@ def check_data(dataset, spec: PipelineSpec, task: str) -> None:
             )
 
 
-def make_plan(spec: PipelineSpec, dataset, run_id: str = "plan") -> Plan:
-    """Check the spec against the data and list every task."""
+def make_plan(
+    spec: PipelineSpec,
+    dataset,
+    run_id: str | None = None,
+    lines: LineMap | None = None,
+    checked_for: str | None = None,
+) -> Plan:
+    """Check the spec against the data and list every task.
+
+    The spec's content (algorithms, params, metrics) is checked here unless it already was for
+    this task (``checked_for``: ``parse_spec`` checked it for the task the spec states), so a run
+    checks it once, twice only when the task is inferred. ``lines`` maps fields to the lines of
+    the user's text; ``run_id`` makes the task keys unique on a shared cluster (default: a fresh one).
+    """
+    from ..evaluate.metrics import DEFAULT_METRIC, METRICS, metrics_for
     from .data import infer_task
-    from .evaluate.metrics import DEFAULT_METRIC, METRICS, metrics_for
 
     task = spec.task or infer_task(dataset.y)
-    issues = check_spec(spec, task=task)
+    issues = check_spec(spec, task=task, lines=lines) if task != checked_for else []
+    run_id = run_id or uuid.uuid4().hex[:8]
     if issues:
-        from .spec import _summary
-
         if not spec.task:
             for i in issues:
                 i.message += f" (task inferred from the target: {task}; set task: to override)"
-        raise SpecError(_summary(issues), issues)
+        raise SpecError(summarize_issues(issues), issues)
     check_data(dataset, spec, task)
     metric = spec.metric or DEFAULT_METRIC[task]
     metrics = list(dict.fromkeys([metric] + (spec.metrics if spec.metrics is not None else metrics_for(task))))
@@ -253,6 +267,7 @@ def make_plan(spec: PipelineSpec, dataset, run_id: str = "plan") -> Plan:
         classes=classes,
         tasks=tasks,
         notices=notices,
+        run_id=run_id,
     )
 
 

@@ -40,7 +40,7 @@ class CandidatePlacement:
 
 def accelerator_of(algorithm: str) -> str | None:
     """The resource an algorithm's estimator asks for when the cluster offers it (e.g. "GPU")."""
-    from .catalog import lookup
+    from ..catalog import lookup
 
     for algo in lookup(algorithm):
         accelerator = getattr(algo.factory, "stratum_accelerator", None)
@@ -91,9 +91,8 @@ def place(plan, cluster) -> list[CandidatePlacement]:
             "on CPU workers (slower). Connect to a cluster with GPU workers (`%stratum cluster connect ADDR`; "
             "see cluster/ for recipes) to train on a GPU."
         )
-    if hasattr(plan, "placement"):
-        plan.placement = {p.candidate_id: p for p in placements}
-        plan.cluster_text = _cluster_line(cluster)
+    plan.placement = {p.candidate_id: p for p in placements}
+    plan.cluster_text = _cluster_line(cluster)
     return placements
 
 
@@ -116,7 +115,7 @@ def runs_on(placement: CandidatePlacement, cluster_size: int | None = None) -> s
 def cluster_for_plan(client=None, address: str | None = None):
     """ClusterInfo for a dry run: the given client or address, the connected cluster, or a
     description of the embedded local cluster that training would start (without starting it)."""
-    from . import cluster as cl
+    from .. import cluster as cl
 
     if client is not None:
         return cl.cluster_info(client)

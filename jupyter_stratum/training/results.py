@@ -103,12 +103,12 @@ class CandidateResult:
 
     def roc_curve(self, pos_label=None) -> dict | None:
         """ROC points of the out-of-fold scores: {fpr, tpr, auc} (one-vs-rest for ``pos_label``)."""
-        from .evaluate.curves import roc_points
+        from ..evaluate.curves import roc_points
 
         return roc_points(self.y_true, self.y_score, self.classes, pos_label)
 
     def pr_curve(self, pos_label=None) -> dict | None:
-        from .evaluate.curves import pr_points
+        from ..evaluate.curves import pr_points
 
         return pr_points(self.y_true, self.y_score, self.classes, pos_label)
 
@@ -187,7 +187,7 @@ class TrainingResult:
     def view(self):
         """The evaluation view (ipywidgets tabs of Bokeh plots): leaderboard, ROC/PR, confusion
         matrix or regression plots, CV spread, cost."""
-        from .widgets.evaluation_view import EvaluationView
+        from ..widgets.evaluation_view import EvaluationView
 
         return EvaluationView(self)
 
@@ -199,14 +199,14 @@ class TrainingResult:
 
     def report(self, path="report.html"):
         """Write a self-contained HTML report (Bokeh, inlined) with the evaluation view's plots."""
-        from .widgets.report import write_report
+        from ..widgets.report import write_report
 
         return write_report(self, path)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         # the evaluation view inside a kernel; elsewhere (terminal IPython, plain
         # Python) only the HTML and text leaderboard, never a widget that can't render
-        from .widgets.evaluation_view import fallback_bundle, widgets_available
+        from ..widgets.evaluation_view import fallback_bundle, widgets_available
 
         if not widgets_available():
             return fallback_bundle(self)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .cluster import worker_label
+from .client import worker_label
 
 
 @dataclass
@@ -89,6 +89,6 @@ class WorkerMetricsPoller:
 
 def poller_for(cluster: str | None = None, interval: float = 1.0) -> WorkerMetricsPoller:
     """A poller on the client :func:`jupyter_stratum.cluster.connect` returns for ``cluster`` (cached)."""
-    from .cluster import connect
+    from .client import connect
 
     return WorkerMetricsPoller(lambda: connect(cluster), interval)

@@ -20,7 +20,8 @@ class FeatureTypes:
     def of(cls, X) -> FeatureTypes:
         import pandas as pd
 
-        numeric, categorical = [], []
+        numeric: list[str] = []
+        categorical: list[str] = []
         for col, dtype in X.dtypes.items():
             (
                 numeric
@@ -45,7 +46,7 @@ def build_estimator(
     """
     from sklearn.pipeline import Pipeline
 
-    from .catalog import resolve
+    from ..catalog import resolve
 
     algo = resolve(algorithm, task=task)
     kwargs = {k: list(v) if isinstance(v, tuple) and k != "hidden_layer_sizes" else v for k, v in params.items()}

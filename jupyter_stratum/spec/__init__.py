@@ -1,0 +1,32 @@
+"""The pipeline spec: the model every front-end builds (``model``) and its YAML parser (``parse``)."""
+
+from __future__ import annotations
+
+from .model import (
+    SKLEARN_DATASETS,
+    ModelSpec,
+    PipelineSpec,
+    SpecIssue,
+    Split,
+    Step,
+    Task,
+    format_path,
+    summarize_issues,
+)
+from .parse import LineMap, check_spec, parse_spec, validate_text
+
+__all__ = [
+    "SKLEARN_DATASETS",
+    "LineMap",
+    "ModelSpec",
+    "PipelineSpec",
+    "SpecIssue",
+    "Split",
+    "Step",
+    "Task",
+    "check_spec",
+    "format_path",
+    "parse_spec",
+    "summarize_issues",
+    "validate_text",
+]

@@ -1,0 +1,188 @@
+"""`PipelineSpec`: the one description of a pipeline every front-end builds.
+
+The body of a ``%%stratum train`` cell is YAML::
+
+    data: df                       # notebook DataFrame | csv/parquet path | sklearn:breast_cancer
+    target: label
+    split: {test_size: 0.2, cv: 5, seed: 0}
+    preprocess: [standard_scaler]
+    models:
+      - logistic_regression: {C: [0.1, 1, 10]}   # a list is a search space
+      - random_forest: {n_estimators: 200}
+      - gradient_boosting
+    metric: roc_auc
+
+Every error names the line and the field and says what would be valid.
+``parse_spec(spec.to_yaml()) == spec`` holds for every valid spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Task = Literal["classification", "regression"]
+_MODEL_KEYS = {"algorithm", "params", "resources", "label"}
+
+
+# The data sets a spec can name as ``data: sklearn:<name>`` (loaded by ``training.data``).
+SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "digits", "diabetes")
+
+
+@dataclass
+class SpecIssue:
+    """One problem in a spec: where (line, path) and what."""
+
+    path: tuple
+    message: str
+    line: int | None = None
+
+    @property
+    def field(self) -> str:
+        return format_path(self.path)
+
+    def to_json(self) -> dict:
+        return {"line": self.line, "path": list(self.path), "field": self.field, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, " if self.line else ""
+        return f"{where}{self.field or 'spec'}: {self.message}"
+
+
+def format_path(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Split(_Strict):
+    """Holdout part, cross-validation folds and the seed of both."""
+
+    test_size: float = Field(0.2, gt=0, lt=1, description="share of rows kept for the holdout score")
+    cv: int = Field(5, ge=2, le=50, description="number of cross-validation folds")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the split and of estimators' random_state")
+
+
+class Step(_Strict):
+    """A preprocessing step: a transformer of the catalog and its params."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value):
+        return _short_form(value, "name")
+
+
+class ModelSpec(_Strict):
+    """A candidate algorithm; a list value in ``params`` is a search space."""
+
+    algorithm: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    resources: dict[str, float] = Field(default_factory=dict)
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value):
+        return _short_form(value, "algorithm")
+
+    @field_validator("resources")
+    @classmethod
+    def _positive(cls, value: dict[str, float]):
+        for key, amount in value.items():
+            if amount <= 0:
+                raise ValueError(f"resource {key} must be > 0, got {amount}")
+        return value
+
+
+def _short_form(value, key: str):
+    """``"svc"`` or ``{"svc": {...}}`` -> ``{key: "svc", "params": {...}}``."""
+    if isinstance(value, str):
+        return {key: value}
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, params),) = value.items()
+        if name not in _MODEL_KEYS | {"name"}:
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                raise ValueError(f"the parameters of {name} must be a mapping such as {{C: 1.0}}, got {params!r}")
+            params = dict(params)
+            out = {key: name}
+            for reserved in ("resources", "label"):
+                if reserved in params and key == "algorithm":
+                    out[reserved] = params.pop(reserved)
+            out["params"] = params
+            return out
+    return value
+
+
+class PipelineSpec(_Strict):
+    """A pipeline: data, target, split, preprocessing, candidate models, metrics."""
+
+    data: str = Field(
+        description="DataFrame variable name, csv/parquet path, or sklearn:<dataset>",
+        examples=[f"sklearn:{name}" for name in SKLEARN_DATASETS],
+    )
+    target: str | None = Field(None, description="target column (default 'target' for sklearn: datasets)")
+    task: Task | None = Field(None, description="inferred from the target when omitted")
+    split: Split = Field(default_factory=Split)
+    preprocess: list[Step] = Field(default_factory=list)
+    models: list[ModelSpec] = Field(min_length=1)
+    metric: str | None = Field(None, description="selection metric (default accuracy / r2)")
+    metrics: list[str] | None = Field(None, description="metrics to report (default: all of the task)")
+
+    @field_validator("data")
+    @classmethod
+    def _data_not_empty(cls, value: str):
+        if not value.strip():
+            raise ValueError("data is empty: name a DataFrame, a csv/parquet path, or sklearn:<dataset>")
+        return value
+
+    # ---- YAML --------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The short, readable form (the one a user writes)."""
+        out: dict[str, Any] = {"data": self.data}
+        if self.target is not None:
+            out["target"] = self.target
+        if self.task is not None:
+            out["task"] = self.task
+        out["split"] = self.split.model_dump()
+        if self.preprocess:
+            out["preprocess"] = [s.name if not s.params else {s.name: dict(s.params)} for s in self.preprocess]
+        models = []
+        for m in self.models:
+            if m.label is None and not m.resources:
+                models.append(m.algorithm if not m.params else {m.algorithm: dict(m.params)})
+            else:
+                models.append(m.model_dump(exclude_none=True))
+        out["models"] = models
+        if self.metric is not None:
+            out["metric"] = self.metric
+        if self.metrics is not None:
+            out["metrics"] = list(self.metrics)
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> PipelineSpec:
+        from .parse import parse_spec
+
+        return parse_spec(text)
+
+
+def summarize_issues(issues: list[SpecIssue]) -> str:
+    """The message of a :class:`SpecError` that lists ``issues``."""
+    head = "Invalid pipeline spec:" if len(issues) == 1 else f"Invalid pipeline spec ({len(issues)} problems):"
+    return head + "\n" + "\n".join(f"  {i}" for i in issues)
