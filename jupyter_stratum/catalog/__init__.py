@@ -97,9 +97,33 @@ def refresh() -> None:
         _cache = None
 
 
-def catalog_json(kind: str | None = None) -> list[dict]:
-    """The catalog as JSON-ready dicts (name, class_name, kind, aliases, source, doc, schema)."""
-    return [a.to_json() for a in catalog(kind)]
+def catalog_json(kind: str | None = None) -> dict:
+    """The catalog as the sidebar reads it, so that it keeps no rule of its own.
+
+    - ``algorithms``: one JSON-ready dict per algorithm (name, class_name, kind, aliases,
+      source, doc, default_resources, schema);
+    - ``task_kinds``: the kind of estimator each task takes (``classification`` → ``classifier``);
+    - ``resolves``: what each alias means, by :func:`resolve` itself:
+      ``{alias: {task: name, ..., "default": name}}`` (``default``: when the task is not known
+      yet); a task the alias has no variant for is left out.
+    """
+    algos = catalog(kind)
+    resolves: dict[str, dict[str, str]] = {}
+    for alias in sorted({al for a in algos for al in a.aliases}):
+        kinds = {a.kind for a in _candidates(alias)}
+        if "transformer" in kinds:
+            targets = {"default": {"kinds": ("transformer",)}}
+        else:
+            targets = {task: {"task": task} for task in _TASK_KIND} | {"default": {}}
+        answer = {}
+        for key, how in targets.items():
+            try:
+                answer[key] = resolve(alias, **how).name
+            except SpecError:
+                continue
+        if answer:
+            resolves[alias] = answer
+    return {"algorithms": [a.to_json() for a in algos], "task_kinds": dict(_TASK_KIND), "resolves": resolves}
 
 
 def _candidates(name: str) -> list[Algorithm]:

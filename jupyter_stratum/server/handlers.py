@@ -3,11 +3,11 @@
 ============================  ======  =================================================
 route (under base_url)        method  core call
 ============================  ======  =================================================
-jupyter-stratum/catalog       GET     ``catalog.catalog_json()``
+jupyter-stratum/catalog       GET     ``catalog.catalog_json()`` (algorithms, aliases resolved)
 jupyter-stratum/spec/schema   GET     ``spec.PipelineSpec.model_json_schema()``
 jupyter-stratum/spec/validate POST    ``spec.validate_text(yaml, task)``
 jupyter-stratum/models        GET     ``registry.list_models()``
-jupyter-stratum/models/NAME   GET     ``registry.versions(NAME)`` + its deployments
+jupyter-stratum/models/NAME   GET     ``registry.versions(NAME)`` + its deployments + the record's fields
 jupyter-stratum/deployments   GET     ``registry.list_deployments(name=?name)``
 jupyter-stratum/metrics       GET     ``evaluate.metrics.METRICS`` (names, task, direction)
 jupyter-stratum/cluster       GET     ``cluster.configured_scheduler()`` + ``cluster.probe()``
@@ -147,9 +147,17 @@ def _list_models() -> list:
 
 
 def _model_detail(name: str) -> dict:
+    from ..registry.model_version import fields_of_record
+
     reg = _registry()
     versions = reg.versions(name)  # RegistryError when there is no such model
-    return {"name": name, "versions": versions, "deployments": reg.list_deployments(name=name)}
+    return {
+        "name": name,
+        "versions": versions,
+        "deployments": reg.list_deployments(name=name),
+        # the lineage the sidebar shows for each version: the record's own fields, in order
+        "fields": [f.name for f in fields_of_record()],
+    }
 
 
 def _list_deployments(name: str | None) -> list:

@@ -41,11 +41,7 @@ export async function requestAPI<T>(
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    throw new StratumAPIError(
-      `Cannot reach the Jupyter server (${String(error)}).`,
-      0,
-      true
-    );
+    throw new StratumAPIError(`Cannot reach the Jupyter server (${String(error)}).`, 0, true);
   }
   const text = await response.text();
   let data: any = null;
@@ -60,9 +56,7 @@ export async function requestAPI<T>(
     if (response.status === 404 && !(data && data.area)) {
       throw new StratumAPIError(SERVER_EXTENSION_HINT, 404, true);
     }
-    const message =
-      (data && (data.message as string)) ||
-      `${response.status} ${response.statusText} from ${endPoint}`;
+    const message = (data && (data.message as string)) || `${response.status} ${response.statusText} from ${endPoint}`;
     throw new StratumAPIError(message, response.status);
   }
   return data as T;
@@ -133,11 +127,67 @@ export interface IModelSummary {
   [key: string]: unknown;
 }
 
-/** One model with its versions and deployments. */
+/** The catalog as the server sends it: the algorithms and how the core resolves an alias. */
+export interface ICatalog {
+  algorithms: ICatalogEntry[];
+  /** The estimator kind each task takes (`classification` → `classifier`). */
+  task_kinds: Record<string, string>;
+  /** What each alias means by task (`default`: when the task is not known yet). */
+  resolves: Record<string, Record<string, string>>;
+}
+
+/** One version of a registered model (the registry's `ModelVersion` record). */
+export interface IModelVersion {
+  name: string;
+  version: number;
+  algorithm: string;
+  metric: string | null;
+  cv_score: number | null;
+  holdout_score: number | null;
+  spec_yaml: string;
+  [field: string]: unknown;
+}
+
+/** One model with its versions, deployments and the lineage fields to show. */
 export interface IModelDetail {
   name: string;
-  versions: Record<string, any>[];
-  deployments: Record<string, any>[];
+  versions: IModelVersion[];
+  deployments: IDeployment[];
+  /** The fields of a version record, in the registry's order. */
+  fields: string[];
+}
+
+/** Where one edge host stands after a deployment action. */
+export interface IDeploymentHost {
+  host: string;
+  address: string;
+  port: number;
+  /** changed | unchanged | rolled_back | failed | unreachable | removed | checked */
+  status: string;
+  /** Release id serving now ("" when none). */
+  serving: string;
+  /** Model version serving now. */
+  version: string;
+  changed: number;
+  error: string;
+}
+
+/** A deployment record as the registry keeps it. */
+export interface IDeployment {
+  id: number;
+  /** `NAME@VERSION` */
+  model: string;
+  action: string;
+  status: string;
+  changed: number;
+  hosts: IDeploymentHost[];
+  inventory: string;
+  limit: string | null;
+  project: string;
+  duration_s: number;
+  user: string;
+  /** ISO-8601, UTC. */
+  time: string;
 }
 
 /** One metric of the evaluator. */
@@ -171,18 +221,15 @@ export interface IClusterInfo {
 /** Typed calls of the REST API. */
 export namespace StratumAPI {
   /** Algorithms and the JSON Schemas of their hyperparameters. */
-  export function catalog(): Promise<ICatalogEntry[]> {
-    return requestAPI<ICatalogEntry[]>('catalog');
+  export function catalog(): Promise<ICatalog> {
+    return requestAPI<ICatalog>('catalog');
   }
   /** JSON Schema of `PipelineSpec`. */
   export function specSchema(): Promise<JSONSchema> {
     return requestAPI<JSONSchema>('spec/schema');
   }
   /** Validate a spec text (YAML, of which JSON is a subset). */
-  export function validate(
-    yaml: string,
-    task: string | null = null
-  ): Promise<IValidation> {
+  export function validate(yaml: string, task: string | null = null): Promise<IValidation> {
     return requestAPI<IValidation>('spec/validate', {
       method: 'POST',
       body: JSON.stringify({ yaml, task })
@@ -197,11 +244,9 @@ export namespace StratumAPI {
     return requestAPI<IModelDetail>(`models/${encodeURIComponent(name)}`);
   }
   /** Recorded deployments. */
-  export function deployments(
-    name: string | null = null
-  ): Promise<Record<string, any>[]> {
+  export function deployments(name: string | null = null): Promise<IDeployment[]> {
     const query = name ? `?name=${encodeURIComponent(name)}` : '';
-    return requestAPI<Record<string, any>[]>(`deployments${query}`);
+    return requestAPI<IDeployment[]>(`deployments${query}`);
   }
   /** Metrics a spec may name. */
   export function metrics(): Promise<IMetricInfo[]> {

@@ -7,19 +7,34 @@ import * as React from 'react';
 
 import { ICatalogEntry, ISpecIssue } from './api';
 import { IssueList, SchemaField } from './fields';
-import { DATASET_SUGGESTIONS, IStep, PipelineModel, StepSection } from './model';
+import { IStep, PipelineModel, StepSection } from './model';
+
+/** The notebook cell the builder is linked to (the one it was loaded from or last wrote). */
+export interface ILinkedCell {
+  /** Its magic line, e.g. `%%stratum train churn`. */
+  header: string;
+  /** Where it is, e.g. `cell 3 of 5 in churn.ipynb`. */
+  where: string;
+  /** Whether its YAML has comments (an update from the builder would lose them). */
+  hasComments: boolean;
+}
 
 /** Props of the builder view. */
 export interface IBuilderProps {
   /** The builder's state. */
   model: PipelineModel;
-  /** Write the cell (and run it with `run`); resolves with a message for the status line. */
+  /** Write the pipeline as a new cell (and run it with `run`); resolves with a message for the status line. */
   onWrite: (source: string, run: boolean) => Promise<string>;
+  /** Rewrite the linked cell with the pipeline (the user's explicit choice); resolves with a message. */
+  onUpdate: (source: string) => Promise<string>;
   /** Start a new, empty pipeline (forgets the linked cell). */
   onReset: () => void;
-  /** The notebook cell the builder is linked to, if any (shown to the user). */
-  linkedLabel: string | null;
+  /** The notebook cell the builder is linked to, if any. */
+  linked: ILinkedCell | null;
 }
+
+/** What a click on Insert/Run says while the pipeline has problems. */
+const FIX_FIRST = 'Fix the problems marked in red first.';
 
 /** Re-render a component whenever the model changes. */
 function useModel(model: PipelineModel): number {
@@ -53,19 +68,6 @@ function Arrow(): JSX.Element {
   return <div className="jp-stratum-arrow" aria-hidden="true" />;
 }
 
-function kindsFor(section: StepSection, task: string | null): string[] {
-  if (section === 'preprocess') {
-    return ['transformer'];
-  }
-  if (task && /class/i.test(task)) {
-    return ['classifier'];
-  }
-  if (task && /regress/i.test(task)) {
-    return ['regressor'];
-  }
-  return ['classifier', 'regressor'];
-}
-
 const KIND_LABELS: Record<string, string> = {
   classifier: 'Classifiers',
   regressor: 'Regressors',
@@ -74,7 +76,8 @@ const KIND_LABELS: Record<string, string> = {
 
 function AddStep(props: { model: PipelineModel; section: StepSection }): JSX.Element {
   const { model, section } = props;
-  const kinds = kindsFor(section, model.task);
+  const kinds = model.kindsFor(section);
+  const choices = model.choices(section);
   return (
     <select
       className="jp-stratum-input jp-stratum-add"
@@ -89,7 +92,7 @@ function AddStep(props: { model: PipelineModel; section: StepSection }): JSX.Ele
       <option value="">{section === 'models' ? '+ Add a model…' : '+ Add a step…'}</option>
       {kinds.map(kind => (
         <optgroup key={kind} label={KIND_LABELS[kind] || kind}>
-          {model.catalog
+          {choices
             .filter(entry => entry.kind === kind)
             .map(entry => (
               <option key={entry.name} value={entry.name} title={entry.doc}>
@@ -135,7 +138,12 @@ function StepCard(props: {
           <span className="jp-stratum-card-name">{step.name}</span>
           {setCount > 0 && <span className="jp-stratum-badge">{setCount} set</span>}
         </button>
-        <button className="jp-stratum-icon-button" title="Move up" disabled={index === 0} onClick={() => model.moveStep(section, index, -1)}>
+        <button
+          className="jp-stratum-icon-button"
+          title="Move up"
+          disabled={index === 0}
+          onClick={() => model.moveStep(section, index, -1)}
+        >
           ↑
         </button>
         <button
@@ -146,7 +154,12 @@ function StepCard(props: {
         >
           ↓
         </button>
-        <button className="jp-stratum-icon-button" title="Remove" data-stratum-remove={key} onClick={() => model.removeStep(section, index)}>
+        <button
+          className="jp-stratum-icon-button"
+          title="Remove"
+          data-stratum-remove={key}
+          onClick={() => model.removeStep(section, index)}
+        >
           ✕
         </button>
       </div>
@@ -200,9 +213,14 @@ function TopField(props: {
 
 /** The builder: blocks, live validation, Insert cell and Run. */
 export function PipelineBuilder(props: IBuilderProps): JSX.Element {
-  const { model } = props;
+  const { model, linked } = props;
   useModel(model);
-  const [message, setMessage] = React.useState<string>('');
+  // a message answers one click: the next change the user makes hides it, so that
+  // "Fix the problems…" is never left beside a pipeline that has become valid
+  const [note, setNote] = React.useState<{ text: string; revision: number }>({ text: '', revision: -1 });
+  const setMessage = (text: string) => setNote({ text, revision: model.revision });
+  const message =
+    note.revision === model.revision && !(note.text === FIX_FIRST && model.validation?.ok) ? note.text : '';
   const [busy, setBusy] = React.useState(false);
   const issues = model.issuesByField();
   const v = model.validation;
@@ -237,16 +255,16 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
     }
   }
 
-  const write = async (run: boolean) => {
+  const write = async (how: 'insert' | 'run' | 'update') => {
     setBusy(true);
     try {
       const answer = await model.validateNow();
       const source = model.cellSource();
       if (!answer || !source) {
-        setMessage(model.requestError || 'Fix the problems marked in red first.');
+        setMessage(model.requestError || FIX_FIRST);
         return;
       }
-      setMessage(await props.onWrite(source, run));
+      setMessage(await (how === 'update' ? props.onUpdate(source) : props.onWrite(source, how === 'run')));
     } catch (error) {
       setMessage((error as Error).message);
     } finally {
@@ -284,7 +302,11 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
           ⟲
         </button>
       </div>
-      {props.linkedLabel && <div className="jp-stratum-linked">Editing {props.linkedLabel}</div>}
+      {linked && (
+        <div className="jp-stratum-linked" data-stratum-linked={linked.where}>
+          Linked to <code>{linked.header}</code> ({linked.where})
+        </div>
+      )}
 
       <Block title="Data" step="1" name="data" issues={issues.get('split')}>
         <TopField
@@ -292,7 +314,7 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
           path="data"
           issues={issues}
           placeholder="sklearn:breast_cancer, a DataFrame name, or a .csv/.parquet path"
-          suggestions={dataExamples?.length ? dataExamples : DATASET_SUGGESTIONS}
+          suggestions={dataExamples}
         />
         <TopField model={model} path="target" issues={issues} placeholder="target column" />
         <TopField model={model} path="task" issues={issues} placeholder="inferred from the target" />
@@ -342,15 +364,32 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
             className="jp-mod-styled jp-mod-reject jp-stratum-button"
             data-stratum-action="insert"
             disabled={busy}
-            onClick={() => void write(false)}
+            title="Add the pipeline as a new cell below the selected cell"
+            onClick={() => void write('insert')}
           >
             Insert cell
           </button>
+          {linked && (
+            <button
+              className="jp-mod-styled jp-mod-reject jp-stratum-button"
+              data-stratum-action="update"
+              disabled={busy || linked.hasComments}
+              title={
+                linked.hasComments
+                  ? 'The linked cell has comments that an update would lose: Insert cell instead'
+                  : `Rewrite the linked cell (${linked.where}) with the pipeline`
+              }
+              onClick={() => void write('update')}
+            >
+              Update cell
+            </button>
+          )}
           <button
             className="jp-mod-styled jp-mod-accept jp-stratum-button"
             data-stratum-action="run"
             disabled={busy}
-            onClick={() => void write(true)}
+            title="Add the pipeline as a new cell and run it"
+            onClick={() => void write('run')}
           >
             ▶ Run
           </button>

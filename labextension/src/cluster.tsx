@@ -65,9 +65,9 @@ export function ClusterPanel(props: IRegistryPanelProps): JSX.Element {
       {loading && !info && <div className="jp-stratum-muted">loading…</div>}
       {info && info.embedded && (
         <div className="jp-stratum-muted" data-stratum-cluster="embedded">
-          Training runs on an embedded local Dask cluster, started in each kernel on its first run. To
-          share a cluster with CPU and GPU workers, set STRATUM_SCHEDULER before starting JupyterLab, or
-          connect a kernel with <code>%stratum cluster connect ADDR</code> (or <code>gateway</code>).
+          Training runs on an embedded local Dask cluster, started in each kernel on its first run. To share a cluster
+          with CPU and GPU workers, set STRATUM_SCHEDULER before starting JupyterLab, or connect a kernel with{' '}
+          <code>%stratum cluster connect ADDR</code> (or <code>gateway</code>).
         </div>
       )}
       {info && !info.embedded && (

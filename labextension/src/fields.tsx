@@ -118,7 +118,11 @@ export function SchemaField(props: IFieldProps): JSX.Element {
         {searchable && (
           <button
             className={`jp-stratum-icon-button jp-stratum-search-toggle${search ? ' jp-mod-active' : ''}`}
-            title={search ? 'Search space: one candidate per value. Click for a single value.' : 'Make this a search space (several values)'}
+            title={
+              search
+                ? 'Search space: one candidate per value. Click for a single value.'
+                : 'Make this a search space (several values)'
+            }
             aria-pressed={search}
             onClick={() => onChange(toggleSearch(value, kind, choicesOf(schema, root)))}
           >
@@ -180,7 +184,6 @@ export function IssueList(props: { issues?: ISpecIssue[]; className?: string }):
     <div className={props.className || 'jp-stratum-issues'}>
       {props.issues.map((issue, i) => (
         <div key={i} className="jp-stratum-field-error" role="alert">
-          {issue.line ? `line ${issue.line}: ` : ''}
           {issue.message}
         </div>
       ))}

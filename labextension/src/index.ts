@@ -32,7 +32,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ) => {
-    const sidebar = new StratumSidebar({ tracker });
+    const sidebar = new StratumSidebar({ tracker, shell: app.shell });
     app.shell.add(sidebar, 'left', { rank: 850 });
     if (restorer) {
       restorer.add(sidebar, sidebar.id);

@@ -9,13 +9,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  ICatalogEntry,
-  ISpecIssue,
-  IValidation,
-  JSONSchema,
-  StratumAPI
-} from './api';
+import { ICatalog, ICatalogEntry, ISpecIssue, IValidation, JSONSchema, StratumAPI } from './api';
 import { fromSpecValue, IRawValue, resolveRef, toSpecValue } from './schema';
 
 /** Sections of the spec edited as lists of catalog steps. */
@@ -40,21 +34,13 @@ export const BLOCK_FIELDS: Record<string, string[]> = {
   evaluate: ['metric', 'metrics']
 };
 
-/** Suggestions for the data field when the spec schema gives no examples. */
-export const DATASET_SUGGESTIONS = [
-  'sklearn:breast_cancer',
-  'sklearn:iris',
-  'sklearn:wine',
-  'sklearn:digits',
-  'sklearn:diabetes'
-];
+/** The catalog kind of a preprocessing step (what the core resolves `preprocess` names among). */
+const TRANSFORMER = 'transformer';
 
 const CELL_HEADER = /^%%stratum\s+train(?:\s+(\S+))?([^\n]*)$/;
 
 /** Split a `%%stratum train NAME [options]` cell into name, options and body, or null. */
-export function parseStratumCell(
-  source: string
-): { name: string; options: string; body: string } | null {
+export function parseStratumCell(source: string): { name: string; options: string; body: string } | null {
   const newline = source.indexOf('\n');
   const header = (newline < 0 ? source : source.slice(0, newline)).trim();
   const match = CELL_HEADER.exec(header);
@@ -72,7 +58,7 @@ export function parseStratumCell(
 export class PipelineModel {
   /** Build with the catalog and the `PipelineSpec` JSON Schema from the server. */
   constructor(
-    readonly catalog: ICatalogEntry[],
+    readonly catalog: ICatalog,
     readonly specSchema: JSONSchema | null,
     options: PipelineModel.IOptions = {}
   ) {
@@ -104,17 +90,42 @@ export class PipelineModel {
   requestError: string | null = null;
   /** True while a validation request is outstanding or scheduled. */
   validating = false;
+  /** Counts the user's changes (not validations): what a message about the last click is valid for. */
+  revision = 0;
 
-  /** Catalog entry of a step name, or of an alias (the variant of the task when known). */
+  /**
+   * Catalog entry of a step name, or of an alias: the algorithm the core
+   * resolves it to for the task (the server's `resolves` table).
+   */
   entry(name: string): ICatalogEntry | undefined {
-    const exact = this.catalog.find(e => e.name === name || e.class_name === name);
+    const algorithms = this.catalog.algorithms;
+    const exact = algorithms.find(e => e.name === name || e.class_name === name);
     if (exact) {
       return exact;
     }
-    const found = this.catalog.filter(e => (e.aliases || []).includes(name));
+    const byTask = this.catalog.resolves[name];
+    const resolved = byTask ? (byTask[this.task ?? 'default'] ?? byTask['default']) : undefined;
+    return resolved === undefined ? undefined : algorithms.find(e => e.name === resolved);
+  }
+
+  /**
+   * Catalog entries a section may add: transformers for `preprocess`; for
+   * `models`, the estimators of the task's kind (every estimator kind while
+   * the task is not set).
+   */
+  choices(section: StepSection): ICatalogEntry[] {
+    const kinds = this.kindsFor(section);
+    return this.catalog.algorithms.filter(e => kinds.includes(e.kind));
+  }
+
+  /** The catalog kinds a section takes, in menu order. */
+  kindsFor(section: StepSection): string[] {
+    if (section === 'preprocess') {
+      return [TRANSFORMER];
+    }
+    const kinds = this.catalog.task_kinds;
     const task = this.task;
-    const kind = task && /class/i.test(task) ? 'classifier' : task && /regress/i.test(task) ? 'regressor' : null;
-    return found.find(e => e.kind === kind) || found[0];
+    return task && kinds[task] ? [kinds[task]] : Object.values(kinds);
   }
 
   /** Schema of a top-level field by dotted path, resolved. */
@@ -133,14 +144,10 @@ export class PipelineModel {
     return obj?.properties ? Object.keys(obj.properties) : [];
   }
 
-  /** The task the core will use: the `task` field, else the one it inferred. */
+  /** The task set in the `task` field, or null (the core infers it from the data when it runs). */
   get task(): string | null {
     const typed = toSpecValue(this.fields['task'], this.fieldSchema('task'));
-    if (typeof typed === 'string' && typed) {
-      return typed;
-    }
-    const inferred = this.validation?.spec?.task;
-    return typeof inferred === 'string' ? inferred : null;
+    return typeof typed === 'string' && typed ? typed : null;
   }
 
   /** Set the model name. */
@@ -426,12 +433,13 @@ export class PipelineModel {
   }
 
   private _update(revalidate = true): void {
+    this.revision++;
     if (revalidate) {
       this.validating = true;
       if (this._timer !== null) {
         clearTimeout(this._timer);
       }
-      this._timer = window.setTimeout(() => {
+      this._timer = setTimeout(() => {
         this._timer = null;
         void this.validateNow();
       }, this._delay);
@@ -443,7 +451,7 @@ export class PipelineModel {
   private _delay: number;
   private _nextId = 1;
   private _ticket = 0;
-  private _timer: number | null = null;
+  private _timer: ReturnType<typeof setTimeout> | null = null;
 }
 
 /** Options of the pipeline model. */

@@ -1,16 +1,32 @@
 /**
  * Writing and running `%stratum` cells in the active notebook.
+ *
+ * The sidebar never writes into a cell the user did not choose: it inserts a
+ * new cell below the active one, and rewrites a cell only when asked to
+ * update that very cell.
  */
-import { Cell } from '@jupyterlab/cells';
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Cell, ICodeCellModel } from '@jupyterlab/cells';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
 /** The line that loads the magics; inserted once per notebook when missing. */
 export const LOAD_EXT = '%load_ext jupyter_stratum';
 
+/** Whether a `%%stratum` cell's YAML has comments (which a rewrite from the builder would lose). */
+export function hasComments(source: string): boolean {
+  return source
+    .split('\n')
+    .slice(1)
+    .some(line => /(^|\s)#/.test(line));
+}
+
 /** Insert and run cells in the notebook the user works in. */
 export class NotebookBridge {
-  /** Build on the notebook tracker. */
-  constructor(readonly tracker: INotebookTracker) {}
+  /** Build on the notebook tracker; with `shell`, the notebook written to is brought to the front. */
+  constructor(
+    readonly tracker: INotebookTracker,
+    readonly shell: JupyterFrontEnd.IShell | null = null
+  ) {}
 
   /** The current notebook, or an error that tells the user to open one. */
   get panel(): NotebookPanel {
@@ -22,37 +38,69 @@ export class NotebookBridge {
   }
 
   /**
-   * Put `source` in a code cell: replace `target` if it is still in the
-   * notebook, else insert below the active cell. The notebook gets a
-   * `%load_ext jupyter_stratum` cell above it if it has none. With `run`,
-   * the cells are executed. Returns the cell that holds `source`.
+   * Insert `source` as a new code cell below the active cell (the other cells
+   * are left as they are). The notebook gets a `%load_ext jupyter_stratum`
+   * cell above it if it has none. With `run`, the cells are executed.
+   * Returns the new cell.
    */
-  async writeCell(source: string, options: { run?: boolean; target?: Cell | null } = {}): Promise<Cell> {
+  async insertCell(source: string, options: { run?: boolean } = {}): Promise<Cell> {
+    const panel = await this._ready();
+    const notebook = panel.content;
+    const index = notebook.widgets.length ? notebook.activeCellIndex + 1 : 0;
+    notebook.model!.sharedModel.insertCell(index, { cell_type: 'code', source });
+    return this._finish(panel, index, options.run);
+  }
+
+  /**
+   * Replace the source of `target`, a cell the user chose to update, and
+   * clear its outputs (they came from the old source). Throws if the cell is
+   * no longer in the current notebook.
+   */
+  async updateCell(target: Cell, source: string, options: { run?: boolean } = {}): Promise<Cell> {
+    const panel = await this._ready();
+    const index = panel.content.widgets.indexOf(target);
+    if (index < 0 || target.isDisposed) {
+      throw new Error('The linked cell is no longer in this notebook: use Insert cell.');
+    }
+    target.model.sharedModel.setSource(source);
+    if (target.model.type === 'code') {
+      (target.model as ICodeCellModel).clearExecution();
+    }
+    return this._finish(panel, index, options.run);
+  }
+
+  /** Run a cell that already holds what the builder would write. */
+  async runCell(target: Cell): Promise<Cell> {
+    const panel = await this._ready();
+    const index = panel.content.widgets.indexOf(target);
+    if (index < 0) {
+      throw new Error('The linked cell is no longer in this notebook: use Insert cell.');
+    }
+    return this._finish(panel, index, true);
+  }
+
+  /** The current notebook, in front, with its model loaded. */
+  private async _ready(): Promise<NotebookPanel> {
     const panel = this.panel;
     // A notebook just opened fills its model from the file when its context is
     // ready; a cell written before that would be replaced by the file's cells.
     await panel.context.ready;
-    const notebook = panel.content;
-    const model = notebook.model;
-    if (!model) {
+    if (!panel.content.model) {
       throw new Error('The notebook is still loading; try again in a moment.');
     }
-    let index = options.target ? notebook.widgets.indexOf(options.target) : -1;
-    if (index >= 0) {
-      options.target!.model.sharedModel.setSource(source);
-    } else {
-      index = notebook.widgets.length ? notebook.activeCellIndex + 1 : 0;
-      const active = notebook.activeCell;
-      if (active && active.model.type === 'code' && active.model.sharedModel.getSource().trim() === '') {
-        index = notebook.activeCellIndex; // fill the empty cell the user is on
-        active.model.sharedModel.setSource(source);
-      } else {
-        model.sharedModel.insertCell(index, { cell_type: 'code', source });
-      }
+    // the user sees the cell: the notebook may be behind another tab (a Launcher, a file)
+    if (this.shell) {
+      this.shell.activateById(panel.id);
     }
+    return panel;
+  }
+
+  /** Add `%load_ext` when missing, select the cell at `index`, scroll to it, run with `run`. */
+  private async _finish(panel: NotebookPanel, index: number, run?: boolean): Promise<Cell> {
+    const notebook = panel.content;
     let loadCell: Cell | null = null;
     if (!this._hasLoadExt(panel)) {
-      model.sharedModel.insertCell(index, { cell_type: 'code', source: LOAD_EXT });
+      notebook.model!.sharedModel.insertCell(index, { cell_type: 'code', source: LOAD_EXT });
       loadCell = notebook.widgets[index];
       index += 1;
     }
@@ -60,7 +108,7 @@ export class NotebookBridge {
     notebook.activeCellIndex = index;
     notebook.deselectAll();
     void notebook.scrollToItem(index);
-    if (options.run) {
+    if (run) {
       await panel.sessionContext.ready;
       const toRun = loadCell ? [loadCell, cell] : [cell];
       if (!loadCell) {

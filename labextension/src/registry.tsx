@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { IModelDetail, IModelSummary, StratumAPI } from './api';
+import { IDeployment, IDeploymentHost, IModelDetail, IModelSummary, IModelVersion, StratumAPI } from './api';
 
 /** Props shared by the registry panels. */
 export interface IRegistryPanelProps {
@@ -54,25 +54,19 @@ export function useLoad<T>(fetch: () => Promise<T>, key: unknown): [T | null, st
   return [data, error, loading, () => setTick(t => t + 1)];
 }
 
-const LINEAGE_KEYS = [
-  'algorithm',
-  'params',
-  'metric',
-  'cv_score',
-  'cv_std',
-  'holdout_score',
-  'metrics',
-  'data_fingerprint',
-  'task',
-  'created_at',
-  'author',
-  'user',
-  'host',
-  'duration_s',
-  'library_versions',
-  'versions',
-  'sha256'
-];
+/** Fields of a version shown elsewhere than its lineage table (the summary line, the YAML block). */
+const NOT_IN_TABLE = new Set(['name', 'version', 'spec_yaml']);
+
+/** Whether a lineage value is worth a row (not null, not an empty string, list or dict). */
+function hasValue(v: unknown): boolean {
+  if (v === null || v === undefined || v === '') {
+    return false;
+  }
+  if (Array.isArray(v)) {
+    return v.length > 0;
+  }
+  return typeof v !== 'object' || Object.keys(v as object).length > 0;
+}
 
 function Value(props: { value: unknown }): JSX.Element {
   const v = props.value;
@@ -88,13 +82,13 @@ function Value(props: { value: unknown }): JSX.Element {
   return <>{String(v)}</>;
 }
 
-function VersionDetail(props: { version: Record<string, any> }): JSX.Element {
+function VersionDetail(props: { version: IModelVersion; fields: string[] }): JSX.Element {
   const v = props.version;
-  const keys = LINEAGE_KEYS.filter(k => k in v);
+  const keys = props.fields.filter(k => !NOT_IN_TABLE.has(k) && hasValue(v[k]));
   return (
     <details className="jp-stratum-version">
       <summary>
-        v{v.version ?? '?'} · {v.algorithm ?? ''} · {v.metric ?? ''} {fmtScore(v.cv_score)} · holdout {fmtScore(v.holdout_score)}
+        v{v.version} · {v.algorithm} · {v.metric ?? ''} {fmtScore(v.cv_score)} · holdout {fmtScore(v.holdout_score)}
       </summary>
       <table className="jp-stratum-kv">
         <tbody>
@@ -108,7 +102,7 @@ function VersionDetail(props: { version: Record<string, any> }): JSX.Element {
           ))}
         </tbody>
       </table>
-      {typeof v.spec_yaml === 'string' && <pre className="jp-stratum-yaml">{v.spec_yaml}</pre>}
+      {v.spec_yaml && <pre className="jp-stratum-yaml">{v.spec_yaml}</pre>}
     </details>
   );
 }
@@ -169,7 +163,9 @@ function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.El
         <div className="jp-stratum-model-detail">
           {error && <div className="jp-stratum-field-error">{error}</div>}
           {!detail && !error && <div className="jp-stratum-muted">loading…</div>}
-          {detail?.versions.map((v, i) => <VersionDetail key={i} version={v} />)}
+          {detail?.versions.map(v => (
+            <VersionDetail key={v.version} version={v} fields={detail.fields} />
+          ))}
           {detail && detail.deployments.length > 0 && (
             <div className="jp-stratum-muted">Deployed to {detail.deployments.length} target(s); see Deployments.</div>
           )}
@@ -186,7 +182,12 @@ export function ModelsPanel(props: IRegistryPanelProps): JSX.Element {
     <div className="jp-stratum-panel" data-stratum-panel="models">
       <div className="jp-stratum-panel-bar">
         <span>{models ? `${models.length} model${models.length === 1 ? '' : 's'}` : ''}</span>
-        <button className="jp-stratum-icon-button" title="Refresh" data-stratum-action="refresh-models" onClick={reload}>
+        <button
+          className="jp-stratum-icon-button"
+          title="Refresh"
+          data-stratum-action="refresh-models"
+          onClick={reload}
+        >
           ⟳
         </button>
       </div>
@@ -196,33 +197,21 @@ export function ModelsPanel(props: IRegistryPanelProps): JSX.Element {
         <div className="jp-stratum-muted">No model yet: build a pipeline and press Run.</div>
       )}
       <ul className="jp-stratum-list">
-        {models?.map(m => <ModelRow key={m.name} model={m} {...props} />)}
+        {models?.map(m => (
+          <ModelRow key={m.name} model={m} {...props} />
+        ))}
       </ul>
     </div>
   );
 }
 
-interface IHostRow {
-  name: string;
-  where: string;
-  status: string;
-  error: string;
+function hostAddress(h: IDeploymentHost): string {
+  return h.address ? `${h.address}${h.port ? ':' + h.port : ''}` : '';
 }
 
-function hostsOf(d: Record<string, any>): IHostRow[] {
-  const hosts = Array.isArray(d.hosts) ? d.hosts : [];
-  return hosts.map((h: any) => {
-    if (typeof h === 'string') {
-      return { name: h, where: '', status: String(d.status ?? ''), error: '' };
-    }
-    const address = h.address ? `${h.address}${h.port ? ':' + h.port : ''}` : '';
-    return {
-      name: String(h.host ?? h.name ?? address),
-      where: address,
-      status: String(h.status ?? d.status ?? ''),
-      error: String(h.error ?? '')
-    };
-  });
+/** The model name of a deployment (`NAME` of its `NAME@VERSION`). */
+function modelName(d: IDeployment): string {
+  return d.model.split('@')[0];
 }
 
 /** Deployments recorded in the registry: hosts, status, and a Monitor button. */
@@ -251,13 +240,13 @@ export function DeploymentsPanel(props: IRegistryPanelProps): JSX.Element {
       )}
       {message && <div className="jp-stratum-message">{message}</div>}
       <ul className="jp-stratum-list">
-        {deployments?.map((d, i) => {
-          const name = String(d.model_name ?? String(d.model ?? '').split('@')[0]);
+        {deployments?.map(d => {
+          const name = modelName(d);
           return (
-            <li key={d.id ?? i} className="jp-stratum-model" data-stratum-deployment={name}>
+            <li key={d.id} className="jp-stratum-model" data-stratum-deployment={name}>
               <div className="jp-stratum-model-head">
-                <span className="jp-stratum-card-name">{String(d.model ?? name)}</span>
-                <span className={`jp-stratum-badge jp-stratum-status-${String(d.status ?? '').toLowerCase()}`}>
+                <span className="jp-stratum-card-name">{d.model}</span>
+                <span className={`jp-stratum-badge jp-stratum-status-${d.status.toLowerCase()}`}>
                   {[d.action, d.status].filter(Boolean).join(': ')}
                 </span>
                 <span className="jp-stratum-spacer" />
@@ -270,17 +259,19 @@ export function DeploymentsPanel(props: IRegistryPanelProps): JSX.Element {
                 </button>
               </div>
               <div className="jp-stratum-model-meta">
-                {d.inventory && <span>inventory: {String(d.inventory)}</span>}
+                {d.inventory && <span>inventory: {d.inventory}</span>}
                 <span className="jp-stratum-muted">
-                  {fmtDate(d.updated_at ?? d.created_at)}
+                  {fmtDate(d.time)}
                   {d.user ? ` · ${d.user}` : ''}
                 </span>
               </div>
               <ul className="jp-stratum-hosts">
-                {hostsOf(d).map(h => (
-                  <li key={h.name} title={h.error || undefined}>
-                    <span className={`jp-stratum-dot jp-stratum-dot-${h.status.toLowerCase().replace(/[^a-z]/g, '')}`} />
-                    {h.name} {h.where && <span className="jp-stratum-muted">{h.where}</span>}{' '}
+                {d.hosts.map(h => (
+                  <li key={h.host} title={h.error || undefined}>
+                    <span
+                      className={`jp-stratum-dot jp-stratum-dot-${h.status.toLowerCase().replace(/[^a-z]/g, '')}`}
+                    />
+                    {h.host} {h.address && <span className="jp-stratum-muted">{hostAddress(h)}</span>}{' '}
                     <span className="jp-stratum-muted">{h.status}</span>
                     {h.error && <div className="jp-stratum-field-error">{h.error}</div>}
                   </li>

@@ -137,7 +137,11 @@ function describeOne(b: JSONSchema): string {
 export function describe(schema: JSONSchema, root?: JSONSchema): string {
   const s = resolveRef(schema, root);
   return Array.from(
-    new Set(branches(s, root).map(b => (b.type === 'array' && b.items ? `list of ${describe(b.items, root)}` : describeOne(b))))
+    new Set(
+      branches(s, root).map(b =>
+        b.type === 'array' && b.items ? `list of ${describe(b.items, root)}` : describeOne(b)
+      )
+    )
   ).join(' | ');
 }
 
@@ -184,11 +188,7 @@ function splitList(text: string): string[] {
  * The YAML value of what was typed, or undefined when the field is empty
  * (the core's default applies). Never rejects: the server validates.
  */
-export function toSpecValue(
-  value: IRawValue | undefined,
-  schema: JSONSchema,
-  root?: JSONSchema
-): unknown {
+export function toSpecValue(value: IRawValue | undefined, schema: JSONSchema, root?: JSONSchema): unknown {
   if (!value || value.raw.trim() === '') {
     return undefined;
   }
@@ -216,11 +216,7 @@ export function toSpecValue(
 }
 
 /** The inverse of `toSpecValue`: what a field shows for a value read from a spec. */
-export function fromSpecValue(
-  value: unknown,
-  schema: JSONSchema,
-  root?: JSONSchema
-): IRawValue {
+export function fromSpecValue(value: unknown, schema: JSONSchema, root?: JSONSchema): IRawValue {
   const s = resolveRef(schema, root);
   const kind = widgetKind(s, root);
   if (Array.isArray(value) && kind !== 'list') {

@@ -3,6 +3,7 @@
  * notebook tracker (cells written, `%%stratum` cells loaded back, registry
  * refreshed after a `%stratum` cell runs).
  */
+import { JupyterFrontEnd } from '@jupyterlab/application';
 import { InputDialog, ReactWidget } from '@jupyterlab/apputils';
 import { Cell } from '@jupyterlab/cells';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
@@ -10,10 +11,18 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { IClusterInfo, ICatalogEntry, IMetricInfo, JSONSchema, SERVER_EXTENSION_HINT, StratumAPI, StratumAPIError } from './api';
-import { PipelineBuilder } from './builder';
+import {
+  IClusterInfo,
+  ICatalog,
+  IMetricInfo,
+  JSONSchema,
+  SERVER_EXTENSION_HINT,
+  StratumAPI,
+  StratumAPIError
+} from './api';
+import { ILinkedCell, PipelineBuilder } from './builder';
 import { PipelineModel, parseStratumCell } from './model';
-import { NotebookBridge } from './notebook';
+import { hasComments, NotebookBridge } from './notebook';
 import { DeploymentsPanel, ModelsPanel } from './registry';
 import { ClusterPanel } from './cluster';
 
@@ -38,7 +47,7 @@ export class StratumSidebar extends ReactWidget {
     this.title.icon = stratumIcon;
     this.title.caption = 'Stratum: pipelines, models, deployments';
     this._tracker = options.tracker;
-    this._bridge = new NotebookBridge(options.tracker);
+    this._bridge = new NotebookBridge(options.tracker, options.shell ?? null);
     this._tracker.activeCellChanged.connect((_, cell) => void this._onActiveCell(cell), this);
     NotebookActions.executed.connect((_, args) => {
       const source = args.cell.model.sharedModel.getSource();
@@ -67,7 +76,7 @@ export class StratumSidebar extends ReactWidget {
     this.update();
   }
 
-  /** Write the builder's pipeline into the notebook (and run it with `run`). */
+  /** Write the builder's pipeline into a new cell of the notebook (and run it with `run`). */
   async writePipeline(run: boolean): Promise<string> {
     const model = this._model;
     if (!model) {
@@ -136,8 +145,9 @@ export class StratumSidebar extends ReactWidget {
             (model ? (
               <PipelineBuilder
                 model={model}
-                linkedLabel={this._linkedLabel()}
+                linked={this._linkedInfo()}
                 onWrite={(source, run) => this._write(source, run)}
+                onUpdate={source => this._update(source)}
                 onReset={() => this._reset()}
               />
             ) : (
@@ -153,10 +163,7 @@ export class StratumSidebar extends ReactWidget {
           title="Show the cluster's workers (threads, memory, GPUs)"
           onClick={() => this.showTab('cluster')}
         >
-          Cluster:{' '}
-          {this._cluster
-            ? this._cluster.scheduler || 'embedded local Dask cluster'
-            : 'unknown'}
+          Cluster: {this._cluster ? this._cluster.scheduler || 'embedded local Dask cluster' : 'unknown'}
         </button>
       </div>
     );
@@ -210,34 +217,75 @@ export class StratumSidebar extends ReactWidget {
     void this._model.validateNow();
   }
 
+  /**
+   * Insert the pipeline as a new cell below the active one (Run: and run it)
+   * and link the builder to it. Run on a linked cell that already holds
+   * exactly this pipeline runs that cell instead of adding another.
+   */
   private async _write(source: string, run: boolean): Promise<string> {
-    const target = this._linked && !this._linked.isDisposed ? this._linked : null;
+    const linked = this._linkedCell();
     this._lastWritten = source;
-    const cell = await this._bridge.writeCell(source, { run, target });
+    let cell: Cell;
+    if (run && linked && linked.model.sharedModel.getSource() === source) {
+      cell = await this._bridge.runCell(linked);
+    } else {
+      cell = await this._bridge.insertCell(source, { run });
+    }
     this._linked = cell;
+    this.update();
     if (run) {
       this._refreshKey++;
       this.update();
       return 'Ran the cell: its output shows the leaderboard; the model is in the Models tab.';
     }
+    return 'Inserted a new cell.';
+  }
+
+  /** Rewrite the linked cell with the pipeline: only on the user's explicit Update. */
+  private async _update(source: string): Promise<string> {
+    const linked = this._linkedCell();
+    if (!linked) {
+      throw new Error('No cell is linked to the builder: use Insert cell.');
+    }
+    if (hasComments(linked.model.sharedModel.getSource())) {
+      throw new Error('The linked cell has comments that an update would lose: use Insert cell.');
+    }
+    this._lastWritten = source;
+    await this._bridge.updateCell(linked, source);
     this.update();
-    return target ? 'Updated the linked cell.' : 'Inserted the cell.';
+    return 'Updated the linked cell.';
   }
 
   /** Insert a new cell (not linked to the builder) below the active cell. */
   private async _insert(source: string): Promise<string> {
-    await this._bridge.writeCell(source);
-    return 'Inserted the cell.';
+    await this._bridge.insertCell(source);
+    return 'Inserted a new cell.';
   }
 
-  private _linkedLabel(): string | null {
+  /** The linked cell if it is still in the current notebook. */
+  private _linkedCell(): Cell | null {
     const cell = this._linked;
-    if (!cell || cell.isDisposed) {
+    const panel = this._tracker.currentWidget;
+    if (!cell || cell.isDisposed || !panel || panel.content.widgets.indexOf(cell) < 0) {
       return null;
     }
+    return cell;
+  }
+
+  /** What the builder shows of its linked cell: its magic line and where it is. */
+  private _linkedInfo(): ILinkedCell | null {
+    const cell = this._linkedCell();
     const panel = this._tracker.currentWidget;
-    const index = panel ? panel.content.widgets.indexOf(cell) : -1;
-    return index >= 0 ? `cell [${index + 1}] of ${panel!.context.path}` : null;
+    if (!cell || !panel) {
+      return null;
+    }
+    const source = cell.model.sharedModel.getSource();
+    const widgets = panel.content.widgets;
+    return {
+      header: source.split('\n', 1)[0].trim(),
+      where: `cell ${widgets.indexOf(cell) + 1} of ${widgets.length} in ${panel.context.path}`,
+      hasComments: hasComments(source)
+    };
   }
 
   private async _onActiveCell(cell: Cell | null, force = false): Promise<void> {
@@ -275,7 +323,7 @@ export class StratumSidebar extends ReactWidget {
   }
 
   private _bridge: NotebookBridge;
-  private _catalog: ICatalogEntry[] = [];
+  private _catalog: ICatalog = { algorithms: [], task_kinds: {}, resolves: {} };
   private _cluster: IClusterInfo | null = null;
   private _error: string | null = null;
   private _lastWritten = '';
@@ -295,5 +343,7 @@ export namespace StratumSidebar {
   export interface IOptions {
     /** The notebook tracker: where cells are written and read from. */
     tracker: INotebookTracker;
+    /** The application shell: the notebook written to is brought to the front. */
+    shell?: JupyterFrontEnd.IShell;
   }
 }

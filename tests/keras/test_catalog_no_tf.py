@@ -18,7 +18,7 @@ def test_templates_resolve_by_stem_and_task():
     assert resolve("keras_mlp", task="regression").class_name == "KerasMLPRegressor"
     assert resolve("keras_cnn", task="classification").class_name == "KerasCNNClassifier"
     assert resolve("KerasCNNRegressor").name == "keras_cnn_regressor"
-    entries = {e["name"]: e for e in catalog_json() if e["source"] == "keras"}
+    entries = {e["name"]: e for e in catalog_json()["algorithms"] if e["source"] == "keras"}
     assert set(entries) == {
         "keras_mlp_classifier",
         "keras_mlp_regressor",
@@ -80,7 +80,7 @@ def test_import_load_ext_catalog_plan_and_dry_run_never_import_tensorflow():
         ip = start_ipython()
         ip.run_line_magic("load_ext", "jupyter_stratum")
         from jupyter_stratum.catalog import catalog_json
-        assert any(e["name"] == "keras_cnn_classifier" for e in catalog_json())
+        assert any(e["name"] == "keras_cnn_classifier" for e in catalog_json()["algorithms"])
         from jupyter_stratum.training import dry_run
         plan = dry_run("data: sklearn:digits\\nmodels: [keras_mlp, keras_cnn, logistic_regression]\\n")
         assert "train on CPU workers" in plan.to_text(), plan.to_text()

@@ -13,8 +13,9 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_stratum.catalog import catalog_json
+from jupyter_stratum.catalog import catalog_json, resolve
 from jupyter_stratum.errors import RegistryError
+from jupyter_stratum.jsonsafe import to_jsonable
 from jupyter_stratum.spec import PipelineSpec, parse_spec, validate_text
 
 NS = "jupyter-stratum"
@@ -93,11 +94,33 @@ async def test_routes_live_under_the_servers_base_url(jp_fetch, jp_base_url, htt
 async def test_catalog_is_the_cores_catalog(jp_fetch):
     answer = await get_json(jp_fetch, "catalog")
     assert answer == json.loads(json.dumps(catalog_json()))
-    by_name = {a["name"]: a for a in answer}
+    by_name = {a["name"]: a for a in answer["algorithms"]}
     lr = by_name["logistic_regression"]
     assert lr["kind"] == "classifier" and lr["class_name"] == "LogisticRegression"
     assert lr["schema"]["properties"]["C"]["exclusiveMinimum"] == 0
-    assert {"classifier", "regressor", "transformer"} <= {a["kind"] for a in answer}
+    assert {"classifier", "regressor", "transformer"} <= {a["kind"] for a in answer["algorithms"]}
+
+
+async def test_catalog_sends_the_cores_alias_resolution(jp_fetch):
+    """The sidebar resolves a stem such as ``random_forest`` with this table, not a rule of its own."""
+    answer = await get_json(jp_fetch, "catalog")
+    assert answer["task_kinds"] == {"classification": "classifier", "regression": "regressor"}
+    assert answer["resolves"], "no alias in the catalog"
+    for alias, by_task in answer["resolves"].items():
+        for task, name in by_task.items():
+            if task == "default":
+                kinds = ("transformer",) if by_name_kind(answer, name) == "transformer" else None
+                assert name == resolve(alias, kinds=kinds).name
+            else:
+                assert name == resolve(alias, task=task).name
+    forest = answer["resolves"]["random_forest"]
+    assert forest["classification"] == "random_forest_classifier"
+    assert forest["regression"] == "random_forest_regressor"
+
+
+def by_name_kind(answer: dict, name: str) -> str:
+    (kind,) = [a["kind"] for a in answer["algorithms"] if a["name"] == name]
+    return kind
 
 
 async def test_catalog_is_gzipped_for_clients_that_accept_it(jp_fetch):
@@ -221,6 +244,11 @@ async def test_model_detail_has_versions_with_lineage_and_deployments(jp_fetch):
     assert answer["versions"][1] == v2.to_dict()
     assert answer["versions"][1]["spec_yaml"] == "data: sklearn:iris\n"
     assert answer["versions"][1]["data_fingerprint"] == "abc123"
+    # the lineage fields the sidebar shows: the record's own
+    from jupyter_stratum.registry.model_version import fields_of_record
+
+    assert answer["fields"] == [f.name for f in fields_of_record()]
+    assert set(answer["fields"]) == set(v2.to_dict())
     (dep,) = answer["deployments"]
     assert dep["model"] == "iris-clf@2" and dep["hosts"][0]["host"] == "edge1"
     assert "s3cret" not in json.dumps(answer)
@@ -247,7 +275,7 @@ async def test_deployments_all_and_of_one_model(jp_fetch):
     reg.record_deployment({"model": "a", "status": "ok", "hosts": []})
     reg.record_deployment({"model": "b@1", "status": "failed", "hosts": []})
     everything = await get_json(jp_fetch, "deployments")
-    assert everything == reg.list_deployments()
+    assert everything == to_jsonable(reg.list_deployments())
     assert [d["model"] for d in everything] == ["a@1", "b@1"]
     only_b = await get_json(jp_fetch, "deployments", params={"name": "b"})
     assert [d["status"] for d in only_b] == ["failed"]
