@@ -196,6 +196,7 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
     runtime.mkdir(parents=True)
     for py in sorted(SERVE_PACKAGE.glob("*.py")):
         shutil.copyfile(py, runtime / py.name)
+    (runtime / "_version.py").write_text(f'__version__ = "{_serve_version()}"\n')
 
     # 3. rows: the registry's holdout sample plus synthetic rows around it
     sample_records = _registry_sample(mv)
@@ -256,7 +257,7 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
             f"the sample rows of {name}@{version} do not fit its input schema: {exc.message}. "
             "Check input_schema in the registry."
         ) from None
-    registry_expected = (_registry_sample_block(mv) or {}).get("expected")
+    registry_expected = mv.sample.expected if mv.sample is not None else None
     sample = {"records": sample_records, "expected": expected, "source": sample_source}
     if proba is not None:
         sample["probabilities"] = proba
@@ -331,17 +332,10 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
 
 
 # ----------------------------------------------------------------- helpers
-def _registry_sample_block(mv) -> dict | None:
-    sample = getattr(mv, "sample", None)
-    if sample is None:
-        sample = (getattr(mv, "extra", None) or {}).get("sample")
-    return sample if isinstance(sample, dict) else None
-
-
 def _registry_sample(mv) -> list[dict]:
-    block = _registry_sample_block(mv)
-    records = (block or {}).get("records") or []
-    return [dict(r) for r in records if isinstance(r, dict)]
+    """The training sample's records (``ModelVersion.sample``), or none."""
+    sample = mv.sample
+    return [dict(r) for r in sample.records if isinstance(r, dict)] if sample is not None else []
 
 
 def _to_batch(served, records):

@@ -17,6 +17,7 @@ import functools
 import importlib
 import threading
 from importlib.metadata import entry_points
+from typing import Any
 
 from ..errors import SpecError
 from .algorithm import Algorithm, ParamError, snake_case
@@ -111,6 +112,7 @@ def catalog_json(kind: str | None = None) -> dict:
     resolves: dict[str, dict[str, str]] = {}
     for alias in sorted({al for a in algos for al in a.aliases}):
         kinds = {a.kind for a in _candidates(alias)}
+        targets: dict[str, dict[str, Any]]
         if "transformer" in kinds:
             targets = {"default": {"kinds": ("transformer",)}}
         else:

@@ -23,6 +23,7 @@ JSON_FIELDS = (
     "classes",
     "library_versions",
     "extra",
+    "sample",
 )
 VERSION_COLUMNS = (
     "name",
@@ -48,8 +49,9 @@ VERSION_COLUMNS = (
     "artifact",
     "sha256",
     "extra",
+    "sample",
 )
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_versions (
     name TEXT NOT NULL,
@@ -75,6 +77,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
     artifact TEXT NOT NULL UNIQUE,
     sha256 TEXT NOT NULL,
     extra TEXT NOT NULL,
+    sample TEXT,
     PRIMARY KEY (name, version)
 );
 CREATE TABLE IF NOT EXISTS deployments (
@@ -87,6 +90,15 @@ CREATE TABLE IF NOT EXISTS deployments (
 );
 CREATE INDEX IF NOT EXISTS deployments_by_model ON deployments (model_name, id);
 """
+#: from schema N-1 to N: statements run in one transaction when an older registry is opened
+MIGRATIONS = {
+    # 2: the training sample (a few holdout rows and the model's own answers, which bundles check
+    # the runtime against) gets a typed column instead of riding in ``extra``
+    2: [
+        "ALTER TABLE model_versions ADD COLUMN sample TEXT",
+        "UPDATE model_versions SET sample = json_extract(extra, '$.sample'), extra = json_remove(extra, '$.sample')",
+    ],
+}
 
 
 @runtime_checkable
@@ -174,8 +186,13 @@ class SQLiteIndex:
                     if current < SCHEMA_VERSION:
                         conn.execute("BEGIN IMMEDIATE")
                         try:
-                            for statement in filter(str.strip, SCHEMA.split(";")):
-                                conn.execute(statement)
+                            if current == 0:  # a new registry
+                                for statement in filter(str.strip, SCHEMA.split(";")):
+                                    conn.execute(statement)
+                            else:
+                                for step in range(current + 1, SCHEMA_VERSION + 1):
+                                    for statement in MIGRATIONS[step]:
+                                        conn.execute(statement)
                             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                         except BaseException:
                             conn.execute("ROLLBACK")

@@ -16,6 +16,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @dataclass
+class Sample:
+    """A few holdout rows as the model saw them (JSON records) and the model's own answers to them.
+
+    Kept with the version at training time; a bundle checks its runtime against it."""
+
+    records: list[dict] = field(default_factory=list)
+    expected: list = field(default_factory=list)
+
+    @classmethod
+    def coerce(cls, value: Any) -> Sample | None:
+        """A :class:`Sample` from a stored dict (or one already typed); None stays None."""
+        if value is None or isinstance(value, Sample):
+            return value
+        if not isinstance(value, dict):
+            raise TypeError(f"a sample is a mapping with 'records' and 'expected', got {type(value).__name__}")
+        return cls(records=list(value.get("records") or []), expected=list(value.get("expected") or []))
+
+
+@dataclass
 class ModelVersion:
     """One registered version of a model, with its lineage."""
 
@@ -42,6 +61,10 @@ class ModelVersion:
     artifact: str = ""  # path relative to the registry root
     sha256: str = ""
     extra: dict = field(default_factory=dict)
+    sample: Sample | None = None
+
+    def __post_init__(self) -> None:
+        self.sample = Sample.coerce(self.sample)
 
     #: the registry this record came from: not a field (a ClassVar to dataclasses, set per
     #: instance by :meth:`from_dict`), so that ``dataclasses.asdict``, equality and repr
@@ -81,6 +104,12 @@ class ModelVersion:
 def fields_of_record() -> tuple[dataclasses.Field, ...]:
     """The stored fields of :class:`ModelVersion`."""
     return dataclasses.fields(ModelVersion)
+
+
+def lineage_fields() -> list[str]:
+    """The fields a person reads about a version (the sidebar's detail, in order): all but the raw
+    sample rows, which are for the bundle builder."""
+    return [f.name for f in fields_of_record() if f.name != "sample"]
 
 
 #: fields that register() sets itself; every other field may come from ``lineage``

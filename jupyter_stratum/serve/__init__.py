@@ -13,7 +13,13 @@ bundle alone, ``PYTHONPATH=BUNDLE/runtime python -m stratum_serve BUNDLE``.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+try:  # inside jupyter_stratum: the package's version (package.json, written at build time)
+    from .._version import __version__
+except ImportError:
+    try:  # a bundle's standalone runtime: the bundle builder writes the version beside it
+        from ._version import __version__  # type: ignore[no-redef]
+    except ImportError:
+        __version__ = "0+unknown"
 
 __all__ = ["__version__", "load_bundle", "ServeApp", "main"]
 

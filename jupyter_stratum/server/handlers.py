@@ -147,7 +147,7 @@ def _list_models() -> list:
 
 
 def _model_detail(name: str) -> dict:
-    from ..registry.model_version import fields_of_record
+    from ..registry.model_version import lineage_fields
 
     reg = _registry()
     versions = reg.versions(name)  # RegistryError when there is no such model
@@ -156,7 +156,7 @@ def _model_detail(name: str) -> dict:
         "versions": versions,
         "deployments": reg.list_deployments(name=name),
         # the lineage the sidebar shows for each version: the record's own fields, in order
-        "fields": [f.name for f in fields_of_record()],
+        "fields": lineage_fields(),
     }
 
 
