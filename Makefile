@@ -15,11 +15,15 @@ demo: venv
 ## Install everything the suite needs, lint, then run the whole test suite (core, then browser).
 test: venv system-deps labextension lint test-core test-browser
 
-## The checks a reviewer should not have to make: ruff (lint + format), mypy on the typed core.
+## The checks a reviewer should not have to make: ruff (lint + format), mypy on the typed core,
+## eslint + prettier and the jest unit tests for the sidebar's TypeScript.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	jlpm install
+	jlpm lint:check
+	jlpm test
 
 test-core:
 	$(PY) -m pytest tests
