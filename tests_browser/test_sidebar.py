@@ -119,6 +119,10 @@ def test_build_validate_run_and_register(lab, page: Page, record_property, tmp_p
     add_step(page, "models", "logistic_regression")
     add_step(page, "models", "random_forest_classifier")
     expect(page.locator(f"{SIDEBAR} [data-stratum-card^='models.']")).to_have_count(2)
+    # at the sidebar's default width a long model name is shown whole (it wraps, it is not cut)
+    long_name = page.locator(f"{SIDEBAR} [data-stratum-card='models.1'] .jp-stratum-card-name")
+    expect(long_name).to_have_text("random_forest_classifier")
+    assert long_name.evaluate("e => e.scrollWidth <= e.clientWidth && e.getClientRects().length > 0")
     # --- Evaluate
     field_input(page, "metric").fill("roc_auc")
 
