@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 REPO = Path(__file__).resolve().parents[1]
 BUILT = REPO / "jupyter_stratum" / "labextension"
@@ -38,6 +39,10 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 BIN = Path(sys.executable).parent
+
+# what a person waits for a page to react, not Playwright's 5 s default: a fresh machine
+# (cold caches, first kernel start) is slower than a warm one
+expect.set_options(timeout=20_000)
 
 
 @dataclass

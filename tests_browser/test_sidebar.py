@@ -45,12 +45,37 @@ def wait_valid(page: Page, timeout: float = 30_000) -> None:
     expect(page.locator(f"{SIDEBAR} [data-stratum-status='ok']")).to_be_visible(timeout=timeout)
 
 
+def show_notebook(page: Page, url: str) -> None:
+    """Bring the notebook of ``url`` to the front, as a user would click its tab.
+
+    Just after the page loads, JupyterLab opens a Launcher when the main area looks
+    empty; on a slower machine that happens after the notebook opened, and the
+    Launcher then hides it. Click the notebook's tab until it stays in front.
+    """
+    name = url.split("/tree/", 1)[1].split("?", 1)[0].rsplit("/", 1)[-1]
+    tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text=name)
+    expect(tab).to_have_count(1, timeout=60_000)
+    in_front_since = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if "lm-mod-current" in (tab.get_attribute("class") or ""):
+            in_front_since = in_front_since or time.monotonic()
+            if time.monotonic() - in_front_since > 2:
+                break
+        else:
+            in_front_since = None
+            tab.click()
+        page.wait_for_timeout(200)
+    expect(page.locator("#jp-main-dock-panel .jp-NotebookPanel:visible")).to_have_count(1)
+
+
 def open_sidebar(page: Page, url: str) -> dict:
-    """Load JupyterLab at ``url`` and open the sidebar; return timings in seconds."""
+    """Load JupyterLab at ``url``, show its notebook and open the sidebar; return timings in seconds."""
     t0 = time.monotonic()
     page.goto(url)
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     t_shell = time.monotonic()
+    show_notebook(page, url)
     page.locator(SIDEBAR_TAB).click(timeout=30_000)
     page.wait_for_selector(f"{SIDEBAR} [data-stratum-ready='true']", timeout=60_000)
     t_ready = time.monotonic()
@@ -94,6 +119,10 @@ def test_build_validate_run_and_register(lab, page: Page, record_property, tmp_p
     add_step(page, "models", "logistic_regression")
     add_step(page, "models", "random_forest_classifier")
     expect(page.locator(f"{SIDEBAR} [data-stratum-card^='models.']")).to_have_count(2)
+    # at the sidebar's default width a long model name is shown whole (it wraps, it is not cut)
+    long_name = page.locator(f"{SIDEBAR} [data-stratum-card='models.1'] .jp-stratum-card-name")
+    expect(long_name).to_have_text("random_forest_classifier")
+    assert long_name.evaluate("e => e.scrollWidth <= e.clientWidth && e.getClientRects().length > 0")
     # --- Evaluate
     field_input(page, "metric").fill("roc_auc")
 
@@ -203,9 +232,17 @@ def test_selecting_a_stratum_cell_loads_it_into_the_builder(lab, page: Page):
     cards.nth(1).get_by_title("Move up").click()
     expect(cards.nth(0)).to_have_attribute("data-stratum-name", "gradient_boosting")
     wait_valid(page)
-    # writing back replaces that cell (no second %%stratum cell), models in the new order
-    page.locator(f"{SIDEBAR} [data-stratum-action='insert']").click()
+    # the builder says which cell it is linked to, by its magic line (no "[2]" that reads as
+    # an execution count)
+    linked = page.locator(f"{SIDEBAR} .jp-stratum-linked")
+    expect(linked).to_contain_text("%%stratum train wine-model")
+    expect(linked).to_contain_text("cell 2 of 2 in roundtrip.ipynb")
+    assert "[" not in linked.inner_text()
+    # Update (the user's explicit choice) rewrites that cell: no second %%stratum cell,
+    # models in the new order
+    page.locator(f"{SIDEBAR} [data-stratum-action='update']").click()
     cells = page.locator(".jp-Notebook .jp-Cell").filter(has_text="%%stratum train")
+    expect(cells.first).to_contain_text("learning_rate", timeout=30_000)
     expect(cells).to_have_count(1)
     expect(cells.first).to_contain_text("learning_rate")
     header, _, body = cells.first.locator(".jp-InputArea-editor").inner_text().partition("\n")
@@ -216,6 +253,78 @@ def test_selecting_a_stratum_cell_loads_it_into_the_builder(lab, page: Page):
         {"logistic_regression": {"C": [0.1, 1]}},
     ]
     assert spec["split"]["cv"] == 4 and spec["data"] == "sklearn:wine"
+
+
+COMMENTED_CELL = (
+    "%%stratum train wine-model\n"
+    "# the wine data: small, so four folds\n"
+    "data: sklearn:wine\n"
+    "split: {cv: 4}  # keep in step with the report\n"
+    "models:\n"
+    "  - logistic_regression: {C: [0.1, 1, 10]}\n"
+)
+
+
+def editor_text(cell) -> str:
+    return cell.locator(".jp-InputArea-editor").inner_text().strip()
+
+
+def test_insert_with_another_cell_selected_adds_a_new_cell(lab, page: Page):
+    """The builder stays linked to the cell it loaded, but Insert never writes into it."""
+    url = lab.new_notebook("insert.ipynb", ("%load_ext jupyter_stratum", COMMENTED_CELL, "x = 1"))
+    open_sidebar(page, url)
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cells.nth(1).locator(".jp-InputPrompt").click()
+    expect(field_input(page, "name")).to_have_value("wine-model")
+    expect(field_input(page, "split.cv")).to_have_value("4")
+    # its YAML has comments that a rewrite would lose: Update is not offered
+    expect(page.locator(f"{SIDEBAR} [data-stratum-action='update']")).to_be_disabled()
+    before = editor_text(cells.nth(1))
+    assert "# the wine data" in before and "# keep in step" in before
+    # the user selects another cell, changes the pipeline, and inserts
+    cells.nth(2).locator(".jp-InputPrompt").click()
+    field_input(page, "split.cv").fill("3")
+    page.locator(f"{SIDEBAR} [data-stratum-action='insert']").click()
+    expect(page.locator(f"{SIDEBAR} .jp-stratum-message")).to_have_text("Inserted a new cell.")
+    expect(cells).to_have_count(4)
+    # a new cell below the selected one, holding the edited pipeline
+    expect(cells.nth(3)).to_contain_text("%%stratum train wine-model")
+    header, _, body = editor_text(cells.nth(3)).partition("\n")
+    assert header.strip() == "%%stratum train wine-model"
+    assert yaml.safe_load(body)["split"]["cv"] == 3
+    # the other cells as they were, comments and all
+    assert editor_text(cells.nth(1)) == before
+    assert editor_text(cells.nth(2)) == "x = 1"
+    assert editor_text(cells.nth(0)) == "%load_ext jupyter_stratum"
+
+
+def test_a_classification_task_offers_no_regressor(lab, page: Page):
+    from jupyter_stratum.catalog import catalog_json
+
+    kinds = {a["name"]: a["kind"] for a in catalog_json()["algorithms"]}
+    of_kind = {k: {n for n, kind in kinds.items() if kind == k} for k in set(kinds.values())}
+    open_sidebar(page, lab.new_notebook("task.ipynb"))
+
+    def offered(section: str) -> list[str]:
+        options = page.locator(f"{SIDEBAR} [data-stratum-add='{section}'] option")
+        return [v for v in options.evaluate_all("os => os.map(o => o.value)") if v]
+
+    def groups(section: str):
+        return page.locator(f"{SIDEBAR} [data-stratum-add='{section}'] optgroup")
+
+    # the task is not set: it is inferred from the data, so every estimator is offered
+    expect(groups("models")).to_have_count(2)
+    assert set(offered("models")) == of_kind["classifier"] | of_kind["regressor"]
+    assert set(offered("preprocess")) == of_kind["transformer"]
+    # classification: classifiers only
+    field_input(page, "task").select_option(label="classification")
+    expect(groups("models")).to_have_count(1)
+    expect(groups("models")).to_have_attribute("label", "Classifiers")
+    assert set(offered("models")) == of_kind["classifier"]
+    # regression: regressors only
+    field_input(page, "task").select_option(label="regression")
+    expect(groups("models")).to_have_attribute("label", "Regressors")
+    assert set(offered("models")) == of_kind["regressor"]
 
 
 def test_missing_server_extension_is_explained(lab_starter, page: Page):
@@ -336,11 +445,15 @@ def test_cluster_panel_lists_the_schedulers_workers(lab_starter, dask_processes,
     panel = page.locator(f"{SIDEBAR} [data-stratum-panel='cluster']")
     expect(panel.locator("[data-stratum-cluster='scheduler']")).to_contain_text(procs.address, timeout=30_000)
     expect(panel.locator("[data-stratum-worker]")).to_have_count(2)
+    # the worker list comes first, right under the panel's bar
+    expect(panel.locator(":scope > .jp-stratum-panel-bar + table.jp-stratum-workers")).to_have_count(1)
     expect(panel.locator("[data-stratum-worker='gpu-1']")).to_contain_text("GPU=1")
     expect(panel.locator("[data-stratum-worker='cloud-1']")).to_contain_text("CPU")
     expect(panel.locator(".jp-stratum-panel-bar")).to_contain_text("2 workers · 1 GPU")
     panel.locator("[data-stratum-action='cluster-connect']").click()
-    expect(
-        page.locator(".jp-Notebook .jp-Cell").filter(has_text=f"%stratum cluster connect {procs.address}")
-    ).to_have_count(1)
+    # the panel says what it did (or why not), and the user sees the new cell in the notebook
+    expect(panel.locator(".jp-stratum-message")).to_have_text("Inserted a new cell.", timeout=30_000)
+    connect = page.locator(".jp-Notebook .jp-Cell").filter(has_text=f"%stratum cluster connect {procs.address}")
+    expect(connect).to_have_count(1)
+    expect(connect).to_be_visible()
     page.screenshot(path=str(Path(os.environ.get("STRATUM_SCREENSHOTS", "/tmp")) / "cluster-panel.png"))

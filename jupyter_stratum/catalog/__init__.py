@@ -17,7 +17,6 @@ import functools
 import importlib
 import threading
 from importlib.metadata import entry_points
-from typing import Any
 
 from ..errors import SpecError
 from .algorithm import Algorithm, ParamError, snake_case
@@ -111,21 +110,23 @@ def catalog_json(kind: str | None = None) -> dict:
     algos = catalog(kind)
     resolves: dict[str, dict[str, str]] = {}
     for alias in sorted({al for a in algos for al in a.aliases}):
-        kinds = {a.kind for a in _candidates(alias)}
-        targets: dict[str, dict[str, Any]]
-        if "transformer" in kinds:
-            targets = {"default": {"kinds": ("transformer",)}}
+        if any(a.kind == "transformer" for a in _candidates(alias)):
+            meanings = {"default": _resolved(alias, kinds=("transformer",))}
         else:
-            targets = {task: {"task": task} for task in _TASK_KIND} | {"default": {}}
-        answer = {}
-        for key, how in targets.items():
-            try:
-                answer[key] = resolve(alias, **how).name
-            except SpecError:
-                continue
+            meanings = {task: _resolved(alias, task=task) for task in _TASK_KIND}
+            meanings["default"] = _resolved(alias)
+        answer = {key: name for key, name in meanings.items() if name is not None}
         if answer:
             resolves[alias] = answer
     return {"algorithms": [a.to_json() for a in algos], "task_kinds": dict(_TASK_KIND), "resolves": resolves}
+
+
+def _resolved(name: str, *, task: str | None = None, kinds: tuple[str, ...] | None = None) -> str | None:
+    """The name :func:`resolve` gives ``name``, or None where it has no meaning."""
+    try:
+        return resolve(name, task=task, kinds=kinds).name
+    except SpecError:
+        return None
 
 
 def _candidates(name: str) -> list[Algorithm]:

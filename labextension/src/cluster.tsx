@@ -49,10 +49,28 @@ export function ClusterPanel(props: IRegistryPanelProps): JSX.Element {
   };
   const workers = info?.workers ?? [];
   const gpus = info?.resources?.GPU ?? 0;
+  const workerTable = workers.length > 0 && (
+    <table className="jp-stratum-kv jp-stratum-workers" data-stratum-workers={workers.length}>
+      <thead>
+        <tr>
+          <th>worker</th>
+          <th>threads</th>
+          <th>memory</th>
+          <th>resources</th>
+        </tr>
+      </thead>
+      <tbody>
+        {workers.map(w => (
+          <WorkerRow key={w.address} worker={w} />
+        ))}
+      </tbody>
+    </table>
+  );
   return (
     <div className="jp-stratum-panel" data-stratum-panel="cluster">
       <div className="jp-stratum-panel-bar">
         <span>
+          {info && info.embedded && 'embedded local cluster'}
           {info && !info.embedded && !info.error
             ? `${workers.length} worker${workers.length === 1 ? '' : 's'}${gpus ? ` · ${gpus} GPU` : ''}`
             : ''}
@@ -63,10 +81,17 @@ export function ClusterPanel(props: IRegistryPanelProps): JSX.Element {
       </div>
       {error && <div className="jp-stratum-banner">{error}</div>}
       {loading && !info && <div className="jp-stratum-muted">loading…</div>}
+      {/* the workers first: what a user opens this panel for */}
+      {workerTable}
+      {info?.error && (
+        <div className="jp-stratum-banner" role="alert">
+          {info.error}
+        </div>
+      )}
       {info && info.embedded && (
         <div className="jp-stratum-muted" data-stratum-cluster="embedded">
-          Training runs on an embedded local Dask cluster, started in each kernel on its first run. To share a cluster
-          with CPU and GPU workers, set STRATUM_SCHEDULER before starting JupyterLab, or connect a kernel with{' '}
+          Each kernel starts its own local Dask workers on its first run: <b>Show in notebook</b> lists them. To share
+          CPU and GPU workers, set STRATUM_SCHEDULER before starting JupyterLab, or connect a kernel with{' '}
           <code>%stratum cluster connect ADDR</code> (or <code>gateway</code>).
         </div>
       )}
@@ -92,34 +117,11 @@ export function ClusterPanel(props: IRegistryPanelProps): JSX.Element {
           </tbody>
         </table>
       )}
-      {info?.error && (
-        <div className="jp-stratum-banner" role="alert">
-          {info.error}
-        </div>
-      )}
-      {workers.length > 0 && (
-        <table className="jp-stratum-kv jp-stratum-workers">
-          <thead>
-            <tr>
-              <th>worker</th>
-              <th>threads</th>
-              <th>memory</th>
-              <th>resources</th>
-            </tr>
-          </thead>
-          <tbody>
-            {workers.map(w => (
-              <WorkerRow key={w.address} worker={w} />
-            ))}
-          </tbody>
-        </table>
-      )}
-      {message && <div className="jp-stratum-message">{message}</div>}
       <div className="jp-stratum-actions">
         <button
           className="jp-mod-styled jp-stratum-small"
           data-stratum-action="cluster-show"
-          title="The cluster this notebook's kernel trains on"
+          title="The cluster this notebook's kernel trains on, with its workers"
           onClick={() => void insert('%stratum cluster')}
         >
           Show in notebook
@@ -128,12 +130,14 @@ export function ClusterPanel(props: IRegistryPanelProps): JSX.Element {
           <button
             className="jp-mod-styled jp-stratum-small"
             data-stratum-action="cluster-connect"
+            title="Train this notebook's kernel on this scheduler"
             onClick={() => void insert(`%stratum cluster connect ${info.scheduler}`)}
           >
             Connect kernel
           </button>
         )}
       </div>
+      {message && <div className="jp-stratum-message">{message}</div>}
     </div>
   );
 }

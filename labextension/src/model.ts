@@ -54,6 +54,18 @@ export function parseStratumCell(source: string): { name: string; options: strin
   };
 }
 
+/**
+ * Whether a `%%stratum` cell's YAML body has comments, which a rewrite from
+ * the builder (the core's normalised YAML) would lose. A `#` inside a quoted
+ * value may count too: the cell is then left alone, which is the safe side.
+ */
+export function hasComments(source: string): boolean {
+  return source
+    .split('\n')
+    .slice(1)
+    .some(line => /(^|\s)#/.test(line));
+}
+
 /** The pipeline builder's state and its live validation. */
 export class PipelineModel {
   /** Build with the catalog and the `PipelineSpec` JSON Schema from the server. */

@@ -12,14 +12,6 @@ import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/no
 /** The line that loads the magics; inserted once per notebook when missing. */
 export const LOAD_EXT = '%load_ext jupyter_stratum';
 
-/** Whether a `%%stratum` cell's YAML has comments (which a rewrite from the builder would lose). */
-export function hasComments(source: string): boolean {
-  return source
-    .split('\n')
-    .slice(1)
-    .some(line => /(^|\s)#/.test(line));
-}
-
 /** Insert and run cells in the notebook the user works in. */
 export class NotebookBridge {
   /** Build on the notebook tracker; with `shell`, the notebook written to is brought to the front. */

@@ -21,8 +21,8 @@ import {
   StratumAPIError
 } from './api';
 import { ILinkedCell, PipelineBuilder } from './builder';
-import { PipelineModel, parseStratumCell } from './model';
-import { hasComments, NotebookBridge } from './notebook';
+import { hasComments, PipelineModel, parseStratumCell } from './model';
+import { NotebookBridge } from './notebook';
 import { DeploymentsPanel, ModelsPanel } from './registry';
 import { ClusterPanel } from './cluster';
 

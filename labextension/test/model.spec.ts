@@ -3,7 +3,7 @@
  * choices by task, field keys of the server's issues, step shapes.
  */
 import { ISpecIssue } from '../src/api';
-import { PipelineModel, parseStratumCell } from '../src/model';
+import { hasComments, PipelineModel, parseStratumCell } from '../src/model';
 
 import { CATALOG, SPEC_SCHEMA } from './fixtures';
 
@@ -130,5 +130,15 @@ describe('loading a cell', () => {
     });
     expect(parseStratumCell('%stratum cluster')).toBeNull();
     expect(parseStratumCell('print(1)')).toBeNull();
+  });
+});
+
+describe('hasComments', () => {
+  it('finds a YAML comment in the body, not in the magic line', () => {
+    expect(hasComments('%%stratum train a\n# why\ndata: x.csv\n')).toBe(true);
+    expect(hasComments('%%stratum train a\ndata: x.csv  # the raw export\n')).toBe(true);
+    expect(hasComments('%%stratum train a\ndata: x.csv\nmodels: [ridge]\n')).toBe(false);
+    expect(hasComments('%%stratum train a#b\ndata: x.csv\n')).toBe(false);
+    expect(hasComments('%%stratum train a\ndata: data#1.csv\n')).toBe(false);
   });
 });

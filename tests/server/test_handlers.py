@@ -174,6 +174,16 @@ async def test_validate_passes_the_task_through(jp_fetch):
     assert answer["ok"] is False
 
 
+async def test_validate_refuses_a_regressor_for_a_classification_task(jp_fetch):
+    """What the builder's menu does not offer, the server's validation refuses (a cell typed by hand)."""
+    text = "data: sklearn:iris\ntask: classification\nmodels: [random_forest_regressor]\n"
+    answer = await post_json(jp_fetch, "spec", "validate", body={"yaml": text})
+    assert answer == validate_text(text)
+    assert answer["ok"] is False
+    (issue,) = answer["errors"]
+    assert issue["path"][:2] == ["models", 0] and "regressor" in issue["message"]
+
+
 @pytest.mark.parametrize(
     "body,needle",
     [
