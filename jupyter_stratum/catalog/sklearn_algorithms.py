@@ -38,11 +38,26 @@ def _constructible(cls: type) -> bool:
 _IGNORED_PARTS = {"tests", "externals", "setup", "conftest", "experimental", "estimator_checks"}
 
 
+#: transformers of the target (y), not of the features: never a preprocessing step
+_TARGET_TRANSFORMERS = {"LabelEncoder", "LabelBinarizer", "MultiLabelBinarizer"}
+
+
 def _public_estimators(kind: str) -> list[tuple[str, type]]:
-    from sklearn.base import ClassifierMixin, RegressorMixin, TransformerMixin
+    from sklearn.base import ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
 
     mixin = {"classifier": ClassifierMixin, "regressor": RegressorMixin, "transformer": TransformerMixin}[kind]
-    return [(name, cls) for name, cls in _all_public_estimators() if issubclass(cls, mixin)]
+    found = [(name, cls) for name, cls in _all_public_estimators() if issubclass(cls, mixin)]
+    if kind == "transformer":
+        # a preprocessing step must transform new rows at predict time (TSNE only fit_transforms),
+        # work on the features (not y), and not be a clusterer (KMeans transforms to distances)
+        found = [
+            (name, cls)
+            for name, cls in found
+            if callable(getattr(cls, "transform", None))
+            and name not in _TARGET_TRANSFORMERS
+            and not issubclass(cls, ClusterMixin)
+        ]
+    return found
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -106,18 +107,26 @@ class _KerasEstimator(BaseEstimator):
         raise NotImplementedError
 
     # ---- data ---------------------------------------------------------------
-    @staticmethod
-    def _as_array(X) -> np.ndarray:
+    def _as_array(self, X, y=None, *, reset: bool) -> Any:
+        """X (and y) checked as scikit-learn checks them (finite, 2-d, at least one row and feature,
+        the fitted width on predict), as float32; sparse one-hot blocks made dense."""
+        from sklearn.utils.validation import validate_data
+
+        kwargs = {"accept_sparse": True, "dtype": "float32", "reset": reset}
+        if y is None:
+            X = validate_data(self, X, **kwargs)
+        else:
+            X, y = validate_data(self, X, y, y_numeric=self._task == "regression", **kwargs)
         if hasattr(X, "toarray"):  # sparse (one-hot encoded categories)
-            X = X.toarray()
-        X = np.asarray(X, dtype="float32")
-        if X.ndim != 2:
-            raise ValueError(f"expected a 2-d table of features, got an array of shape {X.shape}")
-        return X
+            X = np.asarray(X.toarray(), dtype="float32")
+        return X if y is None else (X, y)
 
     def _targets(self, y):
         y = np.asarray(y)
         if self._task == "classification":
+            from sklearn.utils.multiclass import check_classification_targets
+
+            check_classification_targets(y)  # a continuous target is a mistake, not 500 classes
             self.classes_, encoded = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
                 raise ValueError(f"classification needs at least two classes, got {list(self.classes_)}")
@@ -146,9 +155,8 @@ class _KerasEstimator(BaseEstimator):
     # ---- scikit-learn API ---------------------------------------------------
     def fit(self, X, y):
         self._check_params()
-        X = self._as_array(X)
+        X, y = self._as_array(X, y, reset=True)
         y_enc = self._targets(y)
-        self.n_features_in_ = X.shape[1]
         self._check_inputs(X)
         from .runtime import tensorflow
 
@@ -222,11 +230,7 @@ class _KerasEstimator(BaseEstimator):
     def _raw_predict(self, X) -> np.ndarray:
         if not hasattr(self, "n_features_in_"):
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet: call fit first.")
-        X = self._as_array(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with {self.n_features_in_}"
-            )
+        X = self._as_array(X, reset=False)
         model = self.model_
         from .runtime import tensorflow
 

@@ -107,6 +107,7 @@ def test_search_space_vs_list_parameter():
 
 
 def test_catalog_has_every_sklearn_estimator_kind():
+    from sklearn.base import ClusterMixin
     from sklearn.utils import all_estimators
 
     names = {a.class_name for a in catalog()}
@@ -121,8 +122,16 @@ def test_catalog_has_every_sklearn_estimator_kind():
                 and p.default is inspect.Parameter.empty
                 and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
             ]
-            if not required:
-                assert class_name in names, class_name
+            if required:
+                continue
+            if kind == "transformer" and (
+                not hasattr(cls, "transform")  # TSNE: fit_transform only, nothing for new rows
+                or class_name in ("LabelEncoder", "LabelBinarizer", "MultiLabelBinarizer")  # they encode y
+                or issubclass(cls, ClusterMixin)  # KMeans & co. are clusterers
+            ):
+                assert class_name not in names, f"{class_name} is no preprocessing step"
+                continue
+            assert class_name in names, class_name
 
 
 def test_names_resolve_by_task():
@@ -206,3 +215,15 @@ def test_third_party_algorithm_through_entry_point(tmp_path):
     info = json.loads(first)
     assert info == {"source": "acme-algos", "kind": "classifier", "schema": {"type": "boolean", "default": True}}
     assert "strength must be an instance of 'bool'" in rest, rest
+
+
+def test_preprocessing_offers_only_feature_transformers():
+    from jupyter_stratum.catalog import catalog_json
+
+    names = {a["name"] for a in catalog_json("transformer")["algorithms"]}
+    assert {"standard_scaler", "pca", "one_hot_encoder"} <= names
+    # no transform for new rows (TSNE), a target's encoder, a clusterer: none can be a pipeline step
+    assert not names & {"tsne", "label_encoder", "label_binarizer", "k_means", "mini_batch_k_means"}
+    for step in ("tsne", "label_encoder", "k_means"):
+        answer = validate_text(f"data: sklearn:iris\npreprocess: [{step}]\nmodels: [logistic_regression]\n")
+        assert not answer["ok"] and answer["errors"][0]["path"] == ["preprocess", 0, "name"], answer
