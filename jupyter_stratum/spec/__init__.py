@@ -11,6 +11,7 @@ from .model import (
     Step,
     Task,
     format_path,
+    known_task,
     summarize_issues,
 )
 from .parse import LineMap, check_spec, parse_spec, validate_text
@@ -26,6 +27,7 @@ __all__ = [
     "Task",
     "check_spec",
     "format_path",
+    "known_task",
     "parse_spec",
     "summarize_issues",
     "validate_text",

@@ -29,7 +29,22 @@ _MODEL_KEYS = {"algorithm", "params", "resources", "label"}
 
 
 # The data sets a spec can name as ``data: sklearn:<name>`` (loaded by ``training.data``).
-SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "digits", "diabetes")
+# and the task each one is for, so a spec naming one is checked for its task before anything loads.
+SKLEARN_DATASETS: dict[str, Task] = {
+    "breast_cancer": "classification",
+    "iris": "classification",
+    "wine": "classification",
+    "digits": "classification",
+    "diabetes": "regression",
+}
+
+
+def known_task(spec: PipelineSpec) -> Task | None:
+    """The task a spec is for without loading its data: the one it states, else a bundled data set's."""
+    if spec.task:
+        return spec.task
+    prefix, _, name = spec.data.partition(":")
+    return SKLEARN_DATASETS.get(name) if prefix == "sklearn" else None
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 from ..catalog.algorithm import ParamError
 from ..errors import SpecError
-from .model import PipelineSpec, SpecIssue, summarize_issues
+from .model import PipelineSpec, SpecIssue, known_task, summarize_issues
 
 # ---- parsing with line numbers ----------------------------------------------
 
@@ -149,7 +149,7 @@ def parse_spec(text: str | dict | PipelineSpec, *, validate: bool = True, task: 
             issues = _structure_issues(exc, lines, PipelineSpec)
             raise SpecError(summarize_issues(issues), issues) from None
     if validate:
-        issues = check_spec(spec, task=task or spec.task, lines=lines)
+        issues = check_spec(spec, task=task or known_task(spec), lines=lines)
         if issues:
             raise SpecError(summarize_issues(issues), issues)
     return spec
@@ -214,6 +214,9 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
                 path,
                 f"metric '{name}' is for {METRICS[name].task}, but the task is {task}. Use one of: {', '.join(valid)}.",
             )
+    if issues and task and not spec.task:  # the user did not choose the task: say where it came from
+        for issue in issues:
+            issue.message += f" (task inferred from the target: {task}; set task: to override)"
     return issues
 
 

@@ -234,9 +234,6 @@ def make_plan(
     issues = check_spec(spec, task=task, lines=lines) if task != checked_for else []
     run_id = run_id or uuid.uuid4().hex[:8]
     if issues:
-        if not spec.task:
-            for i in issues:
-                i.message += f" (task inferred from the target: {task}; set task: to override)"
         raise SpecError(summarize_issues(issues), issues)
     check_data(dataset, spec, task)
     metric = spec.metric or DEFAULT_METRIC[task]

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import TrainingError
 from ..events import ModelRegistered, Notice, PlanReady, RefitFinished
 from ..jsonsafe import to_jsonable
-from ..spec import LineMap, PipelineSpec, parse_spec
+from ..spec import LineMap, PipelineSpec, known_task, parse_spec
 
 if TYPE_CHECKING:
     from .results import TrainingResult
@@ -41,7 +41,7 @@ def _as_spec(spec: str | dict | PipelineSpec | Path) -> tuple[PipelineSpec, Line
         return spec, None, None
     lines = LineMap(spec) if isinstance(spec, str) else None
     parsed = parse_spec(spec)
-    return parsed, lines, parsed.task
+    return parsed, lines, known_task(parsed)
 
 
 def prepare(spec, *, user_ns: dict | None = None, base_dir: str | Path | None = None):

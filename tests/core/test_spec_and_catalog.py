@@ -227,3 +227,13 @@ def test_preprocessing_offers_only_feature_transformers():
     for step in ("tsne", "label_encoder", "k_means"):
         answer = validate_text(f"data: sklearn:iris\npreprocess: [{step}]\nmodels: [logistic_regression]\n")
         assert not answer["ok"] and answer["errors"][0]["path"] == ["preprocess", 0, "name"], answer
+
+
+def test_a_bundled_data_set_fixes_the_task_before_anything_loads():
+    # the sidebar validates without data: a regressor on iris is refused there, not at training
+    answer = validate_text("data: sklearn:iris\nmodels: [random_forest_regressor]\n")
+    assert not answer["ok"] and answer["errors"][0]["path"] == ["models", 0, "algorithm"], answer
+    assert "regressor" in answer["errors"][0]["message"]
+    assert validate_text("data: sklearn:iris\nmodels: [ridge]\n")["ok"]  # ridge means ridge_classifier here
+    assert not validate_text("data: sklearn:diabetes\nmodels: [logistic_regression]\n")["ok"]
+    assert validate_text("data: df\nmodels: [random_forest_regressor]\n")["ok"]  # unknown task: decided at training
