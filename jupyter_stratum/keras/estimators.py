@@ -129,7 +129,7 @@ class _KerasEstimator(BaseEstimator):
             check_classification_targets(y)  # a continuous target is a mistake, not 500 classes
             self.classes_, encoded = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
-                raise ValueError(f"classification needs at least two classes, got {list(self.classes_)}")
+                raise ValueError(f"classification needs at least two classes, got 1 class: {self.classes_[0]!r}")
             return encoded.astype("int32")
         y = y.astype("float64")
         self.y_mean_ = float(y.mean())
@@ -155,6 +155,8 @@ class _KerasEstimator(BaseEstimator):
     # ---- scikit-learn API ---------------------------------------------------
     def fit(self, X, y):
         self._check_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X, y = self._as_array(X, y, reset=True)
         y_enc = self._targets(y)
         self._check_inputs(X)
@@ -257,6 +259,7 @@ class _KerasEstimator(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        tags.input_tags.sparse = True  # one-hot blocks from the preprocessing are made dense
         return tags
 
 
