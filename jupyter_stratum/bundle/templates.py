@@ -122,7 +122,8 @@ Prometheus metrics: `GET /metrics` (`stratum_requests_total`, `stratum_request_e
 `process_resident_memory_bytes`, …).
 
 Bad requests get 400 naming the field, 401 without the token, 404 for an unknown model or path,
-405 for a wrong method, 411 for chunked bodies, 413 for bodies over the limit.
+405 for a wrong method, 413 for bodies over the limit, 431 for headers over 64 KiB. Bodies come with a
+Content-Length or chunked; two Content-Length headers, or one beside Transfer-Encoding, get 400.
 
 ## What is in here (the bundle contract)
 
@@ -131,7 +132,7 @@ Bad requests get 400 naming the field, 401 without the token, 404 for an unknown
 | `manifest.json` | name, version, task, input_schema, classes, sample (records + expected predictions), requirements, files (relpath → sha256), onnx / tflite (available, reason), metrics, library versions, source |
 | `requirements.txt` | pinned to the versions used in training |
 {model_rows}
-| `runtime/stratum_serve/` | the serving runtime (stdlib + numpy + the model's libraries) |
+| `runtime/stratum_serve/` | the serving runtime (stdlib + httptools + numpy + the model's libraries) |
 | `Dockerfile`, `README.md` | this |
 | `wheelhouse/` | wheels for every requirement, when built with `--wheelhouse` |
 

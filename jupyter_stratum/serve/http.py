@@ -211,7 +211,8 @@ class Connection(asyncio.Protocol):
         if not self.running:
             self._run()
         if (
-            not self.paused
+            self.queue
+            and not self.paused
             and not self.broken
             and (
                 len(self.queue) >= MAX_PIPELINED or self.queued_bytes > self.listener.max_body_bytes + MAX_HEADER_BYTES
