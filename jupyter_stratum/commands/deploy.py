@@ -6,6 +6,9 @@ HELP = "Deploy a registered model to the edge hosts of an Ansible inventory (gen
 
 
 def add_arguments(parser) -> None:
+    from ..deploy.core import EXIT_CODES_HELP
+
+    parser.epilog = EXIT_CODES_HELP
     parser.add_argument(
         "ref", metavar="NAME[@VERSION]", help="Registered model, e.g. churn or churn@3 (latest by default)."
     )
@@ -79,6 +82,9 @@ def run(args, ctx):
 
 def add_host_action_arguments(parser) -> None:
     """The arguments of the commands that act on a deployed model's hosts (rollback, undeploy)."""
+    from ..deploy.core import EXIT_CODES_HELP
+
+    parser.epilog = EXIT_CODES_HELP
     parser.add_argument("name", metavar="NAME", help="Deployed model name.")
     parser.add_argument(
         "--edge", required=True, metavar="INVENTORY", help="Ansible inventory (INI or YAML) of the edge hosts."

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..registry import Registry, open_registry
-from ..registry.deployment import FAILED_STATUSES, Deployment, HostResult
+from ..registry.deployment import Deployment, HostResult, host_failed, overall_status
 from ..registry.lineage import current_user
 from .inventory import EdgeInventory, read_inventory
 from .project import DeployProject, render_project
@@ -18,6 +18,15 @@ from .runner import DeployEvent, RunOutcome, run_project, syntax_check
 
 if TYPE_CHECKING:
     from .progress import DeploymentTable
+
+
+#: the ``stratum deploy|rollback|undeploy`` exit status for each outcome (1 is left to
+#: Python's own crashes, 2 to usage and configuration errors)
+EXIT_CODES = {"ok": 0, "partial": 3, "failed": 4}
+EXIT_CODES_HELP = (
+    "Exit status: 0 when every host did what was asked, 3 when some hosts failed or were unreachable "
+    "(partial), 4 when every host failed, 2 for a usage or configuration error; the table lists each host."
+)
 
 
 @dataclass
@@ -35,14 +44,21 @@ class DeploymentResult:
 
     @property
     def ok(self) -> bool:
-        return all(h.status not in FAILED_STATUSES for h in self.hosts)
+        return self.status == "ok"
 
     @property
     def status(self) -> str:
-        bad = [h for h in self.hosts if h.status in FAILED_STATUSES]
-        if not bad:
-            return "ok"
-        return "failed" if len(bad) == len(self.hosts) else "partial"
+        """``ok`` (every host did what was asked), ``partial`` or ``failed`` (every host failed)."""
+        return overall_status(self.action, (h.status for h in self.hosts))
+
+    @property
+    def exit_code(self) -> int:
+        """The ``stratum`` CLI's exit status for this result: 0 ok, 3 partial, 4 failed (see EXIT_CODES)."""
+        return EXIT_CODES[self.status]
+
+    @property
+    def failed_hosts(self) -> list[HostResult]:
+        return [h for h in self.hosts if host_failed(self.action, h.status)]
 
     @property
     def changed(self) -> bool:
@@ -147,7 +163,7 @@ def deploy(
     outcome = run_project(
         project, "deploy", private_dir=work / "runner", check=dry_run, pipelining=pipelining, on_event=on_event
     )
-    result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run)
+    result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run, port_arg=port)
     if not dry_run:
         result.record_id = _record(reg, result, inv, mv.ref, extra={"release": project.release})
     return result
@@ -214,6 +230,7 @@ def _result(
     outcome: RunOutcome,
     duration: float,
     dry_run: bool = False,
+    port_arg: int | None = None,
 ) -> DeploymentResult:
     failed_hosts = set((outcome.stats.get("failures") or {}).keys())
     dark = set((outcome.stats.get("dark") or {}).keys())
@@ -221,7 +238,12 @@ def _result(
     for h in inv.hosts:
         rep = outcome.reports.get(h.name, {})
         changed = outcome.changed.get(h.name, 0)
-        port = int(h.public_vars().get("stratum_port", h.serve_port))
+        check = rep.get("check")
+        if not isinstance(check, dict):
+            check = {}
+        # the port the host's serving release really listens on (its check says), else the
+        # one it was asked to use
+        port = int(check.get("port") or h.port_for(port_arg))
         serving = rep.get("serving", "")
         error = ""
         if h.name in dark:

@@ -137,8 +137,8 @@ def render_project(
     hosts = {}
     for h in inventory.hosts:
         hv = h.public_vars()
-        if port is not None and "stratum_port" not in hv:
-            hv["stratum_port"] = port
+        if port is not None:
+            hv["stratum_port"] = h.port_for(port)
         hosts[h.name] = hv
     inv_doc = {"all": {"children": {"stratum_targets": {"hosts": hosts}}}}
     _write_yaml(

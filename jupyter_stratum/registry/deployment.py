@@ -16,8 +16,20 @@ from typing import Any
 
 #: the actions after which hosts serve the model
 SERVING_ACTIONS = ("deploy", "rollback")
-#: host statuses that mean the action did not do what was asked on that host
-FAILED_STATUSES = ("failed", "unreachable", "rolled_back")
+
+
+def host_failed(action: str, status: str) -> bool:
+    """Whether a host with ``status`` after ``action`` did not do what was asked: failed or
+    unreachable, or (for a deploy) went back to its previous release. ``rolled_back`` is
+    the success of a rollback."""
+    return status in ("failed", "unreachable") or (status == "rolled_back" and action != "rollback")
+
+
+def overall_status(action: str, statuses: Iterable[str]) -> str:
+    """``ok`` when no host failed, ``failed`` when every host did, else ``partial``."""
+    states = list(statuses)
+    bad = sum(host_failed(action, s) for s in states)
+    return "ok" if not bad else ("failed" if bad == len(states) else "partial")
 
 
 @dataclass

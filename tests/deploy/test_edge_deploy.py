@@ -10,7 +10,10 @@ are kept to check them for secrets at the end.
 from __future__ import annotations
 
 import io
+import os
 import secrets
+import subprocess
+import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -138,7 +141,8 @@ def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path, write_inve
     )
     res = stratum("deploy", "cancer@2", "--edge", str(bad), "--home", fleet["home"])
     by = {h.host: h for h in res.hosts}
-    assert res.status == "partial", res.to_text()
+    assert res.status == "partial" and res.exit_code == 3, res.to_text()
+    assert "1 of 3 hosts failed: edge3" in res.to_text()
     assert (by["edge1"].status, by["edge1"].version) == ("changed", "2")
     assert (by["edge2"].status, by["edge2"].version) == ("changed", "2")
     assert (by["edge3"].status, by["edge3"].version) == ("rolled_back", "1")
@@ -163,6 +167,7 @@ def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path, write_inve
 def test_rollback_command_goes_back_to_the_previous_release(fleet):
     res = stratum("rollback", "cancer", "--edge", str(fleet["inv"]), "--limit", "edge1", "--home", fleet["home"])
     assert [(h.host, h.status, h.version) for h in res.hosts] == [("edge1", "rolled_back", "1")], res.to_text()
+    assert res.status == "ok" and res.exit_code == 0, res.to_text()  # rolled_back is what a rollback asks for
     urls = _urls(fleet)
     assert served_version(urls["edge1"]) == "1"
     assert served_version(urls["edge2"]) == "2"
@@ -206,3 +211,62 @@ def test_no_secret_in_projects_registry_or_output(fleet):
     text = "\n".join(OUTPUT).encode()
     for n in needles:
         assert n not in text
+
+
+def stratum_cli(*argv: str) -> subprocess.CompletedProcess:
+    """The `stratum` command as CI or cron runs it: a separate process, its exit status."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_stratum.cli", *argv], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def test_cli_exit_status_says_partial_or_failed_and_the_table_shows_the_port_served(fleet, tmp_path):
+    """Exit status 3 when some hosts failed, 4 when all did; a host asked with --port 8511
+    serves on 8511 and the table says so. Runs in its own registry and stratum_root, so
+    the story above is untouched."""
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import bundle_lineage
+
+    v1 = fleet["reg"].fitted[1]
+    home = tmp_path / "cli-home"
+    open_registry(home).register("cli", v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5)))
+    edge1 = fleet["hosts"].hosts[0]
+    line = next(x for x in fleet["inv"].read_text().splitlines() if x.startswith("edge1 "))
+    # no stratum_port in the inventory (so --port applies), a root of its own, plus a host nobody answers at
+    line = " ".join(w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root=")))
+    line += f" stratum_root={tmp_path / 'cli-root'}"
+    ghost = line.replace("edge1 ", "ghost ", 1).replace(edge1.address, edge1.address[:-1] + "3")
+    group_vars = fleet["inv"].read_text().split("[edge:vars]", 1)[1]
+    inv = tmp_path / "cli.ini"
+    inv.write_text(f"[edge]\n{line}\n{ghost}\n\n[edge:vars]{group_vars}")
+
+    port = 8511 if fleet["hosts"].mode == "netns" else edge1.serve_port + 11
+    first = stratum_cli("deploy", "cli", "--edge", str(inv), "--port", str(port), "--home", str(home))
+    assert first.returncode == 3, first.stdout + first.stderr
+    assert "deploy cli@1: partial (1 of 2 hosts failed: ghost)" in first.stdout, first.stdout
+    rows = {r.split()[0]: r.split() for r in first.stdout.splitlines()[1:] if r.split()[:1] in (["edge1"], ["ghost"])}
+    assert rows["edge1"][1:4] == [f"{edge1.address}:{port}", "changed", "1"], first.stdout
+    assert rows["ghost"][2] == "unreachable", first.stdout
+    assert served_version(f"http://{edge1.address}:{port}") == "1"
+    assert predict(f"http://{edge1.address}:{port}", v1.X_test.head(5)) == v1.model.predict(v1.X_test.head(5)).tolist()
+    (rec,) = open_registry(home).deployments("cli")
+    assert rec.status == "partial" and {h.host: (h.status, h.port) for h in rec.hosts} == {
+        "edge1": ("changed", port),
+        "ghost": ("unreachable", port),  # the port it was asked to serve on
+    }
+
+    everyone_down = stratum_cli("deploy", "cli", "--edge", str(inv), "--limit", "ghost", "--home", str(home))
+    assert everyone_down.returncode == 4, everyone_down.stdout + everyone_down.stderr
+    assert "deploy cli@1: failed (1 of 1 hosts failed: ghost)" in everyone_down.stdout
+
+    gone = stratum_cli("undeploy", "cli", "--edge", str(inv), "--home", str(home))
+    assert gone.returncode == 3, gone.stdout + gone.stderr
+    assert wait_closed(edge1.address, port)
+    ok = stratum_cli("undeploy", "cli", "--edge", str(inv), "--limit", "edge1", "--home", str(home))
+    assert ok.returncode == 0 and "undeploy cli: ok" in ok.stdout, ok.stdout + ok.stderr
+
+    helped = stratum_cli("deploy", "--help")
+    assert (
+        helped.returncode == 0 and "3 when some hosts failed" in helped.stdout and "4 when every host" in helped.stdout
+    )

@@ -6,7 +6,7 @@
     stratum_host.py venv    --python P --path V [...]   create the model's virtual environment
     stratum_host.py start|stop|restart|status --home H  the supervised service (no systemd)
     stratum_host.py run     --home H                    exec the service (systemd's ExecStart)
-    stratum_host.py check   --home H --url U            wait for /v2/health/ready, predict the sample
+    stratum_host.py check   --home H [--url U]          wait for /v2/health/ready, predict the sample
 
 The service is the release ``H/current`` points to, started with the settings in
 ``<release>/.stratum-service.json``. ``start`` detaches a supervisor (pidfile
@@ -281,9 +281,24 @@ def service_token(release: Path) -> str:
     return ""
 
 
-def check(home: Path, url: str, timeout: float) -> dict:
+def serving_port(release: Path) -> int | None:
+    """The port the service of ``release`` listens on (from its settings), None when unknown."""
+    try:
+        return int(json.loads((release / ".stratum-service.json").read_text())["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check(home: Path, url: str | None, timeout: float) -> dict:
+    """Wait for the current release to be ready and predict the manifest's sample; ``url``
+    defaults to the port in the release's own service settings, on 127.0.0.1."""
     release = (home / "current").resolve()
     manifest = json.loads((release / "manifest.json").read_text())
+    port = serving_port(release)
+    if url is None:
+        if port is None:
+            fail(f"release {release.name} has no service settings (.stratum-service.json); deploy it again")
+        url = f"http://127.0.0.1:{port}"
     state_file = home / "run" / "serve.state.json"
     t0 = time.monotonic()
     while True:
@@ -312,7 +327,7 @@ def check(home: Path, url: str, timeout: float) -> dict:
     ready_s = time.monotonic() - t0
     sample = manifest.get("sample") or {}
     records = sample.get("records")
-    result = {"release": release.name, "version": manifest.get("version"), "ready_s": round(ready_s, 3)}
+    result = {"release": release.name, "version": manifest.get("version"), "port": port, "ready_s": round(ready_s, 3)}
     if not records:
         result["sample"] = "none in manifest"
         return result
@@ -344,6 +359,7 @@ def facts(home: Path) -> dict:
         "systemd": Path("/run/systemd/system").is_dir(),
         "current": current.resolve().name if current.is_symlink() else "",
         "previous": previous.resolve().name if previous.is_symlink() else "",
+        "port": serving_port(current.resolve()) if current.is_symlink() else None,
         "running": status(home)["running"] if home.exists() else False,
     }
 
@@ -396,7 +412,7 @@ def main() -> None:
     ap.add_argument("--path", type=Path)
     ap.add_argument("--system-site-packages", action="store_true")
     ap.add_argument("--site-dir", action="append", default=[])
-    ap.add_argument("--url", default="http://127.0.0.1:8500")
+    ap.add_argument("--url", help="where to check (default: 127.0.0.1 and the release's own port)")
     ap.add_argument("--timeout", type=float, default=60)
     a = ap.parse_args()
     if a.action == "verify" and a.release is None:
@@ -413,7 +429,7 @@ def main() -> None:
     elif a.action == "venv":
         out = make_venv(a.python, a.path, a.system_site_packages, a.site_dir)
     elif a.action == "check":
-        out = check(home, a.url.rstrip("/"), a.timeout)
+        out = check(home, a.url.rstrip("/") if a.url else None, a.timeout)
     elif a.action == "status":
         out = status(home)
         print(json.dumps(out))
