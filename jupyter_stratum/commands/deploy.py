@@ -32,6 +32,13 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="Ship the wheels of the requirements in the bundle (hosts install offline).",
     )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="Let hosts install missing requirements from their package index. By default hosts need no "
+        "route out: what their own packages lack is shipped to them as wheels for their Python and "
+        "platform (once per host, kept for later versions).",
+    )
     parser.add_argument("--no-pipelining", action="store_true", help="Turn SSH pipelining off (hosts with requiretty).")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
 
@@ -75,6 +82,7 @@ def run(args, ctx):
         dry_run=args.dry_run,
         pipelining=not args.no_pipelining,
         wheelhouse=args.wheelhouse,
+        online=args.online,
         registry=reg,
         on_event=on_event,
     )

@@ -140,7 +140,8 @@ def deploy(
     pipelining: bool = True,
     bundle: str | Path | None = None,
     wheelhouse: bool = False,
-    registry=None,
+    online: bool = False,
+    registry: Registry | None = None,
     on_event: Callable[[DeployEvent], None] | None = None,
 ) -> DeploymentResult:
     """Deploy model ``ref`` (``NAME`` or ``NAME@V``) to the hosts of ``inventory``.
@@ -149,6 +150,10 @@ def deploy(
     and records the deployment in the registry. A host whose new release fails after
     the switch goes back to its previous release and is reported ``rolled_back``.
     ``dry_run`` generates the project and runs a syntax check and check mode only.
+
+    Hosts install the bundle's requirements without a package index unless ``online``:
+    from their own packages, else from wheels this machine downloads for their Python
+    and platform (cached under the registry) and ships once per host.
     """
     reg = use_registry(registry)
     mv = reg.get(ref)
@@ -156,8 +161,18 @@ def deploy(
     t0 = time.monotonic()
     bundle_dir = _bundle_for(reg, mv.ref, bundle, wheelhouse)
     work = _new_workdir(reg, mv.ref, "dry-run" if dry_run else "deploy")
+    settings: dict[str, object] = {"stratum_wheel_cache": str(Path(reg.root) / "wheels")}
+    if online:
+        settings["stratum_pip_index"] = True
     project = render_project(
-        work / "project", inv, model=mv.name, bundle_dir=bundle_dir, port=port, serial=serial, pipelining=pipelining
+        work / "project",
+        inv,
+        model=mv.name,
+        bundle_dir=bundle_dir,
+        port=port,
+        serial=serial,
+        pipelining=pipelining,
+        extra_vars=settings,
     )
     syntax_check(project, "deploy")
     outcome = run_project(

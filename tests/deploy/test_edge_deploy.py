@@ -270,3 +270,61 @@ def test_cli_exit_status_says_partial_or_failed_and_the_table_shows_the_port_ser
     assert (
         helped.returncode == 0 and "3 when some hosts failed" in helped.stdout and "4 when every host" in helped.stdout
     )
+
+
+def test_a_host_without_a_pinned_library_gets_its_wheel_once_with_no_index(fleet, tmp_path):
+    """Offline by default: edge hosts have no route out. One whose packages lack a pin of
+    the bundle (threadpoolctl here) gets that wheel, for its Python and platform, from
+    the controller; a second model on the same host reuses it and nothing is copied."""
+    from jupyter_stratum.deploy.core import deploy, undeploy
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import bundle_lineage
+
+    v1 = fleet["reg"].fitted[1]
+    home = tmp_path / "offline-home"
+    reg = open_registry(home)
+    for name in ("offline", "offline2"):
+        reg.register(name, v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5)))
+    # this machine's packages, less threadpoolctl
+    site = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p, "sklearn").is_dir()))
+    lacking = tmp_path / "site-without-threadpoolctl"
+    lacking.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith("threadpoolctl"):
+            (lacking / entry.name).symlink_to(entry)
+    edge2 = fleet["hosts"].hosts[1]
+    root = tmp_path / "offline-root"
+    line = next(x for x in fleet["inv"].read_text().splitlines() if x.startswith("edge2 "))
+    line = " ".join(w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root=")))
+    inv = tmp_path / "offline.ini"
+    inv.write_text(f"[edge]\n{line} stratum_root={root}\n\n[edge:vars]\nstratum_site_dirs=[{lacking}]\n")
+    port = 8521 if fleet["hosts"].mode == "netns" else edge2.serve_port + 21
+
+    def ran(result, task: str) -> set[str]:
+        return {e.status for e in result.events if e.step == task}
+
+    first = deploy("offline", inv, port=port, registry=reg)
+    assert first.status == "ok", first.to_text()
+    assert ran(first, "Copy the wheels") == {"changed"}, first.to_text()
+    wheels = root / "wheels"
+    shipped = sorted(p.name for p in wheels.iterdir())
+    assert [n.split("-")[0] for n in shipped] == ["threadpoolctl"], shipped
+    assert (home / "wheels" / shipped[0]).is_file()  # the controller's cache, under the registry
+    url = f"http://{edge2.address}:{port}"
+    assert served_version(url) == "1"
+    assert predict(url, v1.X_test.head(20)) == v1.model.predict(v1.X_test.head(20)).tolist()
+
+    # another model on the same host: a new environment, the kept wheel, nothing copied
+    before = {p.name: p.stat().st_mtime_ns for p in wheels.iterdir()}
+    second = deploy("offline2", inv, port=port + 1, registry=reg)
+    assert second.status == "ok", second.to_text()
+    assert (
+        ran(second, "Copy the wheels") <= {"skipped"}
+        and ran(second, "Ask the host which pins its environment lacks") == set()
+    )
+    assert {p.name: p.stat().st_mtime_ns for p in wheels.iterdir()} == before
+    assert served_version(f"http://{edge2.address}:{port + 1}") == "1"
+
+    for name in ("offline", "offline2"):
+        assert undeploy(name, inv, registry=reg).status == "ok"
+    assert wait_closed(edge2.address, port) and wait_closed(edge2.address, port + 1)
