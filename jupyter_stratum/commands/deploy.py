@@ -25,6 +25,18 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--serial", type=int, metavar="N", help="Deploy to N hosts at a time (rolling).")
     parser.add_argument(
+        "--waves",
+        metavar="LIST",
+        help="Roll out in waves, e.g. 1,25%%,100%%: a host, then a quarter of the hosts at a time, then the "
+        "rest. Each host is checked (health, the sample prediction) before the next wave starts.",
+    )
+    parser.add_argument(
+        "--max-fail",
+        metavar="PERCENT",
+        help="Halt the rollout when more than PERCENT of a wave failed (e.g. 10%%); later hosts keep their "
+        "release and are reported not_reached.",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="Generate the project; run a syntax check and check mode only."
     )
     parser.add_argument(
@@ -79,6 +91,8 @@ def run(args, ctx):
         limit=args.limit,
         port=args.port,
         serial=args.serial,
+        waves=args.waves,
+        max_fail=args.max_fail,
         dry_run=args.dry_run,
         pipelining=not args.no_pipelining,
         wheelhouse=args.wheelhouse,

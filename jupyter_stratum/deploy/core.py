@@ -136,6 +136,8 @@ def deploy(
     limit: str | None = None,
     port: int | None = None,
     serial: int | None = None,
+    waves: str | list[int | str] | None = None,
+    max_fail: str | int | None = None,
     dry_run: bool = False,
     pipelining: bool = True,
     bundle: str | Path | None = None,
@@ -151,10 +153,18 @@ def deploy(
     the switch goes back to its previous release and is reported ``rolled_back``.
     ``dry_run`` generates the project and runs a syntax check and check mode only.
 
+    ``waves`` (``"1,25%,100%"``) deploys batch after batch, each checked before the next;
+    ``max_fail`` (``"10%"``) halts the rollout when more of a wave failed: later hosts keep
+    their release and are reported ``not_reached`` (see :mod:`.waves`).
+
     Hosts install the bundle's requirements without a package index unless ``online``:
     from their own packages, else from wheels this machine downloads for their Python
     and platform (cached under the registry) and ships once per host.
     """
+    from .waves import parse_max_fail, parse_waves
+
+    batches = parse_waves(waves) if isinstance(waves, str) or waves is None else list(waves)
+    max_fail_pct = parse_max_fail(max_fail)
     reg = use_registry(registry)
     mv = reg.get(ref)
     inv = read_inventory(inventory, limit)
@@ -171,6 +181,8 @@ def deploy(
         bundle_dir=bundle_dir,
         port=port,
         serial=serial,
+        waves=batches,
+        max_fail=max_fail_pct,
         pipelining=pipelining,
         extra_vars=settings,
     )
@@ -180,7 +192,14 @@ def deploy(
     )
     result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run, port_arg=port)
     if not dry_run:
-        result.record_id = _record(reg, result, inv, mv.ref, extra={"release": project.release})
+        rollout: dict[str, object] = {"release": project.release}
+        if batches:
+            rollout["waves"] = batches
+        if max_fail_pct is not None:
+            rollout["max_fail_percent"] = max_fail_pct
+        if batches or max_fail_pct is not None or serial:
+            rollout["halted"] = any(h.status == "not_reached" for h in result.hosts)
+        result.record_id = _record(reg, result, inv, mv.ref, extra=rollout)
     return result
 
 
@@ -249,6 +268,7 @@ def _result(
 ) -> DeploymentResult:
     failed_hosts = set((outcome.stats.get("failures") or {}).keys())
     dark = set((outcome.stats.get("dark") or {}).keys())
+    reached = {e.host for e in outcome.events}
     hosts = []
     for h in inv.hosts:
         rep = outcome.reports.get(h.name, {})
@@ -263,6 +283,8 @@ def _result(
         error = ""
         if h.name in dark:
             status, error = "unreachable", outcome.failures.get(h.name, "unreachable")
+        elif h.name not in reached:
+            status, error = "not_reached", "the rollout halted before this host's wave"
         elif dry_run:
             status = "failed" if h.name in failed_hosts else "checked"
             error = outcome.failures.get(h.name, "") if status == "failed" else ""

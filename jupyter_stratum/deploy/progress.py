@@ -13,6 +13,7 @@ from typing import Any
 _COLOURS = {
     "ok": "#2e7d32",
     "partial": "#ef6c00",
+    "not_reached": "#9e9e9e",
     "changed": "#ef6c00",
     "failed": "#c62828",
     "unreachable": "#6a1b9a",

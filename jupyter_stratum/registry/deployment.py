@@ -19,10 +19,10 @@ SERVING_ACTIONS = ("deploy", "rollback")
 
 
 def host_failed(action: str, status: str) -> bool:
-    """Whether a host with ``status`` after ``action`` did not do what was asked: failed or
-    unreachable, or (for a deploy) went back to its previous release. ``rolled_back`` is
-    the success of a rollback."""
-    return status in ("failed", "unreachable") or (status == "rolled_back" and action != "rollback")
+    """Whether a host with ``status`` after ``action`` did not do what was asked: failed,
+    unreachable, not reached (a halted rollout), or (for a deploy) went back to its
+    previous release. ``rolled_back`` is the success of a rollback."""
+    return status in ("failed", "unreachable", "not_reached") or (status == "rolled_back" and action != "rollback")
 
 
 def overall_status(action: str, statuses: Iterable[str]) -> str:
@@ -39,7 +39,7 @@ class HostResult:
     host: str
     address: str
     port: int
-    status: str  # changed | unchanged | rolled_back | failed | unreachable | removed | checked
+    status: str  # changed | unchanged | rolled_back | failed | unreachable | not_reached | removed | checked
     serving: str = ""  # release id serving now ("" when none)
     version: str = ""  # model version serving now
     changed: int = 0

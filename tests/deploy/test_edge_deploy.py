@@ -328,3 +328,46 @@ def test_a_host_without_a_pinned_library_gets_its_wheel_once_with_no_index(fleet
     for name in ("offline", "offline2"):
         assert undeploy(name, inv, registry=reg).status == "ok"
     assert wait_closed(edge2.address, port) and wait_closed(edge2.address, port + 1)
+
+
+def test_waves_halt_when_a_wave_fails_and_later_hosts_keep_their_release(fleet, tmp_path):
+    """--waves 1,1,100% --max-fail 0%: edge1 (first wave) is deployed and checked; edge2's
+    release fails its check in the second wave, so the rollout halts: edge3 is never
+    touched (reported not_reached), the exit status says partial and the registry's
+    record says how the rollout went."""
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import bundle_lineage
+
+    v1 = fleet["reg"].fitted[1]
+    home = tmp_path / "waves-home"
+    open_registry(home).register("waves", v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5)))
+    hosts = fleet["hosts"].hosts
+    netns = fleet["hosts"].mode == "netns"
+    roots = {h.name: Path(h.root) / "waves-test" for h in hosts}
+    ports = {h.name: 8531 if netns else h.serve_port + 31 for h in hosts}
+    lines = []
+    for h, line in zip(hosts, fleet["inv"].read_text().split("\n\n", 1)[0].splitlines()[1:]):
+        words = [w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root="))]
+        lines.append(" ".join(words) + f" stratum_root={roots[h.name]} stratum_port={ports[h.name]}")
+    lines[1] += " stratum_serve_args=--no-such-option"  # edge2, the second wave, cannot start
+    group_vars = fleet["inv"].read_text().split("[edge:vars]", 1)[1]
+    inv = tmp_path / "waves.ini"
+    inv.write_text("[edge]\n" + "\n".join(lines) + f"\n\n[edge:vars]{group_vars}")
+
+    halted = stratum_cli(
+        "deploy", "waves", "--edge", str(inv), "--waves", "1,1,100%", "--max-fail", "0%", "--home", str(home)
+    )
+    assert halted.returncode == 3, halted.stdout + halted.stderr
+    assert "partial (2 of 3 hosts failed: edge2, edge3)" in halted.stdout, halted.stdout
+    (rec,) = open_registry(home).deployments("waves")
+    assert {h.host: h.status for h in rec.hosts} == {"edge1": "changed", "edge2": "failed", "edge3": "not_reached"}
+    assert rec.status == "partial" and rec.extra["waves"] == [1, 1, "100%"] and rec.extra["max_fail_percent"] == 0
+    assert rec.extra["halted"] is True
+    edge1, edge2, edge3 = hosts
+    assert served_version(f"http://{edge1.address}:{ports['edge1']}") == "1"
+    assert not port_open(edge2.address, ports["edge2"])  # no release to go back to: nothing serves
+    assert (roots["edge2"] / "models" / "waves").is_dir() and not roots["edge3"].exists()
+
+    gone = stratum_cli("undeploy", "waves", "--edge", str(inv), "--home", str(home))
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert wait_closed(edge1.address, ports["edge1"])
