@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     if result is not None:
         text = result.to_text() if hasattr(result, "to_text") else str(result)
         print(text)
-    return 0
+    # a result may say the command did not fully succeed (deploy: 3 some hosts failed, 4 all)
+    return int(getattr(result, "exit_code", 0))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=1, help="repetitions of every configuration (median reported)")
     ap.add_argument("--json", help="write the raw timings here")
+    ap.add_argument("--hosts", default="1,3", help="host counts to measure, e.g. 1 (default 1,3)")
+    ap.add_argument("--pipelining", choices=["both", "on", "off"], default="both", help="SSH pipelining settings")
     a = ap.parse_args()
+    counts = [int(n) for n in a.hosts.split(",")]
+    pipelinings = {"both": (True, False), "on": (True,), "off": (False,)}[a.pipelining]
 
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
@@ -56,12 +60,12 @@ def main() -> None:
 
     sites = "[" + ", ".join(p for p in site.getsitepackages() if Path(p).is_dir()) + "]"
     rows = []
-    hosts = LocalEdgeHosts(3, tmp / "edge").start()
+    hosts = LocalEdgeHosts(max(counts), tmp / "edge").start()
     try:
         idx = 0
         for rep in range(a.repeat):
-            for pipelining in (True, False):
-                for n in (1, 3):
+            for pipelining in pipelinings:
+                for n in counts:
                     idx += 1
                     tag = f"r{rep}-{'pl' if pipelining else 'nopl'}-{n}"
                     hv = {h.name: {"stratum_root": f"{h.root}/{tag}", "stratum_port": 8600 + idx} for h in hosts.hosts}
@@ -87,11 +91,11 @@ def main() -> None:
     def med(n, pl, run):
         return statistics.median(r["seconds"] for r in rows if (r["hosts"], r["pipelining"], r["run"]) == (n, pl, run))
 
-    base = med(1, True, "first")
-    print(f"\nbundle build: {bundle_s:.1f} s   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    base = med(counts[0], pipelinings[0], "first")
+    print(f"\nbundle build: {bundle_s:.1f} s   load average (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} cores")
     print(f"{'hosts':>5} {'pipelining':>10} {'run':>6} {'median s':>9} {'× baseline':>11}")
-    for pl in (True, False):
-        for n in (1, 3):
+    for pl in pipelinings:
+        for n in counts:
             for run in ("first", "rerun"):
                 m = med(n, pl, run)
                 print(f"{n:>5} {str(pl):>10} {run:>6} {m:>9.1f} {m / base:>11.2f}")

@@ -6,6 +6,9 @@ HELP = "Deploy a registered model to the edge hosts of an Ansible inventory (gen
 
 
 def add_arguments(parser) -> None:
+    from ..deploy.core import EXIT_CODES_HELP
+
+    parser.epilog = EXIT_CODES_HELP
     parser.add_argument(
         "ref", metavar="NAME[@VERSION]", help="Registered model, e.g. churn or churn@3 (latest by default)."
     )
@@ -22,12 +25,31 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--serial", type=int, metavar="N", help="Deploy to N hosts at a time (rolling).")
     parser.add_argument(
+        "--waves",
+        metavar="LIST",
+        help="Roll out in waves, e.g. 1,25%%,100%%: a host, then a quarter of the hosts at a time, then the "
+        "rest. Each host is checked (health, the sample prediction) before the next wave starts.",
+    )
+    parser.add_argument(
+        "--max-fail",
+        metavar="PERCENT",
+        help="Halt the rollout when more than PERCENT of a wave failed (e.g. 10%%); later hosts keep their "
+        "release and are reported not_reached.",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="Generate the project; run a syntax check and check mode only."
     )
     parser.add_argument(
         "--wheelhouse",
         action="store_true",
         help="Ship the wheels of the requirements in the bundle (hosts install offline).",
+    )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="Let hosts install missing requirements from their package index. By default hosts need no "
+        "route out: what their own packages lack is shipped to them as wheels for their Python and "
+        "platform (once per host, kept for later versions).",
     )
     parser.add_argument("--no-pipelining", action="store_true", help="Turn SSH pipelining off (hosts with requiretty).")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
@@ -69,9 +91,12 @@ def run(args, ctx):
         limit=args.limit,
         port=args.port,
         serial=args.serial,
+        waves=args.waves,
+        max_fail=args.max_fail,
         dry_run=args.dry_run,
         pipelining=not args.no_pipelining,
         wheelhouse=args.wheelhouse,
+        online=args.online,
         registry=reg,
         on_event=on_event,
     )
@@ -79,6 +104,9 @@ def run(args, ctx):
 
 def add_host_action_arguments(parser) -> None:
     """The arguments of the commands that act on a deployed model's hosts (rollback, undeploy)."""
+    from ..deploy.core import EXIT_CODES_HELP
+
+    parser.epilog = EXIT_CODES_HELP
     parser.add_argument("name", metavar="NAME", help="Deployed model name.")
     parser.add_argument(
         "--edge", required=True, metavar="INVENTORY", help="Ansible inventory (INI or YAML) of the edge hosts."

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..registry import Registry, open_registry
-from ..registry.deployment import FAILED_STATUSES, Deployment, HostResult
+from ..registry.deployment import Deployment, HostResult, host_failed, overall_status
 from ..registry.lineage import current_user
 from .inventory import EdgeInventory, read_inventory
 from .project import DeployProject, render_project
@@ -18,6 +18,15 @@ from .runner import DeployEvent, RunOutcome, run_project, syntax_check
 
 if TYPE_CHECKING:
     from .progress import DeploymentTable
+
+
+#: the ``stratum deploy|rollback|undeploy`` exit status for each outcome (1 is left to
+#: Python's own crashes, 2 to usage and configuration errors)
+EXIT_CODES = {"ok": 0, "partial": 3, "failed": 4}
+EXIT_CODES_HELP = (
+    "Exit status: 0 when every host did what was asked, 3 when some hosts failed or were unreachable "
+    "(partial), 4 when every host failed, 2 for a usage or configuration error; the table lists each host."
+)
 
 
 @dataclass
@@ -35,14 +44,21 @@ class DeploymentResult:
 
     @property
     def ok(self) -> bool:
-        return all(h.status not in FAILED_STATUSES for h in self.hosts)
+        return self.status == "ok"
 
     @property
     def status(self) -> str:
-        bad = [h for h in self.hosts if h.status in FAILED_STATUSES]
-        if not bad:
-            return "ok"
-        return "failed" if len(bad) == len(self.hosts) else "partial"
+        """``ok`` (every host did what was asked), ``partial`` or ``failed`` (every host failed)."""
+        return overall_status(self.action, (h.status for h in self.hosts))
+
+    @property
+    def exit_code(self) -> int:
+        """The ``stratum`` CLI's exit status for this result: 0 ok, 3 partial, 4 failed (see EXIT_CODES)."""
+        return EXIT_CODES[self.status]
+
+    @property
+    def failed_hosts(self) -> list[HostResult]:
+        return [h for h in self.hosts if host_failed(self.action, h.status)]
 
     @property
     def changed(self) -> bool:
@@ -120,11 +136,14 @@ def deploy(
     limit: str | None = None,
     port: int | None = None,
     serial: int | None = None,
+    waves: str | list[int | str] | None = None,
+    max_fail: str | int | None = None,
     dry_run: bool = False,
     pipelining: bool = True,
     bundle: str | Path | None = None,
     wheelhouse: bool = False,
-    registry=None,
+    online: bool = False,
+    registry: Registry | None = None,
     on_event: Callable[[DeployEvent], None] | None = None,
 ) -> DeploymentResult:
     """Deploy model ``ref`` (``NAME`` or ``NAME@V``) to the hosts of ``inventory``.
@@ -133,23 +152,54 @@ def deploy(
     and records the deployment in the registry. A host whose new release fails after
     the switch goes back to its previous release and is reported ``rolled_back``.
     ``dry_run`` generates the project and runs a syntax check and check mode only.
+
+    ``waves`` (``"1,25%,100%"``) deploys batch after batch, each checked before the next;
+    ``max_fail`` (``"10%"``) halts the rollout when more of a wave failed: later hosts keep
+    their release and are reported ``not_reached`` (see :mod:`.waves`).
+
+    Hosts install the bundle's requirements without a package index unless ``online``:
+    from their own packages, else from wheels this machine downloads for their Python
+    and platform (cached under the registry) and ships once per host.
     """
+    from .waves import parse_max_fail, parse_waves
+
+    batches = parse_waves(waves) if isinstance(waves, str) or waves is None else list(waves)
+    max_fail_pct = parse_max_fail(max_fail)
     reg = use_registry(registry)
     mv = reg.get(ref)
     inv = read_inventory(inventory, limit)
     t0 = time.monotonic()
     bundle_dir = _bundle_for(reg, mv.ref, bundle, wheelhouse)
     work = _new_workdir(reg, mv.ref, "dry-run" if dry_run else "deploy")
+    settings: dict[str, object] = {"stratum_wheel_cache": str(Path(reg.root) / "wheels")}
+    if online:
+        settings["stratum_pip_index"] = True
     project = render_project(
-        work / "project", inv, model=mv.name, bundle_dir=bundle_dir, port=port, serial=serial, pipelining=pipelining
+        work / "project",
+        inv,
+        model=mv.name,
+        bundle_dir=bundle_dir,
+        port=port,
+        serial=serial,
+        waves=batches,
+        max_fail=max_fail_pct,
+        pipelining=pipelining,
+        extra_vars=settings,
     )
     syntax_check(project, "deploy")
     outcome = run_project(
         project, "deploy", private_dir=work / "runner", check=dry_run, pipelining=pipelining, on_event=on_event
     )
-    result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run)
+    result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run, port_arg=port)
     if not dry_run:
-        result.record_id = _record(reg, result, inv, mv.ref, extra={"release": project.release})
+        rollout: dict[str, object] = {"release": project.release}
+        if batches:
+            rollout["waves"] = batches
+        if max_fail_pct is not None:
+            rollout["max_fail_percent"] = max_fail_pct
+        if batches or max_fail_pct is not None or serial:
+            rollout["halted"] = any(h.status == "not_reached" for h in result.hosts)
+        result.record_id = _record(reg, result, inv, mv.ref, extra=rollout)
     return result
 
 
@@ -214,18 +264,27 @@ def _result(
     outcome: RunOutcome,
     duration: float,
     dry_run: bool = False,
+    port_arg: int | None = None,
 ) -> DeploymentResult:
     failed_hosts = set((outcome.stats.get("failures") or {}).keys())
     dark = set((outcome.stats.get("dark") or {}).keys())
+    reached = {e.host for e in outcome.events}
     hosts = []
     for h in inv.hosts:
         rep = outcome.reports.get(h.name, {})
         changed = outcome.changed.get(h.name, 0)
-        port = int(h.public_vars().get("stratum_port", h.serve_port))
+        check = rep.get("check")
+        if not isinstance(check, dict):
+            check = {}
+        # the port the host's serving release really listens on (its check says), else the
+        # one it was asked to use
+        port = int(check.get("port") or h.port_for(port_arg))
         serving = rep.get("serving", "")
         error = ""
         if h.name in dark:
             status, error = "unreachable", outcome.failures.get(h.name, "unreachable")
+        elif h.name not in reached:
+            status, error = "not_reached", "the rollout halted before this host's wave"
         elif dry_run:
             status = "failed" if h.name in failed_hosts else "checked"
             error = outcome.failures.get(h.name, "") if status == "failed" else ""

@@ -41,6 +41,13 @@ class EdgeHost:
         """Where the model service of this host answers (from the controller)."""
         return f"http://{self.address}:{self.serve_port}"
 
+    def port_for(self, override: int | None = None) -> int:
+        """The serving port a deploy asks this host to use: the inventory's ``stratum_port``,
+        else ``override`` (``--port``), else :data:`DEFAULT_PORT`."""
+        if "stratum_port" in self.vars:
+            return self.serve_port
+        return int(override) if override is not None else DEFAULT_PORT
+
     def public_vars(self) -> dict:
         """Host variables without secrets, safe to write into a project or a record."""
         return {k: v for k, v in self.vars.items() if not is_secret_var(k, v)}

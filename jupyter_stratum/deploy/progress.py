@@ -12,6 +12,8 @@ from typing import Any
 
 _COLOURS = {
     "ok": "#2e7d32",
+    "partial": "#ef6c00",
+    "not_reached": "#9e9e9e",
     "changed": "#ef6c00",
     "failed": "#c62828",
     "unreachable": "#6a1b9a",
@@ -113,10 +115,18 @@ def _summary_rows(result) -> list[list[Any]]:
     ]
 
 
+def _failed_note(result) -> str:
+    bad = result.failed_hosts
+    if not bad:
+        return ""
+    return f" ({len(bad)} of {len(result.hosts)} hosts failed: {', '.join(h.host for h in bad)})"
+
+
 def summary_text(result) -> str:
     head = (
         f"{result.action} {result.model}{' (dry run)' if result.dry_run else ''}: {result.status}"
-        f" in {result.duration_s:.1f} s" + (f", record #{result.record_id}" if result.record_id else "")
+        f"{_failed_note(result)} in {result.duration_s:.1f} s"
+        + (f", record #{result.record_id}" if result.record_id else "")
     )
     return head + "\n" + _table_text(_SUMMARY_HEADERS, _summary_rows(result)) + f"\nproject: {result.project}"
 
@@ -124,7 +134,9 @@ def summary_text(result) -> str:
 def summary_html(result) -> str:
     head = (
         f"<b>{html.escape(result.action)} {html.escape(result.model)}</b>"
-        f"{' (dry run)' if result.dry_run else ''}: {html.escape(result.status)} in {result.duration_s:.1f} s"
+        f"{' (dry run)' if result.dry_run else ''}: "
+        f"<span style='color:{_COLOURS.get(result.status, '#000')}'>{html.escape(result.status)}</span>"
+        f"{html.escape(_failed_note(result))} in {result.duration_s:.1f} s"
         + (f", record #{result.record_id}" if result.record_id else "")
     )
     return (

@@ -117,6 +117,8 @@ def render_project(
     bundle_dir: Path | None = None,
     port: int | None = None,
     serial: int | None = None,
+    waves: list[int | str] | None = None,
+    max_fail: int | None = None,
     pipelining: bool = True,
     extra_vars: dict | None = None,
 ) -> DeployProject:
@@ -137,8 +139,8 @@ def render_project(
     hosts = {}
     for h in inventory.hosts:
         hv = h.public_vars()
-        if port is not None and "stratum_port" not in hv:
-            hv["stratum_port"] = port
+        if port is not None:
+            hv["stratum_port"] = h.port_for(port)
         hosts[h.name] = hv
     inv_doc = {"all": {"children": {"stratum_targets": {"hosts": hosts}}}}
     _write_yaml(
@@ -185,8 +187,13 @@ def render_project(
             "vars": {"stratum_action": action},
             "roles": ["stratum_model"],
         }
-        if serial and action != "undeploy":
-            play["serial"] = int(serial)
+        if action != "undeploy":
+            if waves:
+                play["serial"] = list(waves)
+            elif serial:
+                play["serial"] = int(serial)
+            if max_fail is not None:
+                play["max_fail_percentage"] = int(max_fail)
         _write_yaml(out / f"{action}.yml", [play], f"{title}.\n# Run again with:  ansible-playbook {action}.yml")
 
     (out / "ansible.cfg").write_text(

@@ -16,8 +16,20 @@ from typing import Any
 
 #: the actions after which hosts serve the model
 SERVING_ACTIONS = ("deploy", "rollback")
-#: host statuses that mean the action did not do what was asked on that host
-FAILED_STATUSES = ("failed", "unreachable", "rolled_back")
+
+
+def host_failed(action: str, status: str) -> bool:
+    """Whether a host with ``status`` after ``action`` did not do what was asked: failed,
+    unreachable, not reached (a halted rollout), or (for a deploy) went back to its
+    previous release. ``rolled_back`` is the success of a rollback."""
+    return status in ("failed", "unreachable", "not_reached") or (status == "rolled_back" and action != "rollback")
+
+
+def overall_status(action: str, statuses: Iterable[str]) -> str:
+    """``ok`` when no host failed, ``failed`` when every host did, else ``partial``."""
+    states = list(statuses)
+    bad = sum(host_failed(action, s) for s in states)
+    return "ok" if not bad else ("failed" if bad == len(states) else "partial")
 
 
 @dataclass
@@ -27,7 +39,7 @@ class HostResult:
     host: str
     address: str
     port: int
-    status: str  # changed | unchanged | rolled_back | failed | unreachable | removed | checked
+    status: str  # changed | unchanged | rolled_back | failed | unreachable | not_reached | removed | checked
     serving: str = ""  # release id serving now ("" when none)
     version: str = ""  # model version serving now
     changed: int = 0

@@ -10,7 +10,10 @@ are kept to check them for secrets at the end.
 from __future__ import annotations
 
 import io
+import os
 import secrets
+import subprocess
+import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -138,7 +141,8 @@ def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path, write_inve
     )
     res = stratum("deploy", "cancer@2", "--edge", str(bad), "--home", fleet["home"])
     by = {h.host: h for h in res.hosts}
-    assert res.status == "partial", res.to_text()
+    assert res.status == "partial" and res.exit_code == 3, res.to_text()
+    assert "1 of 3 hosts failed: edge3" in res.to_text()
     assert (by["edge1"].status, by["edge1"].version) == ("changed", "2")
     assert (by["edge2"].status, by["edge2"].version) == ("changed", "2")
     assert (by["edge3"].status, by["edge3"].version) == ("rolled_back", "1")
@@ -163,6 +167,7 @@ def test_v2_with_a_failing_host_rolls_that_host_back(fleet, tmp_path, write_inve
 def test_rollback_command_goes_back_to_the_previous_release(fleet):
     res = stratum("rollback", "cancer", "--edge", str(fleet["inv"]), "--limit", "edge1", "--home", fleet["home"])
     assert [(h.host, h.status, h.version) for h in res.hosts] == [("edge1", "rolled_back", "1")], res.to_text()
+    assert res.status == "ok" and res.exit_code == 0, res.to_text()  # rolled_back is what a rollback asks for
     urls = _urls(fleet)
     assert served_version(urls["edge1"]) == "1"
     assert served_version(urls["edge2"]) == "2"
@@ -206,3 +211,163 @@ def test_no_secret_in_projects_registry_or_output(fleet):
     text = "\n".join(OUTPUT).encode()
     for n in needles:
         assert n not in text
+
+
+def stratum_cli(*argv: str) -> subprocess.CompletedProcess:
+    """The `stratum` command as CI or cron runs it: a separate process, its exit status."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_stratum.cli", *argv], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def test_cli_exit_status_says_partial_or_failed_and_the_table_shows_the_port_served(fleet, tmp_path):
+    """Exit status 3 when some hosts failed, 4 when all did; a host asked with --port 8511
+    serves on 8511 and the table says so. Runs in its own registry and stratum_root, so
+    the story above is untouched."""
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import bundle_lineage
+
+    v1 = fleet["reg"].fitted[1]
+    home = tmp_path / "cli-home"
+    open_registry(home).register("cli", v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5)))
+    edge1 = fleet["hosts"].hosts[0]
+    line = next(x for x in fleet["inv"].read_text().splitlines() if x.startswith("edge1 "))
+    # no stratum_port in the inventory (so --port applies), a root of its own, plus a host nobody answers at
+    line = " ".join(w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root=")))
+    line += f" stratum_root={tmp_path / 'cli-root'}"
+    ghost = line.replace("edge1 ", "ghost ", 1).replace(edge1.address, edge1.address[:-1] + "3")
+    group_vars = fleet["inv"].read_text().split("[edge:vars]", 1)[1]
+    inv = tmp_path / "cli.ini"
+    inv.write_text(f"[edge]\n{line}\n{ghost}\n\n[edge:vars]{group_vars}")
+
+    port = 8511 if fleet["hosts"].mode == "netns" else edge1.serve_port + 11
+    first = stratum_cli("deploy", "cli", "--edge", str(inv), "--port", str(port), "--home", str(home))
+    assert first.returncode == 3, first.stdout + first.stderr
+    assert "deploy cli@1: partial (1 of 2 hosts failed: ghost)" in first.stdout, first.stdout
+    rows = {r.split()[0]: r.split() for r in first.stdout.splitlines()[1:] if r.split()[:1] in (["edge1"], ["ghost"])}
+    assert rows["edge1"][1:4] == [f"{edge1.address}:{port}", "changed", "1"], first.stdout
+    assert rows["ghost"][2] == "unreachable", first.stdout
+    assert served_version(f"http://{edge1.address}:{port}") == "1"
+    assert predict(f"http://{edge1.address}:{port}", v1.X_test.head(5)) == v1.model.predict(v1.X_test.head(5)).tolist()
+    (rec,) = open_registry(home).deployments("cli")
+    assert rec.status == "partial" and {h.host: (h.status, h.port) for h in rec.hosts} == {
+        "edge1": ("changed", port),
+        "ghost": ("unreachable", port),  # the port it was asked to serve on
+    }
+
+    everyone_down = stratum_cli("deploy", "cli", "--edge", str(inv), "--limit", "ghost", "--home", str(home))
+    assert everyone_down.returncode == 4, everyone_down.stdout + everyone_down.stderr
+    assert "deploy cli@1: failed (1 of 1 hosts failed: ghost)" in everyone_down.stdout
+
+    gone = stratum_cli("undeploy", "cli", "--edge", str(inv), "--home", str(home))
+    assert gone.returncode == 3, gone.stdout + gone.stderr
+    assert wait_closed(edge1.address, port)
+    ok = stratum_cli("undeploy", "cli", "--edge", str(inv), "--limit", "edge1", "--home", str(home))
+    assert ok.returncode == 0 and "undeploy cli: ok" in ok.stdout, ok.stdout + ok.stderr
+
+    helped = stratum_cli("deploy", "--help")
+    assert (
+        helped.returncode == 0 and "3 when some hosts failed" in helped.stdout and "4 when every host" in helped.stdout
+    )
+
+
+def test_a_host_without_a_pinned_library_gets_its_wheel_once_with_no_index(fleet, tmp_path):
+    """Offline by default: edge hosts have no route out. One whose packages lack a pin of
+    the bundle (threadpoolctl here) gets that wheel, for its Python and platform, from
+    the controller; a second model on the same host reuses it and nothing is copied."""
+    from jupyter_stratum.deploy.core import deploy, undeploy
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import bundle_lineage
+
+    v1 = fleet["reg"].fitted[1]
+    home = tmp_path / "offline-home"
+    reg = open_registry(home)
+    for name in ("offline", "offline2"):
+        reg.register(name, v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5)))
+    # this machine's packages, less threadpoolctl
+    site = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p, "sklearn").is_dir()))
+    lacking = tmp_path / "site-without-threadpoolctl"
+    lacking.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith("threadpoolctl"):
+            (lacking / entry.name).symlink_to(entry)
+    edge2 = fleet["hosts"].hosts[1]
+    root = tmp_path / "offline-root"
+    line = next(x for x in fleet["inv"].read_text().splitlines() if x.startswith("edge2 "))
+    line = " ".join(w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root=")))
+    inv = tmp_path / "offline.ini"
+    inv.write_text(f"[edge]\n{line} stratum_root={root}\n\n[edge:vars]\nstratum_site_dirs=[{lacking}]\n")
+    port = 8521 if fleet["hosts"].mode == "netns" else edge2.serve_port + 21
+
+    def ran(result, task: str) -> set[str]:
+        return {e.status for e in result.events if e.step == task}
+
+    first = deploy("offline", inv, port=port, registry=reg)
+    assert first.status == "ok", first.to_text()
+    assert ran(first, "Copy the wheels") == {"changed"}, first.to_text()
+    wheels = root / "wheels"
+    shipped = sorted(p.name for p in wheels.iterdir())
+    assert [n.split("-")[0] for n in shipped] == ["threadpoolctl"], shipped
+    assert (home / "wheels" / shipped[0]).is_file()  # the controller's cache, under the registry
+    url = f"http://{edge2.address}:{port}"
+    assert served_version(url) == "1"
+    assert predict(url, v1.X_test.head(20)) == v1.model.predict(v1.X_test.head(20)).tolist()
+
+    # another model on the same host: a new environment, the kept wheel, nothing copied
+    before = {p.name: p.stat().st_mtime_ns for p in wheels.iterdir()}
+    second = deploy("offline2", inv, port=port + 1, registry=reg)
+    assert second.status == "ok", second.to_text()
+    assert (
+        ran(second, "Copy the wheels") <= {"skipped"}
+        and ran(second, "Ask the host which pins its environment lacks") == set()
+    )
+    assert {p.name: p.stat().st_mtime_ns for p in wheels.iterdir()} == before
+    assert served_version(f"http://{edge2.address}:{port + 1}") == "1"
+
+    for name in ("offline", "offline2"):
+        assert undeploy(name, inv, registry=reg).status == "ok"
+    assert wait_closed(edge2.address, port) and wait_closed(edge2.address, port + 1)
+
+
+def test_waves_halt_when_a_wave_fails_and_later_hosts_keep_their_release(fleet, tmp_path):
+    """--waves 1,1,100% --max-fail 0%: edge1 (first wave) is deployed and checked; edge2's
+    release fails its check in the second wave, so the rollout halts: edge3 is never
+    touched (reported not_reached), the exit status says partial and the registry's
+    record says how the rollout went."""
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import bundle_lineage
+
+    v1 = fleet["reg"].fitted[1]
+    home = tmp_path / "waves-home"
+    open_registry(home).register("waves", v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5)))
+    hosts = fleet["hosts"].hosts
+    netns = fleet["hosts"].mode == "netns"
+    roots = {h.name: Path(h.root) / "waves-test" for h in hosts}
+    ports = {h.name: 8531 if netns else h.serve_port + 31 for h in hosts}
+    lines = []
+    for h, line in zip(hosts, fleet["inv"].read_text().split("\n\n", 1)[0].splitlines()[1:]):
+        words = [w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root="))]
+        lines.append(" ".join(words) + f" stratum_root={roots[h.name]} stratum_port={ports[h.name]}")
+    lines[1] += " stratum_serve_args=--no-such-option"  # edge2, the second wave, cannot start
+    group_vars = fleet["inv"].read_text().split("[edge:vars]", 1)[1]
+    inv = tmp_path / "waves.ini"
+    inv.write_text("[edge]\n" + "\n".join(lines) + f"\n\n[edge:vars]{group_vars}")
+
+    halted = stratum_cli(
+        "deploy", "waves", "--edge", str(inv), "--waves", "1,1,100%", "--max-fail", "0%", "--home", str(home)
+    )
+    assert halted.returncode == 3, halted.stdout + halted.stderr
+    assert "partial (2 of 3 hosts failed: edge2, edge3)" in halted.stdout, halted.stdout
+    (rec,) = open_registry(home).deployments("waves")
+    assert {h.host: h.status for h in rec.hosts} == {"edge1": "changed", "edge2": "failed", "edge3": "not_reached"}
+    assert rec.status == "partial" and rec.extra["waves"] == [1, 1, "100%"] and rec.extra["max_fail_percent"] == 0
+    assert rec.extra["halted"] is True
+    edge1, edge2, edge3 = hosts
+    assert served_version(f"http://{edge1.address}:{ports['edge1']}") == "1"
+    assert not port_open(edge2.address, ports["edge2"])  # no release to go back to: nothing serves
+    assert (roots["edge2"] / "models" / "waves").is_dir() and not roots["edge3"].exists()
+
+    gone = stratum_cli("undeploy", "waves", "--edge", str(inv), "--home", str(home))
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert wait_closed(edge1.address, ports["edge1"])

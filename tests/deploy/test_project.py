@@ -139,3 +139,24 @@ def test_generated_project_is_lint_clean(ini, tmp_path):
         timeout=600,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_waves_and_max_fail_become_the_plays_serial_and_max_fail_percentage(ini, tmp_path):
+    from jupyter_stratum.deploy.waves import parse_max_fail, parse_waves
+
+    assert parse_waves("1, 25%,100%") == [1, "25%", "100%"] and parse_waves("") is None
+    assert parse_max_fail("10%") == 10 and parse_max_fail(0) == 0 and parse_max_fail(None) is None
+    for bad in ("0", "1,x", "150%", "-1"):
+        with pytest.raises(DeployError, match="--waves"):
+            parse_waves(bad)
+    with pytest.raises(DeployError, match="--max-fail"):
+        parse_max_fail("lots")
+    bundle = _fake_bundle(tmp_path / "b", 1)
+    p = render_project(
+        tmp_path / "p", read_inventory(ini), model="m", bundle_dir=bundle, waves=[1, "25%", "100%"], max_fail=10
+    )
+    for action in ("deploy", "rollback"):
+        play = yaml.safe_load((p.path / f"{action}.yml").read_text())[0]
+        assert play["serial"] == [1, "25%", "100%"] and play["max_fail_percentage"] == 10
+    assert "serial" not in yaml.safe_load((p.path / "undeploy.yml").read_text())[0]
+    syntax_check(p, "deploy")

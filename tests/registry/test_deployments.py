@@ -201,3 +201,21 @@ def test_live_deployment_is_the_newest_serving_deploy_or_rollback(registry, fitt
     assert registry.live_deployment("churn").id == rolled
     again = record("churn@2", "deploy", _host("edge1", "changed", "v2-b", "2"))
     assert registry.live_deployment("churn").id == again
+
+
+@pytest.mark.parametrize(
+    "action,statuses,want",
+    [
+        ("deploy", ["changed", "unchanged"], "ok"),
+        ("deploy", ["changed", "rolled_back"], "partial"),  # a deploy that went back failed there
+        ("deploy", ["unreachable", "failed"], "failed"),
+        ("rollback", ["rolled_back", "rolled_back"], "ok"),  # what a rollback asks for
+        ("rollback", ["rolled_back", "failed"], "partial"),
+        ("undeploy", ["removed", "unreachable"], "partial"),
+        ("undeploy", [], "ok"),
+    ],
+)
+def test_overall_status_of_an_action(action, statuses, want):
+    from jupyter_stratum.registry.deployment import overall_status
+
+    assert overall_status(action, statuses) == want

@@ -6,7 +6,11 @@
     stratum_host.py venv    --python P --path V [...]   create the model's virtual environment
     stratum_host.py start|stop|restart|status --home H  the supervised service (no systemd)
     stratum_host.py run     --home H                    exec the service (systemd's ExecStart)
-    stratum_host.py check   --home H --url U            wait for /v2/health/ready, predict the sample
+    stratum_host.py check   --home H [--url U]          wait for /v2/health/ready, predict the sample
+    stratum_host.py needs   --path V --requirements R --wheels W
+                                                        which pins the environment lacks, and what
+                                                        the controller needs to pick wheels for it
+    stratum_host.py wheels  --wheels W --add ARCHIVE    add the wheels of an archive to the host's
 
 The service is the release ``H/current`` points to, started with the settings in
 ``<release>/.stratum-service.json``. ``start`` detaches a supervisor (pidfile
@@ -21,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -281,9 +286,24 @@ def service_token(release: Path) -> str:
     return ""
 
 
-def check(home: Path, url: str, timeout: float) -> dict:
+def serving_port(release: Path) -> int | None:
+    """The port the service of ``release`` listens on (from its settings), None when unknown."""
+    try:
+        return int(json.loads((release / ".stratum-service.json").read_text())["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check(home: Path, url: str | None, timeout: float) -> dict:
+    """Wait for the current release to be ready and predict the manifest's sample; ``url``
+    defaults to the port in the release's own service settings, on 127.0.0.1."""
     release = (home / "current").resolve()
     manifest = json.loads((release / "manifest.json").read_text())
+    port = serving_port(release)
+    if url is None:
+        if port is None:
+            fail(f"release {release.name} has no service settings (.stratum-service.json); deploy it again")
+        url = f"http://127.0.0.1:{port}"
     state_file = home / "run" / "serve.state.json"
     t0 = time.monotonic()
     while True:
@@ -312,7 +332,7 @@ def check(home: Path, url: str, timeout: float) -> dict:
     ready_s = time.monotonic() - t0
     sample = manifest.get("sample") or {}
     records = sample.get("records")
-    result = {"release": release.name, "version": manifest.get("version"), "ready_s": round(ready_s, 3)}
+    result = {"release": release.name, "version": manifest.get("version"), "port": port, "ready_s": round(ready_s, 3)}
     if not records:
         result["sample"] = "none in manifest"
         return result
@@ -344,8 +364,86 @@ def facts(home: Path) -> dict:
         "systemd": Path("/run/systemd/system").is_dir(),
         "current": current.resolve().name if current.is_symlink() else "",
         "previous": previous.resolve().name if previous.is_symlink() else "",
+        "port": serving_port(current.resolve()) if current.is_symlink() else None,
         "running": status(home)["running"] if home.exists() else False,
     }
+
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def platform_tags() -> list[str]:
+    """pip platform tags this interpreter accepts, most specific first (stdlib only)."""
+    import sysconfig
+
+    plat = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    tags = []
+    if plat.startswith("linux_"):
+        arch = plat[len("linux_") :]
+        try:
+            libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        except (ValueError, OSError):
+            libc = ""
+        found = re.match(r"glibc (\d+)\.(\d+)", libc)
+        if found:
+            major, minor = int(found.group(1)), int(found.group(2))
+            tags += [f"manylinux_{major}_{m}_{arch}" for m in range(minor, 4, -1)]
+            legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+            tags += [f"{name}_{arch}" for m, name in legacy.items() if minor >= m]
+    return tags + [plat]
+
+
+def needs(venv: Path, requirements: Path, wheels: Path) -> dict:
+    """The pins of ``requirements`` that the environment ``venv`` does not meet, the
+    distributions it has, and the wheels this host already keeps in ``wheels``."""
+    code = (
+        "import json, importlib.metadata as m; "
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions() if d.metadata['Name']}))"
+    )
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True)
+    if proc.returncode != 0:
+        fail(f"could not list the packages of {venv}: {proc.stderr.strip()[-300:]}")
+    installed = {_canonical(k): v for k, v in json.loads(proc.stdout).items()}
+    unsatisfied = []
+    for line in requirements.read_text().splitlines():
+        pin = _PIN.match(line)
+        if pin and installed.get(_canonical(pin.group(1))) != pin.group(2):
+            unsatisfied.append(f"{pin.group(1)}=={pin.group(2)}")
+    return {
+        "changed": False,
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "platforms": platform_tags(),
+        "unsatisfied": unsatisfied,
+        "installed": installed,
+        "wheels": sorted(p.name for p in wheels.glob("*.whl")) if wheels.is_dir() else [],
+    }
+
+
+def add_wheels(wheels: Path, archive: Path) -> dict:
+    """Unpack an archive of wheels (flat, ``*.whl`` only) into ``wheels`` and remove it."""
+    import tarfile
+
+    wheels.mkdir(parents=True, exist_ok=True)
+    added = []
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if not member.isfile() or not name.endswith(".whl") or name != member.name:
+                fail(f"{archive} holds {member.name!r}: only wheel files at the top level are accepted")
+            src = tar.extractfile(member)
+            if src is None:
+                continue
+            part = wheels / (name + ".part")
+            with open(part, "wb") as out:
+                out.write(src.read())
+            part.replace(wheels / name)
+            added.append(name)
+    archive.unlink()
+    return {"changed": bool(added), "added": added}
 
 
 def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: list[str]) -> dict:
@@ -388,7 +486,11 @@ def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: li
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "action", choices=["facts", "verify", "venv", "start", "stop", "restart", "status", "run", "supervise", "check"]
+        "action",
+        choices=[
+            *("facts", "verify", "venv", "start", "stop", "restart", "status", "run", "supervise", "check"),
+            *("needs", "wheels"),
+        ],
     )
     ap.add_argument("--home", type=Path)
     ap.add_argument("--release", type=Path)
@@ -396,14 +498,21 @@ def main() -> None:
     ap.add_argument("--path", type=Path)
     ap.add_argument("--system-site-packages", action="store_true")
     ap.add_argument("--site-dir", action="append", default=[])
-    ap.add_argument("--url", default="http://127.0.0.1:8500")
+    ap.add_argument("--url", help="where to check (default: 127.0.0.1 and the release's own port)")
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--requirements", type=Path)
+    ap.add_argument("--wheels", type=Path, help="the host's wheel directory (shared by models and versions)")
+    ap.add_argument("--add", type=Path, help="an archive of wheels to add to --wheels")
     a = ap.parse_args()
     if a.action == "verify" and a.release is None:
         ap.error("verify needs --release DIR")
     if a.action == "venv" and a.path is None:
         ap.error("venv needs --path DIR")
-    if a.action not in ("verify", "venv") and a.home is None:
+    if a.action == "needs" and (a.path is None or a.requirements is None or a.wheels is None):
+        ap.error("needs takes --path VENV --requirements FILE --wheels DIR")
+    if a.action == "wheels" and (a.wheels is None or a.add is None):
+        ap.error("wheels takes --wheels DIR --add ARCHIVE")
+    if a.action not in ("verify", "venv", "needs", "wheels") and a.home is None:
         ap.error(f"{a.action} needs --home DIR (the model's directory on this host)")
     home: Path = a.home.resolve() if a.home else Path()
     if a.action == "facts":
@@ -412,8 +521,12 @@ def main() -> None:
         out = verify(a.release)
     elif a.action == "venv":
         out = make_venv(a.python, a.path, a.system_site_packages, a.site_dir)
+    elif a.action == "needs":
+        out = needs(a.path, a.requirements, a.wheels)
+    elif a.action == "wheels":
+        out = add_wheels(a.wheels, a.add)
     elif a.action == "check":
-        out = check(home, a.url.rstrip("/"), a.timeout)
+        out = check(home, a.url.rstrip("/") if a.url else None, a.timeout)
     elif a.action == "status":
         out = status(home)
         print(json.dumps(out))
