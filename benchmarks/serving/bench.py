@@ -213,10 +213,12 @@ def wrk(port: int, body: str, connections: int, seconds: float, lua: Path) -> di
     for p, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
         pct[p] = float(value) * _UNITS[unit]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = re.search(r"(\d+) requests in", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": rps,
+        "requests": int(total.group(1)) if total else None,
         "p50_ms": pct.get("50"),
         "p99_ms": pct.get("99"),
         "non_2xx": int(bad.group(1)) if bad else 0,

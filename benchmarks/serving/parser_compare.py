@@ -4,11 +4,15 @@ Both runtimes run as an edge host runs them, ``python -m stratum_serve BUNDLE`` 
 package: the old one from ``git archive <commit> jupyter_stratum/serve`` (default 05a912f, the last
 commit with the hand parser), the new one from the bundle's own ``runtime/``. The bundle (a logistic
 regression on breast cancer, 30 float columns, the ONNX backend by default) is built once and served
-by both. For each round, each runtime in turn (the order alternates between rounds): a 1 s warm-up,
-then ``wrk`` (one thread, keep-alive, single-row ``POST /predict``) at concurrency 1, 8 and 64. The
-table gives the median over the rounds of p50 at c=1 and requests/s at c=1, 8, 64, and new/hand.
+by both; both servers run side by side. After a 1 s warm-up of each, every round runs ``wrk`` (one
+thread, keep-alive, single-row ``POST /predict``) at concurrency 1, 8 and 64, each run on one runtime
+followed at once by the same run on the other (the order alternates between rounds), so that both see
+the same machine: on a shared machine the load drifts more between minutes than between parsers. The
+table gives the median over the rounds of p50 at c=1, requests/s at c=1, 8, 64 and the server's own
+CPU time per request (utime + stime from /proc over the run / requests answered: the figure other
+processes disturb least), and new/hand.
 
-    python benchmarks/serving/parser_compare.py [--rounds 3] [--duration 3] [--out parser_results.json]
+    python benchmarks/serving/parser_compare.py [--rounds 5] [--duration 3] [--out parser_results.json]
 
 Needs ``wrk`` (Debian package ``wrk``) and git (the repository's history).
 """
@@ -61,11 +65,17 @@ def start_runtime(pythonpath: Path, bundle: Path, backend: str) -> tuple[subproc
     return proc, port
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hand-commit", default=HAND_COMMIT, help=f"commit of the hand parser (default {HAND_COMMIT})")
     ap.add_argument("--backend", default="onnx", choices=("onnx", "native"))
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of both runtimes, medians reported (default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of both runtimes, medians reported (default 5)")
     ap.add_argument("--duration", type=int, default=3, help="seconds per wrk run (default 3)")
     ap.add_argument("--out", default=str(HERE / "parser_results.json"))
     args = ap.parse_args()
@@ -89,22 +99,28 @@ def main() -> int:
         runtimes = {"hand": hand_runtime(args.hand_commit, workdir / "hand"), "llhttp": bundle / "runtime"}
         body = json.dumps({"records": X_test.iloc[[0]].to_dict(orient="records")})
         lua = workdir / "post.lua"
-        for r in range(args.rounds):
-            order = list(runtimes) if r % 2 == 0 else list(reversed(runtimes))
-            round_result: dict = {}
-            for kind in order:
-                proc, port = start_runtime(runtimes[kind], bundle, args.backend)
-                try:
-                    wrk(port, body, 1, 1, lua)  # warm-up
-                    runs = {}
-                    for c in CONCURRENCY:
+        servers = {kind: start_runtime(path, bundle, args.backend) for kind, path in runtimes.items()}
+        try:
+            for _proc, port in servers.values():
+                wrk(port, body, 1, 1, lua)  # warm-up
+            # both runtimes are up (the idle one costs nothing): each wrk run of one is followed by the
+            # same run of the other, in alternating order, so that both see the same machine
+            for r in range(args.rounds):
+                round_result: dict = {kind: {} for kind in runtimes}
+                for c in CONCURRENCY:
+                    for kind in list(runtimes) if r % 2 == 0 else list(reversed(runtimes)):
+                        proc, port = servers[kind]
                         settle(port)
-                        runs[c] = wrk(port, body, c, args.duration, lua)
-                        print(f"# round {r} {kind} c={c}: {json.dumps(runs[c])}", flush=True)
-                    round_result[kind] = runs
-                finally:
-                    stop(proc)
-            results["rounds"].append(round_result)
+                        cpu0 = cpu_seconds(proc.pid)
+                        run = wrk(port, body, c, args.duration, lua)
+                        if run["requests"]:  # the server's own CPU per request: what other load disturbs least
+                            run["server_cpu_us"] = (cpu_seconds(proc.pid) - cpu0) / run["requests"] * 1e6
+                        round_result[kind][c] = run
+                        print(f"# round {r} {kind} c={c}: {json.dumps(round_result[kind][c])}", flush=True)
+                results["rounds"].append(round_result)
+        finally:
+            for proc, _port in servers.values():
+                stop(proc)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["machine"]["load_after"] = os.getloadavg()
@@ -121,6 +137,10 @@ def medians(rounds: list[dict]) -> dict:
             "p50_ms_c1": statistics.median(r[kind][1]["p50_ms"] for r in rounds),
             "p99_ms_c1": statistics.median(r[kind][1]["p99_ms"] for r in rounds),
             **{f"rps_c{c}": statistics.median(r[kind][c]["rps"] for r in rounds) for c in CONCURRENCY},
+            **{
+                f"cpu_us_c{c}": statistics.median(r[kind][c].get("server_cpu_us") or float("nan") for r in rounds)
+                for c in CONCURRENCY
+            },
             "non_2xx": sum(r[kind][c]["non_2xx"] for r in rounds for c in CONCURRENCY),
         }
     return out
@@ -136,18 +156,22 @@ def markdown(results: dict) -> str:
         f"load average {load['load_before'][0]:.2f} before, {load['load_after'][0]:.2f} after "
         f"({load['cpus']} CPUs)",
         "",
-        "| runtime | p50 ms (c=1) | p99 ms (c=1) | req/s c=1 | req/s c=8 | req/s c=64 | non-2xx |",
-        "|---|---|---|---|---|---|---|",
+        "| runtime | p50 ms (c=1) | p99 ms (c=1) | req/s c=1 | req/s c=8 | req/s c=64 | server CPU µs/request "
+        "c=1 / 8 / 64 | non-2xx |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for kind, label in (("hand", f"hand parser ({results['hand_commit']})"), ("llhttp", "httptools/llhttp")):
         v = m[kind]
         lines.append(
             f"| {label} | {v['p50_ms_c1']:.3f} | {v['p99_ms_c1']:.3f} | {v['rps_c1']:.0f} | {v['rps_c8']:.0f} | "
-            f"{v['rps_c64']:.0f} | {v['non_2xx']} |"
+            f"{v['rps_c64']:.0f} | {v['cpu_us_c1']:.0f} / {v['cpu_us_c8']:.0f} / {v['cpu_us_c64']:.0f} | "
+            f"{v['non_2xx']} |"
         )
     lines.append(
         f"| llhttp / hand | {new['p50_ms_c1'] / hand['p50_ms_c1']:.2f}x | {new['p99_ms_c1'] / hand['p99_ms_c1']:.2f}x | "
         + " | ".join(f"{new[f'rps_c{c}'] / hand[f'rps_c{c}']:.2f}x" for c in CONCURRENCY)
+        + " | "
+        + " / ".join(f"{new[f'cpu_us_c{c}'] / hand[f'cpu_us_c{c}']:.2f}x" for c in CONCURRENCY)
         + " | |"
     )
     return "\n".join(lines)
