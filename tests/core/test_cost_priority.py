@@ -74,7 +74,7 @@ def test_expensive_candidates_folds_start_first_with_sklearns_scores():
 
         out = run_plan(plan, dataset, splits, client, on_event=on_event)
 
-    assert not out["errors"]
+    assert not out.errors
     order = [e.candidate_id for e in started]
     assert len(order) == 12 and all(e.attempt == 1 for e in started)
     assert order[:6] == ["gradient_boosting"] * 3 + ["random_forest"] * 3, order
@@ -98,7 +98,7 @@ def test_expensive_candidates_folds_start_first_with_sklearns_scores():
         expected = cross_validate(
             make_pipeline(StandardScaler(), model), X_train, y_train, cv=cv, scoring=["accuracy", "roc_auc"]
         )
-        folds = sorted(out["folds"][cid], key=lambda f: f.fold)
+        folds = sorted(out.folds[cid], key=lambda f: f.fold)
         for metric in ("accuracy", "roc_auc"):
             np.testing.assert_allclose(
                 [f.scores[metric] for f in folds],
