@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 
 from . import plots
+from .static import HIDE_WHEN_LIVE_CSS, static_bundle, static_html
 
 HOLDOUT = "holdout (refit best)"
 
@@ -50,7 +51,10 @@ class EvaluationView:
         table = plots.leaderboard_table(result)
         self.figures["leaderboard"] = table
         summary = w.HTML(
-            f'<div class="stratum-summary">{html.escape(result.summary())}' + self._dashboard_html() + "</div>"
+            f'<div class="stratum-summary">{html.escape(result.summary())}'
+            + self._dashboard_html()
+            + "</div>"
+            + HIDE_WHEN_LIVE_CSS  # while this renders, the static copy above it is hidden
         )
         sections.append(("Leaderboard", w.VBox([summary, _bokeh(table)])))
 
@@ -178,9 +182,14 @@ class EvaluationView:
     # ---- display ----------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):
         if widgets_available():
+            from IPython.display import publish_display_data
+
             from ._bokehjs import ensure_loaded
 
             ensure_loaded()  # jupyter_bokeh draws with the page's BokehJS
+            # its own output, before the widget's: it stays readable when the widget model is gone
+            # (kernel restart, nbviewer, exports); hidden while the widget renders
+            publish_display_data(static_bundle(self.result))
         bundle = fallback_bundle(self.result)
         bundle.update(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = self.result.to_text()
@@ -188,12 +197,12 @@ class EvaluationView:
 
 
 def fallback_bundle(result) -> dict:
-    """What shows where widgets can't: the leaderboard as HTML and as text."""
+    """What shows where widgets can't: the leaderboard and the plots as static HTML/SVG, and text."""
     note = (
         "<p><i>Interactive plots need the Jupyter widget manager; "
         '<code>result.report("report.html")</code> writes them to a standalone file.</i></p>'
     )
-    return {"text/html": result._repr_html_() + note, "text/plain": result.to_text()}
+    return {"text/html": static_html(result) + note, "text/plain": result.to_text()}
 
 
 def widgets_available() -> bool:
