@@ -97,9 +97,10 @@ def line_chart_svg(
         legend.append((i, label, color))
     for row, (_, label, color) in enumerate(sorted(legend)):
         y = 28 + plot_h - 6 - 13 * (len(legend) - 1 - row)
-        parts.append(
-            f'<rect x="{PAD + plot_w - 150}" y="{y - 8}" width="8" height="8" fill="{color}"/>'
-            f'<text x="{PAD + plot_w - 138}" y="{y}">{html.escape(_shorten(label, 26))}</text>'
+        parts.append(  # right-aligned, swatch after the label; the full label as a tooltip
+            f'<rect x="{PAD + plot_w - 14}" y="{y - 8}" width="8" height="8" fill="{color}"/>'
+            f'<text x="{PAD + plot_w - 18}" y="{y}" text-anchor="end"><title>{html.escape(label)}</title>'
+            f"{html.escape(_shorten(label, 44))}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
