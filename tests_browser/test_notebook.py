@@ -95,7 +95,8 @@ def test_stop_retrain_reload_restart(lab, page: Page, tmp_path):
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     out = _cell(page, 2).locator(".jp-OutputArea")
     expect(out).to_contain_text("logistic_regression(C=0.1)", timeout=60_000)
-    expect(out.locator(".stratum-leaderboard, .slick-row").first).to_be_visible(timeout=60_000)
+    expect(out.locator(".stratum-leaderboard:visible, .slick-row:visible").first).to_be_visible(timeout=60_000)
+    expect(out.locator("svg.stratum-static-roc:visible, .stratum-evaluation .bk-Figure:visible").first).to_be_visible()
 
     # kernel restart: the widget models are gone; the saved static copy shows leaderboard and plots
     kernel = lab.api("api/sessions")[0]["kernel"]["id"]

@@ -172,10 +172,11 @@ def _start_local_cluster(n_workers: int | None):
 
 
 def _has_workers(client) -> bool:
-    try:
-        return bool(client.scheduler_info().get("workers"))
-    except Exception:  # noqa: BLE001 - a scheduler that does not answer has no usable workers
-        return False
+    """Whether the embedded cluster still has workers: read from its scheduler, which runs in this
+    process (no call over the network that a busy or interrupted client could fail)."""
+    scheduler = getattr(_embedded, "scheduler", None)
+    workers = getattr(scheduler, "workers", None)
+    return True if workers is None else bool(workers)
 
 
 def use_for_training(address: str | None) -> None:

@@ -22,9 +22,10 @@ WIDTH, HEIGHT, PAD = 340, 300, 44
 MAX_POINTS = 200
 MAX_CURVES = 8
 
-#: in the interactive view's HTML: hides the static part of the same cell while the widget renders
+#: in the interactive view's HTML: hides the static part of the same cell once the widget's Bokeh leaderboard
+#: has rendered (not when BokehJS is missing, as after a page reload: then the static part stays)
 HIDE_WHEN_LIVE_CSS = (
-    "<style>.jp-OutputArea-child:has(.stratum-static):has(~ .jp-OutputArea-child .stratum-evaluation)"
+    "<style>.jp-OutputArea-child:has(.stratum-static):has(~ .jp-OutputArea-child .stratum-evaluation .bk-DataTable)"
     "{display:none}</style>"
 )
 
