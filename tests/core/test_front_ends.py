@@ -144,6 +144,22 @@ def _cli(*args, env=None, cwd=None):
     )
 
 
+def test_cli_help_command_prints_its_options():
+    for args in (("help", "train"), ("train", "--help")):
+        out = _cli(*args)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("usage: stratum train")
+        for option in ("--name", "--cluster", "--dry-run", "--no-register", "--report"):
+            assert option in out.stdout
+        assert "Traceback" not in out.stderr
+    out = _cli("help")
+    assert out.returncode == 0 and "usage: stratum" in out.stdout
+    for command in ("train", "models", "show", "catalog", "cluster", "bundle", "deploy"):
+        assert command in out.stdout
+    out = _cli("help", "trian")
+    assert out.returncode != 0 and "Did you mean 'train'?" in out.stderr
+
+
 @pytest.mark.cluster
 def test_cli_train_models_show(tmp_path, dask_cluster):
     spec = tmp_path / "iris.yaml"
