@@ -4,6 +4,7 @@ and evaluation views at 1280×800 with the sidebar open."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -41,18 +42,48 @@ def _cell(page: Page, i: int):
 
 
 def _run_cell(page: Page, i: int) -> None:
-    _cell(page, i).locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
+    """Shift+Enter in cell ``i``; again if the first one was lost (the page was still settling): the prompt
+    must turn from "[ ]:" to "[*]:" or a count."""
+    prompt = _cell(page, i).locator(".jp-InputPrompt")
+    for _ in range(3):
+        _cell(page, i).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            expect(prompt).not_to_have_text(re.compile(r"\[\s*\]"), timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"cell {i} did not start running")
 
 
 def _not_cut_off(page: Page, selector: str) -> None:
-    """Every element matching ``selector`` fits in the notebook panel's width."""
-    right = page.locator(".jp-NotebookPanel:visible .jp-WindowedPanel-outer, .jp-NotebookPanel:visible").first
-    limit = right.bounding_box()
-    for box in page.locator(selector).all():
-        b = box.bounding_box()
-        if b and b["width"] > 0:
-            assert b["x"] + b["width"] <= limit["x"] + limit["width"] + 2, f"{selector} is cut off: {b} vs {limit}"
+    """Every visible element matching ``selector`` (Bokeh's shadow DOM included) ends inside the output area
+    that holds it: nothing is clipped on the right."""
+    boxes = page.locator(selector).all()
+    assert boxes, f"nothing matches {selector}"
+    for box in boxes:
+        if not box.is_visible():
+            continue
+        over = box.evaluate(
+            """e => {
+                let n = e;
+                while (n && !(n.classList && n.classList.contains('jp-OutputArea'))) {
+                    n = n.parentElement || (n.getRootNode && n.getRootNode().host);
+                }
+                return e.getBoundingClientRect().right - n.getBoundingClientRect().right;
+            }"""
+        )
+        assert over <= 2, f"{selector} is cut off by {over:.0f} px"
+
+
+def _drawn(locator) -> None:
+    """The element is a picture that loaded (an <img> with pixels), or a Bokeh figure with a canvas."""
+    tag = locator.evaluate("e => e.tagName.toLowerCase()")
+    if tag == "img":
+        expect(locator).to_have_js_property("complete", True)
+        assert locator.evaluate("e => e.naturalWidth") > 100
+    else:
+        expect(locator.locator("canvas").first).to_be_attached()
 
 
 def test_stop_retrain_reload_restart(lab, page: Page, tmp_path):
@@ -71,6 +102,7 @@ def test_stop_retrain_reload_restart(lab, page: Page, tmp_path):
     expect(live.locator(".stratum-live-leaderboard")).to_contain_text("random_forest", timeout=120_000)
     _shot(page, "live-view.png", tmp_path)
     _not_cut_off(page, ".stratum-training")
+    _not_cut_off(page, ".stratum-training .bk-Figure")  # the CPU and memory charts
     # Stop: the toolbar's interrupt button (SIGINT to the kernel's process group)
     page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']").click()
     expect(_cell(page, 1)).to_contain_text("Interrupted", timeout=120_000)
@@ -87,16 +119,39 @@ def test_stop_retrain_reload_restart(lab, page: Page, tmp_path):
     page.mouse.move(700, 5)
     _shot(page, "evaluation-view.png", tmp_path)
     _not_cut_off(page, ".stratum-evaluation")
+    _not_cut_off(page, ".stratum-evaluation .bk-DataTable")
+    header = out.locator(".slick-header-column", has_text="candidate").first
+    out.locator(".slick-viewport").last.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+    expect(header).to_be_visible()  # frozen: scrolling right does not take the candidate away
+    for tab in ("ROC / PR", "CV spread", "Cost"):
+        out.locator(".lm-TabBar-tab", has_text=tab).click()
+        expect(out.locator(".stratum-evaluation .bk-Figure:visible").first).to_be_visible()
+        _not_cut_off(page, ".stratum-evaluation .bk-Figure")
+    out.locator(".lm-TabBar-tab", has_text="Leaderboard").click()
     page.keyboard.press("Control+s")
     time.sleep(2)
 
-    # page reload, kernel still running: leaderboard and plots still there
+    # page reload, kernel still running: leaderboard and plots still there, drawn by the widget (its models are
+    # still in the kernel) or, where it can't draw, by the static copy
     page.reload()
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     out = _cell(page, 2).locator(".jp-OutputArea")
     expect(out).to_contain_text("logistic_regression(C=0.1)", timeout=60_000)
-    expect(out.locator(".stratum-leaderboard:visible, .slick-row:visible").first).to_be_visible(timeout=60_000)
-    expect(out.locator("svg.stratum-static-roc:visible, .stratum-evaluation .bk-Figure:visible").first).to_be_visible()
+    expect(out.locator(".stratum-static .stratum-leaderboard:visible, .slick-row:visible").first).to_be_visible(
+        timeout=60_000
+    )
+    time.sleep(3)  # the widget, when it comes back, draws over the static copy
+    roc_tab = out.locator(".lm-TabBar-tab", has_text="ROC / PR")
+    if roc_tab.is_visible():
+        expect(out.locator(".stratum-static")).to_be_hidden()
+        expect(out.locator(".slick-row:visible").first).to_contain_text("logistic_regression(C=0.1)")
+        roc_tab.click()
+        roc = out.locator(".stratum-evaluation .bk-Figure:visible").first
+    else:
+        expect(out.locator(".stratum-static .stratum-leaderboard")).to_be_visible()
+        roc = out.locator("img.stratum-static-roc")
+    expect(roc).to_be_visible()
+    _drawn(roc)
 
     # kernel restart: the widget models are gone; the saved static copy shows leaderboard and plots
     kernel = lab.api("api/sessions")[0]["kernel"]["id"]
@@ -110,8 +165,24 @@ def test_stop_retrain_reload_restart(lab, page: Page, tmp_path):
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     out = _cell(page, 2).locator(".jp-OutputArea")
     expect(out.locator(".stratum-static .stratum-leaderboard")).to_be_visible(timeout=60_000)
-    expect(out.locator("svg.stratum-static-roc")).to_be_visible()
+    for kind in ("roc", "pr"):
+        expect(out.locator(f"img.stratum-static-{kind}")).to_be_visible()
+        _drawn(out.locator(f"img.stratum-static-{kind}"))
+    expect(out.locator(".stratum-static-confusion")).to_be_visible()
     expect(_cell(page, 1).locator(".stratum-training-static")).to_be_visible()
+
+    # the same notebook from someone else (not signed here, so untrusted: JupyterLab sanitizes its HTML)
+    saved = json.loads((lab.root / "stop.ipynb").read_text())
+    assert any("stratum-static-roc" in json.dumps(c.get("outputs", [])) for c in saved["cells"])
+    saved["metadata"]["copied_from"] = "stop.ipynb"
+    (lab.root / "copy.ipynb").write_text(json.dumps(saved))
+    page.goto(lab.open_url("copy.ipynb"))
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    out = _cell(page, 2).locator(".jp-OutputArea")
+    expect(out.locator(".stratum-static .stratum-leaderboard")).to_be_visible(timeout=60_000)
+    expect(out.locator(".stratum-static .stratum-leaderboard")).to_contain_text("logistic_regression(C=0.1)")
+    for kind in ("roc", "pr"):
+        _drawn(out.locator(f"img.stratum-static-{kind}"))
 
 
 def test_run_all_stops_at_a_bad_spec(lab, page: Page):

@@ -56,7 +56,10 @@ class EvaluationView:
             + "</div>"
             + HIDE_WHEN_LIVE_CSS  # while this renders, the static copy above it is hidden
         )
-        sections.append(("Leaderboard", w.VBox([summary, _bokeh(table)])))
+        more = w.Checkbox(value=False, description="all columns", indent=False, layout=w.Layout(width="auto"))
+        more.observe(lambda ch: plots.show_all_columns(table, ch["new"]), names="value")
+        self.selectors["columns"] = more
+        sections.append(("Leaderboard", w.VBox([summary, more, _bokeh(table)])))
 
         if result.task == "classification":
             classes = list(result.classes or [])
@@ -81,10 +84,12 @@ class EvaluationView:
             norm_sel = w.ToggleButtons(
                 options=[("counts", None), ("normalised by actual", "true"), ("normalised by predicted", "pred")],
                 value=None,
+                tooltips=["counts", "each row (actual class) sums to 1", "each column (predicted class) sums to 1"],
+                style={"button_width": "auto"},  # the labels whole, not "normalised by ac…"
             )
             self.selectors["confusion_candidate"] = cand_sel
             self.selectors["confusion_normalize"] = norm_sel
-            self._confusion_box = w.VBox([w.HBox([cand_sel, norm_sel])])
+            self._confusion_box = w.VBox([w.HBox([cand_sel, norm_sel], layout=w.Layout(flex_flow="row wrap"))])
             cand_sel.observe(lambda ch: self._show_confusion(), names="value")
             norm_sel.observe(lambda ch: self._show_confusion(), names="value")
             self._show_confusion()
@@ -190,10 +195,20 @@ class EvaluationView:
             # its own output, before the widget's: it stays readable when the widget model is gone
             # (kernel restart, nbviewer, exports); hidden while the widget renders
             publish_display_data(static_bundle(self.result))
-        bundle = fallback_bundle(self.result)
+            # the widget's own fallback (shown by JupyterLab once the model is gone) only says so: the
+            # static copy above already shows the results, twice would read as two runs
+            bundle = {"text/html": LIVE_GONE_HTML}
+        else:
+            bundle = fallback_bundle(self.result)
         bundle.update(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = self.result.to_text()
         return bundle
+
+
+LIVE_GONE_HTML = (
+    '<p class="stratum-live-gone"><i>The interactive view of this run needs the kernel that made it '
+    "(run the cell again); the static copy above shows the results.</i></p>"
+)
 
 
 def fallback_bundle(result) -> dict:

@@ -1,4 +1,4 @@
-"""The static form of a finished run: HTML and inline SVG, no JavaScript, no kernel.
+"""The static form of a finished run: HTML and SVG images, no JavaScript, no kernel.
 
 A notebook output must still show the leaderboard and the plots after a page reload, a kernel
 restart, on nbviewer, in an nbconvert HTML or PDF export: there the widget model (and BokehJS)
@@ -7,12 +7,19 @@ the leaderboard table, ROC and precision-recall curves (classification with scor
 candidate's confusion matrix, or predicted vs actual (regression). The curves are computed by
 the results (scikit-learn's own functions), drawn here as SVG polylines.
 
+Each chart goes into the page as an ``<img>`` whose source is the SVG as a ``data:`` URI, not as
+inline ``<svg>``: JupyterLab sanitizes the HTML of an untrusted output (a reloaded notebook that
+was not signed, one opened from someone else) and its sanitizer drops ``<svg>`` elements (and it
+refuses ``image/svg+xml`` outputs outright), while an image keeps its ``data:`` source. An SVG
+loaded as an image runs no script, so the picture is safe wherever the HTML is shown.
+
 While the interactive view renders, a style rule it carries hides this part
 (:data:`HIDE_WHEN_LIVE_CSS`), so the page does not show the leaderboard twice.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 
 import numpy as np
@@ -107,6 +114,26 @@ def line_chart_svg(
     return "".join(parts)
 
 
+def svg_image(svg: str, *, css_class: str, alt: str, tooltip: str = "") -> str:
+    """``svg`` as an ``<img>`` with a ``data:`` source: survives JupyterLab's sanitizer (see the module text)."""
+    data = base64.b64encode(svg.encode()).decode("ascii")
+    return (
+        f'<img class="{css_class}" alt="{html.escape(alt)}" title="{html.escape(tooltip or alt)}" '
+        f'width="{WIDTH}" height="{HEIGHT}" src="data:image/svg+xml;base64,{data}"/>'
+    )
+
+
+def svg_of_image(img: str) -> str:
+    """The SVG inside an ``<img>`` made by :func:`svg_image` (for tests and tools that read the static part)."""
+    start = img.index("base64,") + len("base64,")
+    return base64.b64decode(img[start : img.index('"', start)]).decode()
+
+
+def _chart(series, *, title: str, css_class: str, **kw) -> str:
+    svg = line_chart_svg(series, title=title, css_class=css_class, **kw)
+    return svg_image(svg, css_class=css_class, alt=title, tooltip="\n".join([title] + [s[0] for s in series]))
+
+
 def _tick(value: float) -> str:
     return f"{value:.1f}" if abs(value) < 10 else f"{value:.0f}"
 
@@ -163,7 +190,7 @@ def static_html(result) -> str:
             roc = _curves(result, "roc", pos)
             if roc:
                 figures.append(
-                    line_chart_svg(
+                    _chart(
                         roc,
                         title="ROC" + which,
                         x_label="false positive rate",
@@ -175,7 +202,7 @@ def static_html(result) -> str:
             pr = _curves(result, "pr", pos)
             if pr:
                 figures.append(
-                    line_chart_svg(
+                    _chart(
                         pr,
                         title="Precision-recall" + which,
                         x_label="recall",
@@ -191,7 +218,7 @@ def static_html(result) -> str:
         hi = float(max(res["y_true"].max(), res["y_pred"].max()))
         margin = (hi - lo) * 0.05 or 1.0
         figures.append(
-            line_chart_svg(
+            _chart(
                 [(result.best.id, res["y_true"], res["y_pred"])],
                 title=f"Predicted vs actual: {result.best.id}",
                 x_label="actual",

@@ -379,9 +379,15 @@ class TrainingView:
         notices) in place of the widget, readable after a reload, a kernel restart or an export."""
         self._stop_heartbeat()
         with self._lock:
-            if self._handle is not None and self.plan is not None:
+            if self.plan is not None and not self.finished:
+                # no RunFinished: Stop (or an error) before the tasks were out; nothing is queued any more
+                self.finished = self.cancelled = True
+                self.final_text = " (stopped)"
+                self.running.clear()
+            if self.plan is not None:
                 self._render_text()
-                self._handle.update(self.static_bundle(), raw=True)
+                if self._handle is not None:
+                    self._handle.update(self.static_bundle(), raw=True)
 
     def static_bundle(self) -> dict:
         """The view's last state as HTML and text, no widget."""

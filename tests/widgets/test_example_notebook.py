@@ -71,8 +71,13 @@ def test_saved_outputs_hold_widget_and_bokeh_bundles(executed):
         o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.bokehjs_load.v0+json" in o.get("data", {})
     ]
     assert len(loads) == 1
+    # the evaluation view's output, and before it the static copy (leaderboard, curves as SVG images): the
+    # widget's own HTML fallback only points at it, so a restarted kernel doesn't show the leaderboard twice
     final = trained.outputs[-1]["data"]
-    assert 'class="stratum-leaderboard"' in final["text/html"] and "Leaderboard" in final["text/plain"]
+    assert WIDGET_VIEW in final and "Leaderboard" in final["text/plain"]
+    assert "stratum-leaderboard" not in final["text/html"] and "static copy above" in final["text/html"]
+    static = trained.outputs[-2]["data"]
+    assert 'class="stratum-leaderboard"' in static["text/html"] and "stratum-static-roc" in static["text/html"]
 
     # the evaluation view: a Tab with the sections, each holding a jupyter_bokeh model with a Bokeh document
     tab = state[evaluation]["state"]

@@ -36,6 +36,18 @@ def test_evaluation_view_sections_and_selectors(binary_result):
         boxes = [child] + list(getattr(child, "children", ()))
         assert any(isinstance(b, BokehModel) for b in boxes)
 
+    # the leaderboard: compact, "all columns" shows the rest
+    table = view.figures["leaderboard"]
+    hidden = [c for c in table.columns if not c.visible]
+    assert hidden
+    view.selectors["columns"].value = True
+    assert all(c.visible for c in table.columns)
+    view.selectors["columns"].value = False
+    assert [c for c in table.columns if not c.visible] == hidden
+    # the normalisation buttons show their whole labels, with a tooltip each
+    norm = view.selectors["confusion_normalize"]
+    assert norm.style.button_width == "auto" and len(norm.tooltips) == 3
+
     # confusion: the selected model first; switching candidate / normalisation redraws sklearn's matrix
     assert view.selectors["confusion_candidate"].value == binary_result.best.id
     other = binary_result.leaderboard.candidates[-1]
@@ -343,17 +355,23 @@ def test_numbers_are_not_padded():
 def test_static_copy_has_the_leaderboard_and_curves_from_sklearn(binary_result):
     from sklearn.metrics import roc_curve
 
-    from jupyter_stratum.widgets.static import static_html
+    from jupyter_stratum.widgets.static import static_html, svg_of_image
 
     page = static_html(binary_result)
     assert "<script" not in page
     assert 'class="stratum-leaderboard"' in page and "stratum-static-roc" in page and "stratum-static-pr" in page
     best = binary_result.best
     auc = best.roc_curve()["auc"]
-    assert f"{best.id} (AUC {auc:.3f})" in page
+    assert f"{best.id} (AUC {auc:.3f})" in page  # in the image's tooltip
     assert abs(auc - roc_auc_score(best.y_true, best.y_score[:, 1])) < 1e-12
     fpr, _, _ = roc_curve(best.y_true, best.y_score[:, 1])
-    assert page.count("<polyline") == 2 * len(plots.scored(binary_result.candidates))
+    # the charts are <img> with an SVG data: source (JupyterLab's sanitizer drops inline <svg>)
+    assert "<svg" not in page
+    images = re.findall(r'<img class="stratum-static-plot[^>]*>', page)
+    assert len(images) == 2
+    svgs = [svg_of_image(img) for img in images]
+    assert all(svg.startswith("<svg") for svg in svgs)
+    assert sum(svg.count("<polyline") for svg in svgs) == 2 * len(plots.scored(binary_result.candidates))
     assert "Confusion matrix of " + best.id in page
     assert len(fpr) > 2
 
@@ -368,3 +386,18 @@ def test_live_and_summary_agree_on_the_run_seconds(binary_run):
         view(e)
     said = fmt_seconds(result.run_seconds)
     assert f"elapsed {said}" in view.status.value and f"tasks in {said}" in result.summary()
+
+
+def test_stop_before_the_tasks_are_out_leaves_no_row_queued(binary_run):
+    """Stop while loading/scattering: train() raises before any RunFinished; closing the view marks
+    every candidate stopped, not queued under a finished bar."""
+    from jupyter_stratum.events import PlanReady
+    from jupyter_stratum.widgets.training_view import TrainingView
+
+    _, events = binary_run
+    view = TrainingView(display=False, min_interval=0, plot_interval=0, heartbeat=0)
+    view(next(e for e in events if isinstance(e, PlanReady)))
+    assert {r["status"] for r in view.leaderboard_rows()} == {"queued"}
+    view.close()
+    assert {r["status"] for r in view.leaderboard_rows()} == {"stopped"}
+    assert "stopped: nothing registered" in view.static_bundle()["text/html"]
