@@ -46,6 +46,10 @@ def _run_cell(page: Page, i: int) -> None:
     must turn from "[ ]:" to "[*]:" or a count."""
     prompt = _cell(page, i).locator(".jp-InputPrompt")
     for _ in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and dialog.first.is_visible():  # e.g. the kernel picker of a slow-starting kernel
+            print("dialog:", dialog.first.inner_text())
+            dialog.first.locator(".jp-Dialog-button.jp-mod-accept").click()
         _cell(page, i).locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         try:
@@ -117,6 +121,7 @@ def test_stop_retrain_reload_restart(lab, page: Page, tmp_path):
     expect(out.locator(".lm-TabBar-tab", has_text="Leaderboard")).to_be_visible()
     expect(out.locator(".stratum-static")).to_be_hidden()  # the static copy hides while the widget renders
     page.mouse.move(700, 5)
+    out.locator(".lm-TabBar").first.evaluate("e => e.scrollIntoView({block: 'start'})")  # the tabs in the shot
     _shot(page, "evaluation-view.png", tmp_path)
     _not_cut_off(page, ".stratum-evaluation")
     _not_cut_off(page, ".stratum-evaluation .bk-DataTable")

@@ -99,9 +99,9 @@ def leaderboard_source(result) -> ColumnDataSource:
 
 #: the leaderboard's widest: what a notebook at 1280 px shows beside the sidebar; it scrolls beyond
 #: (the rank and candidate columns stay put)
-TABLE_MAX_WIDTH = 820
+TABLE_MAX_WIDTH = 800
 #: the metrics shown by default besides the selection metric (the others behind "all columns")
-DEFAULT_EXTRA_METRICS = 2
+DEFAULT_EXTRA_METRICS = 1
 MORE = "more"  # the tag of a column hidden by default
 
 
@@ -158,7 +158,7 @@ def leaderboard_table(result, width: int | None = None, compact: bool = True) ->
             visible=not compact,
             tags=[MORE] if compact else [],
         ),
-        TableColumn(field="status", title="status", width=120),
+        TableColumn(field="status", title="status", width=90),
     ]
     height = 30 + 28 * max(len(board.candidates), 1)
     if width is None:  # as wide as the shown columns, up to what a notebook shows; it scrolls beyond
