@@ -110,7 +110,15 @@ def connect(
     with _lock:
         client = _clients.get(key)
         if client is not None and client.status == "running":
-            return client
+            if address or _has_workers(client):
+                return client
+            # the embedded cluster lost every worker (killed from outside): start a new one, and say so
+            import warnings
+
+            _close_embedded()
+            warnings.warn(
+                "The embedded Dask cluster had lost all its workers; started a new one.", RuntimeWarning, stacklevel=2
+            )
         from distributed import Client
 
         if address:
@@ -123,15 +131,52 @@ def connect(
                     "to use the embedded local cluster."
                 ) from None
         else:
-            from distributed import LocalCluster
-
-            n = n_workers or max(1, min(os.cpu_count() or 1, 8))
-            _embedded = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
-            )
+            _embedded = _start_local_cluster(n_workers)
             client = Client(_embedded, set_as_default=False)
         _clients[key] = client
         return client
+
+
+#: runs in every worker process of the embedded cluster (see :func:`_start_local_cluster`)
+SHIELD_PRELOAD = "jupyter_stratum.cluster.shield"
+
+
+def _start_local_cluster(n_workers: int | None):
+    """The embedded LocalCluster, its worker processes shielded from the kernel's interrupts.
+
+    Stop in a notebook sends SIGINT to the kernel's whole process group, and the worker processes
+    are in it: unshielded, they die and the next run waits for workers that never come. They start
+    with SIGINT ignored (a disposition inherited across exec, which Python keeps), and a preload
+    ignores it again in a worker the nanny restarts later. The kernel itself still gets the
+    KeyboardInterrupt, which cancels the run's tasks.
+    """
+    import signal
+
+    from distributed import LocalCluster
+
+    n = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        return LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+            preload=[SHIELD_PRELOAD],
+        )
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _has_workers(client) -> bool:
+    """Whether the embedded cluster still has workers: read from its scheduler, which runs in this
+    process (no call over the network that a busy or interrupted client could fail)."""
+    scheduler = getattr(_embedded, "scheduler", None)
+    workers = getattr(scheduler, "workers", None)
+    return True if workers is None else bool(workers)
 
 
 def use_for_training(address: str | None) -> None:
@@ -165,7 +210,6 @@ def local(n_workers: int | None = None):
 
 def close(key: str | None = None) -> None:
     """Close cached clients (and the embedded cluster)."""
-    global _embedded
     with _lock:
         for k in list(_clients):
             if key is None or k == key:
@@ -173,12 +217,25 @@ def close(key: str | None = None) -> None:
                     _clients.pop(k).close()
                 except Exception:  # noqa: BLE001
                     pass
-        if _embedded is not None and key in (None, "embedded"):
-            try:
-                _embedded.close()
-            except Exception:  # noqa: BLE001
-                pass
-            _embedded = None
+        if key in (None, "embedded"):
+            _close_embedded()
+
+
+def _close_embedded() -> None:
+    """Close the embedded cluster and its client (the caller holds ``_lock``)."""
+    global _embedded
+    client = _clients.pop("embedded", None)
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001
+            pass
+    if _embedded is not None:
+        try:
+            _embedded.close()
+        except Exception:  # noqa: BLE001
+            pass
+        _embedded = None
 
 
 atexit.register(close)

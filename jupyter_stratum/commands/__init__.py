@@ -85,7 +85,10 @@ def command_module(name: str):
 
         close = difflib.get_close_matches(name, COMMANDS, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise CommandLineError(f"Unknown command '{name}'.{hint} Commands: {', '.join(sorted(COMMANDS))}.") from None
+        raise CommandLineError(
+            f"Unknown command '{name}'.{hint} Commands: {', '.join(sorted(COMMANDS))}. "
+            "`%stratum help` (or `stratum help`) lists what each does."
+        ) from None
 
 
 def build_parser(prog: str = "stratum") -> argparse.ArgumentParser:
@@ -101,7 +104,9 @@ def build_parser(prog: str = "stratum") -> argparse.ArgumentParser:
 
 def parse(argv: list[str], prog: str = "stratum") -> argparse.Namespace:
     """Parse ``argv`` for one command, loading only that command's module."""
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv[:1] == ["help"] and len(argv) > 1:
+        argv = [argv[1], "--help"]  # `help COMMAND` == `COMMAND --help`
+    if not argv or argv[0] in ("-h", "--help", "help"):
         build_parser(prog).print_help()
         raise HelpShown("")
     name, rest = argv[0], argv[1:]

@@ -83,6 +83,10 @@ def run(args, ctx: CommandContext):
             cluster=args.cluster,
             on_event=on_event,
         )
+    except KeyboardInterrupt:  # Stop before the tasks were out (loading, scattering): nothing to cancel yet
+        from ..errors import TrainingError
+
+        raise TrainingError("Interrupted before the tasks started; nothing was trained or registered.") from None
     finally:
         close = getattr(on_event, "close", None)
         if close is not None:

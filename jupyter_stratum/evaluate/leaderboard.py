@@ -8,16 +8,18 @@ from dataclasses import dataclass
 from .metrics import METRICS
 
 
-def rank_key(mean: float, fit_seconds: float, metric: str, *, failed: bool = False) -> tuple:
+def rank_key(mean: float, fit_seconds: float, metric: str, *, failed: bool = False, complete: bool = True) -> tuple:
     """The leaderboard order, as a sort key: scored candidates first, best mean first (the metric says
     which direction is better), ties to the cheaper candidate; ``sorted``/``min`` keep earlier ones first.
+    While a run goes on, ``complete=False`` (a mean over only some of the folds) ranks after every
+    candidate whose folds are all done, so one lucky fold never heads the board.
 
     The one definition of the order, used by :func:`select_best`, :meth:`Leaderboard.build` and the live
     training view.
     """
     sign = 1 if METRICS[metric].greater_is_better else -1
     unscored = failed or math.isnan(mean)
-    return (unscored, -sign * (0.0 if math.isnan(mean) else mean), fit_seconds)
+    return (unscored, not complete, -sign * (0.0 if math.isnan(mean) else mean), fit_seconds)
 
 
 def select_best(candidates, metric: str):

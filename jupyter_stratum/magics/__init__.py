@@ -6,7 +6,6 @@ The magic holds no logic of its own: every subcommand is a module of
 
 from __future__ import annotations
 
-import html
 import shlex
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -21,7 +20,7 @@ def _usage() -> str:
         "",
         "Usage:",
         "  %%stratum train NAME [--cluster ADDR] [--dry-run]   (the cell body is the YAML spec)",
-        "  %stratum COMMAND [options]   (%stratum COMMAND --help for its options)",
+        "  %stratum COMMAND [options]   (%stratum help COMMAND for its options)",
         "",
         "Commands:",
     ]
@@ -42,23 +41,22 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def show_error(error: BaseException) -> None:
-    """One clear message (not a traceback) in the cell output."""
-    from IPython.display import display
+class StratumCellError(Exception):
+    """A ``%stratum`` / ``%%stratum`` command failed with an error the user can fix.
 
-    area = getattr(error, "area", "stratum")
-    text = f"stratum {area} error: {error}"
-    display(
-        {
-            "text/plain": text,
-            "text/html": (
-                '<div class="stratum-error" style="border-left:4px solid #c62828;padding:4px 8px;'
-                f'background:rgba(198,40,40,0.06)"><b>stratum {html.escape(area)} error</b><pre '
-                f'style="white-space:pre-wrap;margin:4px 0">{html.escape(str(error))}</pre></div>'
-            ),
-        },
-        raw=True,
-    )
+    Raised from the magic so that the cell's execution fails (Run All, nbconvert --execute and
+    papermill stop there), but shown as the one message of the original error: IPython renders
+    ``_render_traceback_`` instead of a traceback. ``error`` is the original exception.
+    """
+
+    def __init__(self, error: BaseException):
+        self.error = error
+        self.area = getattr(error, "area", "stratum")
+        super().__init__(f"stratum {self.area} error: {error}")
+
+    def _render_traceback_(self) -> list[str]:
+        head, _, rest = str(self).partition(": ")
+        return [f"\x1b[1;31m{head}\x1b[0m: {rest}"]
 
 
 @magics_class
@@ -71,7 +69,7 @@ class StratumMagics(Magics):
           %stratum models                                      -- registered models
           %stratum show NAME[@V]                               -- one version and its lineage
           %stratum catalog [NAME]                              -- algorithms a spec can name
-          %stratum COMMAND --help                              -- options of any command
+          %stratum help [COMMAND]                              -- every command, or one's options
           %stratum                                             -- every command
 
         Example::
@@ -87,9 +85,12 @@ class StratumMagics(Magics):
         try:
             argv = shlex.split(line)
         except ValueError as exc:
-            show_error(commands.CommandLineError(f"Cannot parse the line: {exc}. Check the quotes."))
-            return None
-        if not argv:
+            raise StratumCellError(
+                commands.CommandLineError(f"Cannot parse the line: {exc}. Check the quotes.")
+            ) from None
+        if argv[:1] == ["help"] and len(argv) > 1:
+            argv = [argv[1], "--help"]  # %stratum help train == %stratum train --help
+        if not argv or argv == ["help"]:
             print(_usage())
             return None
         from IPython.display import display
@@ -101,5 +102,4 @@ class StratumMagics(Magics):
         except commands.HelpShown:
             return None
         except StratumError as exc:
-            show_error(exc)
-            return None
+            raise StratumCellError(exc) from None

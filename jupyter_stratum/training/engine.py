@@ -6,7 +6,9 @@ cost (:mod:`jupyter_stratum.training.cost`), so the expensive folds start first 
 do not form the run's tail. Results are collected as they complete.
 A task whose worker died is run again by Dask; if Dask gives up on it
 (``KilledWorker``) the engine resubmits it, up to ``retries`` times. A task
-that raises marks its candidate failed and cancels the candidate's other folds.
+that raises marks its candidate failed and cancels the candidate's other folds; every fold of a
+failed candidate counts as failed (``TaskFailed`` once per fold, with one short line: the
+exception's type and text, never a Dask traceback).
 Interrupting (KeyboardInterrupt) cancels every outstanding task.
 """
 
@@ -160,6 +162,17 @@ def run_plan(
             )
 
     n_failed = 0
+    failed_folds: set[tuple[str, int]] = set()
+
+    def fold_failed(job: FoldJob, message: str) -> None:
+        """Count and report one failed fold (each fold once, whatever its attempts)."""
+        nonlocal n_failed
+        if (job.candidate_id, job.fold) in failed_folds:
+            return
+        failed_folds.add((job.candidate_id, job.fold))
+        n_failed += 1
+        emit(TaskFailed(job.key, job.candidate_id, job.fold, message))
+
     try:
         while not ac.is_empty():
             handle_starts()
@@ -169,7 +182,15 @@ def run_plan(
             for future in ac.next_batch(block=False):
                 key = future.key
                 job = jobs[key]
-                if job.candidate_id in errors or future.status == "cancelled":
+                if job.candidate_id in errors:
+                    # a later fold of a failed candidate: it raised too, or was cancelled
+                    if future.status == "error":
+                        fold_failed(job, short_error(future.exception()))
+                    else:
+                        what = "result discarded" if future.status == "finished" else "cancelled"
+                        fold_failed(job, f"{what}: the candidate failed on {errors[job.candidate_id]}")
+                    continue
+                if future.status == "cancelled":
                     continue
                 try:
                     result = future.result()
@@ -186,10 +207,9 @@ def run_plan(
                         )
                         ac.add(submit(new_job))
                         continue
-                    n_failed += 1
-                    message = f"{type(exc).__name__}: {exc}"
-                    errors[job.candidate_id] = message
-                    emit(TaskFailed(key, job.candidate_id, job.fold, message))
+                    message = short_error(exc)
+                    errors[job.candidate_id] = f"fold {job.fold}: {message}"
+                    fold_failed(job, message)
                     client.cancel(
                         [f for k, f in futures.items() if jobs[k].candidate_id == job.candidate_id and not f.done()]
                     )
@@ -212,6 +232,13 @@ def run_plan(
     emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed))
     # the scattered data stays on the workers for the refit; dropping the futures releases it
     return RunOutcome(folds=results, errors=errors, data=(X_future, y_future), features=features)
+
+
+def short_error(exc: BaseException, limit: int = 300) -> str:
+    """One line for an exception raised on a worker: its type and text, never a Dask traceback."""
+    text = " ".join(str(exc).split())
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _is_worker_loss(exc: BaseException) -> bool:

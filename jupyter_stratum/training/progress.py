@@ -9,11 +9,18 @@ from __future__ import annotations
 import sys
 import time
 
+from ..display import fmt_seconds
 from ..events import Notice, PlanReady, RefitFinished, RunFinished, TaskFailed, TaskFinished, TaskRetried
 
 
 class ProgressCounter:
-    """Counts tasks from events: done / total, failures, retries, elapsed, ETA."""
+    """Counts tasks from events: done / total, failed folds, retries, elapsed, ETA.
+
+    The ETA comes from the rate at which tasks finish *after the first one* (the first waits for
+    the workers to start and import the libraries), and only once a few tasks have finished, so
+    it is not absurdly far off early in a run. ``stopped_at`` freezes the elapsed time at the run's
+    own end (``RunFinished.seconds``), the same figure the result's summary gives.
+    """
 
     def __init__(self):
         self.total = 0
@@ -21,34 +28,50 @@ class ProgressCounter:
         self.failed = 0
         self.retried = 0
         self.started = time.time()
+        self.finish_times: list[float] = []
+        self.run_seconds: float | None = None
 
     def update(self, event) -> None:
         if isinstance(event, PlanReady):
             self.total, self.started = event.n_tasks, event.time
         elif isinstance(event, TaskFinished):
             self.done += 1
+            self.finish_times.append(event.time)
         elif isinstance(event, TaskFailed):
             self.failed += 1
+            self.finish_times.append(event.time)
         elif isinstance(event, TaskRetried):
             self.retried += 1
+        elif isinstance(event, RunFinished):
+            self.run_seconds = event.seconds
 
     @property
     def elapsed(self) -> float:
-        return time.time() - self.started
+        return self.run_seconds if self.run_seconds is not None else time.time() - self.started
 
     @property
     def eta(self) -> float | None:
+        """Seconds left, or None while too few tasks have finished to say."""
         finished = self.done + self.failed
-        if not finished or not self.total:
+        if self.run_seconds is not None or not self.total or finished >= self.total:
+            return None if finished < self.total or not self.total else 0.0
+        if finished < max(3, self.total // 10):
             return None
-        return self.elapsed / finished * max(self.total - finished, 0)
+        times = sorted(self.finish_times)
+        span = times[-1] - times[0]
+        if span <= 0:
+            return None
+        rate = (len(times) - 1) / span  # tasks per second since the first one finished
+        since_last = max(time.time() - times[-1], 0.0)
+        return max((self.total - finished) / rate - since_last, 0.0)
 
     def line(self) -> str:
-        eta = f", ETA {self.eta:.0f} s" if self.eta is not None and self.done < self.total else ""
+        eta = self.eta
+        eta_text = f", ETA {fmt_seconds(eta)}" if eta is not None and self.done + self.failed < self.total else ""
         extra = (f", {self.failed} failed" if self.failed else "") + (
             f", {self.retried} retried" if self.retried else ""
         )
-        return f"{self.done}/{self.total} tasks, {self.elapsed:.1f} s{eta}{extra}"
+        return f"{self.done}/{self.total} tasks, {fmt_seconds(self.elapsed)}{eta_text}{extra}"
 
 
 class TerminalProgress:
@@ -75,7 +98,7 @@ class TerminalProgress:
         elif isinstance(event, RunFinished):
             text = f"Done: {self.counter.line()}" + (" (cancelled)" if event.cancelled else "")
         elif isinstance(event, RefitFinished):
-            text = f"Refit {event.candidate_id} on {event.worker} in {event.seconds:.2f} s"
+            text = f"Refit {event.candidate_id} on {event.worker} in {fmt_seconds(event.seconds)}"
         if text:
             print(text, file=self.stream, flush=True)
 
@@ -84,15 +107,17 @@ class NotebookProgress:
     """One output line updated in place (throttled), for notebooks without widgets."""
 
     def __init__(self, min_interval: float = 0.25):
-        from IPython.display import display
-
         self.counter = ProgressCounter()
-        self.handle = display({"text/plain": "Planning…"}, raw=True, display_id=True)
+        self.handle = None  # displayed at the first event: an error before the plan leaves no stale line
         self.min_interval = min_interval
         self.last = 0.0
         self.updates = 0
 
     def __call__(self, event) -> None:
+        if self.handle is None:
+            from IPython.display import display
+
+            self.handle = display({"text/plain": "Planning…"}, raw=True, display_id=True)
         self.counter.update(event)
         final = isinstance(event, RunFinished)
         now = time.time()

@@ -163,13 +163,24 @@ class TrainingResult:
     def predict(self, X):
         return self.model.predict(X)
 
+    @property
+    def run_seconds(self) -> float:
+        """Seconds the tasks took on the cluster (what the live view shows at the end); ``seconds``
+        adds loading the data, the refit and registering."""
+        from ..events import RunFinished
+
+        return next((e.seconds for e in reversed(self.events) if isinstance(e, RunFinished)), self.seconds)
+
     def summary(self) -> str:
+        from ..display import fmt_seconds
+
         reg = f" Registered as {self.version.ref}." if self.version is not None else ""
         hold = ", ".join(f"{k} {v:.4f}" for k, v in self.holdout_scores.items())
         best = self.best.id if self.best else "none"
         return (
             f"Best: {best} — holdout {hold}. {len(self.candidates)} candidates, "
-            f"{self.plan.n_tasks} tasks in {self.seconds:.1f} s.{reg}"
+            f"{self.plan.n_tasks} tasks in {fmt_seconds(self.run_seconds)} "
+            f"({fmt_seconds(self.seconds)} with the data, refit and registry).{reg}"
         )
 
     def to_text(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 
 from . import plots
+from .static import HIDE_WHEN_LIVE_CSS, static_bundle, static_html
 
 HOLDOUT = "holdout (refit best)"
 
@@ -50,9 +51,15 @@ class EvaluationView:
         table = plots.leaderboard_table(result)
         self.figures["leaderboard"] = table
         summary = w.HTML(
-            f'<div class="stratum-summary">{html.escape(result.summary())}' + self._dashboard_html() + "</div>"
+            f'<div class="stratum-summary">{html.escape(result.summary())}'
+            + self._dashboard_html()
+            + "</div>"
+            + HIDE_WHEN_LIVE_CSS  # while this renders, the static copy above it is hidden
         )
-        sections.append(("Leaderboard", w.VBox([summary, _bokeh(table)])))
+        more = w.Checkbox(value=False, description="all columns", indent=False, layout=w.Layout(width="auto"))
+        more.observe(lambda ch: plots.show_all_columns(table, ch["new"]), names="value")
+        self.selectors["columns"] = more
+        sections.append(("Leaderboard", w.VBox([summary, more, _bokeh(table)])))
 
         if result.task == "classification":
             classes = list(result.classes or [])
@@ -77,10 +84,12 @@ class EvaluationView:
             norm_sel = w.ToggleButtons(
                 options=[("counts", None), ("normalised by actual", "true"), ("normalised by predicted", "pred")],
                 value=None,
+                tooltips=["counts", "each row (actual class) sums to 1", "each column (predicted class) sums to 1"],
+                style={"button_width": "auto"},  # the labels whole, not "normalised by ac…"
             )
             self.selectors["confusion_candidate"] = cand_sel
             self.selectors["confusion_normalize"] = norm_sel
-            self._confusion_box = w.VBox([w.HBox([cand_sel, norm_sel])])
+            self._confusion_box = w.VBox([w.HBox([cand_sel, norm_sel], layout=w.Layout(flex_flow="row wrap"))])
             cand_sel.observe(lambda ch: self._show_confusion(), names="value")
             norm_sel.observe(lambda ch: self._show_confusion(), names="value")
             self._show_confusion()
@@ -178,22 +187,37 @@ class EvaluationView:
     # ---- display ----------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):
         if widgets_available():
+            from IPython.display import publish_display_data
+
             from ._bokehjs import ensure_loaded
 
             ensure_loaded()  # jupyter_bokeh draws with the page's BokehJS
-        bundle = fallback_bundle(self.result)
+            # its own output, before the widget's: it stays readable when the widget model is gone
+            # (kernel restart, nbviewer, exports); hidden while the widget renders
+            publish_display_data(static_bundle(self.result))
+            # the widget's own fallback (shown by JupyterLab once the model is gone) only says so: the
+            # static copy above already shows the results, twice would read as two runs
+            bundle = {"text/html": LIVE_GONE_HTML}
+        else:
+            bundle = fallback_bundle(self.result)
         bundle.update(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = self.result.to_text()
         return bundle
 
 
+LIVE_GONE_HTML = (
+    '<p class="stratum-live-gone"><i>The interactive view of this run needs the kernel that made it '
+    "(run the cell again); the static copy above shows the results.</i></p>"
+)
+
+
 def fallback_bundle(result) -> dict:
-    """What shows where widgets can't: the leaderboard as HTML and as text."""
+    """What shows where widgets can't: the leaderboard and the plots as static HTML/SVG, and text."""
     note = (
         "<p><i>Interactive plots need the Jupyter widget manager; "
         '<code>result.report("report.html")</code> writes them to a standalone file.</i></p>'
     )
-    return {"text/html": result._repr_html_() + note, "text/plain": result.to_text()}
+    return {"text/html": static_html(result) + note, "text/plain": result.to_text()}
 
 
 def widgets_available() -> bool:

@@ -35,7 +35,9 @@ from bokeh.transform import transform
 
 from ..evaluate.metrics import METRICS
 
-WIDTH = 460
+#: one figure's width: two side by side (ROC and PR, CPU and memory) and the wide ones (2 × WIDTH) fit the
+#: output area of a notebook in a 1280-px window with the sidebar open (about 840 px)
+WIDTH = 400
 HEIGHT = 400
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
@@ -95,8 +97,21 @@ def leaderboard_source(result) -> ColumnDataSource:
     return ColumnDataSource(data, name="leaderboard")
 
 
-def leaderboard_table(result, width: int | None = None) -> DataTable:
-    """A sortable table (click a header), the best candidate marked ★ and in bold."""
+#: the leaderboard's widest: what a notebook at 1280 px shows beside the sidebar; it scrolls beyond
+#: (the rank and candidate columns stay put)
+TABLE_MAX_WIDTH = 800
+#: the metrics shown by default besides the selection metric (the others behind "all columns")
+DEFAULT_EXTRA_METRICS = 1
+MORE = "more"  # the tag of a column hidden by default
+
+
+def leaderboard_table(result, width: int | None = None, compact: bool = True) -> DataTable:
+    """A sortable table (click a header), the best candidate marked ★ and in bold.
+
+    ``compact``: only the selection metric with its spread, the first other metrics, fit time,
+    folds and status show; the rest are columns tagged :data:`MORE` (``visible=False``), which
+    :func:`show_all_columns` shows. The rank and candidate columns are frozen: a horizontal
+    scroll never takes the candidate away."""
     source = leaderboard_source(result)
     board = result.leaderboard
     star = HTMLTemplateFormatter(
@@ -106,24 +121,48 @@ def leaderboard_table(result, width: int | None = None) -> DataTable:
         TableColumn(field="rank", title="#", width=30),
         TableColumn(field="candidate", title="candidate", formatter=star, width=220),
     ]
-    for m in board.metrics:
+    others = [m for m in board.metrics if m != board.metric]
+    shown = {board.metric, *others[:DEFAULT_EXTRA_METRICS]} if compact else set(board.metrics)
+    for m in [board.metric, *others]:
         arrow = "↑" if METRICS[m].greater_is_better else "↓"
         title = f"{m} {arrow}" + (" (selection)" if m == board.metric else "")
         columns.append(
-            TableColumn(field=m, title=title, formatter=NumberFormatter(format="0.0000"), width=max(80, 8 * len(title)))
+            TableColumn(
+                field=m,
+                title=title,
+                formatter=NumberFormatter(format="0.0000"),
+                width=max(80, 8 * len(title)),
+                visible=m in shown,
+                tags=[] if m in shown else [MORE],
+            )
         )
+        std_shown = m == board.metric or not compact
         columns.append(
-            TableColumn(field=f"{m}_std", title="± std", formatter=NumberFormatter(format="0.0000"), width=60)
+            TableColumn(
+                field=f"{m}_std",
+                title="± std",
+                formatter=NumberFormatter(format="0.0000"),
+                width=60,
+                visible=std_shown,
+                tags=[] if std_shown else [MORE],
+            )
         )
     columns += [
         TableColumn(field="fit_seconds", title="fit s", formatter=NumberFormatter(format="0.00"), width=60),
         TableColumn(field="folds", title="folds", width=45),
-        TableColumn(field="workers", title="workers", formatter=StringFormatter(), width=120),
-        TableColumn(field="status", title="status", width=120),
+        TableColumn(
+            field="workers",
+            title="workers",
+            formatter=StringFormatter(),
+            width=120,
+            visible=not compact,
+            tags=[MORE] if compact else [],
+        ),
+        TableColumn(field="status", title="status", width=90),
     ]
     height = 30 + 28 * max(len(board.candidates), 1)
-    if width is None:  # as wide as the columns, up to what a notebook shows; it scrolls beyond
-        width = min(sum(c.width for c in columns) + 20, 1180)
+    if width is None:  # as wide as the shown columns, up to what a notebook shows; it scrolls beyond
+        width = min(sum(c.width for c in columns if c.visible) + 20, TABLE_MAX_WIDTH if compact else 1180)
     return DataTable(
         source=source,
         columns=columns,
@@ -133,7 +172,16 @@ def leaderboard_table(result, width: int | None = None) -> DataTable:
         height=min(height, 600),
         name="leaderboard",
         fit_columns=False,
+        frozen_columns=2,
     )
+
+
+def show_all_columns(table: DataTable, show: bool) -> None:
+    """Show (or hide again) the columns :func:`leaderboard_table` hid; the table widens up to its limit."""
+    for col in table.columns:
+        if MORE in col.tags:
+            col.visible = show
+    table.width = min(sum(c.width for c in table.columns if c.visible) + 20, TABLE_MAX_WIDTH)
 
 
 # --------------------------------------------------------------------------- ROC / PR
@@ -481,7 +529,11 @@ def cost_figure(candidates):
             legend_label=workers,
             name="cost",
         )
-        p.legend.location = "bottom_right"
+        legend = p.legend[0]  # above the plot, in a row: inside it would cover the bars
+        legend.orientation = "horizontal"
+        legend.label_text_font_size = "9pt"
+        p.center = [r for r in p.center if r is not legend]
+        p.add_layout(legend, "above")
     p.add_tools(HoverTool(tooltips=[("candidate", "@candidate"), ("fit s", "@total{0.00}"), ("workers", "@where")]))
     p.x_range.start = 0
     return p

@@ -41,7 +41,7 @@ def report_layout(result):
         parts.append(Div(text=f"<ul>{items}</ul>", width=2 * plots.WIDTH + 40, name="notices"))
     parts += [
         Div(text="<h2>Leaderboard</h2><p>Click a header to sort; ★ the selected model.</p>"),
-        plots.leaderboard_table(result),
+        plots.leaderboard_table(result, compact=False),
     ]
 
     if result.task == "classification":

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..display import fmt_seconds
 from ..evaluate.leaderboard import rank_key
 from ..events import (
     ModelRegistered,
@@ -37,11 +38,6 @@ from ..events import (
     TaskStarted,
 )
 from ..training.progress import ProgressCounter
-
-
-def _fmt_seconds(s: float) -> str:
-    s = max(s, 0.0)
-    return f"{s:.0f} s" if s < 120 else f"{int(s // 60)} min {int(s % 60):02d} s"
 
 
 class TrainingView:
@@ -83,6 +79,7 @@ class TrainingView:
         self.seconds: dict[str, float] = {}  # candidate -> fit seconds so far
         self.notices: list[str] = []
         self.finished = False
+        self.cancelled = False
         self.final_text = ""
         self.events = 0
         self.renders = 0
@@ -109,17 +106,24 @@ class TrainingView:
         self.widget.add_class("stratum-training")
         self._handle = None
         self._final_display = False
-        if display:
-            from IPython.display import display as show
+        # shown at the first event, not now: a spec or data error raised before the plan is made
+        # leaves no "Training … Planning…" header above its message
+        self._display_pending = display
 
-            from ._bokehjs import ensure_loaded
+    def _show(self) -> None:
+        from IPython.display import display as show
 
-            ensure_loaded()
-            self._handle = show(self, display_id=True)
+        from ._bokehjs import ensure_loaded
+
+        self._display_pending = False
+        ensure_loaded()
+        self._handle = show(self, display_id=True)
 
     # ---- events -----------------------------------------------------------
     def __call__(self, event) -> None:
         with self._lock:
+            if self._display_pending:
+                self._show()
             self.events += 1
             self.counter.update(event)
             force = False
@@ -144,7 +148,8 @@ class TrainingView:
                 self.seconds[event.candidate_id] = self.seconds.get(event.candidate_id, 0.0) + event.seconds
                 self._task_left(event.key, worker)
             elif isinstance(event, TaskFailed):
-                self.failed[event.candidate_id] = event.error.splitlines()[0][:160]
+                # the first failed fold says why; the candidate's other folds count as failed too
+                self.failed.setdefault(event.candidate_id, f"fold {event.fold}: {event.error.splitlines()[0][:200]}")
                 self._task_left(event.key, self.running_keys.get(event.key))
             elif isinstance(event, TaskRetried):
                 self._task_left(event.key, self.running_keys.get(event.key))
@@ -153,12 +158,13 @@ class TrainingView:
             elif isinstance(event, RunFinished):
                 self.finished = True
                 self.running.clear()
-                self.final_text = " (cancelled)" if event.cancelled else ""
+                self.cancelled = event.cancelled
+                self.final_text = " (stopped)" if event.cancelled else ""
                 force = True
                 self._stop_heartbeat()
                 self._final_display = True
             elif isinstance(event, RefitFinished):
-                self.notices.append(f"refit {event.candidate_id} on {event.worker} in {event.seconds:.2f} s")
+                self.notices.append(f"refit {event.candidate_id} on {event.worker} in {fmt_seconds(event.seconds)}")
                 force = True
             elif isinstance(event, ModelRegistered):
                 self.notices.append(f"registered as {event.ref}")
@@ -203,17 +209,17 @@ class TrainingView:
     def _render_text(self) -> None:
         c = self.counter
         total = max(c.total, 1)
-        style = "danger" if c.failed else ("success" if self.finished else "info")
+        style = "danger" if c.failed else "warning" if self.cancelled else "success" if self.finished else "info"
         self._set(self.bar, "bar", max=total, value=min(c.done + c.failed, total), bar_style=style)
-        parts = [f"<b>{c.done}</b>/{c.total} tasks", f"elapsed {_fmt_seconds(c.elapsed)}"]
+        parts = [f"<b>{c.done}</b>/{c.total} tasks", f"elapsed {fmt_seconds(c.elapsed)}"]
         if c.eta is not None and not self.finished:
-            parts.append(f"ETA {_fmt_seconds(c.eta)}")
+            parts.append(f"ETA {fmt_seconds(c.eta)}")
         if c.failed:
-            parts.append(f'<span style="color:#c62828">{c.failed} failed</span>')
+            parts.append(f'<span style="color:#c62828">{c.failed} fold{"s" if c.failed != 1 else ""} failed</span>')
         if c.retried:
             parts.append(f'<span style="color:#ef6c00">{c.retried} retried</span>')
         if self.finished:
-            parts.append("done" + self.final_text)
+            parts.append("stopped: nothing registered" if self.cancelled else "done")
         if self.dashboard_link:
             parts.append(f'<a href="{html.escape(self.dashboard_link)}" target="_blank">Dask dashboard</a>')
         self._set(self.status, "status", value=" · ".join(parts))
@@ -223,7 +229,9 @@ class TrainingView:
             self._set(self.notes, "notes", value=f'<ul style="margin:2px 0">{items}</ul>')
 
     def leaderboard_rows(self) -> list[dict]:
-        """Candidates by mean selection score so far: mean ± std, folds done, status."""
+        """Candidates by mean selection score so far (mean ± std over the folds done), finished
+        candidates first (:func:`~jupyter_stratum.evaluate.leaderboard.rank_key` with ``complete``),
+        with each one's folds done and status: done, running, queued, failed, or stopped (after Stop)."""
         import numpy as np
 
         metric = self.metric
@@ -232,18 +240,38 @@ class TrainingView:
             values = [f[metric] for f in folds if metric in f and not math.isnan(f[metric])] if metric else []
             mean = float(np.mean(values)) if values else math.nan
             std = float(np.std(values)) if values else math.nan
-            status = (
-                "failed"
-                if cid in self.failed
-                else "done"
-                if self.n_folds and len(folds) >= self.n_folds
-                else "running"
-                if any(v.startswith(cid + " f") for v in self.running.values()) or folds
-                else "queued"
+            complete = bool(self.n_folds) and len(folds) >= self.n_folds
+            if cid in self.failed:
+                status = "failed"
+            elif complete:
+                status = "done"
+            elif self.finished:
+                status = "stopped"  # the run ended (Stop) before this candidate's folds did
+            elif any(v.startswith(cid + " f") for v in self.running.values()) or folds:
+                status = "running"
+            else:
+                status = "queued"
+            rows.append(
+                {
+                    "candidate": cid,
+                    "mean": mean,
+                    "std": std,
+                    "folds": len(folds),
+                    "status": status,
+                    "complete": complete,
+                    "n_scores": len(values),
+                }
             )
-            rows.append({"candidate": cid, "mean": mean, "std": std, "folds": len(folds), "status": status})
         if metric:
-            rows.sort(key=lambda r: rank_key(r["mean"], self.seconds.get(r["candidate"], 0.0), metric))
+            rows.sort(
+                key=lambda r: rank_key(
+                    r["mean"],
+                    self.seconds.get(r["candidate"], 0.0),
+                    metric,
+                    failed=r["status"] == "failed",
+                    complete=r["complete"],
+                )
+            )
         return rows
 
     def leaderboard_html(self, limit: int = 15) -> str:
@@ -251,18 +279,27 @@ class TrainingView:
         if not rows or self.metric is None:
             return ""
         head = (
-            f"<tr><th>#</th><th>candidate</th><th>{html.escape(self.metric)} (mean ± std so far)</th>"
+            f"<tr><th>#</th><th>candidate</th><th>{html.escape(self.metric)}: mean ± std over the folds done</th>"
             f"<th>folds</th><th>status</th></tr>"
         )
         body = []
         for i, r in enumerate(rows[:limit]):
-            best = i == 0 and not math.isnan(r["mean"])
+            best = i == 0 and r["complete"] and not math.isnan(r["mean"])
             style = ' style="font-weight:bold;background:rgba(46,125,50,0.12)"' if best else ""
-            score = "–" if math.isnan(r["mean"]) else f"{r['mean']:.4f} ± {r['std']:.4f}"
-            status = r["status"] + (f": {html.escape(self.failed[r['candidate']])}" if r["status"] == "failed" else "")
+            if math.isnan(r["mean"]):
+                score = "–"
+            else:
+                n = r["n_scores"]
+                score = f"{r['mean']:.4f} ± {r['std']:.4f}" + (
+                    "" if r["complete"] else f' <span style="opacity:0.7">({n} fold{"s" if n != 1 else ""})</span>'
+                )
+            status = r["status"]
+            if status == "failed":
+                error = html.escape(self.failed[r["candidate"]])
+                status = f'<span style="color:#c62828" title="{error}">failed: {error}</span>'
             body.append(
-                f"<tr{style}><td>{i + 1}</td><td>{html.escape(r['candidate'])}</td><td>{score}</td>"
-                f"<td>{r['folds']}/{self.n_folds}</td><td>{status}</td></tr>"
+                f'<tr{style}><td>{i + 1}</td><td style="white-space:nowrap">{html.escape(r["candidate"])}</td>'
+                f"<td>{score}</td><td>{r['folds']}/{self.n_folds}</td><td>{status}</td></tr>"
             )
         more = f"<p>… and {len(rows) - limit} more candidates</p>" if len(rows) > limit else ""
         return f'<table class="stratum-live-leaderboard">{head}{"".join(body)}</table>{more}'
@@ -338,7 +375,29 @@ class TrainingView:
             self._thread.join(timeout=2)
 
     def close(self) -> None:
+        """The run is over: stop refreshing, and leave a static copy (progress line, leaderboard,
+        notices) in place of the widget, readable after a reload, a kernel restart or an export."""
         self._stop_heartbeat()
+        with self._lock:
+            if self.plan is not None and not self.finished:
+                # no RunFinished: Stop (or an error) before the tasks were out; nothing is queued any more
+                self.finished = self.cancelled = True
+                self.final_text = " (stopped)"
+                self.running.clear()
+            if self.plan is not None:
+                self._render_text()
+                if self._handle is not None:
+                    self._handle.update(self.static_bundle(), raw=True)
+
+    def static_bundle(self) -> dict:
+        """The view's last state as HTML and text, no widget."""
+        line = self.counter.line() + (" — done" + self.final_text if self.finished else "")
+        notes = self.notes.value if self.notices else ""
+        return {
+            "text/html": f'<div class="stratum-training-static">{self.title.value}<p>{self.status.value}</p>'
+            f"{self.board.value}{notes}</div>",
+            "text/plain": line,
+        }
 
     # ---- display ------------------------------------------------------------
     def to_text(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -94,24 +95,42 @@ def test_cell_magic_trains_registers_and_returns_result(shell, capsys):
     assert "churn@1" in text and "sha256" in text and "logistic_regression" in text.split("Spec:")[1]
 
 
-def test_user_mistake_is_one_message_not_a_traceback(shell, capsys):
+def _failing_cell(shell, source: str, capsys) -> str:
+    """Run ``source`` as a cell, as a kernel would: it must fail (so Run All stops), and show one message."""
+    result = shell.run_cell(source)
+    assert not result.success, "a user error must fail the cell, or Run All and papermill carry on past it"
+    printed = capsys.readouterr()
+    return re.sub(r"\x1b\[[0-9;]*m", "", printed.out + printed.err)  # the heading is bold red
+
+
+def test_user_mistake_fails_the_cell_with_one_message_not_a_traceback(shell, capsys):
     shell.user_ns["df"] = None
-    out = shell.run_cell_magic("stratum", "train oops", "data: df\nmodels: [random_forrest]\n")
-    assert out is None
-    printed = capsys.readouterr().out
+    printed = _failing_cell(shell, "%%stratum train oops\ndata: df\nmodels: [random_forrest]\n", capsys)
     assert "stratum spec error" in printed and "Did you mean 'random_forest'" in printed
-    assert "Traceback" not in printed
-    assert shell.run_line_magic("stratum", "show nothing") is None
-    assert "stratum registry error: No model named 'nothing'" in capsys.readouterr().out
-    shell.run_line_magic("stratum", "trian")
-    assert "Unknown command 'trian'. Did you mean 'train'?" in capsys.readouterr().out
+    assert "Traceback" not in printed and "Planning" not in printed and "Training" not in printed
+    assert len([line for line in printed.splitlines() if "stratum spec error" in line]) == 1
+    printed = _failing_cell(shell, "%stratum show nothing", capsys)
+    assert "stratum registry error: No model named 'nothing'" in printed and "Traceback" not in printed
+    printed = _failing_cell(shell, "%stratum trian", capsys)
+    assert "Unknown command 'trian'. Did you mean 'train'?" in printed and "%stratum help" in printed
+    # the exception keeps the original one, for papermill users who catch it
+    with pytest.raises(Exception) as info:
+        shell.run_cell_magic("stratum", "train oops", "data: df\nmodels: [random_forrest]\n")
+    from jupyter_stratum.errors import SpecError
+
+    assert isinstance(info.value.error, SpecError)
 
 
 def test_magic_help_lists_commands(shell, capsys):
-    shell.run_line_magic("stratum", "")
+    for line in ("", "help"):
+        shell.run_line_magic("stratum", line)
+        printed = capsys.readouterr().out
+        for command in ("train", "models", "show", "catalog", "cluster"):
+            assert command in printed
+        assert "%stratum help COMMAND" in printed
+    shell.run_line_magic("stratum", "help cluster")
     printed = capsys.readouterr().out
-    for command in ("train", "models", "show", "catalog"):
-        assert command in printed
+    assert "usage: %stratum cluster" in printed
 
 
 def _cli(*args, env=None, cwd=None):
@@ -123,6 +142,22 @@ def _cli(*args, env=None, cwd=None):
         cwd=cwd,
         timeout=600,
     )
+
+
+def test_cli_help_command_prints_its_options():
+    for args in (("help", "train"), ("train", "--help")):
+        out = _cli(*args)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("usage: stratum train")
+        for option in ("--name", "--cluster", "--dry-run", "--no-register", "--report"):
+            assert option in out.stdout
+        assert "Traceback" not in out.stderr
+    out = _cli("help")
+    assert out.returncode == 0 and "usage: stratum" in out.stdout
+    for command in ("train", "models", "show", "catalog", "cluster", "bundle", "deploy"):
+        assert command in out.stdout
+    out = _cli("help", "trian")
+    assert out.returncode != 0 and "Did you mean 'train'?" in out.stderr
 
 
 @pytest.mark.cluster

@@ -177,3 +177,37 @@ def test_leaderboard_table_order_best_and_values(binary_result):
     for m in board.metrics:  # every metric of the task, and the fit time
         assert m in fields
     assert "fit_seconds" in fields
+
+
+def test_leaderboard_is_compact_with_the_candidate_frozen(binary_result):
+    table = plots.leaderboard_table(binary_result)
+    board = binary_result.leaderboard
+    shown = [c.field for c in table.columns if c.visible]
+    assert shown[:4] == ["rank", "candidate", board.metric, f"{board.metric}_std"]
+    assert len(shown) <= 10 and "status" in shown and "fit_seconds" in shown
+    assert table.frozen_columns == 2  # rank and candidate never scroll away
+    assert table.width <= plots.TABLE_MAX_WIDTH
+    hidden = [c.field for c in table.columns if not c.visible]
+    assert hidden and all(plots.MORE in c.tags for c in table.columns if not c.visible)
+    plots.show_all_columns(table, True)
+    assert all(c.visible for c in table.columns)
+    assert {m for m in board.metrics} <= {c.field for c in table.columns}
+    plots.show_all_columns(table, False)
+    assert [c.field for c in table.columns if c.visible] == shown
+    full = plots.leaderboard_table(binary_result, compact=False)
+    assert all(c.visible for c in full.columns)
+
+
+def test_figures_fit_beside_the_sidebar_and_the_cost_legend_is_outside(binary_result):
+    from bokeh.models import Legend
+
+    assert 2 * plots.WIDTH <= 840  # the output area of a notebook at 1280 px with the sidebar open
+    cost = plots.cost_figure(binary_result.candidates)
+    assert cost.width <= 840
+    legends = [r for r in cost.above if isinstance(r, Legend)]
+    assert len(legends) == 1 and not [r for r in cost.center if isinstance(r, Legend)]
+    from bokeh.models import Plot
+
+    activity = plots.worker_activity_figure(plots.worker_activity_source(["local-0", "local-1"]))
+    charts = list(activity.select({"type": Plot}))
+    assert len(charts) == 2 and sum(f.width for f in charts) <= 840

@@ -36,6 +36,18 @@ def test_evaluation_view_sections_and_selectors(binary_result):
         boxes = [child] + list(getattr(child, "children", ()))
         assert any(isinstance(b, BokehModel) for b in boxes)
 
+    # the leaderboard: compact, "all columns" shows the rest
+    table = view.figures["leaderboard"]
+    hidden = [c for c in table.columns if not c.visible]
+    assert hidden
+    view.selectors["columns"].value = True
+    assert all(c.visible for c in table.columns)
+    view.selectors["columns"].value = False
+    assert [c for c in table.columns if not c.visible] == hidden
+    # the normalisation buttons show their whole labels, with a tooltip each
+    norm = view.selectors["confusion_normalize"]
+    assert norm.style.button_width == "auto" and len(norm.tooltips) == 3
+
     # confusion: the selected model first; switching candidate / normalisation redraws sklearn's matrix
     assert view.selectors["confusion_candidate"].value == binary_result.best.id
     other = binary_result.leaderboard.candidates[-1]
@@ -268,3 +280,124 @@ def test_long_runs_refresh_less_often():
     assert len(fresh) >= 3 and len(late) >= 2
     assert 0.045 <= min(fresh) < 0.15  # every 0.05 s (or as fast as events come)
     assert min(late) >= 0.19  # every 0.2 s: 4x
+
+
+# ------------------------------------------------------------------ live leaderboard under real use
+def _plan(n_folds: int, ids: list[str]):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(metric="accuracy", n_folds=n_folds, candidates=[SimpleNamespace(id=i) for i in ids])
+
+
+def test_live_leaderboard_ranks_finished_candidates_first_and_counts_folds():
+    from jupyter_stratum.widgets.training_view import TrainingView
+
+    view = TrainingView(display=False, min_interval=0, plot_interval=0, heartbeat=0)
+    view(PlanReady(_plan(3, ["lucky", "steady", "waiting"]), 9, None))
+    for fold, score in enumerate([0.90, 0.92, 0.91]):
+        view(TaskFinished(f"s{fold}", "steady", fold, "w0", 0.1, {"accuracy": score}))
+    view(TaskFinished("l0", "lucky", 0, "w1", 0.1, {"accuracy": 1.0}))  # one perfect fold so far
+    rows = view.leaderboard_rows()
+    assert [r["candidate"] for r in rows] == ["steady", "lucky", "waiting"]
+    assert [r["status"] for r in rows] == ["done", "running", "queued"]
+    board = view.leaderboard_html()
+    assert "mean ± std over the folds done" in board and "(1 fold)" in board and "1/3" in board
+    assert board.index("steady") < board.index("lucky")
+    # the highlighted row is the finished one
+    assert re.search(r"<tr style=\"font-weight:bold[^>]*><td>1</td><td[^>]*>steady<", board)
+
+    view(RunFinished(2.345, 9, 0, cancelled=True))  # Stop
+    statuses = {r["candidate"]: r["status"] for r in view.leaderboard_rows()}
+    assert statuses == {"steady": "done", "lucky": "stopped", "waiting": "stopped"}
+    assert "running" not in view.leaderboard_html() and "queued" not in view.leaderboard_html()
+    assert "stopped: nothing registered" in view.status.value and view.bar.bar_style == "warning"
+    assert "2.3 s" in view.status.value  # the run's own seconds, as the result's summary writes them
+
+
+def test_failed_folds_all_count_and_the_reason_is_one_line():
+    from jupyter_stratum.events import TaskFailed
+    from jupyter_stratum.widgets.training_view import TrainingView
+
+    view = TrainingView(display=False, min_interval=0, plot_interval=0, heartbeat=0)
+    view(PlanReady(_plan(5, ["ridge"]), 5, None))
+    for fold in range(5):
+        view(TaskFailed(f"r{fold}", "ridge", fold, "ValueError: Unknown label type: continuous"))
+    assert view.counter.failed == 5 and view.bar.value == 5
+    assert "5 folds failed" in view.status.value
+    assert view.failed["ridge"] == "fold 0: ValueError: Unknown label type: continuous"
+
+
+def test_eta_comes_from_the_finish_rate_after_the_first_task():
+    from jupyter_stratum.training.progress import ProgressCounter
+
+    counter = ProgressCounter()
+    t0 = time.time() - 10
+    counter.update(PlanReady(_plan(5, [f"c{i}" for i in range(4)]), 20, None, time=t0))
+    # the first task takes 8 s (workers start, libraries import), then one finishes every 0.5 s
+    finish = [t0 + 8 + 0.5 * k for k in range(4)]
+    for k, t in enumerate(finish):
+        assert counter.eta is None or k >= 3
+        counter.update(TaskFinished(f"t{k}", "c0", k, "w", 0.5, {}, time=t))
+    eta = counter.eta
+    # 16 tasks left at 2 per second: about 8 s (minus the time since the last finish), not 16 × 2.75 s
+    assert eta is not None and 4 < eta <= 8
+
+
+def test_numbers_are_not_padded():
+    from jupyter_stratum.display import fmt, fmt_bytes, fmt_seconds
+
+    assert fmt(11.8) == "11.8" and fmt(6.51) == "6.51" and fmt(0.9512) == "0.9512" and fmt(2.0) == "2"
+    assert fmt(123456.0) == "123,456"
+    assert fmt_seconds(6.51) == "6.5 s" and fmt_seconds(42.4) == "42 s" and fmt_seconds(125) == "2 min 05 s"
+    assert fmt_bytes(11.8 * 2**30) == "11.8 GiB" and fmt_bytes(512 * 2**20) == "512 MiB"
+
+
+def test_static_copy_has_the_leaderboard_and_curves_from_sklearn(binary_result):
+    from sklearn.metrics import roc_curve
+
+    from jupyter_stratum.widgets.static import static_html, svg_of_image
+
+    page = static_html(binary_result)
+    assert "<script" not in page
+    assert 'class="stratum-leaderboard"' in page and "stratum-static-roc" in page and "stratum-static-pr" in page
+    best = binary_result.best
+    auc = best.roc_curve()["auc"]
+    assert f"{best.id} (AUC {auc:.3f})" in page  # in the image's tooltip
+    assert abs(auc - roc_auc_score(best.y_true, best.y_score[:, 1])) < 1e-12
+    fpr, _, _ = roc_curve(best.y_true, best.y_score[:, 1])
+    # the charts are <img> with an SVG data: source (JupyterLab's sanitizer drops inline <svg>)
+    assert "<svg" not in page
+    images = re.findall(r'<img class="stratum-static-plot[^>]*>', page)
+    assert len(images) == 2
+    svgs = [svg_of_image(img) for img in images]
+    assert all(svg.startswith("<svg") for svg in svgs)
+    assert sum(svg.count("<polyline") for svg in svgs) == 2 * len(plots.scored(binary_result.candidates))
+    assert "Confusion matrix of " + best.id in page
+    assert len(fpr) > 2
+
+
+def test_live_and_summary_agree_on_the_run_seconds(binary_run):
+    from jupyter_stratum.display import fmt_seconds
+    from jupyter_stratum.widgets.training_view import TrainingView
+
+    result, events = binary_run
+    view = TrainingView(display=False, min_interval=0, plot_interval=0, heartbeat=0)
+    for e in events:
+        view(e)
+    said = fmt_seconds(result.run_seconds)
+    assert f"elapsed {said}" in view.status.value and f"tasks in {said}" in result.summary()
+
+
+def test_stop_before_the_tasks_are_out_leaves_no_row_queued(binary_run):
+    """Stop while loading/scattering: train() raises before any RunFinished; closing the view marks
+    every candidate stopped, not queued under a finished bar."""
+    from jupyter_stratum.events import PlanReady
+    from jupyter_stratum.widgets.training_view import TrainingView
+
+    _, events = binary_run
+    view = TrainingView(display=False, min_interval=0, plot_interval=0, heartbeat=0)
+    view(next(e for e in events if isinstance(e, PlanReady)))
+    assert {r["status"] for r in view.leaderboard_rows()} == {"queued"}
+    view.close()
+    assert {r["status"] for r in view.leaderboard_rows()} == {"stopped"}
+    assert "stopped: nothing registered" in view.static_bundle()["text/html"]
