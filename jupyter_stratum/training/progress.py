@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from ..display import fmt_seconds
 from ..events import Notice, PlanReady, RefitFinished, RunFinished, TaskFailed, TaskFinished, TaskRetried
@@ -108,7 +109,7 @@ class NotebookProgress:
 
     def __init__(self, min_interval: float = 0.25):
         self.counter = ProgressCounter()
-        self.handle = None  # displayed at the first event: an error before the plan leaves no stale line
+        self.handle: Any = None  # displayed at the first event: an error before the plan leaves no stale line
         self.min_interval = min_interval
         self.last = 0.0
         self.updates = 0
