@@ -20,6 +20,16 @@ pytestmark = pytest.mark.tensorflow
 SMALL = {"hidden_layer_sizes": (16,), "epochs": 40, "learning_rate": 0.02, "batch_size": 16, "random_state": 0}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _deterministic_ops():
+    """Several checks fit twice with one random_state and compare (pipeline consistency, idempotence);
+    TensorFlow's CPU kernels promise the same numbers across runs only with op determinism on."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    yield
+
+
 @parametrize_with_checks([KerasMLPClassifier(**SMALL), KerasMLPRegressor(**SMALL)])
 def test_sklearn_estimator_contract(estimator, check):
     check(estimator)
