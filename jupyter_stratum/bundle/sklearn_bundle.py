@@ -119,7 +119,7 @@ class SklearnBundle(FlavorBundle):
             write_manifest=write_manifest,
             records=rows,
             native_predict=native_predict,
-            load_runtime=lambda: load_bundle(staging, backend="onnx", verify=False),
+            load_runtime=lambda: load_bundle(staging, backend="onnx", verify=False, threads=0),
         )
 
     def requirements(self, copy_available: bool) -> list[str]:

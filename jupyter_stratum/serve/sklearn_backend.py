@@ -76,13 +76,16 @@ def load_skops(model: ServedModel, info: dict, threads: int) -> Any:
         except ImportError:
             pass
     schema = model.schema
-    try:  # the runtime has checked every value is finite already
-        import sklearn
+    # the runtime has checked every value is finite already; a process-wide setting, so only in the
+    # runtime's own process (threads > 0): an in-process caller (threads=0, e.g. the bundle builder
+    # in a notebook kernel) keeps its scikit-learn config
+    if threads and isinstance(schema, TabularSchema) and not any(c.nullable for c in schema.columns):
+        try:
+            import sklearn
 
-        if isinstance(schema, TabularSchema) and not any(c.nullable for c in schema.columns):
             sklearn.set_config(assume_finite=True)
-    except ImportError:
-        pass
+        except ImportError:
+            pass
     return estimator
 
 
