@@ -61,7 +61,9 @@ def get_flavor(name: str) -> Flavor:
     if name not in _FLAVORS and name in _BUILTIN_PROVIDERS:
         import importlib
 
-        importlib.import_module(_BUILTIN_PROVIDERS[name])  # registers itself
+        # its register() is idempotent; called, not left to the import's side effect, so the flavor is
+        # back even when the module was imported before the table was reset
+        importlib.import_module(_BUILTIN_PROVIDERS[name]).register()
     try:
         return _FLAVORS[name]
     except KeyError:
