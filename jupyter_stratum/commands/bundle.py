@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 HELP = "Package a registered model as a self-contained bundle (directory + .tar.gz) for stratum-serve."
 
 
@@ -21,8 +24,19 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--platform",
-        help="pip platform tag of the edge host for --wheelhouse "
-        "(e.g. manylinux2014_aarch64); default: this machine's.",
+        help="the edge host's platform: a pip tag for --wheelhouse (e.g. manylinux2014_aarch64), "
+        "Docker's form for --image (e.g. linux/arm64); default: this machine's.",
+    )
+    parser.add_argument(
+        "--image",
+        action="store_true",
+        help="Also build an OCI image of the bundle with the Docker engine at $DOCKER_HOST (tag "
+        "stratum-NAME:VERSION; non-root, HEALTHCHECK, layers cached across model versions, built offline).",
+    )
+    parser.add_argument(
+        "--base",
+        help="Base image for --image (default python:X.Y-slim, X.Y the training Python; never pulled: "
+        "docker pull/load it first, or build one with python -m jupyter_stratum.bundle.base_image).",
     )
     parser.add_argument("--force", action="store_true", help="Replace an existing bundle at --out.")
     parser.add_argument("--no-tarball", action="store_true", help="Write only the directory.")
@@ -34,15 +48,37 @@ def run(args, ctx):
     from ..errors import BundleError
     from ..registry import open_registry
 
-    if args.platform and not args.wheelhouse:
-        raise BundleError("--platform only makes sense with --wheelhouse (it picks the wheels' platform).")
+    if args.platform and not (args.wheelhouse or args.image):
+        raise BundleError("--platform only makes sense with --wheelhouse or --image (it picks the host's platform).")
+    if args.base and not args.image:
+        raise BundleError("--base only makes sense with --image.")
     registry = open_registry(args.home)
-    return build_bundle(
+    bundle = build_bundle(
         args.ref,
         args.out,
         wheelhouse=args.wheelhouse,
-        platform=args.platform,
+        platform=None if args.image else args.platform,
         registry=registry,
         force=args.force,
         tarball=not args.no_tarball,
     )
+    if not args.image:
+        return bundle
+    from ..bundle.image import build_image
+
+    image = build_image(bundle, base=args.base, platform=args.platform, wheel_cache=registry.root / "wheels")
+    return BundleWithImage(bundle, image)
+
+
+@dataclass(repr=False)
+class BundleWithImage:
+    """A bundle and the image built from it (what ``--image`` prints)."""
+
+    bundle: Any
+    image: Any
+
+    def to_text(self) -> str:
+        return self.bundle.to_text() + "\n" + self.image.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
