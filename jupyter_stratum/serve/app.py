@@ -21,8 +21,9 @@ from typing import Any
 
 from . import __version__
 from .batching import ClientGone, MicroBatcher
+from .binary import HEADER_LENGTH, attach_binary_inputs, binary_outputs, move_outputs_to_binary, split_body
 from .errors import BundleLoadError, RequestError
-from .http import PROM_TYPE, Connection, Listener, dumps
+from .http import OCTET_TYPE, PROM_TYPE, Connection, Listener, dumps
 from .metrics import Metrics
 from .model_loader import load_bundle
 from .protocol import decode_infer, decode_predict, encode_infer, encode_predict, model_metadata, server_metadata
@@ -103,7 +104,7 @@ class ServeApp:
                     conn.endpoint = "infer"
                     self._known_model(base)
                     self._check(method, "POST", headers)
-                    self._infer(conn, body)
+                    self._infer(conn, body, headers)
                     return
                 conn.endpoint = "metadata"
                 if action == "ready":
@@ -149,6 +150,13 @@ class ServeApp:
 
     def _known_model(self, path: str) -> None:
         if path not in self.model_paths:
+            name, sep, version = path[len("/v2/models/") :].partition("/versions/")
+            if sep and name == self.model.name:
+                raise RequestError(
+                    f"model '{name}' has no version {version!r}; this runtime serves version {self.model.version}",
+                    status=404,
+                    kind="not_found",
+                )
             raise RequestError(
                 f"unknown model {path[len('/v2/models/') :]!r}; this runtime serves '{self.model.name}' "
                 f"version {self.model.version}",
@@ -176,15 +184,15 @@ class ServeApp:
                 )
 
     @staticmethod
-    def _parse_json(body: bytes) -> Any:
+    def _parse_json(body: bytes, hint: str = "") -> Any:
         if not body:
             raise RequestError("the request has no body; send a JSON object")
         try:
             return _loads(body.decode("utf-8"))
         except UnicodeDecodeError:
-            raise RequestError("the body is not UTF-8 text; send JSON encoded as UTF-8") from None
+            raise RequestError(f"the body is not UTF-8 text; send JSON encoded as UTF-8{hint}") from None
         except ValueError as exc:
-            raise RequestError(f"the body is not valid JSON: {exc}") from None
+            raise RequestError(f"the body is not valid JSON: {exc}{hint}") from None
         except RecursionError:
             raise RequestError("the body is nested too deeply") from None
 
@@ -200,15 +208,35 @@ class ServeApp:
 
         self._submit(conn, batch, n, done)
 
-    def _infer(self, conn: Connection, body: bytes) -> None:
-        batch, n, request_id, wanted = decode_infer(self._parse_json(body), self.model)
+    def _infer(self, conn: Connection, body: bytes, headers: dict) -> None:
+        header, tail = split_body(body, headers.get(HEADER_LENGTH))
+        if tail is None:
+            hint = " (binary tensors follow the JSON: give its size in Inference-Header-Content-Length)"
+            request = self._parse_json(header, hint)
+        else:
+            try:
+                request = self._parse_json(header)
+            except RequestError as exc:
+                where = f"the JSON header (the first {len(header)} bytes, as Inference-Header-Content-Length says)"
+                raise RequestError(exc.message.replace("the body", where, 1)) from None
+        if isinstance(request, dict):
+            attach_binary_inputs(request, tail)
+        batch, n, request_id, wanted = decode_infer(request, self.model)
+        binary = binary_outputs(request, wanted)
         model = self.model
 
         def done(result, error):
             if error is not None:
                 conn.fail(error)
-            else:
-                conn.send_json(200, encode_infer(model, result[0], result[1], request_id, wanted))
+                return
+            response = encode_infer(model, result[0], result[1], request_id, wanted)
+            if not binary:
+                conn.send_json(200, response)
+                return
+            response, parts = move_outputs_to_binary(response, binary)
+            head = dumps(response).encode()
+            length = b"Inference-Header-Content-Length: %d\r\n" % len(head)
+            conn.send(200, b"".join([head, *parts]), OCTET_TYPE, length)
 
         self._submit(conn, batch, n, done)
 

@@ -63,8 +63,12 @@ def encode_predict(model, predictions: list, probabilities: list | None) -> dict
 
 
 # ---------------------------------------------------------------- OIP v2
+#: OIP extensions this runtime speaks (listed in the server metadata, HTTP and gRPC)
+EXTENSIONS = ["binary_tensor_data"]
+
+
 def server_metadata(version: str) -> dict:
-    return {"name": "stratum-serve", "version": version, "extensions": []}
+    return {"name": "stratum-serve", "version": version, "extensions": list(EXTENSIONS)}
 
 
 def model_metadata(model) -> dict:
