@@ -47,7 +47,6 @@ class ServeApp:
         token: str | None = None,
         max_body_bytes: int = 8 * 1024 * 1024,
         max_batch_size: int = 64,
-        max_wait_ms: float = 1.0,
         idle_timeout: float = 60.0,
         access_log: bool = False,
     ):
@@ -55,7 +54,6 @@ class ServeApp:
         self.token = token.encode() if token else None
         self.max_body_bytes = int(max_body_bytes)
         self.max_batch_size = max_batch_size
-        self.max_wait = max_wait_ms / 1000.0
         self.idle_timeout = idle_timeout
         self.access_log = access_log
         self.metrics = Metrics(model.name, model.version, model.backend)
@@ -68,6 +66,8 @@ class ServeApp:
             access_log=access_log,
         )
         self.batcher: MicroBatcher | None = None
+        #: () -> gRPC calls in progress (set when the gRPC service starts)
+        self.grpc_calls: Callable[[], int] = lambda: 0
         self.metadata_body = dumps(model_metadata(model)).encode()
         self.server_body = dumps(server_metadata(__version__)).encode()
         self.model_paths = {
@@ -78,11 +78,9 @@ class ServeApp:
     # -- lifecycle ---------------------------------------------------------
     async def start(self, host: str, port: int):
         loop = asyncio.get_running_loop()
-        self.batcher = MicroBatcher(
-            loop, self.model, max_batch_size=self.max_batch_size, max_wait=self.max_wait, metrics=self.metrics
-        )
+        self.batcher = MicroBatcher(loop, self.model, max_batch_size=self.max_batch_size, metrics=self.metrics)
         connections = self.listener.connections
-        self.batcher.solo = lambda: len(connections) <= 1
+        self.batcher.solo = lambda: len(connections) + self.grpc_calls() <= 1
         server = await loop.create_server(self.listener.protocol, host, port, backlog=1024, reuse_address=True)
         loop.call_later(1.0, self.listener.sweep)
         return server
@@ -241,22 +239,34 @@ class ServeApp:
         self._submit(conn, batch, n, done)
 
     def _submit(self, conn: Connection, batch: Any, n: int, done: Callable[[Any, Any], None]) -> None:
-        batcher = self.batcher
-        if batcher is None:
-            raise RequestError("the server is not started yet", status=503, kind="unavailable")
-        self.metrics.in_flight += 1
+        """Queue an HTTP request's rows; ``done`` answers on ``conn`` (an error it raises is answered 500)."""
 
-        def finish(result, error):
-            self.metrics.in_flight -= 1
-            if isinstance(error, ClientGone):
-                self.metrics.observe_error("client_gone")
-                return
+        def answer(result, error):
             try:
                 done(result, error)
             except Exception as exc:  # noqa: BLE001 - e.g. a NaN prediction JSON cannot carry
                 conn.fail(RequestError(f"internal error: {type(exc).__name__}: {exc}", status=500, kind="internal"))
 
-        batcher.submit(batch, n, finish, conn.is_closed)
+        self.submit(batch, n, answer, conn.is_closed)
+
+    def submit(self, batch: Any, n: int, done: Callable[[Any, Any], None], gone: Callable[[], bool]) -> None:
+        """Queue checked rows for the micro-batcher, whatever protocol brought them: ``done((predictions,
+        probabilities), None)`` or ``done(None, error)`` on the loop thread; rows of a caller that is
+        ``gone()`` before their turn are dropped (and counted as client_gone)."""
+        batcher = self.batcher
+        if batcher is None:
+            raise RequestError("the server is not started yet", status=503, kind="unavailable")
+        metrics = self.metrics
+        metrics.in_flight += 1
+
+        def finish(result, error):
+            metrics.in_flight -= 1
+            if isinstance(error, ClientGone):
+                metrics.observe_error("client_gone")
+                return
+            done(result, error)
+
+        batcher.submit(batch, n, finish, gone)
 
 
 # ---------------------------------------------------------------------- CLI
@@ -276,18 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
         "model (for Keras bundles the .keras network; tflite: its verified TFLite copy)",
     )
     p.add_argument("--max-batch-size", type=int, default=64, help="rows merged into one model call (default 64)")
-    p.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=1.0,
-        help="under load, how long a batch may wait to fill (default 1.0; 0 = never wait)",
-    )
     p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="larger bodies get 413 (default 8 MiB)")
     p.add_argument("--max-rows", type=int, default=10000, help="rows per request; more get 413 (default 10000)")
     p.add_argument("--idle-timeout", type=float, default=60.0, help="close idle connections after N s (default 60)")
     p.add_argument("--threads", type=int, default=1, help="threads the model may use per batch (default 1)")
     p.add_argument(
         "--token-file", help="file holding a bearer token required by /predict and /infer (or set STRATUM_SERVE_TOKEN)"
+    )
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        help="also serve OIP over gRPC on this port (0 picks a free one; needs grpcio and protobuf)",
     )
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files at start")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
@@ -304,6 +313,14 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"stratum-serve: cannot read --token-file: {exc}", file=sys.stderr)
             return 2
+    if args.grpc_port is not None:
+        from .grpc_server import import_grpc
+
+        try:
+            import_grpc()
+        except BundleLoadError as exc:
+            print(f"stratum-serve: {exc}", file=sys.stderr)
+            return 2
     try:
         model = load_bundle(
             args.bundle, backend=args.backend, verify=not args.no_verify, threads=args.threads, max_rows=args.max_rows
@@ -316,19 +333,31 @@ def main(argv: list[str] | None = None) -> int:
         token=token,
         max_body_bytes=args.max_body_bytes,
         max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms,
         idle_timeout=args.idle_timeout,
         access_log=args.access_log,
     )
-    return asyncio.run(_serve(app, args.host, args.port))
+    return asyncio.run(_serve(app, args.host, args.port, args.grpc_port))
 
 
-async def _serve(app: ServeApp, host: str, port: int) -> int:
+async def _serve(app: ServeApp, host: str, port: int, grpc_port: int | None = None) -> int:
     try:
         server = await app.start(host, port)
     except OSError as exc:
         print(f"stratum-serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 2
+    grpc_server = None
+    if grpc_port is not None:
+        from .grpc_server import GrpcService
+
+        service = GrpcService(app)
+        try:
+            grpc_server, bound_grpc = await service.start(host, grpc_port)
+        except (OSError, RuntimeError) as exc:
+            print(f"stratum-serve: cannot listen for gRPC on {host}:{grpc_port}: {exc}", file=sys.stderr)
+            server.close()
+            return 2
+        app.grpc_calls = lambda: service.active
+        print(f"stratum-serve: OIP gRPC listening on {host}:{bound_grpc}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -346,6 +375,8 @@ async def _serve(app: ServeApp, host: str, port: int) -> int:
     await stop.wait()
     app.ready = False
     server.close()
+    if grpc_server is not None:
+        await grpc_server.stop(grace=1.0)
     app.listener.close_all()
     await server.wait_closed()
     return 0

@@ -29,7 +29,7 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
-ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "other")
+ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "other", "grpc_infer", "grpc_metadata")
 ERROR_KINDS = (
     "bad_request",
     "unauthorized",
