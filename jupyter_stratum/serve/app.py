@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .model_loader import load_bundle
 from .protocol import decode_infer, decode_predict, encode_infer, encode_predict, model_metadata, server_metadata
 from .served import ServedModel
+from .workers import serve_workers, worker_count
 
 
 def _reject_constant(name: str) -> Any:
@@ -76,12 +77,15 @@ class ServeApp:
         }
 
     # -- lifecycle ---------------------------------------------------------
-    async def start(self, host: str, port: int):
+    async def start(self, host: str, port: int, reuse_port: bool = False):
+        """Listen on ``host:port``; ``reuse_port``: one of several worker processes sharing the port."""
         loop = asyncio.get_running_loop()
         self.batcher = MicroBatcher(loop, self.model, max_batch_size=self.max_batch_size, metrics=self.metrics)
         connections = self.listener.connections
         self.batcher.solo = lambda: len(connections) + self.grpc_calls() <= 1
-        server = await loop.create_server(self.listener.protocol, host, port, backlog=1024, reuse_address=True)
+        server = await loop.create_server(
+            self.listener.protocol, host, port, backlog=1024, reuse_address=True, reuse_port=reuse_port or None
+        )
         loop.call_later(1.0, self.listener.sweep)
         return server
 
@@ -298,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="also serve OIP over gRPC on this port (0 picks a free one; needs grpcio and protobuf)",
     )
+    p.add_argument(
+        "--workers",
+        default="1",
+        help="serving processes sharing the port(s) (SO_REUSEPORT; each loads the model): a number, or 'auto' "
+        "for one per CPU core (default 1)",
+    )
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files at start")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
     return p
@@ -313,7 +323,26 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"stratum-serve: cannot read --token-file: {exc}", file=sys.stderr)
             return 2
-    if args.grpc_port is not None:
+    try:
+        workers = worker_count(args.workers)
+    except ValueError as exc:
+        print(f"stratum-serve: {exc}", file=sys.stderr)
+        return 2
+    if workers == 1:
+        return _run_worker(args, token)
+    return serve_workers(
+        workers,
+        args.host,
+        args.port,
+        args.grpc_port,
+        lambda port, grpc_port, ready: _run_worker(args, token, port, grpc_port, ready),
+    )
+
+
+def _run_worker(args, token: str | None, port: int | None = None, grpc_port: int | None = None, ready=None) -> int:
+    """Load the bundle and serve it until SIGTERM; ``ready()`` (workers) instead of the start-up lines."""
+    grpc_port = args.grpc_port if grpc_port is None else grpc_port
+    if grpc_port is not None:
         from .grpc_server import import_grpc
 
         try:
@@ -336,16 +365,20 @@ def main(argv: list[str] | None = None) -> int:
         idle_timeout=args.idle_timeout,
         access_log=args.access_log,
     )
-    return asyncio.run(_serve(app, args.host, args.port, args.grpc_port))
+    return asyncio.run(_serve(app, args.host, args.port if port is None else port, grpc_port, ready))
 
 
-async def _serve(app: ServeApp, host: str, port: int, grpc_port: int | None = None) -> int:
+async def _serve(
+    app: ServeApp, host: str, port: int, grpc_port: int | None = None, ready: Callable[[str], None] | None = None
+) -> int:
+    """Serve until SIGTERM. The start-up lines go to stdout, or (a worker) to ``ready(lines)``."""
     try:
-        server = await app.start(host, port)
+        server = await app.start(host, port, reuse_port=ready is not None)
     except OSError as exc:
         print(f"stratum-serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 2
     grpc_server = None
+    lines = []
     if grpc_port is not None:
         from .grpc_server import GrpcService
 
@@ -357,7 +390,7 @@ async def _serve(app: ServeApp, host: str, port: int, grpc_port: int | None = No
             server.close()
             return 2
         app.grpc_calls = lambda: service.active
-        print(f"stratum-serve: OIP gRPC listening on {host}:{bound_grpc}", flush=True)
+        lines.append(f"stratum-serve: OIP gRPC listening on {host}:{bound_grpc}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -367,11 +400,14 @@ async def _serve(app: ServeApp, host: str, port: int, grpc_port: int | None = No
             pass
     bound = server.sockets[0].getsockname()
     m = app.model
-    print(
+    lines.append(
         f"stratum-serve {__version__}: model {m.name} version {m.version} ({m.task}, backend {m.backend}) "
-        f"listening on http://{bound[0]}:{bound[1]}",
-        flush=True,
+        f"listening on http://{bound[0]}:{bound[1]}"
     )
+    if ready is None:
+        print("\n".join(lines), flush=True)
+    else:
+        ready("\n".join(lines))
     await stop.wait()
     app.ready = False
     server.close()

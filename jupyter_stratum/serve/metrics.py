@@ -119,6 +119,9 @@ class Metrics:
         add("# HELP stratum_model_info The model this runtime serves.")
         add("# TYPE stratum_model_info gauge")
         add(f"stratum_model_info{{{self.model_labels}}} 1")
+        add("# HELP stratum_worker_info The serving process that answered this scrape (--workers: one of several).")
+        add("# TYPE stratum_worker_info gauge")
+        add(f'stratum_worker_info{{pid="{os.getpid()}"}} 1')
         add("# HELP stratum_requests_total HTTP requests answered, by endpoint and status code.")
         add("# TYPE stratum_requests_total counter")
         for (endpoint, status), n in sorted(self.requests.items()):
