@@ -176,7 +176,7 @@ class GrpcService:
         app = self.app
         self._known(request.model_name, request.model_version)
         if app.token is not None:
-            self._authorize(context)
+            self._authorize(context, app.token)
         body = self._as_request(request)
         batch, n, request_id, wanted = decode_infer(body, app.model)
         future = asyncio.get_running_loop().create_future()
@@ -216,14 +216,14 @@ class GrpcService:
                 kind="not_found",
             )
 
-    def _authorize(self, context) -> None:
+    def _authorize(self, context, token: bytes) -> None:
         given = ""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 scheme, _, given = str(value).partition(" ")
                 if scheme.lower() != "bearer":
                     given = ""
-        if not hmac.compare_digest(given.strip().encode(), self.app.token):
+        if not hmac.compare_digest(given.strip().encode(), token):
             raise RequestError(
                 "missing or wrong bearer token: send the metadata 'authorization: Bearer <token>'",
                 status=401,

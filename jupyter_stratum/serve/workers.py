@@ -13,6 +13,7 @@ the ``process_*`` and counters are per process).
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -80,7 +81,7 @@ def serve_workers(n: int, host: str, port: int, grpc_port: int | None, run: Work
                 sock.close()
             code = 1
             try:
-                code = run(port, grpc_port, lambda lines, w=w: _tell(w, lines))
+                code = run(port, grpc_port, functools.partial(_tell, w))
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
