@@ -42,8 +42,9 @@ _LENGTH = struct.Struct("<I")
 
 
 # ---------------------------------------------------------------- one tensor
-def decode_tensor(raw: bytes | memoryview, datatype: str, shape: list[int], where: str) -> list:
-    """The elements of a raw tensor as a flat Python list (BYTES as str), checked against ``shape``."""
+def decode_tensor(raw: bytes | memoryview, datatype: str, shape: list[int], where: str) -> list | np.ndarray:
+    """The elements of a raw tensor, flat, checked against ``shape``: a 1-D NumPy array for numbers and
+    BOOL (read in place, no copy), a list of str for BYTES."""
     count = math.prod(shape)
     if datatype == "BYTES":
         return _decode_bytes(raw, count, where)
@@ -60,7 +61,7 @@ def decode_tensor(raw: bytes | memoryview, datatype: str, shape: list[int], wher
         octets = np.frombuffer(raw, dtype=np.uint8)
         if octets.size and octets.max() > 1:
             raise RequestError(f"{where}: BOOL elements are one byte each, 0 or 1; found {int(octets.max())}")
-    return np.frombuffer(raw, dtype=dtype).tolist()
+    return np.frombuffer(raw, dtype=dtype)
 
 
 def _decode_bytes(raw: bytes | memoryview, count: int, where: str) -> list:

@@ -59,6 +59,12 @@ def test_triton_http_client_defaults(serve, logreg_bundle, logreg):
     # binary off (the JSON protocol) answers the same through the same client
     plain = httpclient.InferInput("input", list(X.shape), "FP64").set_data_from_numpy(X.to_numpy(), binary_data=False)
     np.testing.assert_array_equal(client.infer("cancer", [plain]).as_numpy("predict"), labels)
+    # a non-finite value in a binary tensor is refused, naming the row and column
+    bad = X.to_numpy(dtype=np.float64).copy()
+    bad[3, 2] = np.nan
+    nan_input = httpclient.InferInput("input", list(bad.shape), "FP64").set_data_from_numpy(bad)
+    with pytest.raises(Exception, match=rf"\('input'\)\[3\]\[{X.columns[2]}\]: nan is out of range"):
+        client.infer("cancer", [nan_input])
     with pytest.raises(Exception, match="has no version '2'"):
         client.infer("cancer", [matrix], model_version="2")
     client.close()
