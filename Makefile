@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 EXTRAS ?= test,browser,onnx,tensorflow,bench,lint
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test lint test-core test-browser venv system-deps labextension clean
+.PHONY: demo test lint test-core test-browser venv system-deps labextension clean proto
 
 ## Install, then train the quickstart pipeline on the embedded Dask cluster and print the leaderboard.
 demo: venv
@@ -61,3 +61,9 @@ labextension:
 
 clean:
 	rm -rf $(VENV) node_modules lib jupyter_stratum/labextension
+
+## Regenerate the edge runtime's OIP gRPC messages from jupyter_stratum/serve/grpc_predict_v2.proto
+## (committed, so that serving needs only grpcio + protobuf; this needs grpcio-tools).
+proto:
+	$(PIP) install -q grpcio-tools
+	cd jupyter_stratum/serve && $(abspath $(PY)) -m grpc_tools.protoc -I. --python_out=. grpc_predict_v2.proto

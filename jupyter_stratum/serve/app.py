@@ -21,12 +21,14 @@ from typing import Any
 
 from . import __version__
 from .batching import ClientGone, MicroBatcher
+from .binary import HEADER_LENGTH, attach_binary_inputs, binary_outputs, move_outputs_to_binary, split_body
 from .errors import BundleLoadError, RequestError
-from .http import PROM_TYPE, Connection, Listener, dumps
+from .http import OCTET_TYPE, PROM_TYPE, Connection, Listener, dumps
 from .metrics import Metrics
 from .model_loader import load_bundle
 from .protocol import decode_infer, decode_predict, encode_infer, encode_predict, model_metadata, server_metadata
 from .served import ServedModel
+from .workers import serve_workers, worker_count
 
 
 def _reject_constant(name: str) -> Any:
@@ -46,7 +48,6 @@ class ServeApp:
         token: str | None = None,
         max_body_bytes: int = 8 * 1024 * 1024,
         max_batch_size: int = 64,
-        max_wait_ms: float = 1.0,
         idle_timeout: float = 60.0,
         access_log: bool = False,
     ):
@@ -54,7 +55,6 @@ class ServeApp:
         self.token = token.encode() if token else None
         self.max_body_bytes = int(max_body_bytes)
         self.max_batch_size = max_batch_size
-        self.max_wait = max_wait_ms / 1000.0
         self.idle_timeout = idle_timeout
         self.access_log = access_log
         self.metrics = Metrics(model.name, model.version, model.backend)
@@ -67,6 +67,8 @@ class ServeApp:
             access_log=access_log,
         )
         self.batcher: MicroBatcher | None = None
+        #: () -> gRPC calls in progress (set when the gRPC service starts)
+        self.grpc_calls: Callable[[], int] = lambda: 0
         self.metadata_body = dumps(model_metadata(model)).encode()
         self.server_body = dumps(server_metadata(__version__)).encode()
         self.model_paths = {
@@ -75,14 +77,15 @@ class ServeApp:
         }
 
     # -- lifecycle ---------------------------------------------------------
-    async def start(self, host: str, port: int):
+    async def start(self, host: str, port: int, reuse_port: bool = False):
+        """Listen on ``host:port``; ``reuse_port``: one of several worker processes sharing the port."""
         loop = asyncio.get_running_loop()
-        self.batcher = MicroBatcher(
-            loop, self.model, max_batch_size=self.max_batch_size, max_wait=self.max_wait, metrics=self.metrics
-        )
+        self.batcher = MicroBatcher(loop, self.model, max_batch_size=self.max_batch_size, metrics=self.metrics)
         connections = self.listener.connections
-        self.batcher.solo = lambda: len(connections) <= 1
-        server = await loop.create_server(self.listener.protocol, host, port, backlog=1024, reuse_address=True)
+        self.batcher.solo = lambda: len(connections) + self.grpc_calls() <= 1
+        server = await loop.create_server(
+            self.listener.protocol, host, port, backlog=1024, reuse_address=True, reuse_port=reuse_port or None
+        )
         loop.call_later(1.0, self.listener.sweep)
         return server
 
@@ -103,7 +106,7 @@ class ServeApp:
                     conn.endpoint = "infer"
                     self._known_model(base)
                     self._check(method, "POST", headers)
-                    self._infer(conn, body)
+                    self._infer(conn, body, headers)
                     return
                 conn.endpoint = "metadata"
                 if action == "ready":
@@ -149,6 +152,13 @@ class ServeApp:
 
     def _known_model(self, path: str) -> None:
         if path not in self.model_paths:
+            name, sep, version = path[len("/v2/models/") :].partition("/versions/")
+            if sep and name == self.model.name:
+                raise RequestError(
+                    f"model '{name}' has no version {version!r}; this runtime serves version {self.model.version}",
+                    status=404,
+                    kind="not_found",
+                )
             raise RequestError(
                 f"unknown model {path[len('/v2/models/') :]!r}; this runtime serves '{self.model.name}' "
                 f"version {self.model.version}",
@@ -176,15 +186,15 @@ class ServeApp:
                 )
 
     @staticmethod
-    def _parse_json(body: bytes) -> Any:
+    def _parse_json(body: bytes, hint: str = "") -> Any:
         if not body:
             raise RequestError("the request has no body; send a JSON object")
         try:
             return _loads(body.decode("utf-8"))
         except UnicodeDecodeError:
-            raise RequestError("the body is not UTF-8 text; send JSON encoded as UTF-8") from None
+            raise RequestError(f"the body is not UTF-8 text; send JSON encoded as UTF-8{hint}") from None
         except ValueError as exc:
-            raise RequestError(f"the body is not valid JSON: {exc}") from None
+            raise RequestError(f"the body is not valid JSON: {exc}{hint}") from None
         except RecursionError:
             raise RequestError("the body is nested too deeply") from None
 
@@ -200,35 +210,67 @@ class ServeApp:
 
         self._submit(conn, batch, n, done)
 
-    def _infer(self, conn: Connection, body: bytes) -> None:
-        batch, n, request_id, wanted = decode_infer(self._parse_json(body), self.model)
+    def _infer(self, conn: Connection, body: bytes, headers: dict) -> None:
+        header, tail = split_body(body, headers.get(HEADER_LENGTH))
+        if tail is None:
+            hint = " (binary tensors follow the JSON: give its size in Inference-Header-Content-Length)"
+            request = self._parse_json(header, hint)
+        else:
+            try:
+                request = self._parse_json(header)
+            except RequestError as exc:
+                where = f"the JSON header (the first {len(header)} bytes, as Inference-Header-Content-Length says)"
+                raise RequestError(exc.message.replace("the body", where, 1)) from None
+        if isinstance(request, dict):
+            attach_binary_inputs(request, tail)
+        batch, n, request_id, wanted = decode_infer(request, self.model)
+        binary = binary_outputs(request, wanted)
         model = self.model
 
         def done(result, error):
             if error is not None:
                 conn.fail(error)
-            else:
-                conn.send_json(200, encode_infer(model, result[0], result[1], request_id, wanted))
+                return
+            response = encode_infer(model, result[0], result[1], request_id, wanted)
+            if not binary:
+                conn.send_json(200, response)
+                return
+            response, parts = move_outputs_to_binary(response, binary)
+            head = dumps(response).encode()
+            length = b"Inference-Header-Content-Length: %d\r\n" % len(head)
+            conn.send(200, b"".join([head, *parts]), OCTET_TYPE, length)
 
         self._submit(conn, batch, n, done)
 
     def _submit(self, conn: Connection, batch: Any, n: int, done: Callable[[Any, Any], None]) -> None:
-        batcher = self.batcher
-        if batcher is None:
-            raise RequestError("the server is not started yet", status=503, kind="unavailable")
-        self.metrics.in_flight += 1
+        """Queue an HTTP request's rows; ``done`` answers on ``conn`` (an error it raises is answered 500)."""
 
-        def finish(result, error):
-            self.metrics.in_flight -= 1
-            if isinstance(error, ClientGone):
-                self.metrics.observe_error("client_gone")
-                return
+        def answer(result, error):
             try:
                 done(result, error)
             except Exception as exc:  # noqa: BLE001 - e.g. a NaN prediction JSON cannot carry
                 conn.fail(RequestError(f"internal error: {type(exc).__name__}: {exc}", status=500, kind="internal"))
 
-        batcher.submit(batch, n, finish, conn.is_closed)
+        self.submit(batch, n, answer, conn.is_closed)
+
+    def submit(self, batch: Any, n: int, done: Callable[[Any, Any], None], gone: Callable[[], bool]) -> None:
+        """Queue checked rows for the micro-batcher, whatever protocol brought them: ``done((predictions,
+        probabilities), None)`` or ``done(None, error)`` on the loop thread; rows of a caller that is
+        ``gone()`` before their turn are dropped (and counted as client_gone)."""
+        batcher = self.batcher
+        if batcher is None:
+            raise RequestError("the server is not started yet", status=503, kind="unavailable")
+        metrics = self.metrics
+        metrics.in_flight += 1
+
+        def finish(result, error):
+            metrics.in_flight -= 1
+            if isinstance(error, ClientGone):
+                metrics.observe_error("client_gone")
+                return
+            done(result, error)
+
+        batcher.submit(batch, n, finish, gone)
 
 
 # ---------------------------------------------------------------------- CLI
@@ -248,18 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
         "model (for Keras bundles the .keras network; tflite: its verified TFLite copy)",
     )
     p.add_argument("--max-batch-size", type=int, default=64, help="rows merged into one model call (default 64)")
-    p.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=1.0,
-        help="under load, how long a batch may wait to fill (default 1.0; 0 = never wait)",
-    )
     p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="larger bodies get 413 (default 8 MiB)")
     p.add_argument("--max-rows", type=int, default=10000, help="rows per request; more get 413 (default 10000)")
     p.add_argument("--idle-timeout", type=float, default=60.0, help="close idle connections after N s (default 60)")
     p.add_argument("--threads", type=int, default=1, help="threads the model may use per batch (default 1)")
     p.add_argument(
         "--token-file", help="file holding a bearer token required by /predict and /infer (or set STRATUM_SERVE_TOKEN)"
+    )
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        help="also serve OIP over gRPC on this port (0 picks a free one; needs grpcio and protobuf)",
+    )
+    p.add_argument(
+        "--workers",
+        default="1",
+        help="serving processes sharing the port(s) (SO_REUSEPORT; each loads the model): a number, or 'auto' "
+        "for one per CPU core (default 1)",
     )
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files at start")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
@@ -277,6 +324,33 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stratum-serve: cannot read --token-file: {exc}", file=sys.stderr)
             return 2
     try:
+        workers = worker_count(args.workers)
+    except ValueError as exc:
+        print(f"stratum-serve: {exc}", file=sys.stderr)
+        return 2
+    if workers == 1:
+        return _run_worker(args, token)
+    return serve_workers(
+        workers,
+        args.host,
+        args.port,
+        args.grpc_port,
+        lambda port, grpc_port, ready: _run_worker(args, token, port, grpc_port, ready),
+    )
+
+
+def _run_worker(args, token: str | None, port: int | None = None, grpc_port: int | None = None, ready=None) -> int:
+    """Load the bundle and serve it until SIGTERM; ``ready()`` (workers) instead of the start-up lines."""
+    grpc_port = args.grpc_port if grpc_port is None else grpc_port
+    if grpc_port is not None:
+        from .grpc_server import import_grpc
+
+        try:
+            import_grpc()
+        except BundleLoadError as exc:
+            print(f"stratum-serve: {exc}", file=sys.stderr)
+            return 2
+    try:
         model = load_bundle(
             args.bundle, backend=args.backend, verify=not args.no_verify, threads=args.threads, max_rows=args.max_rows
         )
@@ -288,19 +362,35 @@ def main(argv: list[str] | None = None) -> int:
         token=token,
         max_body_bytes=args.max_body_bytes,
         max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms,
         idle_timeout=args.idle_timeout,
         access_log=args.access_log,
     )
-    return asyncio.run(_serve(app, args.host, args.port))
+    return asyncio.run(_serve(app, args.host, args.port if port is None else port, grpc_port, ready))
 
 
-async def _serve(app: ServeApp, host: str, port: int) -> int:
+async def _serve(
+    app: ServeApp, host: str, port: int, grpc_port: int | None = None, ready: Callable[[str], None] | None = None
+) -> int:
+    """Serve until SIGTERM. The start-up lines go to stdout, or (a worker) to ``ready(lines)``."""
     try:
-        server = await app.start(host, port)
+        server = await app.start(host, port, reuse_port=ready is not None)
     except OSError as exc:
         print(f"stratum-serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 2
+    grpc_server = None
+    lines = []
+    if grpc_port is not None:
+        from .grpc_server import GrpcService
+
+        service = GrpcService(app)
+        try:
+            grpc_server, bound_grpc = await service.start(host, grpc_port)
+        except (OSError, RuntimeError) as exc:
+            print(f"stratum-serve: cannot listen for gRPC on {host}:{grpc_port}: {exc}", file=sys.stderr)
+            server.close()
+            return 2
+        app.grpc_calls = lambda: service.active
+        lines.append(f"stratum-serve: OIP gRPC listening on {host}:{bound_grpc}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -310,14 +400,19 @@ async def _serve(app: ServeApp, host: str, port: int) -> int:
             pass
     bound = server.sockets[0].getsockname()
     m = app.model
-    print(
+    lines.append(
         f"stratum-serve {__version__}: model {m.name} version {m.version} ({m.task}, backend {m.backend}) "
-        f"listening on http://{bound[0]}:{bound[1]}",
-        flush=True,
+        f"listening on http://{bound[0]}:{bound[1]}"
     )
+    if ready is None:
+        print("\n".join(lines), flush=True)
+    else:
+        ready("\n".join(lines))
     await stop.wait()
     app.ready = False
     server.close()
+    if grpc_server is not None:
+        await grpc_server.stop(grace=1.0)
     app.listener.close_all()
     await server.wait_closed()
     return 0

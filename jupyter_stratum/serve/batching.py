@@ -1,16 +1,16 @@
-"""Adaptive micro-batching on the event loop.
+"""Adaptive micro-batching on the event loop: a batch is what is already queued, never more.
 
 Requests are queued as they are parsed; a flush is scheduled with
 ``loop.call_soon``, so it runs right after the loop has handled every socket
 that was readable in the same poll. Because the model runs on the loop thread,
 requests that arrive while a batch is computing pile up in the socket buffers
 and are parsed together on the next poll: the batch grows with the load, and a
-lone request is answered at once (nothing waits for company that isn't coming).
+lone request is answered at once.
 
-``max_wait`` adds a bounded wait only under observed load: when recent batches
-merged more than one request on average (an exponentially weighted mean), a
-flush with fewer than ``max_batch_size`` rows waits until the oldest queued
-request is ``max_wait`` seconds old, so that a busy server fills its batches.
+Nothing ever waits for rows that have not arrived. (An earlier version held a
+batch up to ``--max-wait-ms`` once recent batches had merged requests; with a few
+closed-loop clients, each waiting for its answer before sending again, the rows
+it waited for could not come, and 2-8 clients got less throughput than one.)
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ MODEL_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError)
 
 
 class _Pending:
-    __slots__ = ("batch", "n", "callback", "t", "gone")
+    __slots__ = ("batch", "n", "callback", "gone")
 
-    def __init__(self, batch, n, callback, t, gone):
+    def __init__(self, batch, n, callback, gone):
         self.batch = batch
         self.n = n
         self.callback = callback
-        self.t = t
         self.gone = gone  # () -> True once the client has disconnected
 
 
@@ -45,7 +44,6 @@ class MicroBatcher:
         model,
         *,
         max_batch_size: int = 64,
-        max_wait: float = 0.001,
         metrics=None,
     ):
         self.loop = loop
@@ -53,12 +51,10 @@ class MicroBatcher:
         self.merge = model.schema.merge
         self.take = model.schema.take
         self.max_batch_size = max(1, int(max_batch_size))
-        self.max_wait = max(0.0, float(max_wait))
         self.metrics = metrics
         self.queue: deque[_Pending] = deque()
         self.queued_rows = 0
         self.scheduled = False
-        self.load = 1.0  # EWMA of requests per batch
         # () -> True when a single client is connected (set by the server)
         self.solo: Callable[[], bool] = lambda: False
 
@@ -68,7 +64,7 @@ class MicroBatcher:
         """Queue ``n`` checked rows; ``callback((predictions, probabilities), None)``
         or ``callback(None, exception)`` is called on the loop thread. Rows of a
         client that disconnected before its turn (``gone()``) are dropped unpredicted."""
-        item = _Pending(batch, n, callback, time.perf_counter(), gone)
+        item = _Pending(batch, n, callback, gone)
         if not self.queue and not self.scheduled and self.solo():
             # one client, nothing queued: nobody to batch with, answer now
             self._run([item], n)
@@ -84,12 +80,6 @@ class MicroBatcher:
         queue = self.queue
         if not queue:
             return
-        if self.max_wait and self.load > 1.5 and self.queued_rows < self.max_batch_size:
-            waited = time.perf_counter() - queue[0].t
-            if waited < self.max_wait:
-                self.scheduled = True
-                self.loop.call_later(self.max_wait - waited, self._flush)
-                return
         while queue and queue[0].gone is not None and queue[0].gone():
             dropped = queue.popleft()
             self.queued_rows -= dropped.n
@@ -108,7 +98,6 @@ class MicroBatcher:
             items.append(item)
             rows += item.n
         self.queued_rows -= rows
-        self.load = 0.8 * self.load + 0.2 * len(items)
         self._run(items, rows)
         if queue and not self.scheduled:
             self.scheduled = True

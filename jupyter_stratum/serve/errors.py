@@ -1,4 +1,4 @@
-"""The two things that can go wrong in the runtime: a bad bundle, a bad request."""
+"""What can go wrong in the runtime: a bad bundle, a bad request, a bad pipeline spec."""
 
 from __future__ import annotations
 
@@ -24,3 +24,10 @@ class RequestError(Exception):
         self.message = message
         self.status = status
         self.kind = kind
+
+
+class PipelineError(Exception):
+    """A pipeline spec that cannot run (unknown step kind, model or step; a malformed condition).
+
+    The message names the step and the field at fault, as spec errors do.
+    """

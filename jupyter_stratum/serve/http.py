@@ -47,6 +47,7 @@ REASONS = {
 _STATUS_LINE = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 JSON_TYPE = b"application/json"
+OCTET_TYPE = b"application/octet-stream"
 PROM_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
 
@@ -355,7 +356,8 @@ class Connection(asyncio.Protocol):
     def send_json(self, status: int, obj: Any) -> None:
         self.send(status, dumps(obj).encode())
 
-    def send(self, status: int, body: bytes, content_type: bytes = JSON_TYPE) -> None:
+    def send(self, status: int, body: bytes, content_type: bytes = JSON_TYPE, extra_headers: bytes = b"") -> None:
+        """Answer the request being served; ``extra_headers`` are whole ``Name: value\\r\\n`` lines."""
         app = self.listener
         app.metrics.observe_request(self.endpoint, status, time.perf_counter() - self.t0)
         if self.closed:
@@ -369,6 +371,8 @@ class Connection(asyncio.Protocol):
             str(len(body)).encode(),
             b"\r\n",
         ]
+        if extra_headers:
+            head.append(extra_headers)
         if status == 401:
             head.append(b'WWW-Authenticate: Bearer realm="stratum-serve"\r\n')
         if not self.keep_alive:

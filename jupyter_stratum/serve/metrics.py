@@ -29,7 +29,7 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
-ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "other")
+ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "other", "grpc_infer", "grpc_metadata")
 ERROR_KINDS = (
     "bad_request",
     "unauthorized",
@@ -119,6 +119,9 @@ class Metrics:
         add("# HELP stratum_model_info The model this runtime serves.")
         add("# TYPE stratum_model_info gauge")
         add(f"stratum_model_info{{{self.model_labels}}} 1")
+        add("# HELP stratum_worker_info The serving process that answered this scrape (--workers: one of several).")
+        add("# TYPE stratum_worker_info gauge")
+        add(f'stratum_worker_info{{pid="{os.getpid()}"}} 1')
         add("# HELP stratum_requests_total HTTP requests answered, by endpoint and status code.")
         add("# TYPE stratum_requests_total counter")
         for (endpoint, status), n in sorted(self.requests.items()):

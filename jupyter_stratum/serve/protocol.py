@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .errors import RequestError
 from .schema import TabularSchema, typename
 
@@ -63,8 +65,12 @@ def encode_predict(model, predictions: list, probabilities: list | None) -> dict
 
 
 # ---------------------------------------------------------------- OIP v2
+#: OIP extensions this runtime speaks (listed in the server metadata, HTTP and gRPC)
+EXTENSIONS = ["binary_tensor_data"]
+
+
 def server_metadata(version: str) -> dict:
-    return {"name": "stratum-serve", "version": version, "extensions": []}
+    return {"name": "stratum-serve", "version": version, "extensions": list(EXTENSIONS)}
 
 
 def model_metadata(model) -> dict:
@@ -153,9 +159,12 @@ def _parse_tensor(t: Any, i: int) -> tuple[str, list, str, list]:
         raise RequestError(f"{where}.shape must be a list of non-negative integers, got {shape!r}")
     if datatype not in OIP_TYPES:
         raise RequestError(f"{where}.datatype {datatype!r} is not an OIP datatype; use one of {sorted(OIP_TYPES)}")
-    if not isinstance(data, list):
+    if isinstance(data, np.ndarray):  # a binary tensor, decoded flat (binary.decode_tensor)
+        flat: Any = data
+    elif not isinstance(data, list):
         raise RequestError(f"{where}.data must be a list, got {typename(data)}")
-    flat = _flatten(data, where)
+    else:
+        flat = _flatten(data, where)
     expected = math.prod(shape)
     if len(flat) != expected:
         raise RequestError(f"{where}: shape {shape} needs {expected} values, data holds {len(flat)}")
@@ -182,6 +191,12 @@ def decode_infer(body: Any, model) -> tuple[Any, int, Any, list[str]]:
     request_id = body.get("id")
     tensors = [_parse_tensor(t, i) for i, t in enumerate(inputs)]
     schema = model.schema
+    fast = _numeric_matrix(tensors, schema)
+    if fast is not None:
+        return fast, len(fast), request_id, wanted
+    tensors = [
+        (name, shape, dt, flat.tolist() if isinstance(flat, np.ndarray) else flat) for name, shape, dt, flat in tensors
+    ]
     if not isinstance(schema, TabularSchema):
         if len(tensors) != 1:
             raise RequestError(f"this model takes one input tensor '{schema.names[0]}', got {len(tensors)}")
@@ -237,6 +252,27 @@ def decode_infer(body: Any, model) -> tuple[Any, int, Any, list[str]]:
         named[name] = flat
     batch, n = schema.from_columns(named, "inputs")
     return batch, n, request_id, wanted
+
+
+def _numeric_matrix(tensors: list, schema) -> list[list] | None:
+    """The fast path of a binary ``[N, n_columns]`` numeric tensor for an all-float schema: the rows
+    straight from the array (only a finiteness check left to do); None when another path applies."""
+    if len(tensors) != 1 or not isinstance(schema, TabularSchema) or not schema.fast_numeric:
+        return None
+    name, shape, datatype, flat = tensors[0]
+    k = len(schema.columns)
+    if not isinstance(flat, np.ndarray) or name in schema.nameset or len(shape) != 2 or shape[1] != k or k < 2:
+        return None
+    if datatype not in OIP_NUMERIC:
+        return None  # refused with its reason by the general path
+    schema._check_rows(shape[0], f"inputs[0] ('{name}')")
+    if flat.dtype.kind == "f" and not np.isfinite(flat).all():
+        bad = int(np.flatnonzero(~np.isfinite(flat))[0])
+        raise RequestError(
+            f"inputs[0] ('{name}')[{bad // k}][{schema.names[bad % k]}]: {float(flat[bad])!r} is out of range; "
+            "expected a finite number"
+        )
+    return flat.reshape(shape[0], k).tolist()
 
 
 def _reshape(flat: list, shape: list) -> list:

@@ -1,0 +1,275 @@
+"""Inference pipelines: several models and steps run as one graph, in process (issue 15, part 2/3: a start).
+
+A pipeline spec (the ``steps`` of ``%%stratum pipeline``, parsed from YAML by the caller)::
+
+    steps:
+      - screen: {model: anomaly}
+      - route:  {switch: "screen.score > 0.8", then: deep, else: fast}
+      - deep:   {model: fraud-gbm}
+      - fast:   {model: fraud-lr}
+      - label:  {map: {0: ok, 1: review}}
+    output: label
+
+Step kinds:
+
+- ``{model: NAME}``: a model the caller supplies by name (a loaded :class:`ServedModel` or anything
+  with its ``predict(batch, n) -> (labels, probabilities)``), run on the pipeline's input rows;
+- ``{switch: "STEP.FIELD OP NUMBER", then: STEP, else: STEP}``: a cascade; each branch runs only on
+  the rows the condition sends to it, and the switch's output is the branches' outputs put back in
+  row order. FIELD is ``score`` (the probability of the last class), ``proba[K]``, ``confidence``
+  (the top probability) or ``value`` (the label or regression value); OP one of ``> >= < <= == !=``;
+- ``{ensemble: [STEP, ...], method: mean | vote}``: mean of the members' probabilities (label: the
+  class with the largest mean), or the majority label (ties: the first member's label);
+- ``{map: {FROM: TO, ...}, of: STEP}``: relabel an earlier step's labels (``of`` defaults to the step before);
+- ``{threshold: NUMBER, of: STEP, labels: [BELOW, AT_OR_ABOVE]}``: a label from ``score``.
+
+A step used as a switch branch or an ensemble member runs only there. Checked before anything runs:
+unknown kinds, steps and models, references to a later step (the order is the graph: no cycles),
+malformed conditions -- each error names the step and the field (:class:`PipelineError`).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import PipelineError
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_CONDITION = re.compile(
+    r"^\s*([A-Za-z_][\w-]*)\.(score|confidence|value|proba\[(\d+)\])\s*(>=|<=|==|!=|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*$"
+)
+
+
+@dataclass
+class StepOutput:
+    """What a step produced for its rows: labels (or values) and, when known, class probabilities."""
+
+    labels: list
+    proba: np.ndarray | None = None
+    classes: list | None = None
+
+
+@dataclass
+class Condition:
+    step: str
+    field: str  # score | confidence | value | proba
+    index: int | None
+    op: str
+    number: float
+
+
+@dataclass
+class Step:
+    name: str
+    kind: str  # model | switch | ensemble | map | threshold
+    model: str | None = None
+    condition: Condition | None = None
+    then: str | None = None
+    otherwise: str | None = None
+    members: list[str] = field(default_factory=list)
+    method: str = "mean"
+    mapping: dict = field(default_factory=dict)
+    of: str | None = None
+    threshold: float = 0.5
+    labels: list = field(default_factory=list)
+
+
+@dataclass
+class PipelineSpec:
+    steps: list[Step]
+    output: str
+
+    @property
+    def by_name(self) -> dict[str, Step]:
+        return {s.name: s for s in self.steps}
+
+
+def parse_pipeline(spec: Any, models: Sequence[str]) -> PipelineSpec:
+    """Check a pipeline spec (a parsed YAML mapping) against the model names available."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("steps"), list) or not spec["steps"]:
+        raise PipelineError("a pipeline needs 'steps': a list of {name: {kind: ...}}")
+    steps: list[Step] = []
+    seen: list[str] = []
+    for i, entry in enumerate(spec["steps"]):
+        where = f"steps[{i}]"
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise PipelineError(f"{where}: each step is one mapping {{name: {{kind: ...}}}}, got {entry!r}")
+        ((name, body),) = entry.items()
+        where = f"steps[{i}] ({name})"
+        if name in seen:
+            raise PipelineError(f"{where}: the name is used by an earlier step")
+        if not isinstance(body, dict):
+            raise PipelineError(f"{where}: expected a mapping like {{model: NAME}}, got {body!r}")
+        steps.append(_parse_step(str(name), body, where, seen, models, spec["steps"]))
+        seen.append(str(name))
+    output = spec.get("output", seen[-1])
+    if output not in seen:
+        raise PipelineError(f"output: no step named {output!r}; the steps are {seen}")
+    return PipelineSpec(steps, output)
+
+
+def _parse_step(name: str, body: dict, where: str, seen: list[str], models: Sequence[str], raw: list) -> Step:
+    later = [next(iter(e)) for e in raw if isinstance(e, dict) and e]  # every step's name
+
+    def earlier(ref: Any, key: str) -> str:
+        if ref not in seen:
+            hint = " (a later step: a step reads only the steps before it, so no cycles)" if ref in later else ""
+            raise PipelineError(f"{where}.{key}: no earlier step named {ref!r}{hint}; earlier: {seen}")
+        return str(ref)
+
+    def any_step(ref: Any, key: str) -> str:
+        if ref not in later or ref == name:
+            raise PipelineError(f"{where}.{key}: no other step named {ref!r}; the steps are {later}")
+        return str(ref)
+
+    if "model" in body:
+        if body["model"] not in models:
+            raise PipelineError(f"{where}.model: unknown model {body['model']!r}; known: {sorted(models)}")
+        return Step(name, "model", model=str(body["model"]))
+    if "switch" in body:
+        m = _CONDITION.match(str(body["switch"]))
+        if not m:
+            raise PipelineError(
+                f"{where}.switch: {body['switch']!r} is not a condition like 'screen.score > 0.8' "
+                "(STEP.score|confidence|value|proba[K] OP NUMBER)"
+            )
+        ref, fld, index, op, number = m.groups()
+        earlier(ref, "switch")
+        for key in ("then", "else"):
+            if key not in body:
+                raise PipelineError(f"{where}: a switch needs 'then' and 'else' steps")
+        cond = Condition(ref, "proba" if index else fld, int(index) if index else None, op, float(number))
+        return Step(
+            name,
+            "switch",
+            condition=cond,
+            then=any_step(body["then"], "then"),
+            otherwise=any_step(body["else"], "else"),
+        )
+    if "ensemble" in body:
+        members = body["ensemble"]
+        if not isinstance(members, list) or len(members) < 2:
+            raise PipelineError(f"{where}.ensemble: a list of two or more steps")
+        method = body.get("method", "mean")
+        if method not in ("mean", "vote"):
+            raise PipelineError(f"{where}.method: 'mean' (of probabilities) or 'vote', got {method!r}")
+        return Step(name, "ensemble", members=[any_step(m, "ensemble") for m in members], method=method)
+    if "map" in body:
+        if not isinstance(body["map"], dict):
+            raise PipelineError(f"{where}.map: a mapping {{from: to}}")
+        of = earlier(body.get("of", seen[-1] if seen else None), "of")
+        return Step(name, "map", mapping=dict(body["map"]), of=of)
+    if "threshold" in body:
+        labels = body.get("labels", [0, 1])
+        if not isinstance(labels, list) or len(labels) != 2:
+            raise PipelineError(f"{where}.labels: two labels [below, at or above]")
+        of = earlier(body.get("of", seen[-1] if seen else None), "of")
+        return Step(name, "threshold", threshold=float(body["threshold"]), of=of, labels=labels)
+    raise PipelineError(f"{where}: unknown step kind {sorted(body)}; use model, switch, ensemble, map or threshold")
+
+
+class PipelineExecutor:
+    """Run a checked pipeline on a batch of rows, in process, with the given models."""
+
+    def __init__(self, spec: PipelineSpec, models: dict[str, Any]):
+        self.spec = spec
+        self.models = models
+        self.steps = spec.by_name
+        # steps that run only when a switch or an ensemble calls them
+        self.called = {s.then for s in spec.steps if s.kind == "switch"} | {
+            s.otherwise for s in spec.steps if s.kind == "switch"
+        }
+        for s in spec.steps:
+            self.called.update(s.members)
+
+    def run(self, batch: list, n: int, take: Callable[[list, np.ndarray], list] | None = None) -> StepOutput:
+        """The output step's result for ``batch`` (``n`` rows); ``take(batch, index)`` selects rows."""
+        take = take or (lambda rows, idx: [rows[i] for i in idx])
+        done: dict[str, StepOutput] = {}
+        for step in self.spec.steps:
+            if step.name not in self.called:
+                done[step.name] = self._run(step, batch, n, done, take)
+        return done[self.spec.output]
+
+    def _run(self, step: Step, batch: list, n: int, done: dict[str, StepOutput], take) -> StepOutput:
+        if step.kind == "model":
+            model = self.models[str(step.model)]
+            labels, proba = model.predict(batch, n)
+            return StepOutput(
+                list(labels), None if proba is None else np.asarray(proba), getattr(model, "classes", None)
+            )
+        if step.kind == "switch":
+            assert step.condition is not None and step.then is not None and step.otherwise is not None
+            ref = step.condition.step
+            mask = _condition(
+                step.condition, done[ref] if ref in done else self._run(self.steps[ref], batch, n, done, take)
+            )
+            out_labels: list = [None] * n
+            out_proba: np.ndarray | None = None
+            classes = None
+            for branch, rows in ((step.then, np.flatnonzero(mask)), (step.otherwise, np.flatnonzero(~mask))):
+                if not len(rows):
+                    continue
+                part = self._run(self.steps[branch], take(batch, rows), len(rows), done, take)
+                for i, label in zip(rows, part.labels):
+                    out_labels[i] = label
+                if part.proba is not None:
+                    if out_proba is None:
+                        out_proba = np.full((n, part.proba.shape[1]), np.nan)
+                    out_proba[rows] = part.proba
+                classes = classes or part.classes
+            return StepOutput(out_labels, out_proba, classes)
+        if step.kind == "ensemble":
+            parts = [self._run(self.steps[m], batch, n, done, take) for m in step.members]
+            if step.method == "mean":
+                if any(p.proba is None for p in parts):
+                    raise PipelineError(f"ensemble {step.name}: method mean needs probabilities from every member")
+                classes = parts[0].classes
+                if any(p.classes != classes for p in parts):
+                    raise PipelineError(f"ensemble {step.name}: the members' classes differ")
+                mean = np.mean(np.stack([np.asarray(p.proba) for p in parts]), axis=0)
+                assert classes is not None
+                return StepOutput([classes[k] for k in mean.argmax(axis=1)], mean, classes)
+            votes = []
+            for row in zip(*(p.labels for p in parts)):
+                counts = {v: row.count(v) for v in row}
+                best = max(counts.values())
+                votes.append(next(v for v in row if counts[v] == best))
+            return StepOutput(votes, None, parts[0].classes)
+        of = str(step.of)
+        src = done[of] if of in done else self._run(self.steps[of], batch, n, done, take)
+        if step.kind == "map":
+            return StepOutput([step.mapping.get(v, v) for v in src.labels], src.proba, None)
+        scores = _field(src, "score", None)
+        return StepOutput([step.labels[1] if s >= step.threshold else step.labels[0] for s in scores], src.proba)
+
+
+def _field(out: StepOutput, name: str, index: int | None) -> np.ndarray:
+    if name == "value":
+        return np.asarray(out.labels, dtype=object)
+    if out.proba is None:
+        raise PipelineError(f"'{name}' needs class probabilities, and that step gives none")
+    if name == "score":
+        return out.proba[:, -1]
+    if name == "confidence":
+        return out.proba.max(axis=1)
+    assert index is not None
+    return out.proba[:, index]
+
+
+def _condition(cond: Condition, out: StepOutput) -> np.ndarray:
+    values = _field(out, cond.field, cond.index)
+    return np.asarray([bool(_OPS[cond.op](v, cond.number)) for v in values], dtype=bool)
