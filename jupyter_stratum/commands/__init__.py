@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "rollback": ".rollback",
     "deployments": ".deployments",
     "monitor": ".monitor",
+    "alias": ".alias",
+    "events": ".events",
 }
 
 
