@@ -1,0 +1,364 @@
+"""Drift of served rows from the model's reference statistics, per feature, in the runtime.
+
+Each numeric feature keeps its last ``window`` served values; every ``check_every`` rows the
+two-sample Kolmogorov-Smirnov statistic compares them with the reference sample of the training
+data (the same number as ``scipy.stats.ks_2samp``). Each categorical feature compares the
+category counts of its window with the reference frequencies (the statistic of
+``scipy.stats.chisquare``).
+
+Thresholds come from an expected run length, not from a fixed p-value. A fixed p-value (or a
+fixed PSI cut-off) fires on every ``1/p``-th check on identical data, and a runtime checks often:
+with ``check_every=20`` and 10 features, p = 0.05 means ~25 false alarms per 1000 rows. Instead
+each test's level is ``alpha = check_every / (ert_rows * n_features)``: by the union bound the
+expected number of checks over threshold in ``ert_rows`` in-distribution rows is at most one, so
+the expected run length between false alarms is at least ``ert_rows`` (the checks of overlapping
+windows are strongly correlated, so the real run length is longer; benchmarks/supervise measures
+it). The thresholds use the asymptotic null distributions (Kolmogorov with Stephens' small-sample
+correction; the chi-squared tail in closed form), so the runtime needs no SciPy.
+
+The runtime is copied into bundles as a standalone package: this module imports only the
+standard library and NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+OTHER = "__other__"
+#: added to every reference category count so that a category the reference never saw has a
+#: small, non-zero expected count
+SMOOTHING = 0.5
+
+
+# ------------------------------------------------------------------ statistics
+def ks_statistic(reference_sorted: np.ndarray, window: np.ndarray, reference_cdf: np.ndarray | None = None) -> float:
+    """The two-sample KS statistic ``sup |F_ref - F_win|`` (equals ``scipy.stats.ks_2samp(...).statistic``).
+    ``reference_sorted`` must be sorted; ``reference_cdf`` (its own empirical CDF at its points) may be
+    passed precomputed."""
+    m, n = len(reference_sorted), len(window)
+    if m == 0 or n == 0:
+        return 0.0
+    win = np.sort(window)
+    if reference_cdf is None:
+        reference_cdf = np.searchsorted(reference_sorted, reference_sorted, side="right") / m
+    at_ref = np.abs(reference_cdf - np.searchsorted(win, reference_sorted, side="right") / n)
+    at_win = np.abs(
+        np.searchsorted(reference_sorted, win, side="right") / m - np.searchsorted(win, win, side="right") / n
+    )
+    return float(max(at_ref.max(), at_win.max()))
+
+
+def chi2_statistic(observed: np.ndarray, expected: np.ndarray) -> float:
+    """Pearson's ``sum((o - e)^2 / e)`` (equals ``scipy.stats.chisquare(observed, expected).statistic``)."""
+    observed = np.asarray(observed, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    return float(np.sum((observed - expected) ** 2 / expected))
+
+
+def level_for_ert(ert_rows: float, check_every: int, n_tests: int) -> float:
+    """Each test's false-alarm probability per check so that, by the union bound, ``ert_rows`` rows
+    of in-distribution traffic give at most one check over threshold on average."""
+    return min(0.5, check_every / (float(ert_rows) * max(1, n_tests)))
+
+
+def ks_threshold(n_reference: int, n_window: int, alpha: float) -> float:
+    """The KS statistic exceeded with probability ``alpha`` under the null (asymptotic Kolmogorov
+    tail ``2 exp(-2 x^2)`` with Stephens' correction ``sqrt(ne) + 0.12 + 0.11 / sqrt(ne)``)."""
+    ne = n_reference * n_window / (n_reference + n_window)
+    x = math.sqrt(math.log(2.0 / alpha) / 2.0)
+    return x / (math.sqrt(ne) + 0.12 + 0.11 / math.sqrt(ne))
+
+
+def chi2_sf(x: float, dof: int) -> float:
+    """P(chi-squared(``dof``) > x), in closed form for whole ``dof`` (the regularized upper gamma)."""
+    if x <= 0:
+        return 1.0
+    half = x / 2.0
+    if dof % 2 == 0:
+        term, total = 1.0, 1.0
+        for i in range(1, dof // 2):
+            term *= half / i
+            total += term
+        return math.exp(-half) * total
+    total = math.erfc(math.sqrt(half))
+    term = math.sqrt(half) / math.gamma(1.5)  # (x/2)^(1/2) / Gamma(3/2)
+    for i in range(1, (dof + 1) // 2):
+        total += math.exp(-half) * term
+        term *= half / (i + 0.5)
+    return total
+
+
+_CHI2_CACHE: dict[tuple[int, float], float] = {}
+
+
+def chi2_threshold(dof: int, alpha: float) -> float:
+    """The chi-squared(``dof``) quantile exceeded with probability ``alpha`` (bisection on :func:`chi2_sf`)."""
+    dof = max(1, int(dof))
+    key = (dof, alpha)
+    if key not in _CHI2_CACHE:
+        lo, hi = 0.0, dof + 10.0
+        while chi2_sf(hi, dof) > alpha:
+            hi *= 2
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if chi2_sf(mid, dof) > alpha else (lo, mid)
+            if hi - lo < 1e-10 * hi:
+                break
+        _CHI2_CACHE[key] = hi
+    return _CHI2_CACHE[key]
+
+
+# ------------------------------------------------------------------ config and report
+@dataclass
+class DriftConfig:
+    """``window``: rows per feature compared with the reference; ``check_every``: rows between two
+    checks; ``ert_rows``: the expected number of in-distribution rows between two false alarms."""
+
+    window: int = 200
+    check_every: int = 20
+    ert_rows: float = 100_000
+
+    def __post_init__(self) -> None:
+        if self.window < 10:
+            raise ValueError(f"drift window must be at least 10 rows, got {self.window}")
+        if not 1 <= self.check_every <= self.window:
+            raise ValueError(f"check_every must be between 1 and the window ({self.window}), got {self.check_every}")
+        if self.ert_rows < self.check_every:
+            raise ValueError(f"ert_rows must be at least check_every, got {self.ert_rows}")
+
+
+@dataclass
+class FeatureDrift:
+    """One feature at the last check: ``score = statistic / threshold`` (>= 1: drifted)."""
+
+    feature: str
+    test: str  # ks | chi2
+    statistic: float
+    threshold: float
+    score: float
+    drifted: bool
+    n: int
+
+
+@dataclass
+class DriftReport:
+    """Where drift stands (``GET /v2/models/{name}/drift``)."""
+
+    model: str
+    version: str
+    window: int
+    check_every: int
+    ert_rows: float
+    alpha: float
+    rows_seen: int = 0
+    checks: int = 0
+    alarms: int = 0  # checks that turned ``detected`` on
+    detected: bool = False
+    checked_at: float | None = None
+    features: list[FeatureDrift] = field(default_factory=list)
+    prediction: FeatureDrift | None = None
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.feature for f in self.features if f.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["drifted_features"] = self.drifted_features
+        out["window_rows"] = min(self.rows_seen, self.window)
+        return out
+
+
+# ------------------------------------------------------------------ tracking
+class _Numeric:
+    test = "ks"
+
+    def __init__(self, name: str, sample: list[float], window: int):
+        self.name = name
+        self.reference = np.sort(np.asarray(sample, dtype=float))
+        self.reference_cdf = np.searchsorted(self.reference, self.reference, side="right") / len(self.reference)
+        self.buffer = np.full(window, np.nan)
+
+    def put(self, pos: int, value: Any) -> None:
+        try:
+            self.buffer[pos] = float(value) if value is not None else math.nan
+        except (TypeError, ValueError):
+            self.buffer[pos] = math.nan
+
+    def check(self, filled: int, alpha: float) -> FeatureDrift:
+        values = self.buffer[:filled]
+        values = values[np.isfinite(values)]
+        n = len(values)
+        if n == 0 or len(self.reference) == 0:
+            return FeatureDrift(self.name, self.test, 0.0, math.inf, 0.0, False, n)
+        stat = ks_statistic(self.reference, values, self.reference_cdf)
+        thr = ks_threshold(len(self.reference), n, alpha)
+        return FeatureDrift(self.name, self.test, stat, thr, stat / thr, stat > thr, n)
+
+
+class _Categorical:
+    test = "chi2"
+
+    def __init__(self, name: str, frequencies: dict[str, int], window: int):
+        self.name = name
+        cats = [c for c in frequencies if c != OTHER]
+        self.ref_frequencies = {c: int(frequencies[c]) for c in cats}
+        self.codes = {c: i for i, c in enumerate(cats)}
+        self.other = len(cats)  # everything the reference did not keep or never saw
+        counts = np.array([frequencies[c] for c in cats] + [frequencies.get(OTHER, 0)], dtype=float) + SMOOTHING
+        self.proportions = counts / counts.sum()
+        self.buffer = np.full(window, -1, dtype=np.int64)
+
+    def put(self, pos: int, value: Any) -> None:
+        if value is None:
+            self.buffer[pos] = -1
+            return
+        key = _category(value)
+        self.buffer[pos] = self.codes.get(key, self.other)
+
+    def check(self, filled: int, alpha: float) -> FeatureDrift:
+        codes = self.buffer[:filled]
+        codes = codes[codes >= 0]
+        n = len(codes)
+        if n == 0:
+            return FeatureDrift(self.name, self.test, 0.0, math.inf, 0.0, False, n)
+        observed = np.bincount(codes, minlength=len(self.proportions))
+        stat = chi2_statistic(observed, self.proportions * n)
+        thr = chi2_threshold(len(self.proportions) - 1, alpha)
+        return FeatureDrift(self.name, self.test, stat, thr, stat / thr, stat > thr, n)
+
+
+def _category(value: Any) -> str:
+    """How the reference spells a category (``str`` of the training value; ``True``, ``3``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _tracker(ref: dict, window: int):
+    if ref.get("kind") == NUMERIC and ref.get("sample"):
+        return _Numeric(str(ref["name"]), ref["sample"], window)
+    if ref.get("kind") == CATEGORICAL and ref.get("frequencies"):
+        return _Categorical(str(ref["name"]), ref["frequencies"], window)
+    return None
+
+
+class DriftTracker:
+    """Sliding windows of served rows, checked against the reference every ``check_every`` rows.
+
+    ``reference`` is the manifest's ``"reference"`` (the JSON of the registry's ReferenceStats);
+    ``columns`` the order of the values in each served row. Columns without a reference are not
+    tracked. Not thread-safe: the runtime calls it on its event-loop thread."""
+
+    def __init__(
+        self,
+        reference: dict,
+        columns: list[str],
+        config: DriftConfig | None = None,
+        *,
+        model: str = "",
+        version: str = "",
+    ):
+        self.config = config or DriftConfig()
+        w = self.config.window
+        refs = {str(f.get("name")): f for f in reference.get("features") or []}
+        self.features: list[tuple[int, Any]] = []
+        for j, name in enumerate(columns):
+            tracked = _tracker(refs[name], w) if name in refs else None
+            if tracked is not None:
+                self.features.append((j, tracked))
+        self.prediction = _tracker(reference["prediction"], w) if reference.get("prediction") else None
+        self.alpha = level_for_ert(self.config.ert_rows, self.config.check_every, len(self.features))
+        self.pos = 0
+        self.filled = 0
+        self.since_check = 0
+        self.report = DriftReport(
+            model=model,
+            version=version,
+            window=w,
+            check_every=self.config.check_every,
+            ert_rows=self.config.ert_rows,
+            alpha=self.alpha,
+        )
+
+    @property
+    def tracked(self) -> list[str]:
+        return [t.name for _, t in self.features]
+
+    def observe(self, rows: list, predictions: list | None = None) -> DriftReport | None:
+        """Add served rows (lists in column order) and their predictions; returns the new report
+        when this call ran a check, else None."""
+        w = self.config.window
+        features = self.features
+        pred = self.prediction
+        for i, row in enumerate(rows):
+            pos = self.pos
+            for j, tracked in features:
+                tracked.put(pos, row[j])
+            if pred is not None and predictions is not None and i < len(predictions):
+                pred.put(pos, predictions[i])
+            self.pos = (pos + 1) % w
+        n = len(rows)
+        self.filled = min(w, self.filled + n)
+        self.report.rows_seen += n
+        self.since_check += n
+        if self.filled >= w and self.since_check >= self.config.check_every:
+            return self.check()
+        return None
+
+    def check(self) -> DriftReport:
+        self.since_check = 0
+        filled, alpha = self.filled, self.alpha
+        report = self.report
+        report.features = [tracked.check(filled, alpha) for _, tracked in self.features]
+        report.prediction = self.prediction.check(filled, alpha) if self.prediction is not None else None
+        detected = any(f.drifted for f in report.features)
+        if detected and not report.detected:
+            report.alarms += 1
+        report.detected = detected
+        report.checks += 1
+        report.checked_at = time.time()
+        return report
+
+    def render_metrics(self) -> list[str]:
+        """Prometheus lines: per-feature score and statistic, detected, window, checks, alarms."""
+        r = self.report
+        out = [
+            "# HELP stratum_drift_score Drift statistic over its alarm threshold, per feature (>= 1: drifted).",
+            "# TYPE stratum_drift_score gauge",
+        ]
+        scored = r.features + ([r.prediction] if r.prediction is not None else [])
+        for f in scored:
+            out.append(f'stratum_drift_score{{feature="{_escape(f.feature)}",test="{f.test}"}} {f.score!r}')
+        out += [
+            "# HELP stratum_drift_statistic The test statistic (KS D or chi-squared), per feature.",
+            "# TYPE stratum_drift_statistic gauge",
+        ]
+        for f in scored:
+            out.append(f'stratum_drift_statistic{{feature="{_escape(f.feature)}",test="{f.test}"}} {f.statistic!r}')
+        out += [
+            "# HELP stratum_drift_detected 1 when at least one feature drifted at the last check.",
+            "# TYPE stratum_drift_detected gauge",
+            f"stratum_drift_detected {int(r.detected)}",
+            "# HELP stratum_drift_window_rows Rows in the window each feature is compared over.",
+            "# TYPE stratum_drift_window_rows gauge",
+            f"stratum_drift_window_rows {self.filled}",
+            "# HELP stratum_drift_checks_total Drift checks run.",
+            "# TYPE stratum_drift_checks_total counter",
+            f"stratum_drift_checks_total {r.checks}",
+            "# HELP stratum_drift_alarms_total Checks that turned stratum_drift_detected on.",
+            "# TYPE stratum_drift_alarms_total counter",
+            f"stratum_drift_alarms_total {r.alarms}",
+        ]
+        return out
+
+
+def _escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
