@@ -122,8 +122,8 @@ class DriftConfig:
     checks; ``ert_rows``: the expected number of in-distribution rows between two false alarms."""
 
     window: int = 200
-    check_every: int = 20
-    ert_rows: float = 100_000
+    check_every: int = 50
+    ert_rows: float = 1_000_000
 
     def __post_init__(self) -> None:
         if self.window < 10:
@@ -180,23 +180,15 @@ class DriftReport:
 class _Numeric:
     test = "ks"
 
-    def __init__(self, name: str, sample: list[float], window: int):
+    def __init__(self, name: str, sample: list[float]):
         self.name = name
         self.reference = np.sort(np.asarray(sample, dtype=float))
         self.reference_cdf = np.searchsorted(self.reference, self.reference, side="right") / len(self.reference)
-        self.buffer = np.full(window, np.nan)
 
-    def put(self, pos: int, value: Any) -> None:
-        try:
-            self.buffer[pos] = float(value) if value is not None else math.nan
-        except (TypeError, ValueError):
-            self.buffer[pos] = math.nan
-
-    def check(self, filled: int, alpha: float) -> FeatureDrift:
-        values = self.buffer[:filled]
+    def check(self, values: np.ndarray, alpha: float) -> FeatureDrift:
         values = values[np.isfinite(values)]
         n = len(values)
-        if n == 0 or len(self.reference) == 0:
+        if n == 0:
             return FeatureDrift(self.name, self.test, 0.0, math.inf, 0.0, False, n)
         stat = ks_statistic(self.reference, values, self.reference_cdf)
         thr = ks_threshold(len(self.reference), n, alpha)
@@ -206,7 +198,7 @@ class _Numeric:
 class _Categorical:
     test = "chi2"
 
-    def __init__(self, name: str, frequencies: dict[str, int], window: int):
+    def __init__(self, name: str, frequencies: dict[str, int]):
         self.name = name
         cats = [c for c in frequencies if c != OTHER]
         self.ref_frequencies = {c: int(frequencies[c]) for c in cats}
@@ -214,17 +206,13 @@ class _Categorical:
         self.other = len(cats)  # everything the reference did not keep or never saw
         counts = np.array([frequencies[c] for c in cats] + [frequencies.get(OTHER, 0)], dtype=float) + SMOOTHING
         self.proportions = counts / counts.sum()
-        self.buffer = np.full(window, -1, dtype=np.int64)
 
-    def put(self, pos: int, value: Any) -> None:
+    def code(self, value: Any) -> int:
         if value is None:
-            self.buffer[pos] = -1
-            return
-        key = _category(value)
-        self.buffer[pos] = self.codes.get(key, self.other)
+            return -1
+        return self.codes.get(_category(value), self.other)
 
-    def check(self, filled: int, alpha: float) -> FeatureDrift:
-        codes = self.buffer[:filled]
+    def check(self, codes: np.ndarray, alpha: float) -> FeatureDrift:
         codes = codes[codes >= 0]
         n = len(codes)
         if n == 0:
@@ -242,12 +230,19 @@ def _category(value: Any) -> str:
     return str(value)
 
 
-def _tracker(ref: dict, window: int):
+def _reference_test(ref: dict):
     if ref.get("kind") == NUMERIC and ref.get("sample"):
-        return _Numeric(str(ref["name"]), ref["sample"], window)
+        return _Numeric(str(ref["name"]), ref["sample"])
     if ref.get("kind") == CATEGORICAL and ref.get("frequencies"):
-        return _Categorical(str(ref["name"]), ref["frequencies"], window)
+        return _Categorical(str(ref["name"]), ref["frequencies"])
     return None
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
 
 
 class DriftTracker:
@@ -255,7 +250,9 @@ class DriftTracker:
 
     ``reference`` is the manifest's ``"reference"`` (the JSON of the registry's ReferenceStats);
     ``columns`` the order of the values in each served row. Columns without a reference are not
-    tracked. Not thread-safe: the runtime calls it on its event-loop thread."""
+    tracked. ``detected`` turns on when a feature's score reaches 1 and off again only when every
+    score has fallen below ``release`` (hysteresis: one excursion is one alarm, not a flicker of
+    several). Not thread-safe: the runtime calls it on its event-loop thread."""
 
     def __init__(
         self,
@@ -265,20 +262,33 @@ class DriftTracker:
         *,
         model: str = "",
         version: str = "",
+        release: float = 0.8,
     ):
         self.config = config or DriftConfig()
+        self.release = release
         w = self.config.window
         refs = {str(f.get("name")): f for f in reference.get("features") or []}
-        self.features: list[tuple[int, Any]] = []
+        self.numeric: list[tuple[int, _Numeric]] = []
+        self.categorical: list[tuple[int, _Categorical]] = []
         for j, name in enumerate(columns):
-            tracked = _tracker(refs[name], w) if name in refs else None
-            if tracked is not None:
-                self.features.append((j, tracked))
-        self.prediction = _tracker(reference["prediction"], w) if reference.get("prediction") else None
-        self.alpha = level_for_ert(self.config.ert_rows, self.config.check_every, len(self.features))
+            test = _reference_test(refs[name]) if name in refs else None
+            if isinstance(test, _Numeric):
+                self.numeric.append((j, test))
+            elif isinstance(test, _Categorical):
+                self.categorical.append((j, test))
+        self.num_index = [j for j, _ in self.numeric]
+        self.num_buffer = np.full((w, len(self.numeric)), np.nan)
+        self.cat_buffer = np.full((w, len(self.categorical)), -1, dtype=np.int64)
+        self.prediction = _reference_test(reference["prediction"]) if reference.get("prediction") else None
+        self.pred_buffer = (
+            np.full(w, -1, dtype=np.int64) if isinstance(self.prediction, _Categorical) else np.full(w, np.nan)
+        )
+        self.alpha = level_for_ert(self.config.ert_rows, self.config.check_every, self.n_features)
         self.pos = 0
         self.filled = 0
         self.since_check = 0
+        self.pending: list = []
+        self.pending_predictions: list = []
         self.report = DriftReport(
             model=model,
             version=version,
@@ -289,40 +299,73 @@ class DriftTracker:
         )
 
     @property
+    def n_features(self) -> int:
+        return len(self.numeric) + len(self.categorical)
+
+    @property
     def tracked(self) -> list[str]:
-        return [t.name for _, t in self.features]
+        return [t.name for _, t in sorted(self.numeric + self.categorical, key=lambda jt: jt[0])]
 
     def observe(self, rows: list, predictions: list | None = None) -> DriftReport | None:
         """Add served rows (lists in column order) and their predictions; returns the new report
-        when this call ran a check, else None."""
-        w = self.config.window
-        features = self.features
-        pred = self.prediction
-        for i, row in enumerate(rows):
-            pos = self.pos
-            for j, tracked in features:
-                tracked.put(pos, row[j])
-            if pred is not None and predictions is not None and i < len(predictions):
-                pred.put(pos, predictions[i])
-            self.pos = (pos + 1) % w
+        when this call ran a check, else None. Rows are only queued here (the request path pays a
+        list append); they enter the windows in one NumPy step at the next check."""
         n = len(rows)
-        self.filled = min(w, self.filled + n)
+        self.pending.extend(rows)
+        if self.prediction is not None:
+            if predictions is None or len(predictions) != n:
+                predictions = [None] * n
+            self.pending_predictions.extend(predictions)
         self.report.rows_seen += n
         self.since_check += n
-        if self.filled >= w and self.since_check >= self.config.check_every:
+        if self.since_check >= self.config.check_every and self.filled + len(self.pending) >= self.config.window:
             return self.check()
         return None
 
+    def _flush(self) -> None:
+        """Move the queued rows into the ring buffers (only the newest ``window`` of them matter)."""
+        w = self.config.window
+        rows, preds = self.pending[-w:], self.pending_predictions[-w:]
+        self.pending, self.pending_predictions = [], []
+        k = len(rows)
+        if k == 0:
+            return
+        idx = (self.pos + np.arange(k)) % w
+        if self.num_index:
+            try:
+                block = np.asarray(rows, dtype=float)[:, self.num_index]
+            except (TypeError, ValueError):  # strings (categorical columns), nulls, ragged rows
+                block = np.array([[_to_float(row[j]) for j in self.num_index] for row in rows], dtype=float)
+            self.num_buffer[idx] = block
+        for c, (j, test) in enumerate(self.categorical):
+            self.cat_buffer[idx, c] = [test.code(row[j]) for row in rows]
+        pred = self.prediction
+        if pred is not None and preds:
+            if isinstance(pred, _Categorical):
+                self.pred_buffer[idx] = [pred.code(v) for v in preds]
+            else:
+                self.pred_buffer[idx] = [_to_float(v) for v in preds]
+        self.pos = int((self.pos + k) % w)
+        self.filled = min(w, self.filled + k)
+
     def check(self) -> DriftReport:
+        self._flush()
         self.since_check = 0
         filled, alpha = self.filled, self.alpha
         report = self.report
-        report.features = [tracked.check(filled, alpha) for _, tracked in self.features]
-        report.prediction = self.prediction.check(filled, alpha) if self.prediction is not None else None
-        detected = any(f.drifted for f in report.features)
-        if detected and not report.detected:
+        numbers = self.num_buffer[:filled]
+        codes = self.cat_buffer[:filled]
+        found = [test.check(numbers[:, k], alpha) for k, (_, test) in enumerate(self.numeric)]
+        found += [test.check(codes[:, k], alpha) for k, (_, test) in enumerate(self.categorical)]
+        order = {name: i for i, name in enumerate(self.tracked)}
+        report.features = sorted(found, key=lambda f: order[f.feature])
+        report.prediction = self.prediction.check(self.pred_buffer[:filled], alpha) if self.prediction else None
+        top = max((f.score for f in report.features), default=0.0)
+        if report.detected:
+            report.detected = top >= self.release
+        elif top >= 1.0:
+            report.detected = True
             report.alarms += 1
-        report.detected = detected
         report.checks += 1
         report.checked_at = time.time()
         return report
@@ -349,7 +392,7 @@ class DriftTracker:
             f"stratum_drift_detected {int(r.detected)}",
             "# HELP stratum_drift_window_rows Rows in the window each feature is compared over.",
             "# TYPE stratum_drift_window_rows gauge",
-            f"stratum_drift_window_rows {self.filled}",
+            f"stratum_drift_window_rows {min(self.config.window, self.filled + len(self.pending))}",
             "# HELP stratum_drift_checks_total Drift checks run.",
             "# TYPE stratum_drift_checks_total counter",
             f"stratum_drift_checks_total {r.checks}",

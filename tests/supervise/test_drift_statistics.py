@@ -58,7 +58,7 @@ def test_thresholds_match_scipy_null_distributions():
             assert p_asym == pytest.approx(alpha, rel=1e-3)
         for dof in (1, 2, 3, 5, 20, 50):
             assert chi2_threshold(dof, alpha) == pytest.approx(stats.chi2.isf(alpha, dof), rel=1e-8)
-    assert level_for_ert(100_000, 20, 10) == pytest.approx(2e-5)
+    assert level_for_ert(1_000_000, 20, 10) == pytest.approx(2e-6)
 
 
 def _frame(rng, n, shift=0.0, shifted=()):
@@ -99,11 +99,11 @@ def test_tracker_reports_scipy_statistics_over_its_window(fitted_stream):
 
 
 def tracker_reference(tracker, name):
-    return next(t.reference for _, t in tracker.features if t.name == name)
+    return next(t.reference for _, t in tracker.numeric if t.name == name)
 
 
 def reference_counts(tracker, name):
-    return next(t for _, t in tracker.features if t.name == name).ref_frequencies
+    return next(t for _, t in tracker.categorical if t.name == name).ref_frequencies
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_drift_alarms_on_shift_not_on_same_distribution():
     same = _frame(rng, 4000)
     for row in same.values.tolist():
         tracker.observe([row])
-    assert tracker.report.checks > 150 and tracker.report.alarms == 0
+    assert tracker.report.checks > 70 and tracker.report.alarms == 0
     shifted = _frame(rng, 500, shift=1.0, shifted=(1,))
     first = next(i for i, row in enumerate(shifted.values.tolist()) if (r := tracker.observe([row])) and r.detected)
     assert first < 500 and tracker.report.drifted_features == ["x1"] and tracker.report.alarms == 1
