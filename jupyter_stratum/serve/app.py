@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1_000_000,
         help="expected in-distribution rows between two false drift alarms (default 1000000)",
     )
+    p.add_argument(
+        "--drift-min-interval-ms", type=float, default=20.0, help="at least this long between drift checks (default 20)"
+    )
     p.add_argument("--label-window", type=int, default=500, help="labelled rows the live metric covers (default 500)")
     p.add_argument(
         "--capture",
@@ -343,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             window=args.drift_window,
             check_every=args.drift_check_every,
             ert_rows=args.drift_ert,
+            min_interval_s=args.drift_min_interval_ms / 1000.0,
             capture=args.capture,
             capture_dir=args.capture_dir,
             label_window=args.label_window,

@@ -119,11 +119,15 @@ def chi2_threshold(dof: int, alpha: float) -> float:
 @dataclass
 class DriftConfig:
     """``window``: rows per feature compared with the reference; ``check_every``: rows between two
-    checks; ``ert_rows``: the expected number of in-distribution rows between two false alarms."""
+    checks; ``ert_rows``: the expected number of in-distribution rows between two false alarms;
+    ``min_interval_s``: at least this long between two checks, so that under heavy traffic the
+    checks cost a bounded share of the CPU (they then cover more rows each, and the rows in
+    between that left the window are never looked at; fewer checks only lower the false alarms)."""
 
     window: int = 200
     check_every: int = 50
     ert_rows: float = 1_000_000
+    min_interval_s: float = 0.02
 
     def __post_init__(self) -> None:
         if self.window < 10:
@@ -183,16 +187,81 @@ class _Numeric:
     def __init__(self, name: str, sample: list[float]):
         self.name = name
         self.reference = np.sort(np.asarray(sample, dtype=float))
-        self.reference_cdf = np.searchsorted(self.reference, self.reference, side="right") / len(self.reference)
 
-    def check(self, values: np.ndarray, alpha: float) -> FeatureDrift:
-        values = values[np.isfinite(values)]
-        n = len(values)
-        if n == 0:
-            return FeatureDrift(self.name, self.test, 0.0, math.inf, 0.0, False, n)
-        stat = ks_statistic(self.reference, values, self.reference_cdf)
-        thr = ks_threshold(len(self.reference), n, alpha)
-        return FeatureDrift(self.name, self.test, stat, thr, stat / thr, stat > thr, n)
+
+def _ks_drift(test: _Numeric, stat: float, n: int, alpha: float) -> FeatureDrift:
+    if n == 0:
+        return FeatureDrift(test.name, test.test, 0.0, math.inf, 0.0, False, 0)
+    thr = ks_threshold(len(test.reference), n, alpha)
+    return FeatureDrift(test.name, test.test, stat, thr, stat / thr, stat > thr, n)
+
+
+class _KSBlock:
+    """The KS statistics of all numeric features in a few NumPy calls, whatever their number.
+
+    A served value ``x`` enters the window as its ranks in its feature's sorted reference,
+    ``a = #ref < x`` and ``b = #ref <= x``. At a check, the histograms of ``a`` and ``b`` give the
+    window's empirical CDF at every reference value ``v`` (``#win <= v`` = number of ``a`` below
+    ``#ref <= v``) and at the largest window value between two reference values (number of ``b``
+    up to that gap). Between those points ``F_ref`` is constant and ``F_win`` moves monotonically,
+    so ``sup |F_ref - F_win|`` is reached at one of them: the statistic is exactly the one
+    ``scipy.stats.ks_2samp`` computes over every point of both samples."""
+
+    def __init__(self, tests: list[_Numeric], window: int):
+        self.tests = tests
+        d = len(tests)
+        sizes = np.array([len(t.reference) for t in tests], dtype=np.int64)
+        self.sizes = sizes
+        self.offsets = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]]).astype(np.int64)
+        self.total = int((sizes + 1).sum())
+        self.a = np.full((window, d), -1, dtype=np.int64)
+        self.b = np.full((window, d), -1, dtype=np.int64)
+        idx_a, ref_a, feat_a, idx_b, ref_b, feat_b = [], [], [], [], [], []
+        for f, t in enumerate(tests):
+            m = len(t.reference)
+            counts = np.searchsorted(t.reference, np.unique(t.reference), side="right")  # #ref <= v, v distinct
+            idx_a.append(self.offsets[f] + counts - 1)
+            ref_a.append(counts / m)
+            feat_a.append(np.full(len(counts), f))
+            gaps = np.concatenate([[0], counts])
+            idx_b.append(self.offsets[f] + gaps)
+            ref_b.append(gaps / m)
+            feat_b.append(np.full(len(gaps), f))
+        self.idx_a, self.ref_a, self.feat_a = np.concatenate(idx_a), np.concatenate(ref_a), np.concatenate(feat_a)
+        self.idx_b, self.ref_b, self.feat_b = np.concatenate(idx_b), np.concatenate(ref_b), np.concatenate(feat_b)
+        self.starts_a = np.concatenate([[0], np.cumsum([len(x) for x in idx_a])[:-1]])
+        self.starts_b = np.concatenate([[0], np.cumsum([len(x) for x in idx_b])[:-1]])
+
+    def put(self, idx: np.ndarray, block: np.ndarray) -> None:
+        """Rows ``block`` (k x features, NaN for missing) into window slots ``idx``."""
+        columns = block.T
+        a = np.array([np.searchsorted(t.reference, col, side="left") for t, col in zip(self.tests, columns)]).T
+        b = np.array([np.searchsorted(t.reference, col, side="right") for t, col in zip(self.tests, columns)]).T
+        a += self.offsets
+        b += self.offsets
+        missing = np.isnan(block)
+        if missing.any():
+            a[missing] = -1
+            b[missing] = -1
+        self.a[idx] = a
+        self.b[idx] = b
+
+    def statistics(self, filled: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per feature: the KS statistic and the number of window values it covers."""
+        a, b = self.a[:filled], self.b[:filled]
+        present = a >= 0
+        n = present.sum(axis=0)
+        if not present.all():
+            a, b = a[present], b[present]
+        ca = np.cumsum(np.bincount(a.ravel(), minlength=self.total))
+        cb = np.cumsum(np.bincount(b.ravel(), minlength=self.total))
+        before_a = np.concatenate([[0], ca])[self.offsets]  # counts of the features before each segment
+        before_b = np.concatenate([[0], cb])[self.offsets]
+        safe_n = np.maximum(n, 1)
+        diff_a = np.abs(self.ref_a - (ca[self.idx_a] - before_a[self.feat_a]) / safe_n[self.feat_a])
+        diff_b = np.abs(self.ref_b - (cb[self.idx_b] - before_b[self.feat_b]) / safe_n[self.feat_b])
+        stat = np.maximum(np.maximum.reduceat(diff_a, self.starts_a), np.maximum.reduceat(diff_b, self.starts_b))
+        return np.where(n > 0, stat, 0.0), n
 
 
 class _Categorical:
@@ -277,17 +346,17 @@ class DriftTracker:
             elif isinstance(test, _Categorical):
                 self.categorical.append((j, test))
         self.num_index = [j for j, _ in self.numeric]
-        self.num_buffer = np.full((w, len(self.numeric)), np.nan)
+        self.ks = _KSBlock([t for _, t in self.numeric], w) if self.numeric else None
         self.cat_buffer = np.full((w, len(self.categorical)), -1, dtype=np.int64)
         self.prediction = _reference_test(reference["prediction"]) if reference.get("prediction") else None
-        self.pred_buffer = (
-            np.full(w, -1, dtype=np.int64) if isinstance(self.prediction, _Categorical) else np.full(w, np.nan)
-        )
+        self.pred_buffer = np.full(w, -1, dtype=np.int64)  # a classifier's labels (codes)
+        self.pred_ks = _KSBlock([self.prediction], w) if isinstance(self.prediction, _Numeric) else None
         self.alpha = level_for_ert(self.config.ert_rows, self.config.check_every, self.n_features)
         self.pos = 0
         self.filled = 0
         self.since_check = 0
         self.pending: list = []
+        self.last_check = -math.inf
         self.pending_predictions: list = []
         self.report = DriftReport(
             model=model,
@@ -318,8 +387,10 @@ class DriftTracker:
             self.pending_predictions.extend(predictions)
         self.report.rows_seen += n
         self.since_check += n
-        if self.since_check >= self.config.check_every and self.filled + len(self.pending) >= self.config.window:
-            return self.check()
+        config = self.config
+        if self.since_check >= config.check_every and self.filled + len(self.pending) >= config.window:
+            if config.min_interval_s <= 0 or time.monotonic() - self.last_check >= config.min_interval_s:
+                return self.check()
         return None
 
     def _flush(self) -> None:
@@ -336,7 +407,7 @@ class DriftTracker:
                 block = np.asarray(rows, dtype=float)[:, self.num_index]
             except (TypeError, ValueError):  # strings (categorical columns), nulls, ragged rows
                 block = np.array([[_to_float(row[j]) for j in self.num_index] for row in rows], dtype=float)
-            self.num_buffer[idx] = block
+            self.ks.put(idx, block)  # type: ignore[union-attr]
         for c, (j, test) in enumerate(self.categorical):
             self.cat_buffer[idx, c] = [test.code(row[j]) for row in rows]
         pred = self.prediction
@@ -344,22 +415,30 @@ class DriftTracker:
             if isinstance(pred, _Categorical):
                 self.pred_buffer[idx] = [pred.code(v) for v in preds]
             else:
-                self.pred_buffer[idx] = [_to_float(v) for v in preds]
+                self.pred_ks.put(idx, np.array([[_to_float(v)] for v in preds], dtype=float))  # type: ignore[union-attr]
         self.pos = int((self.pos + k) % w)
         self.filled = min(w, self.filled + k)
 
     def check(self) -> DriftReport:
         self._flush()
         self.since_check = 0
+        self.last_check = time.monotonic()
         filled, alpha = self.filled, self.alpha
         report = self.report
-        numbers = self.num_buffer[:filled]
         codes = self.cat_buffer[:filled]
-        found = [test.check(numbers[:, k], alpha) for k, (_, test) in enumerate(self.numeric)]
+        found = []
+        if self.ks is not None:
+            stats, counts = self.ks.statistics(filled)
+            for (_, test), stat, n in zip(self.numeric, stats.tolist(), counts.tolist()):
+                found.append(_ks_drift(test, stat, n, alpha))
         found += [test.check(codes[:, k], alpha) for k, (_, test) in enumerate(self.categorical)]
         order = {name: i for i, name in enumerate(self.tracked)}
         report.features = sorted(found, key=lambda f: order[f.feature])
-        report.prediction = self.prediction.check(self.pred_buffer[:filled], alpha) if self.prediction else None
+        if isinstance(self.prediction, _Categorical):
+            report.prediction = self.prediction.check(self.pred_buffer[:filled], alpha)
+        elif self.pred_ks is not None and self.prediction is not None:
+            stats, counts = self.pred_ks.statistics(filled)
+            report.prediction = _ks_drift(self.prediction, float(stats[0]), int(counts[0]), alpha)
         top = max((f.score for f in report.features), default=0.0)
         if report.detected:
             report.detected = top >= self.release

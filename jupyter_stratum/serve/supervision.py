@@ -15,13 +15,14 @@ from .feedback import FeedbackTracker
 
 @dataclass
 class SupervisionOptions:
-    """``--drift-window``, ``--drift-check-every``, ``--drift-ert``, ``--no-drift``, ``--capture N``
+    """``--drift-window``, ``--drift-check-every``, ``--drift-ert``, ``--drift-min-interval-ms``, ``--no-drift``, ``--capture N``
     (with ``--capture-dir``), ``--label-window``."""
 
     drift: bool = True
     window: int = 200
     check_every: int = 50
     ert_rows: float = 1_000_000
+    min_interval_s: float = 0.02
     capture: int = 0
     capture_dir: str | None = None
     label_window: int = 500
@@ -43,7 +44,12 @@ class Supervision:
         elif not isinstance(reference, dict) or not reference.get("features"):
             self.drift_off = "the bundle has no reference statistics (rebuild it from a version registered with them)"
         else:
-            config = DriftConfig(window=options.window, check_every=options.check_every, ert_rows=options.ert_rows)
+            config = DriftConfig(
+                window=options.window,
+                check_every=options.check_every,
+                ert_rows=options.ert_rows,
+                min_interval_s=options.min_interval_s,
+            )
             self.drift = DriftTracker(reference, columns, config, model=model.name, version=model.version)
         self.feedback = FeedbackTracker(model.task, window=options.label_window)
         self.capture: RowCapture | None = None
@@ -79,7 +85,14 @@ class Supervision:
                     self.capture.labels(str(rid), label if isinstance(label, list) else [label])
         return {"matched": result.matched, "rows": result.rows, "unknown": result.unknown, **self.feedback.to_dict()}
 
+    def refresh(self) -> None:
+        """Check the rows served since the last check (a scrape or a GET of /drift reads the newest)."""
+        drift = self.drift
+        if drift is not None and drift.pending and drift.filled + len(drift.pending) >= drift.config.window:
+            drift.check()
+
     def drift_json(self) -> dict:
+        self.refresh()
         out: dict[str, Any] = {"name": self.model.name, "version": self.model.version}
         if self.drift is None:
             out.update(enabled=False, reason=self.drift_off)
@@ -90,5 +103,6 @@ class Supervision:
         return out
 
     def render_metrics(self) -> list[str]:
+        self.refresh()
         lines = self.drift.render_metrics() if self.drift is not None else []
         return lines + self.feedback.render_metrics()

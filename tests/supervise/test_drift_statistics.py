@@ -111,7 +111,7 @@ def fitted_stream():
     rng = np.random.default_rng(1)
     train = _frame(rng, 2000)
     ref = reference_statistics(train).to_dict()
-    tracker = DriftTracker(ref, list(train.columns), DriftConfig(window=100, check_every=10))
+    tracker = DriftTracker(ref, list(train.columns), DriftConfig(window=100, check_every=10, min_interval_s=0))
     served = _frame(rng, 237, shift=0.3, shifted=(0, 2))
     for start in range(0, len(served), 7):  # requests of 7 rows
         tracker.observe(served.iloc[start : start + 7].values.tolist())
@@ -122,7 +122,7 @@ def fitted_stream():
 def test_drift_alarms_on_shift_not_on_same_distribution():
     rng = np.random.default_rng(3)
     train = _frame(rng, 5000)
-    tracker = DriftTracker(reference_statistics(train).to_dict(), list(train.columns), DriftConfig())
+    tracker = DriftTracker(reference_statistics(train).to_dict(), list(train.columns), DriftConfig(min_interval_s=0))
     same = _frame(rng, 4000)
     for row in same.values.tolist():
         tracker.observe([row])

@@ -52,6 +52,8 @@ def test_drift_feedback_metrics_and_capture(drift_bundle, mixed, serve, tmp_path
         str(WINDOW),
         "--drift-check-every",
         "10",
+        "--drift-min-interval-ms",
+        "0",
         "--capture",
         "40",
         "--capture-dir",
