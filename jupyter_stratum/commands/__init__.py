@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "monitor": ".monitor",
     "alias": ".alias",
     "events": ".events",
+    "supervise": ".supervise",
 }
 
 

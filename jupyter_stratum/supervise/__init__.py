@@ -17,6 +17,10 @@ _LAZY = {
     "DriftConfig": ".drift",
     "ks_statistic": ".drift",
     "chi2_statistic": ".drift",
+    "Policy": ".policy",
+    "parse_policy": ".policy",
+    "load_policy": ".policy",
+    "Supervisor": ".supervisor",
 }
 
 __all__ = sorted(_LAZY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import lineage_of, records_of
+from _helpers import records_of
 from scipy import stats
 from sklearn.metrics import accuracy_score
 
@@ -15,39 +15,12 @@ TOKEN = "t0k-supervise"
 WINDOW = 60
 
 
-@pytest.fixture(scope="module")
-def drift_bundle(tmp_path_factory, mixed):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from jupyter_stratum.bundle import build_bundle
-    from jupyter_stratum.registry import open_registry
-    from jupyter_stratum.supervise.reference import reference_statistics
-
-    X_train, X_test, y_train, y_test = mixed
-    pre = ColumnTransformer(
-        [
-            ("num", StandardScaler(), ["age", "visits", "spend"]),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-        ]
-    )
-    model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=1000))]).fit(X_train, y_train)
-    reference = reference_statistics(X_train, model.predict(X_test), task="classification")
-    lineage = {**lineage_of(model, X_train, X_test, "classification", ["churn", "stay"]), "reference": reference}
-    registry = open_registry(tmp_path_factory.mktemp("supervise-registry"))
-    mv = registry.register("churn", model, lineage=lineage)
-    bundle = build_bundle(mv.ref, tmp_path_factory.mktemp("bundles") / "churn-1", registry=registry, force=True)
-    return bundle, model, reference
-
-
 def test_drift_feedback_metrics_and_capture(drift_bundle, mixed, serve, tmp_path):
     bundle, model, reference = drift_bundle
     _, X_test, _, y_test = mixed
     capture_dir = tmp_path / "capture"
     server = serve(
-        bundle.path,
+        bundle,
         "--drift-window",
         str(WINDOW),
         "--drift-check-every",
