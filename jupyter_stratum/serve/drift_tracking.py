@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+#: the longest pause ``cpu_share`` may put between two checks
+MAX_CHECK_INTERVAL_S = 1.0
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 OTHER = "__other__"
@@ -128,6 +130,9 @@ class DriftConfig:
     check_every: int = 50
     ert_rows: float = 1_000_000
     min_interval_s: float = 0.02
+    #: and at least ``check's duration / cpu_share`` between checks: checks take at most this share of
+    #: the runtime's thread whatever the traffic and the number of features
+    cpu_share: float = 0.03
 
     def __post_init__(self) -> None:
         if self.window < 10:
@@ -356,7 +361,7 @@ class DriftTracker:
         self.filled = 0
         self.since_check = 0
         self.pending: list = []
-        self.last_check = -math.inf
+        self.next_check = -math.inf
         self.pending_predictions: list = []
         self.report = DriftReport(
             model=model,
@@ -380,16 +385,21 @@ class DriftTracker:
         when this call ran a check, else None. Rows are only queued here (the request path pays a
         list append); they enter the windows in one NumPy step at the next check."""
         n = len(rows)
-        self.pending.extend(rows)
+        pending = self.pending
+        pending.extend(rows)
         if self.prediction is not None:
             if predictions is None or len(predictions) != n:
                 predictions = [None] * n
             self.pending_predictions.extend(predictions)
+        w = self.config.window
+        if len(pending) > 2 * w:  # between two checks only the newest window counts: hold no more
+            del pending[:-w]
+            del self.pending_predictions[:-w]
         self.report.rows_seen += n
         self.since_check += n
         config = self.config
         if self.since_check >= config.check_every and self.filled + len(self.pending) >= config.window:
-            if config.min_interval_s <= 0 or time.monotonic() - self.last_check >= config.min_interval_s:
+            if config.min_interval_s <= 0 or time.monotonic() >= self.next_check:
                 return self.check()
         return None
 
@@ -420,9 +430,9 @@ class DriftTracker:
         self.filled = min(w, self.filled + k)
 
     def check(self) -> DriftReport:
+        started = time.monotonic()
         self._flush()
         self.since_check = 0
-        self.last_check = time.monotonic()
         filled, alpha = self.filled, self.alpha
         report = self.report
         codes = self.cat_buffer[:filled]
@@ -447,6 +457,9 @@ class DriftTracker:
             report.alarms += 1
         report.checks += 1
         report.checked_at = time.time()
+        ended = time.monotonic()
+        pause = min(MAX_CHECK_INTERVAL_S, (ended - started) / self.config.cpu_share)
+        self.next_check = ended + max(self.config.min_interval_s, pause)
         return report
 
     def render_metrics(self) -> list[str]:

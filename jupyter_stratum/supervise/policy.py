@@ -64,8 +64,15 @@ class AccuracyRule(_Strict):
     min_labels: int = Field(50, ge=1)
 
 
+DataSource = Literal["training", "captured"]
+
+
+def _both_sources() -> list[DataSource]:
+    return ["training", "captured"]
+
+
 class Retrain(_Strict):
-    data: list[Literal["training", "captured"]] = Field(default_factory=lambda: ["training", "captured"])
+    data: list[DataSource] = Field(default_factory=_both_sources)
 
 
 class Promote(_Strict):
