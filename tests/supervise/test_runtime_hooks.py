@@ -107,6 +107,12 @@ def test_drift_feedback_metrics_and_capture(drift_bundle, mixed, serve, tmp_path
     )
     assert metrics['stratum_live_metric{metric="accuracy"}'] == pytest.approx(answer_accuracy(model, X_test, y_test))
     assert metrics["stratum_labelled_window_rows"] == 50
+    # the monitor reads the same numbers
+    from jupyter_stratum.monitor.metrics import compute_stats, scrape
+
+    host = compute_stats(scrape("edge", server.url))
+    assert host.drift_detected == 1 and (host.drifted_features, host.tracked_features) == (2, 4)
+    assert host.live_metric == pytest.approx(answer_accuracy(model, X_test, y_test))
 
     # the capture keeps at most 40 rows, the newest, with the labels that came back
     captured = read_capture(capture_dir)
