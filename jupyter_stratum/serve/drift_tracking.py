@@ -378,7 +378,8 @@ class DriftTracker:
 
     @property
     def tracked(self) -> list[str]:
-        return [t.name for _, t in sorted(self.numeric + self.categorical, key=lambda jt: jt[0])]
+        named = [(j, t.name) for j, t in self.numeric] + [(j, t.name) for j, t in self.categorical]
+        return [name for _, name in sorted(named)]
 
     def observe(self, rows: list, predictions: list | None = None) -> DriftReport | None:
         """Add served rows (lists in column order) and their predictions; returns the new report
