@@ -65,3 +65,9 @@ class DeployError(StratumError):
     """A deployment cannot be generated or run (bad inventory, unreachable host...)."""
 
     area = "deploy"
+
+
+class SuperviseError(StratumError):
+    """A supervision policy is invalid, or the supervisor cannot reach what it watches."""
+
+    area = "supervise"

@@ -286,6 +286,8 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
         **base,
         copy_key: copy_section,
         "sample": sample,
+        # what the runtime's drift tracking compares served rows with (None: no drift tracking)
+        "reference": jsonable(getattr(mv, "reference", None)),
         "requirements": requirements,
         "python": python_minor,
         "algorithm": getattr(mv, "algorithm", None) or type(model).__name__,

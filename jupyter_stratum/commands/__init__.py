@@ -36,6 +36,9 @@ COMMANDS: dict[str, str] = {
     "rollback": ".rollback",
     "deployments": ".deployments",
     "monitor": ".monitor",
+    "alias": ".alias",
+    "events": ".events",
+    "supervise": ".supervise",
 }
 
 

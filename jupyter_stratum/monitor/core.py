@@ -68,7 +68,20 @@ class MonitorSample:
     def rows(self) -> list[dict]:
         return [s.row() for s in self.stats]
 
-    _HEAD = ["host", "up", "req/s", "err %", "p50 ms", "p95 ms", "p99 ms", "cpu %", "mem MB", "requests"]
+    _HEAD = [
+        "host",
+        "up",
+        "req/s",
+        "err %",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "cpu %",
+        "mem MB",
+        "requests",
+        "drift",
+        "live",
+    ]
 
     def _cells(self) -> list[list[str]]:
         f = lambda v, d=1: "-" if (v is None or (isinstance(v, float) and math.isnan(v))) else f"{v:.{d}f}"  # noqa: E731
@@ -84,6 +97,8 @@ class MonitorSample:
                 f(s.cpu_percent),
                 f(s.memory_mb),
                 f(s.requests_total, 0),
+                f"{s.drifted_features}/{s.tracked_features}" if s.tracked_features else "-",
+                f(s.live_metric, 3),
             ]
             for s in self.stats
         ]

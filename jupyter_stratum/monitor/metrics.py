@@ -84,6 +84,10 @@ class Scrape:
     cpu_seconds: float = math.nan
     memory_bytes: float = math.nan
     model: str = ""
+    drift_scores: dict[str, float] = field(default_factory=dict)  # feature -> statistic / threshold
+    drift_detected: float = math.nan  # 1 / 0; NaN when the runtime does not track drift
+    live_metric: float = math.nan  # over the labelled window
+    live_metric_name: str = ""
 
     @classmethod
     def from_text(cls, host: str, url: str, text: str, at: float | None = None) -> Scrape:
@@ -107,6 +111,12 @@ class Scrape:
                 s.memory_bytes = value
             elif name == "stratum_model_info":
                 s.model = f"{labels.get('model', '')}@{labels.get('version', '')}"
+            elif name == "stratum_drift_score" and labels.get("feature") != "prediction":
+                s.drift_scores[labels.get("feature", "")] = value
+            elif name == "stratum_drift_detected":
+                s.drift_detected = value
+            elif name == "stratum_live_metric":
+                s.live_metric, s.live_metric_name = value, labels.get("metric", "")
         s.buckets = sorted(buckets.items())
         return s
 
@@ -142,6 +152,11 @@ class HostStats:
     cpu_percent: float = math.nan
     memory_mb: float = math.nan
     error: str = ""
+    drift_detected: float = math.nan  # 1 / 0 at the runtime's last check; NaN: not tracked
+    drifted_features: int = 0  # features whose score is >= 1
+    tracked_features: int = 0
+    live_metric: float = math.nan
+    live_metric_name: str = ""
 
     def row(self) -> dict:
         return {
@@ -159,6 +174,10 @@ class HostStats:
                 "memory_mb",
                 "requests_total",
                 "errors_total",
+                "drift_detected",
+                "drifted_features",
+                "tracked_features",
+                "live_metric",
             )
         }
 
@@ -174,6 +193,10 @@ def compute_stats(new: Scrape, old: Scrape | None = None) -> HostStats:
     if not new.up:
         return st
     st.requests_total, st.errors_total = new.requests, new.errors
+    st.drift_detected = new.drift_detected
+    st.tracked_features = len(new.drift_scores)
+    st.drifted_features = sum(score >= 1.0 for score in new.drift_scores.values())
+    st.live_metric, st.live_metric_name = new.live_metric, new.live_metric_name
     st.memory_mb = new.memory_bytes / 2**20 if not math.isnan(new.memory_bytes) else math.nan
     buckets = new.buckets
     if old is not None and old.up and new.time > old.time and new.requests >= old.requests:

@@ -24,6 +24,7 @@ JSON_FIELDS = (
     "library_versions",
     "extra",
     "sample",
+    "reference",
 )
 VERSION_COLUMNS = (
     "name",
@@ -50,8 +51,30 @@ VERSION_COLUMNS = (
     "sha256",
     "extra",
     "sample",
+    "reference",
 )
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: aliases (name@champion -> a version) and the append-only event log of each model
+ALIASES_AND_EVENTS = """
+CREATE TABLE IF NOT EXISTS aliases (
+    model_name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (model_name, alias)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    version INTEGER,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_model ON events (model_name, id);
+"""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_versions (
     name TEXT NOT NULL,
@@ -78,6 +101,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
     sha256 TEXT NOT NULL,
     extra TEXT NOT NULL,
     sample TEXT,
+    reference TEXT,
     PRIMARY KEY (name, version)
 );
 CREATE TABLE IF NOT EXISTS deployments (
@@ -90,6 +114,7 @@ CREATE TABLE IF NOT EXISTS deployments (
 );
 CREATE INDEX IF NOT EXISTS deployments_by_model ON deployments (model_name, id);
 """
+SCHEMA += ALIASES_AND_EVENTS
 #: from schema N-1 to N: statements run in one transaction when an older registry is opened
 MIGRATIONS = {
     # 2: the training sample (a few holdout rows and the model's own answers, which bundles check
@@ -97,6 +122,11 @@ MIGRATIONS = {
     2: [
         "ALTER TABLE model_versions ADD COLUMN sample TEXT",
         "UPDATE model_versions SET sample = json_extract(extra, '$.sample'), extra = json_remove(extra, '$.sample')",
+    ],
+    # 3: aliases, the event log, and the reference statistics drift detection compares served rows with
+    3: [
+        "ALTER TABLE model_versions ADD COLUMN reference TEXT",
+        *filter(str.strip, ALIASES_AND_EVENTS.split(";")),
     ],
 }
 
@@ -128,6 +158,22 @@ class ModelIndex(Protocol):
     def get_deployment(self, deployment_id: int) -> dict | None: ...
 
     def deployments(self, name: str | None) -> list[dict]: ...
+
+    def set_alias(self, name: str, alias: str, version: int, updated_at: str, updated_by: str, event: dict) -> None:
+        """Point ``name@alias`` at ``version`` and append ``event`` (a row for :meth:`add_event`, whose
+        ``details`` get ``previous``: the version it pointed at, or None) in one transaction."""
+
+    def delete_alias(self, name: str, alias: str, event: dict) -> int | None:
+        """Remove ``name@alias`` and append ``event`` in one transaction; the version it pointed at, or None."""
+
+    def aliases(self, name: str) -> list[dict]:
+        """Rows ``name, alias, version, updated_at, updated_by`` of one model, by alias."""
+
+    def add_event(self, event: dict) -> int:
+        """Append ``{name, kind, time, actor, version, details}``; return its id."""
+
+    def events(self, name: str, after_id: int = 0) -> list[dict]:
+        """Events of ``name`` with id > ``after_id``, oldest first."""
 
 
 class SQLiteIndex:
@@ -295,9 +341,74 @@ class SQLiteIndex:
                 rows = conn.execute("SELECT * FROM deployments WHERE model_name = ? ORDER BY id", (name,)).fetchall()
         return [_decode_deployment(r) for r in rows]
 
+    # -- aliases and events --------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: int, updated_at: str, updated_by: str, event: dict) -> None:
+        with self.transaction() as conn:
+            found = conn.execute(
+                "SELECT version FROM aliases WHERE model_name = ? AND alias = ?", (name, alias)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO aliases (model_name, alias, version, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (model_name, alias) DO UPDATE SET version = excluded.version, "
+                "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                (name, alias, version, updated_at, updated_by),
+            )
+            previous = found[0] if found is not None else None
+            _insert_event(conn, {**event, "details": {**event.get("details", {}), "previous": previous}})
+
+    def delete_alias(self, name: str, alias: str, event: dict) -> int | None:
+        with self.transaction() as conn:
+            found = conn.execute(
+                "SELECT version FROM aliases WHERE model_name = ? AND alias = ?", (name, alias)
+            ).fetchone()
+            if found is None:
+                return None
+            conn.execute("DELETE FROM aliases WHERE model_name = ? AND alias = ?", (name, alias))
+            _insert_event(conn, {**event, "version": found[0]})
+            return found[0]
+
+    def aliases(self, name: str) -> list[dict]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT model_name AS name, alias, version, updated_at, updated_by FROM aliases "
+                "WHERE model_name = ? ORDER BY alias",
+                (name,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def add_event(self, event: dict) -> int:
+        with self.transaction() as conn:
+            return _insert_event(conn, event)
+
+    def events(self, name: str, after_id: int = 0) -> list[dict]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, model_name AS name, kind, time, actor, version, details FROM events "
+                "WHERE model_name = ? AND id > ? ORDER BY id",
+                (name, after_id),
+            ).fetchall()
+        return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
+
     def integrity_check(self) -> str:
         with self.connect() as conn:
             return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _insert_event(conn: sqlite3.Connection, event: dict) -> int:
+    cur = conn.execute(
+        "INSERT INTO events (model_name, kind, time, actor, version, details) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            event["name"],
+            event["kind"],
+            event["time"],
+            event["actor"],
+            event.get("version"),
+            json.dumps(event.get("details") or {}, allow_nan=False, sort_keys=True),
+        ),
+    )
+    if cur.lastrowid is None:  # sqlite3 sets it after every successful INSERT
+        raise RegistryError("SQLite stored the event without giving its id.")
+    return cur.lastrowid
 
 
 def _encode(row: dict) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..jsonsafe import to_jsonable
+from .reference import ReferenceStats
 from .refs import format_ref
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,9 +63,11 @@ class ModelVersion:
     sha256: str = ""
     extra: dict = field(default_factory=dict)
     sample: Sample | None = None
+    reference: ReferenceStats | None = None  # what drift detection compares served rows with
 
     def __post_init__(self) -> None:
         self.sample = Sample.coerce(self.sample)
+        self.reference = ReferenceStats.coerce(self.reference)
 
     #: the registry this record came from: not a field (a ClassVar to dataclasses, set per
     #: instance by :meth:`from_dict`), so that ``dataclasses.asdict``, equality and repr
@@ -108,8 +111,8 @@ def fields_of_record() -> tuple[dataclasses.Field, ...]:
 
 def lineage_fields() -> list[str]:
     """The fields a person reads about a version (the sidebar's detail, in order): all but the raw
-    sample rows, which are for the bundle builder."""
-    return [f.name for f in fields_of_record() if f.name != "sample"]
+    sample rows, which are for the bundle builder, and the reference statistics, which are for drift."""
+    return [f.name for f in fields_of_record() if f.name not in ("sample", "reference")]
 
 
 #: fields that register() sets itself; every other field may come from ``lineage``

@@ -1,8 +1,9 @@
-"""Model names and references ("churn", "churn@3") and their validation."""
+"""Model names and references ("churn", "churn@3", "churn@champion") and their validation."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..errors import RegistryError
 
@@ -17,22 +18,48 @@ def validate_name(name: object) -> str:
     return name
 
 
-def parse_ref(ref: object) -> tuple[str, int | None]:
-    """Split ``"churn@3"`` into ``("churn", 3)``; ``"churn"`` / ``"churn@latest"`` give ``("churn", None)``."""
+@dataclass(frozen=True)
+class Ref:
+    """A parsed reference: ``name`` and at most one of ``version`` / ``alias`` (neither: the latest)."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+
+def split_ref(ref: object) -> Ref:
+    """``"churn"`` / ``"churn@latest"`` (latest), ``"churn@3"`` (version 3), ``"churn@champion"`` (an alias)."""
+    from .events import ALIAS_PATTERN, ALIAS_RULE
+
     if not isinstance(ref, str) or not ref.strip():
         raise RegistryError(
-            f"{ref!r} is not a model reference: write 'NAME' for the latest version or 'NAME@N' for version N."
+            f"{ref!r} is not a model reference: write 'NAME' for the latest version, 'NAME@N' for version N "
+            "or 'NAME@ALIAS' (for example 'churn@champion')."
         )
     name, sep, version = ref.strip().partition("@")
     validate_name(name)
     if not sep or version == "latest":
-        return name, None
-    if not version.isdigit() or int(version) < 1:
+        return Ref(name)
+    if version.isdigit() and int(version) >= 1:
+        return Ref(name, version=int(version))
+    if ALIAS_PATTERN.match(version):
+        return Ref(name, alias=version)
+    raise RegistryError(
+        f"{ref!r}: after '@' write a version number >= 1 (for example '{name}@3') or an alias ({ALIAS_RULE}, "
+        f"for example '{name}@champion'), or leave it out for the latest version ('{name}')."
+    )
+
+
+def parse_ref(ref: object) -> tuple[str, int | None]:
+    """Split ``"churn@3"`` into ``("churn", 3)``; ``"churn"`` / ``"churn@latest"`` give ``("churn", None)``.
+    An alias (``"churn@champion"``) names no fixed version: resolve it with ``Registry.get``."""
+    parsed = split_ref(ref)
+    if parsed.alias is not None:
         raise RegistryError(
-            f"{ref!r}: the version after '@' must be a whole number >= 1 (for example '{name}@3'), "
-            f"or leave it out for the latest version ('{name}')."
+            f"{ref!r} names an alias, which points at different versions over time; resolve it with "
+            f"Registry.get({ref!r}) (or `stratum show {ref}`) to get its version."
         )
-    return name, int(version)
+    return parsed.name, parsed.version
 
 
 def format_ref(name: str, version: int) -> str:

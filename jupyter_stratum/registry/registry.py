@@ -11,11 +11,12 @@ from ..errors import RegistryError
 from ..jsonsafe import to_jsonable
 from ..secret_keys import is_secret
 from .deployment import Deployment, newest_live
+from .events import ALIAS_DELETED, ALIAS_MOVED, ALIAS_SET, REGISTERED, Alias, ModelEvent, validate_alias, validate_kind
 from .flavors import get_flavor
 from .index import ModelIndex, SQLiteIndex
 from .lineage import build_lineage, current_user
 from .model_version import ModelSummary, ModelVersion
-from .refs import parse_ref, validate_name
+from .refs import split_ref, validate_name
 from .store import ArtifactStore, LocalArtifactStore, sha256_of
 
 INDEX_FILE = "registry.sqlite3"
@@ -97,7 +98,9 @@ class Registry:
                 for attempt in published:
                     self._undo_publish(attempt)
                 raise
-        return ModelVersion.from_dict(row, registry=self)
+        mv = ModelVersion.from_dict(row, registry=self)
+        self.add_event(name, REGISTERED, version=mv.version, actor=mv.author, details={"sha256": mv.sha256})
+        return mv
 
     def _undo_publish(self, row: dict) -> None:
         """Remove the file of a failed attempt, but only once sure its row was not committed
@@ -123,8 +126,11 @@ class Registry:
         return self.index.names()
 
     def get(self, ref: str) -> ModelVersion:
-        """``"churn"`` (latest) or ``"churn@3"``."""
-        name, version = parse_ref(ref)
+        """``"churn"`` (latest), ``"churn@3"`` or ``"churn@champion"`` (the version the alias points at)."""
+        parsed = split_ref(ref)
+        name, version = parsed.name, parsed.version
+        if parsed.alias is not None:
+            version = self._resolve_alias(name, parsed.alias)
         row = self.index.get_version(name, version)
         if row is None:
             self._raise_missing(name, version)
@@ -171,6 +177,80 @@ class Registry:
             f"Train and register one with `%%stratum train {name}`, or set STRATUM_HOME to the "
             "registry you meant."
         )
+
+    # -- aliases and events --------------------------------------------------
+    def _resolve_alias(self, name: str, alias: str) -> int:
+        found = {a["alias"]: a["version"] for a in self.index.aliases(name)}
+        if alias in found:
+            return found[alias]
+        if not self.index.versions(name):
+            self._raise_missing(name, None)
+        known = ", ".join(f"{name}@{a}" for a in sorted(found)) or "none"
+        raise RegistryError(
+            f"{name} has no alias {alias!r} (its aliases: {known}). Set it with "
+            f"`stratum alias {name}@VERSION {alias}` or Registry.set_alias({name!r}, {alias!r}, VERSION)."
+        )
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str | None = None, reason: str = "") -> Alias:
+        """Point ``name@alias`` at ``version`` (creating or moving it); writes an ``alias_set`` or
+        ``alias_moved`` event in the same transaction."""
+        validate_name(name)
+        validate_alias(alias)
+        mv = self.get(f"{name}@{int(version)}")
+        actor = actor or current_user()
+        previous = {a.alias: a.version for a in self.aliases(name)}.get(alias)
+        kind = ALIAS_SET if previous is None else ALIAS_MOVED
+        details = {"alias": alias, **({"reason": reason} if reason else {})}
+        time = now_utc()
+        event = {"name": name, "kind": kind, "time": time, "actor": actor, "version": mv.version, "details": details}
+        self.index.set_alias(name, alias, mv.version, time, actor, event)
+        return Alias(name=name, alias=alias, version=mv.version, updated_at=time, updated_by=actor)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str | None = None, reason: str = "") -> int:
+        """Remove ``name@alias``; returns the version it pointed at. Writes an ``alias_deleted`` event."""
+        validate_name(name)
+        validate_alias(alias)
+        details = {"alias": alias, **({"reason": reason} if reason else {})}
+        event = {"name": name, "kind": ALIAS_DELETED, "time": now_utc(), "actor": actor or current_user()}
+        removed = self.index.delete_alias(name, alias, {**event, "details": details})
+        if removed is None:
+            self._resolve_alias(name, alias)  # raises the helpful error
+        return int(removed)  # type: ignore[arg-type]
+
+    def aliases(self, name: str) -> list[Alias]:
+        """The aliases of model ``name``, by alias."""
+        validate_name(name)
+        return [Alias(**row) for row in self.index.aliases(name)]
+
+    def add_event(
+        self,
+        name: str,
+        kind: str,
+        *,
+        version: int | None = None,
+        actor: str | None = None,
+        details: dict | None = None,
+    ) -> ModelEvent:
+        """Append an event to the log of model ``name`` (append-only: events are never changed)."""
+        validate_name(name)
+        validate_kind(kind)
+        clean = _redact(to_jsonable(dict(details or {})))
+        row = {
+            "name": name,
+            "kind": kind,
+            "time": now_utc(),
+            "actor": actor or current_user(),
+            "version": int(version) if version is not None else None,
+            "details": clean,
+        }
+        return ModelEvent.from_row({**row, "id": self.index.add_event(row)})
+
+    def events(self, name: str, *, after_id: int = 0, kinds: tuple[str, ...] | None = None) -> list[ModelEvent]:
+        """The event log of model ``name`` (a ref works too), oldest first; only ids > ``after_id``
+        and, when given, only ``kinds``."""
+        model = split_ref(name).name
+        found = [ModelEvent.from_row(r) for r in self.index.events(model, after_id)]
+        return [e for e in found if kinds is None or e.kind in kinds]
 
     # -- loading -------------------------------------------------------------
     def load(self, ref: str) -> Any:
@@ -242,7 +322,7 @@ class Registry:
         """Deployment records as stored (JSON, what the server sends), oldest first; of one
         model when ``name`` is given. :meth:`deployments` gives them typed."""
         if name is not None:
-            name, _ = parse_ref(name)
+            name = split_ref(name).name
         return self.index.deployments(name)
 
     def deployments(self, name: str | None = None) -> list[Deployment]:
@@ -252,7 +332,7 @@ class Registry:
     def live_deployment(self, name: str | None = None) -> Deployment | None:
         """The newest live deployment of model ``name`` (a ref works too), or of any model
         when None: a deploy or rollback with a host serving it and no undeploy after it."""
-        model = parse_ref(name)[0] if name is not None else None
+        model = split_ref(name).name if name is not None else None
         return newest_live(self.deployments(model), model)
 
 
@@ -270,5 +350,6 @@ def open_registry(root: str | os.PathLike | None = None) -> Registry:
 
 
 def load(ref: str) -> Any:
-    """``jupyter_stratum.load("churn")`` / ``load("churn@3")``: load a model from the default registry."""
+    """``jupyter_stratum.load("churn")`` / ``load("churn@3")`` / ``load("churn@champion")``: load a model
+    from the default registry."""
     return open_registry().load(ref)

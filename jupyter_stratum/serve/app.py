@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .model_loader import load_bundle
 from .protocol import decode_infer, decode_predict, encode_infer, encode_predict, model_metadata, server_metadata
 from .served import ServedModel
+from .supervision import Supervision, SupervisionOptions
 from .workers import serve_workers, worker_count
 
 
@@ -50,6 +51,7 @@ class ServeApp:
         max_batch_size: int = 64,
         idle_timeout: float = 60.0,
         access_log: bool = False,
+        supervision: SupervisionOptions | None = None,
     ):
         self.model = model
         self.token = token.encode() if token else None
@@ -58,6 +60,9 @@ class ServeApp:
         self.idle_timeout = idle_timeout
         self.access_log = access_log
         self.metrics = Metrics(model.name, model.version, model.backend)
+        # -- supervision hook: request ids, drift, labels, capture (serve/supervision.py)
+        self.supervision = Supervision(model, supervision)
+        self.metrics.extra.append(self.supervision.render_metrics)
         self.ready = True
         self.listener = Listener(
             self.dispatch,
@@ -107,6 +112,10 @@ class ServeApp:
                     self._known_model(base)
                     self._check(method, "POST", headers)
                     self._infer(conn, body, headers)
+                    return
+                if action in ("drift", "feedback"):  # -- supervision hook
+                    self._known_model(base)
+                    self._supervision_route(conn, method, action, headers, body)
                     return
                 conn.endpoint = "metadata"
                 if action == "ready":
@@ -198,15 +207,30 @@ class ServeApp:
         except RecursionError:
             raise RequestError("the body is nested too deeply") from None
 
+    def _supervision_route(self, conn: Connection, method: str, action: str, headers: dict, body: bytes) -> None:
+        if action == "drift":
+            conn.endpoint = "metadata"
+            self._allow(method, "GET")
+            conn.send_json(200, self.supervision.drift_json())
+            return
+        conn.endpoint = "feedback"
+        self._check(method, "POST", headers)  # labels change state: the same token as /predict
+        conn.send_json(200, self.supervision.add_feedback(self._parse_json(body)))
+
     def _predict(self, conn: Connection, body: bytes) -> None:
         batch, n = decode_predict(self._parse_json(body), self.model)
         model = self.model
+        supervision = self.supervision
+        request_id = supervision.new_id()
 
         def done(result, error):
             if error is not None:
                 conn.fail(error)
             else:
-                conn.send_json(200, encode_predict(model, result[0], result[1]))
+                answer = encode_predict(model, result[0], result[1])
+                answer["id"] = request_id
+                conn.send_json(200, answer)
+                supervision.observe(request_id, batch, result[0])  # after the answer is sent
 
         self._submit(conn, batch, n, done)
 
@@ -226,6 +250,9 @@ class ServeApp:
         batch, n, request_id, wanted = decode_infer(request, self.model)
         binary = binary_outputs(request, wanted)
         model = self.model
+        supervision = self.supervision
+        if request_id is None:  # OIP: the client's id if it sent one, else ours
+            request_id = supervision.new_id()
 
         def done(result, error):
             if error is not None:
@@ -234,11 +261,12 @@ class ServeApp:
             response = encode_infer(model, result[0], result[1], request_id, wanted)
             if not binary:
                 conn.send_json(200, response)
-                return
-            response, parts = move_outputs_to_binary(response, binary)
-            head = dumps(response).encode()
-            length = b"Inference-Header-Content-Length: %d\r\n" % len(head)
-            conn.send(200, b"".join([head, *parts]), OCTET_TYPE, length)
+            else:
+                response, parts = move_outputs_to_binary(response, binary)
+                head = dumps(response).encode()
+                length = b"Inference-Header-Content-Length: %d\r\n" % len(head)
+                conn.send(200, b"".join([head, *parts]), OCTET_TYPE, length)
+            supervision.observe(request_id, batch, result[0])  # after the answer is sent
 
         self._submit(conn, batch, n, done)
 
@@ -310,6 +338,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files at start")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    # -- supervision (serve/supervision.py)
+    p.add_argument("--no-drift", action="store_true", help="do not track drift of served rows from the reference")
+    p.add_argument("--drift-window", type=int, default=200, help="served rows per feature compared (default 200)")
+    p.add_argument("--drift-check-every", type=int, default=50, help="rows between drift checks (default 50)")
+    p.add_argument(
+        "--drift-ert",
+        type=float,
+        default=1_000_000,
+        help="expected in-distribution rows between two false drift alarms (default 1000000)",
+    )
+    p.add_argument(
+        "--drift-min-interval-ms", type=float, default=20.0, help="at least this long between drift checks (default 20)"
+    )
+    p.add_argument("--label-window", type=int, default=500, help="labelled rows the live metric covers (default 500)")
+    p.add_argument(
+        "--capture",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the last N served rows, predictions and labels on disk for retraining (default 0: off)",
+    )
+    p.add_argument("--capture-dir", help="where --capture writes (default: BUNDLE/capture)")
     return p
 
 
@@ -364,6 +414,16 @@ def _run_worker(args, token: str | None, port: int | None = None, grpc_port: int
         max_batch_size=args.max_batch_size,
         idle_timeout=args.idle_timeout,
         access_log=args.access_log,
+        supervision=SupervisionOptions(
+            drift=not args.no_drift,
+            window=args.drift_window,
+            check_every=args.drift_check_every,
+            ert_rows=args.drift_ert,
+            min_interval_s=args.drift_min_interval_ms / 1000.0,
+            capture=args.capture,
+            capture_dir=args.capture_dir,
+            label_window=args.label_window,
+        ),
     )
     return asyncio.run(_serve(app, args.host, args.port if port is None else port, grpc_port, ready))
 

@@ -179,6 +179,8 @@ class GrpcService:
             self._authorize(context, app.token)
         body = self._as_request(request)
         batch, n, request_id, wanted = decode_infer(body, app.model)
+        # OIP: the client's id if it sent one, else ours (feedback refers to it)
+        request_id = request.id or request_id or app.supervision.new_id()
         future = asyncio.get_running_loop().create_future()
 
         def done(result, error):
@@ -191,11 +193,12 @@ class GrpcService:
         app.submit(batch, n, done, future.cancelled)
         predictions, probabilities = await future
         response = encode_infer(app.model, predictions, probabilities, request_id, wanted)
+        app.supervision.observe(request_id, batch, predictions)  # drift, live metric, capture: as over HTTP
         out_tensor = self.pb.ModelInferResponse.InferOutputTensor
         return self.pb.ModelInferResponse(
             model_name=response["model_name"],
             model_version=response["model_version"],
-            id=request.id,
+            id=str(request_id),
             outputs=[out_tensor(name=o["name"], datatype=o["datatype"], shape=o["shape"]) for o in response["outputs"]],
             raw_output_contents=[encode_tensor(o["data"], o["datatype"]) for o in response["outputs"]],
         )

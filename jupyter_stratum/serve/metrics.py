@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 
 LATENCY_BUCKETS = (
     0.0001,
@@ -29,7 +30,7 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
-ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "other", "grpc_infer", "grpc_metadata")
+ENDPOINTS = ("predict", "infer", "metadata", "health", "metrics", "feedback", "other", "grpc_infer", "grpc_metadata")
 ERROR_KINDS = (
     "bad_request",
     "unauthorized",
@@ -98,6 +99,8 @@ class Metrics:
         self.in_flight = 0
         self.connections = 0
         self.start_time = time.time()
+        #: more exposition lines, rendered before the process metrics (supervision: drift, live metric)
+        self.extra: list[Callable[[], list[str]]] = []
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)
@@ -152,6 +155,8 @@ class Metrics:
         add("# HELP stratum_open_connections Open client connections.")
         add("# TYPE stratum_open_connections gauge")
         add(f"stratum_open_connections {self.connections}")
+        for render in self.extra:
+            lines.extend(render())
         lines.extend(process_metrics(self.start_time))
         return "\n".join(lines) + "\n"
 

@@ -192,7 +192,13 @@ def train(
         input_schema=input_schema(dataset.X, dataset.image_shape),
     )
     if register and name is not None:
-        version = registry.register(name, model, lineage=lineage(result, spec, X_test), flavor=flavor_of(model))
+        fields = lineage(result, spec, X_test)
+        if not dataset.image_shape:  # drift's reference: the training part's columns, the holdout's predictions
+            from ..supervise.reference import reference_statistics
+
+            X_train = dataset.X.iloc[splits.train]
+            fields["reference"] = reference_statistics(X_train, holdout["y_pred"], task=plan.task)
+        version = registry.register(name, model, lineage=fields, flavor=flavor_of(model))
         result.version = version
         emit(ModelRegistered(version.name, version.version, version.ref))
     return result

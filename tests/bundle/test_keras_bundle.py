@@ -206,7 +206,7 @@ def test_keras_regressor_serves_like_predict(serve, diabetes_mlp_bundle, keras_d
     X, model = keras_diabetes.X_test, keras_diabetes.model
     status, body, _ = server.post("/predict", {"records": records_of(X)})
     assert status == 200, body
-    assert set(body) == {"predictions"}
+    assert set(body) == {"predictions", "id"}  # the id: for labels sent back to /feedback
     expected = model.predict(X)
     np.testing.assert_allclose(body["predictions"], expected, rtol=TIGHT, atol=TIGHT * np.abs(expected).max())
     status, body, _ = server.post("/predict", {"records": records_of(X.iloc[[3]])})

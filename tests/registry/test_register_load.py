@@ -100,7 +100,9 @@ def test_versions_increment_and_refs(registry, fitted_pipeline, breast_cancer):
     assert len({v.artifact for v in registry.versions("churn")}) == 3
     with pytest.raises(RegistryError, match=r"^churn has versions 1-3; there is no version 7\."):
         registry.get("churn@7")
-    with pytest.raises(RegistryError, match="whole number"):
+    with pytest.raises(RegistryError, match="version number >= 1"):
+        registry.get("churn@0")
+    with pytest.raises(RegistryError, match="no alias 'x'"):  # a name after '@' is an alias
         registry.get("churn@x")
 
 

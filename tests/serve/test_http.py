@@ -130,7 +130,7 @@ def test_regression(serve, diabetes_bundle, diabetes):
     X = diabetes.X_test
     status, body, _ = server.post("/predict", {"records": records_of(X)})
     assert status == 200, body
-    assert set(body) == {"predictions"}
+    assert set(body) == {"predictions", "id"}  # the id: for labels sent back to /feedback
     np.testing.assert_allclose(body["predictions"], diabetes.model.predict(X), rtol=1e-9, atol=1e-6)
     status, meta, _ = server.get("/v2/models/diabetes")
     assert meta["outputs"] == [{"name": "predict", "datatype": "FP64", "shape": [-1]}]

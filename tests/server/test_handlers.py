@@ -258,7 +258,7 @@ async def test_model_detail_has_versions_with_lineage_and_deployments(jp_fetch):
     from jupyter_stratum.registry.model_version import lineage_fields
 
     assert answer["fields"] == lineage_fields()
-    assert set(answer["fields"]) == set(v2.to_dict()) - {"sample"}  # the raw rows are for the bundle builder
+    assert set(answer["fields"]) == set(v2.to_dict()) - {"sample", "reference"}  # raw rows: bundle builder, drift
     (dep,) = answer["deployments"]
     assert dep["model"] == "iris-clf@2" and dep["hosts"][0]["host"] == "edge1"
     assert "s3cret" not in json.dumps(answer)

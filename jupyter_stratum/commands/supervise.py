@@ -1,0 +1,65 @@
+"""``stratum supervise NAME --policy FILE [--once] [--dry-run]``: watch a deployed model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HELP = "Watch the hosts serving a model: drift and live accuracy against a policy; decisions go to the event log."
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("name", metavar="NAME", help="The model to supervise.")
+    parser.add_argument(
+        "--policy", required=True, metavar="FILE", help="The policy (YAML: watch, drift, accuracy, ...)."
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="Poll once, decide, record and stop (cron, systemd timers)."
+    )
+    parser.add_argument("--dry-run", action="store_true", help="Decide and record, act on nothing.")
+    parser.add_argument(
+        "--host",
+        action="append",
+        metavar="URL",
+        help="A runtime to poll (repeatable; default: the hosts of the model's live deployment).",
+    )
+    parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
+
+
+@dataclass
+class SuperviseView:
+    name: str
+    polls: list = field(default_factory=list)  # (rows, Decision)
+
+    def to_text(self) -> str:
+        from ..display import text_table
+
+        out = []
+        for rows, decision in self.polls:
+            out.append(text_table(rows))
+            out.append(f"{self.name}: {decision.to_text()}")
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+def run(args, ctx):
+    import time
+
+    from ..registry import open_registry
+    from ..supervise.policy import load_policy
+    from ..supervise.supervisor import Supervisor, hosts_of_live_deployment, summary_rows
+
+    registry = open_registry(args.home)
+    registry.get(args.name)  # a helpful error for an unknown model
+    policy = load_policy(args.policy)
+    hosts = [(url, url) for url in args.host] if args.host else hosts_of_live_deployment(registry, args.name)
+    supervisor = Supervisor(registry, args.name, policy, hosts, dry_run=args.dry_run)
+    view = SuperviseView(args.name)
+    while True:
+        observations, decision = supervisor.run_once()
+        view.polls.append((summary_rows(observations), decision))
+        if args.once:
+            return view
+        ctx.display(f"{args.name}: {decision.to_text()}")
+        time.sleep(policy.watch.every)
