@@ -39,10 +39,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e ".[$(EXTRAS)]"
 	touch $@
 
-## Debian packages the real-part tests use (sshd and network namespaces, Chromium). Needs root.
+## Debian packages the real-part tests use (sshd and network namespaces, Chromium, PostgreSQL). Needs root.
 system-deps:
 	@missing=""; \
-	for c in /usr/sbin/sshd:openssh-server /usr/sbin/ip:iproute2 /usr/bin/chromium:chromium; do \
+	for c in /usr/sbin/sshd:openssh-server /usr/sbin/ip:iproute2 /usr/bin/chromium:chromium /usr/bin/pg_ctlcluster:postgresql; do \
 	  test -e $${c%%:*} || missing="$$missing $${c##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
