@@ -37,6 +37,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e ".[$(EXTRAS)]"
+	@# JupyterHub's proxy for the team-mode tests (tests/team), kept out of the extension's node_modules
+	@if command -v npm >/dev/null; then mkdir -p $(VENV)/chp && echo '{"name": "chp", "private": true}' > $(VENV)/chp/package.json && \
+	  npm install -s --no-audit --no-fund --prefix $(VENV)/chp configurable-http-proxy@5; fi
 	touch $@
 
 ## Debian packages the real-part tests use (sshd and network namespaces, Chromium, PostgreSQL). Needs root.
