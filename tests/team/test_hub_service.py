@@ -210,3 +210,32 @@ def _tiny_model():
 
     X, y = load_iris(return_X_y=True)
     return DecisionTreeClassifier(max_depth=1).fit(X, y)
+
+
+def test_registry_interface_through_the_service(hub, monkeypatch, tmp_path):
+    """open_registry(), jupyter_stratum.load("name@alias") and `stratum models` against the service."""
+    from sklearn.datasets import load_iris
+
+    from jupyter_stratum.errors import RegistryError
+    from jupyter_stratum.registry import open_registry
+
+    X, _y = load_iris(return_X_y=True)
+    model = _tiny_model()
+    monkeypatch.setenv("STRATUM_REGISTRY_URL", hub["url"].removesuffix("/api"))
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["ana"])
+    mv = open_registry().register("fraud-client", model, lineage={"metric": "accuracy", "cv_score": 0.8})
+    assert (mv.name, mv.version, mv.author) == ("fraud-client", 1, "ana")
+    with pytest.raises(RegistryError, match="fleet-plant-a-deployers"):
+        monkeypatch.setenv("STRATUM_FLEET", "plant-a")
+        open_registry().set_alias("fraud-client", "champion", 1)
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["ben"])
+    open_registry().set_alias("fraud-client", "champion", 1)
+    assert (jupyter_stratum.load("fraud-client@champion").predict(X) == model.predict(X)).all()
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "stratum"), "models"], capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0 and "fraud-client" in listed.stdout, listed.stderr
+    assert "churn-rf" not in listed.stdout
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["cat"])
+    with pytest.raises(RegistryError, match="team-fraud"):
+        jupyter_stratum.load("fraud-client@champion")
