@@ -59,3 +59,7 @@ c.JupyterHub.load_roles = [
 ]
 # single-user servers (when spawned) point the kernels at the service
 c.Spawner.environment = {"STRATUM_REGISTRY_URL": f"http://127.0.0.1:{s['port']}/services/stratum-registry/"}
+if s.get("homes"):  # try-it mode: notebook servers run as the hub's own OS user, one home dir each
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = s["homes"] + "/{username}"
+    c.Spawner.args = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []

@@ -5,21 +5,16 @@ route refuses a missing token, a bad token and (for a model's routes) a user of 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import jupyter_stratum
 from jupyter_stratum.team.service import ROUTES
-from jupyter_stratum.testing.postgres import free_port
+from jupyter_stratum.testing.team_hub import LocalTeamHub, chp_command
 
-REPO = Path(jupyter_stratum.__file__).resolve().parents[1]
 GROUPS = {
     "team-fraud": ["ana", "ben"],
     "team-fraud-trainers": ["ana"],
@@ -29,80 +24,18 @@ GROUPS = {
 }
 
 
-def chp_command() -> str | None:
-    for candidate in (REPO / ".venv" / "chp" / "node_modules" / ".bin" / "configurable-http-proxy",):
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which("configurable-http-proxy")
-
-
 @pytest.fixture(scope="session")
 def hub(postgres, tmp_path_factory):
-    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("httpx")
     pytest.importorskip("jupyterhub")
-    chp = chp_command()
-    if chp is None:
-        pytest.skip("configurable-http-proxy is not installed (npm install configurable-http-proxy)")
-    workdir = tmp_path_factory.mktemp("hub")
-    import psycopg
-
-    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE hubtest")
-    dsn = postgres.dsn.rsplit("/", 1)[0] + "/hubtest"
-    hub_port, proxy_api, hub_api, service_port = (free_port(range(p, 9400)) for p in (9310, 9320, 9330, 9340))
-    admin_token = secrets.token_hex(16)
-    config = {
-        "port": hub_port,
-        "proxy_api": proxy_api,
-        "hub_port": hub_api,
-        "chp": chp,
-        "service_port": service_port,
-        "dsn": dsn,
-        "artifacts": str(workdir / "artifacts"),
-        "home": str(workdir / "service-home"),
-        "admin_token": admin_token,
-        "groups": GROUPS,
-        "python": sys.executable,
-        "repo": str(REPO),
-    }
-    (workdir / "settings.json").write_text(json.dumps(config))
-    shutil.copy(REPO / "cluster" / "team" / "jupyterhub_config.py", workdir / "jupyterhub_config.py")
-    log = open(workdir / "hub.log", "w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyterhub"), "-f", "jupyterhub_config.py"],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "STRATUM_TEAM_SETTINGS": str(workdir / "settings.json")},
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{hub_port}"
-    service = f"{base}/services/stratum-registry/api"
-    admin = httpx.Client(base_url=f"{base}/hub/api", headers={"Authorization": f"token {admin_token}"}, timeout=60)
+    if chp_command() is None:
+        pytest.skip("configurable-http-proxy is not installed (`make venv` puts it in .venv/chp)")
+    team_hub = LocalTeamHub(GROUPS, workdir=tmp_path_factory.mktemp("hub"), postgres=postgres).start()
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (workdir / "hub.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (workdir / "hub.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{service}/models", timeout=5).status_code == 401:  # the service answers via the proxy
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        tokens = {}
-        for user in ("ana", "ben", "cat"):
-            response = admin.post(f"/users/{user}/tokens", json={"note": "test"})
-            assert response.status_code == 201, response.text
-            tokens[user] = response.json()["token"]
-        yield {"url": service, "tokens": tokens, "workdir": workdir}
+        tokens = {user: team_hub.token_for(user) for user in ("ana", "ben", "cat")}
+        yield {"url": team_hub.service_url + "api", "tokens": tokens}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        team_hub.stop()
 
 
 def client(hub, user):
