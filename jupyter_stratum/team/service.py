@@ -345,7 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     registry = open_team_registry(dsn, os.environ.get(ARTIFACTS_ENV) or str(cache / "shared"), cache)
     service = TeamRegistryService(registry, HubAuth(cache_max_age=10))
     app = make_app(service, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"))
-    app.listen(args.port, args.host)
+    # artifacts arrive whole in one request (tornado keeps the body in memory): allow large models
+    max_mb = int(os.environ.get("STRATUM_REGISTRY_MAX_UPLOAD_MB", "2048"))
+    app.listen(args.port, args.host, max_body_size=max_mb << 20, max_buffer_size=max_mb << 20)
     print(f"stratum-registry listening on http://{args.host}:{args.port}", flush=True)
     ioloop.IOLoop.current().start()
 
