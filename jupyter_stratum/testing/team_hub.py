@@ -8,6 +8,7 @@ configurable-http-proxy and the ``stratum-registry`` service, with the hub confi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -139,12 +140,19 @@ class LocalTeamHub:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # the hub stops its proxy and its managed services
+            import psutil
+
+            children = psutil.Process(self.proc.pid).children(recursive=True)  # proxy, services (own sessions)
+            self.proc.terminate()  # the hub stops its proxy and its managed services ...
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait(10)
+            for child in children:  # ... unless it was killed first
+                with contextlib.suppress(psutil.Error):
+                    child.terminate()
+            psutil.wait_procs(children, timeout=10)
         self.proc = None
         if self.own_postgres:
             self.postgres.stop()
