@@ -37,12 +37,15 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e ".[$(EXTRAS)]"
+	@# JupyterHub's proxy for the team-mode tests (tests/team), kept out of the extension's node_modules
+	@if command -v npm >/dev/null; then mkdir -p $(VENV)/chp && echo '{"name": "chp", "private": true}' > $(VENV)/chp/package.json && \
+	  npm install -s --no-audit --no-fund --prefix $(VENV)/chp configurable-http-proxy@5; fi
 	touch $@
 
-## Debian packages the real-part tests use (sshd and network namespaces, Chromium). Needs root.
+## Debian packages the real-part tests use (sshd and network namespaces, Chromium, PostgreSQL, dockerd and debootstrap). Needs root.
 system-deps:
 	@missing=""; \
-	for c in /usr/sbin/sshd:openssh-server /usr/sbin/ip:iproute2 /usr/bin/chromium:chromium /usr/sbin/dockerd:docker.io /usr/sbin/debootstrap:debootstrap; do \
+	for c in /usr/sbin/sshd:openssh-server /usr/sbin/ip:iproute2 /usr/bin/chromium:chromium /usr/sbin/dockerd:docker.io /usr/sbin/debootstrap:debootstrap /usr/bin/pg_ctlcluster:postgresql; do \
 	  test -e $${c%%:*} || missing="$$missing $${c##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -27,6 +27,9 @@ def stratum_home(tmp_path, monkeypatch):
     home = tmp_path / "stratum-home"
     monkeypatch.setenv("STRATUM_HOME", str(home))
     monkeypatch.delenv("STRATUM_SCHEDULER", raising=False)
+    # a team registry in the environment (a hub's spawner sets these) must not catch the tests' registries
+    monkeypatch.delenv("STRATUM_REGISTRY_URL", raising=False)
+    monkeypatch.delenv("STRATUM_REGISTRY_DSN", raising=False)
     return home
 
 

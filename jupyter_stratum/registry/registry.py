@@ -345,7 +345,18 @@ def _redact(value: Any) -> Any:
 
 
 def open_registry(root: str | os.PathLike | None = None) -> Registry:
-    """The registry at ``root``, else ``$STRATUM_HOME``, else the user data dir; created on first use."""
+    """The registry at ``root``, else ``$STRATUM_HOME``, else the user data dir; created on first use.
+    With ``$STRATUM_REGISTRY_URL`` (the hub's registry service) or ``$STRATUM_REGISTRY_DSN`` (its PostgreSQL)
+    set and no ``root``: the team's registry (:mod:`jupyter_stratum.team`)."""
+    if root is None and os.environ.get("STRATUM_REGISTRY_URL", "").strip():
+        from ..team.client import open_service_registry
+
+        return open_service_registry(os.environ["STRATUM_REGISTRY_URL"].strip())
+    dsn = os.environ.get("STRATUM_REGISTRY_DSN", "").strip()
+    if dsn and root is None:
+        from ..team import open_team_registry
+
+        return open_team_registry(dsn)
     return Registry(Path(root) if root is not None else default_root())
 
 

@@ -1,0 +1,356 @@
+"""The team registry as a JupyterHub service (``stratum-registry``): every request carries a hub
+token (``Authorization: token …``: the user's API token in kernels and the CLI), checked with
+:class:`jupyterhub.services.auth.HubAuth` for the scope ``access:services!service=stratum-registry``;
+permissions come from the user's hub groups (:mod:`.permissions`) and are enforced here.
+
+Run by the hub (``c.JupyterHub.services``) with ``STRATUM_REGISTRY_DSN`` (PostgreSQL) and
+``STRATUM_ARTIFACTS_URL`` in its environment::
+
+    python -m jupyter_stratum.team.service --port 9302
+
+Routes (under ``$JUPYTERHUB_SERVICE_PREFIX``): see :data:`ROUTES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import RegistryError
+from .permissions import PermissionDenied, TeamUser
+
+SERVICE_NAME = "stratum-registry"
+#: (method, path pattern under the prefix, what it does, the role it needs)
+ROUTES = [
+    ("GET", "api/whoami", "the caller and their roles", "any hub user with access to the service"),
+    ("GET", "api/models", "models of the caller's teams", "viewer"),
+    ("GET", "api/models/{name}/versions", "versions of a model", "viewer of its team"),
+    ("GET", "api/models/{name}/versions/{ref}", "one version (number, alias or 'latest')", "viewer of its team"),
+    ("GET", "api/models/{name}/versions/{version}/artifact", "the artifact's bytes", "viewer of its team"),
+    ("POST", "api/models/{name}/versions", "register a version (multipart: row, artifact)", "trainer in its team"),
+    ("GET", "api/models/{name}/aliases", "aliases of a model", "viewer of its team"),
+    ("PUT", "api/models/{name}/aliases/{alias}", "set or move an alias ({version, fleet})", "deployer for fleet"),
+    ("DELETE", "api/models/{name}/aliases/{alias}", "remove an alias (?fleet=)", "deployer for fleet"),
+    ("GET", "api/models/{name}/events", "the model's event log", "viewer of its team"),
+    ("POST", "api/deployments", "record a deployment ({model, fleet, ...})", "deployer for fleet"),
+    ("GET", "api/audit", "the audit log of the caller's teams", "viewer"),
+]
+TEAMS_TABLE = "CREATE TABLE IF NOT EXISTS model_teams (name TEXT PRIMARY KEY, team TEXT NOT NULL)"
+
+
+class TeamRegistryService:
+    """The service's state: the registry (PostgreSQL + fsspec) and the hub's auth client."""
+
+    def __init__(self, registry: Any, hub_auth: Any):
+        self.registry = registry
+        self.hub_auth = hub_auth
+        with registry.index.transaction() as conn:
+            conn.execute(TEAMS_TABLE)
+
+    def team_of(self, name: str) -> str | None:
+        with self.registry.index.connect() as conn:
+            found = conn.execute("SELECT team FROM model_teams WHERE name = %s", (name,)).fetchone()
+        return found["team"] if found else None
+
+    def teams(self) -> dict[str, str]:
+        with self.registry.index.connect() as conn:
+            return {r["name"]: r["team"] for r in conn.execute("SELECT name, team FROM model_teams").fetchall()}
+
+    def user_for(self, token: str) -> TeamUser | None:
+        model = self.hub_auth.user_for_token(token, use_cache=True)
+        if model is None or model.get("kind", "user") != "user":
+            return None
+        if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
+            raise PermissionDenied(
+                f"The token of {model.get('name')} lacks the scope access:services!service={SERVICE_NAME}. "
+                "Use the API token a notebook server gets ($JUPYTERHUB_API_TOKEN) or create one on the hub's "
+                "Token page with that scope."
+            )
+        # the groups as the hub has them now, asked with the service's own token (the user's token may not read them)
+        return TeamUser(
+            name=model["name"], groups=frozenset(self._hub_get(f"/users/{model['name']}").get("groups", []))
+        )
+
+    def _hub_get(self, path: str) -> dict:
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.hub_auth.api_url.rstrip("/") + path, headers={"Authorization": f"token {self.hub_auth.api_token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
+    from tornado import web
+
+    class Base(web.RequestHandler):
+        user: TeamUser
+
+        def check_xsrf_cookie(self) -> None:  # token-authenticated API, no cookies
+            pass
+
+        def prepare(self) -> None:
+            header = self.request.headers.get("Authorization", "")
+            token = header.split(None, 1)[1] if header.lower().startswith(("token ", "bearer ")) else ""
+            if not token:
+                raise web.HTTPError(401, "missing token")
+            try:
+                user = service.user_for(token)
+            except PermissionDenied as exc:
+                self._deny(403, str(exc))
+                return
+            if user is None:
+                raise web.HTTPError(401, "invalid token")
+            self.user = user
+
+        def _deny(self, status: int, message: str) -> None:
+            self.set_status(status)
+            self.finish({"error": message, "status": status})
+
+        def write_error(self, status_code: int, **kwargs: Any) -> None:
+            exc = kwargs.get("exc_info", (None, None, None))[1]
+            message = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason
+            self.finish({"error": message, "status": status_code})
+
+        def fail(self, exc: RegistryError) -> None:
+            self._deny(403 if isinstance(exc, PermissionDenied) else 404, str(exc))
+
+        def team(self, name: str) -> str:
+            team = service.team_of(name)
+            if team is None:
+                raise RegistryError(f"No model named {name!r} in the team registry.")
+            self.user.require_view(team, name)
+            return team
+
+        def body(self) -> dict:
+            try:
+                found = json.loads(self.request.body or b"{}")
+            except ValueError as exc:
+                raise web.HTTPError(400, f"the body is not JSON: {exc}") from exc
+            if not isinstance(found, dict):
+                raise web.HTTPError(400, "the body must be a JSON object")
+            return found
+
+    def guarded(method: Any) -> Any:
+        def run(self: Base, *args: str) -> None:
+            try:
+                result = method(self, *args)
+            except RegistryError as exc:
+                self.fail(exc)
+                return
+            if not self._finished and result is not None:
+                self.finish(json.dumps(result, default=str))
+
+        return run
+
+    class WhoAmI(Base):
+        @guarded
+        def get(self) -> dict:
+            groups = sorted(self.user.groups)
+            return {"name": self.user.name, "teams": self.user.teams, "groups": groups}
+
+    class Models(Base):
+        @guarded
+        def get(self) -> list:
+            teams = service.teams()
+            return [
+                {**s.to_dict(), "team": teams[s.name]}
+                for s in service.registry.list_models()
+                if s.name in teams and self.user.can_view(teams[s.name])
+            ]
+
+    class Versions(Base):
+        @guarded
+        def get(self, name: str) -> list:
+            self.team(name)
+            return [v.to_dict() for v in service.registry.versions(name)]
+
+        @guarded
+        def post(self, name: str) -> dict:
+            from ..registry.refs import validate_name
+
+            validate_name(name)
+            existing = service.team_of(name)
+            if existing is not None:  # a model's team is fixed by its first version
+                self.user.require_train(existing, name)
+            if "row" not in self.request.body_arguments or "artifact" not in self.request.files:
+                raise web.HTTPError(400, "send multipart form fields 'row' (JSON) and 'artifact' (the file)")
+            row = json.loads(self.request.body_arguments["row"][0])
+            team = existing or row.pop("team", None) or (self.user.teams[:1] or [""])[0]
+            row.pop("team", None)
+            self.user.require_train(team, name)
+            mv = register_upload(service, name, team, row, self.request.files["artifact"][0]["body"], self.user.name)
+            self.set_status(201)
+            return mv.to_dict()
+
+    class Version(Base):
+        @guarded
+        def get(self, name: str, ref: str) -> dict:
+            self.team(name)
+            found = service.registry.get(name if ref == "latest" else f"{name}@{ref}")
+            return found.to_dict()
+
+    class Artifact(Base):
+        @guarded
+        def get(self, name: str, version: str) -> None:
+            self.team(name)
+            mv = service.registry.get(f"{name}@{int(version)}")
+            path = service.registry.verify(mv)
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("X-Stratum-Sha256", mv.sha256)
+            self.finish(path.read_bytes())
+
+    class Aliases(Base):
+        @guarded
+        def get(self, name: str) -> list:
+            self.team(name)
+            return [a.to_dict() for a in service.registry.aliases(name)]
+
+    class AliasOne(Base):
+        @guarded
+        def put(self, name: str, alias: str) -> dict:
+            self.team(name)
+            body = self.body()
+            fleet = str(body.get("fleet", ""))
+            self.user.require_deploy(fleet, f"move {name}@{alias}")
+            reason = f"fleet {fleet}" + (f": {body['reason']}" if body.get("reason") else "")
+            found = service.registry.set_alias(name, alias, int(body["version"]), actor=self.user.name, reason=reason)
+            return found.to_dict()
+
+        @guarded
+        def delete(self, name: str, alias: str) -> dict:
+            self.team(name)
+            fleet = self.get_query_argument("fleet", "")
+            self.user.require_deploy(fleet, f"remove {name}@{alias}")
+            version = service.registry.delete_alias(name, alias, actor=self.user.name, reason=f"fleet {fleet}")
+            return {"name": name, "alias": alias, "version": version}
+
+    class Events(Base):
+        @guarded
+        def get(self, name: str) -> list:
+            self.team(name)
+            return [e.to_dict() for e in service.registry.events(name)]
+
+    class Deployments(Base):
+        @guarded
+        def post(self) -> dict:
+            record = self.body()
+            fleet = str(record.get("fleet", ""))
+            mv = service.registry.get(str(record.get("model", "")))
+            self.team(mv.name)
+            self.user.require_deploy(fleet, f"deploy {mv.ref} to fleet {fleet!r}")
+            record["user"] = self.user.name
+            deployment_id = service.registry.record_deployment(record)
+            service.registry.add_event(
+                mv.name, "deployed", version=mv.version, actor=self.user.name, details={"fleet": fleet}
+            )
+            self.set_status(201)
+            return {"id": deployment_id}
+
+    class Audit(Base):
+        @guarded
+        def get(self) -> list:
+            teams = service.teams()
+            visible = sorted(n for n, t in teams.items() if self.user.can_view(t))
+            events = [e.to_dict() | {"team": teams[e.name]} for n in visible for e in service.registry.events(n)]
+            return sorted(events, key=lambda e: e["time"])
+
+    p = prefix.rstrip("/") + "/"
+    name_re, part = r"([A-Za-z0-9][A-Za-z0-9_.-]*)", r"([^/]+)"
+    return web.Application(
+        [
+            (p + "api/whoami", WhoAmI),
+            (p + "api/models", Models),
+            (p + f"api/models/{name_re}/versions", Versions),
+            (p + f"api/models/{name_re}/versions/([0-9]+)/artifact", Artifact),
+            (p + f"api/models/{name_re}/versions/{part}", Version),
+            (p + f"api/models/{name_re}/aliases", Aliases),
+            (p + f"api/models/{name_re}/aliases/{part}", AliasOne),
+            (p + f"api/models/{name_re}/events", Events),
+            (p + "api/deployments", Deployments),
+            (p + "api/audit", Audit),
+        ]
+    )
+
+
+def register_upload(service: TeamRegistryService, name: str, team: str, row: dict, data: bytes, actor: str) -> Any:
+    """Register an uploaded artifact: index row and artifact in one transaction (as Registry.register),
+    the model's team recorded with its first version; the author is the hub user, whatever the row says."""
+    from ..registry.model_version import ModelVersion
+    from ..registry.registry import now_utc
+    from ..registry.store import sha256_of
+
+    registry = service.registry
+    suffix = str(row.get("suffix", ""))
+    with registry.store.staging(suffix) as staged:
+        staged.write_bytes(data)
+        sha256 = sha256_of(staged)
+        if row.get("sha256") and row["sha256"] != sha256:
+            raise RegistryError(f"The upload of {name!r} arrived damaged (sha256 {sha256}, sent {row['sha256']}).")
+        fields = {k: v for k, v in row.items() if k not in ("name", "version", "artifact", "sha256", "suffix")}
+        published: list[dict] = []
+
+        def build_row(version: int) -> dict:
+            return {
+                **fields,
+                "author": actor,
+                "name": name,
+                "version": version,
+                "created_at": now_utc(),
+                "artifact": registry.store.key_for(name, version, suffix),
+                "sha256": sha256,
+            }
+
+        def publish(new: dict) -> None:
+            published.append(new)
+            registry.store.publish(staged, new["artifact"])
+
+        def with_team(new_row: dict) -> None:
+            publish(new_row)
+
+        try:
+            with registry.index.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO model_teams (name, team) VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, team)
+                )
+            new = registry.index.add_version(name, build_row, with_team)
+        except BaseException:
+            for attempt in published:
+                registry._undo_publish(attempt)
+            raise
+    mv = ModelVersion.from_dict(new, registry=registry)
+    registry.add_event(name, "registered", version=mv.version, actor=actor, details={"sha256": sha256, "team": team})
+    return mv
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_stratum.team.service", description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STRATUM_REGISTRY_PORT", "9302")))
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    from jupyterhub.services.auth import HubAuth
+    from tornado import ioloop
+
+    from . import ARTIFACTS_ENV, DSN_ENV, open_team_registry
+
+    dsn = os.environ.get(DSN_ENV, "")
+    if not dsn:
+        raise SystemExit(f"Set {DSN_ENV} (a PostgreSQL URL) in the service's environment (c.JupyterHub.services).")
+    cache = Path(os.environ.get("STRATUM_HOME") or tempfile.mkdtemp(prefix="stratum-registry-"))
+    registry = open_team_registry(dsn, os.environ.get(ARTIFACTS_ENV) or str(cache / "shared"), cache)
+    service = TeamRegistryService(registry, HubAuth(cache_max_age=10))
+    app = make_app(service, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"))
+    # artifacts arrive whole in one request (tornado keeps the body in memory): allow large models
+    max_mb = int(os.environ.get("STRATUM_REGISTRY_MAX_UPLOAD_MB", "2048"))
+    app.listen(args.port, args.host, max_body_size=max_mb << 20, max_buffer_size=max_mb << 20)
+    print(f"stratum-registry listening on http://{args.host}:{args.port}", flush=True)
+    ioloop.IOLoop.current().start()
+
+
+if __name__ == "__main__":
+    main()

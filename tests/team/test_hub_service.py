@@ -1,0 +1,174 @@
+"""The registry service under a real JupyterHub (with configurable-http-proxy) and PostgreSQL:
+three hub users in two teams; who sees what, who may register and alias; the audit log; every
+route refuses a missing token, a bad token and (for a model's routes) a user of another team."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jupyter_stratum
+from jupyter_stratum.team.service import ROUTES
+from jupyter_stratum.testing.team_hub import LocalTeamHub, chp_command
+
+GROUPS = {
+    "team-fraud": ["ana", "ben"],
+    "team-fraud-trainers": ["ana"],
+    "team-churn": ["cat"],
+    "team-churn-trainers": ["cat"],
+    "fleet-plant-a-deployers": ["ben"],
+}
+
+
+@pytest.fixture(scope="session")
+def hub(postgres, tmp_path_factory):
+    pytest.importorskip("httpx")
+    pytest.importorskip("jupyterhub")
+    if chp_command() is None:
+        pytest.skip("configurable-http-proxy is not installed (`make venv` puts it in .venv/chp)")
+    team_hub = LocalTeamHub(GROUPS, workdir=tmp_path_factory.mktemp("hub"), postgres=postgres).start()
+    try:
+        tokens = {user: team_hub.token_for(user) for user in ("ana", "ben", "cat")}
+        yield {"url": team_hub.service_url + "api", "tokens": tokens}
+    finally:
+        team_hub.stop()
+
+
+def client(hub, user):
+    import httpx
+
+    token = hub["tokens"].get(user, user)
+    return httpx.Client(base_url=hub["url"], headers={"Authorization": f"token {token}"}, timeout=60)
+
+
+def upload(hub, user, name, model, team=None):
+    import tempfile
+
+    from jupyter_stratum.registry.flavors import get_flavor
+    from jupyter_stratum.registry.lineage import build_lineage
+
+    flavor = get_flavor("sklearn")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{flavor.suffix}"
+        flavor.save(model, path)
+        row = {**build_lineage(model, {}), "flavor": "sklearn", "suffix": flavor.suffix, "author": "forged"}
+        if team:
+            row["team"] = team
+        return client(hub, user).post(
+            f"/models/{name}/versions", data={"row": json.dumps(row)}, files={"artifact": path.read_bytes()}
+        )
+
+
+def test_three_users_two_teams(hub):
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True)
+    model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
+    ana, ben, cat = (client(hub, u) for u in ("ana", "ben", "cat"))
+    # who may register: ana (trainer in fraud), cat (trainer in churn); ben (viewer) may not
+    created = upload(hub, "ana", "fraud-gbm", model)
+    assert created.status_code == 201, created.text
+    assert created.json()["author"] == "ana"  # the hub's name, not what the client claimed
+    assert upload(hub, "cat", "churn-rf", model).status_code == 201
+    refused = upload(hub, "ben", "fraud-gbm", model)
+    assert refused.status_code == 403
+    assert "team-fraud-trainers" in refused.json()["error"] and "hub admin" in refused.json()["error"]
+    assert upload(hub, "cat", "fraud-gbm", model).status_code == 403  # another team's model
+    assert upload(hub, "ana", "fraud-gbm", model).json()["version"] == 2
+    # who sees what
+    assert [m["name"] for m in ana.get("/models").json()] == ["fraud-gbm"]
+    assert [m["name"] for m in ben.get("/models").json()] == ["fraud-gbm"]
+    assert [m["name"] for m in cat.get("/models").json()] == ["churn-rf"]
+    assert cat.get("/models/fraud-gbm/versions").status_code == 403
+    artifact = ben.get("/models/fraud-gbm/versions/2/artifact")
+    assert artifact.status_code == 200
+    import hashlib
+
+    assert hashlib.sha256(artifact.content).hexdigest() == artifact.headers["X-Stratum-Sha256"]
+    # aliases: only deployers of the fleet
+    denied = ana.put("/models/fraud-gbm/aliases/champion", json={"version": 1, "fleet": "plant-a"})
+    assert denied.status_code == 403 and "fleet-plant-a-deployers" in denied.json()["error"]
+    moved = ben.put("/models/fraud-gbm/aliases/champion", json={"version": 1, "fleet": "plant-a"})
+    assert moved.status_code == 200, moved.text
+    assert ben.put("/models/fraud-gbm/aliases/champion", json={"version": 2, "fleet": "plant-a"}).status_code == 200
+    assert ben.get("/models/fraud-gbm/versions/champion").json()["version"] == 2
+    assert ben.put("/models/fraud-gbm/aliases/champion", json={"version": 1, "fleet": "plant-b"}).status_code == 403
+    assert ben.post("/deployments", json={"model": "fraud-gbm@champion", "fleet": "plant-a"}).status_code == 201
+    assert ana.post("/deployments", json={"model": "fraud-gbm@champion", "fleet": "plant-a"}).status_code == 403
+    # the audit log: who, what, from which version to which
+    audit = ana.get("/audit").json()
+    assert [(e["actor"], e["kind"], e["version"]) for e in audit] == [
+        ("ana", "registered", 1),
+        ("ana", "registered", 2),
+        ("ben", "alias_set", 1),
+        ("ben", "alias_moved", 2),
+        ("ben", "deployed", 2),
+    ]
+    assert audit[3]["details"]["previous"] == 1
+    assert [e["name"] for e in cat.get("/audit").json()] == ["churn-rf"]
+
+
+def test_every_route_refuses_missing_bad_and_foreign_tokens(hub):
+    import httpx
+
+    if not upload(hub, "ana", "fraud-auth", _tiny_model()).status_code == 201:
+        pytest.fail("could not register the model the routes are checked on")
+    samples = {"{name}": "fraud-auth", "{ref}": "1", "{version}": "1", "{alias}": "champion"}
+    checked = 0
+    for method, pattern, _what, _role in ROUTES:
+        path = "/" + pattern.removeprefix("api/")
+        for key, value in samples.items():
+            path = path.replace(key, value)
+        body = {"version": 1, "fleet": "plant-a", "model": "fraud-auth@1"}
+        kwargs = {"json": body} if method in ("PUT", "POST") else {}
+        no_token = httpx.request(method, hub["url"] + path, timeout=60, **kwargs)
+        assert no_token.status_code == 401, (method, path, no_token.text)
+        bad = client(hub, "not-a-token").request(method, path, **kwargs)
+        assert bad.status_code == 401, (method, path, bad.text)
+        if "{name}" in pattern or pattern == "api/deployments":  # cat is in the other team
+            foreign = client(hub, "cat").request(method, path, **kwargs)
+            assert foreign.status_code == 403, (method, path, foreign.text)
+        checked += 1
+    assert checked == len(ROUTES)
+
+
+def _tiny_model():
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True)
+    return DecisionTreeClassifier(max_depth=1).fit(X, y)
+
+
+def test_registry_interface_through_the_service(hub, monkeypatch, tmp_path):
+    """open_registry(), jupyter_stratum.load("name@alias") and `stratum models` against the service."""
+    from sklearn.datasets import load_iris
+
+    from jupyter_stratum.errors import RegistryError
+    from jupyter_stratum.registry import open_registry
+
+    X, _y = load_iris(return_X_y=True)
+    model = _tiny_model()
+    monkeypatch.setenv("STRATUM_REGISTRY_URL", hub["url"].removesuffix("/api"))
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["ana"])
+    mv = open_registry().register("fraud-client", model, lineage={"metric": "accuracy", "cv_score": 0.8})
+    assert (mv.name, mv.version, mv.author) == ("fraud-client", 1, "ana")
+    with pytest.raises(RegistryError, match="fleet-plant-a-deployers"):
+        monkeypatch.setenv("STRATUM_FLEET", "plant-a")
+        open_registry().set_alias("fraud-client", "champion", 1)
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["ben"])
+    open_registry().set_alias("fraud-client", "champion", 1)
+    assert (jupyter_stratum.load("fraud-client@champion").predict(X) == model.predict(X)).all()
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "stratum"), "models"], capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0 and "fraud-client" in listed.stdout, listed.stderr
+    assert "churn-rf" not in listed.stdout
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["cat"])
+    with pytest.raises(RegistryError, match="team-fraud"):
+        jupyter_stratum.load("fraud-client@champion")
