@@ -117,7 +117,12 @@ def train(
         emit(Notice(notice))
     emit(PlanReady(plan, plan.n_tasks, info.dashboard_link))
 
-    out = run_plan(plan, dataset, splits, client, on_event=emit)
+    if plan.schedule is not None:
+        from .halving_run import run_halving
+
+        out = run_halving(plan, dataset, splits, client, on_event=emit)
+    else:
+        out = run_plan(plan, dataset, splits, client, on_event=emit)
     y_train = np.asarray(dataset.y.iloc[splits.train])
     candidates = []
     for c in plan.candidates:
@@ -132,6 +137,7 @@ def train(
                 error=out.errors.get(c.id),
                 y_train=y_train,
                 classes=plan.classes,
+                rungs=(out.rungs or {}).get(c.id, []),
             )
         )
     for c in candidates:
@@ -143,12 +149,16 @@ def train(
         details = "; ".join(f"{c.id}: {c.error}" for c in candidates if c.error) or "no scores"
         raise TrainingError(f"Every candidate failed, nothing was registered. {details}")
 
-    # refit the winner on the whole training part, where its resources are
+    # refit the winner on the whole training part, where its resources are (with its last rung's
+    # parameters: a halving winner grown by trees keeps the trees it won with, as scikit-learn's does)
     X_future, y_future = out.data
+    refit_params = best.params
+    if best.rungs:
+        refit_params = plan.candidate(best.id).at_rung(best.n_resources, plan.schedule)[0]
     future = client.submit(
         refit,
         best.algorithm,
-        best.params,
+        refit_params,
         tuple(plan.preprocess),
         out.features,
         plan.task,
