@@ -113,7 +113,16 @@ def main() -> None:
 
     start = time.perf_counter()
     halving = HalvingRandomSearchCV(
-        pipe, grid, n_candidates=n_configs, factor=3, min_resources="exhaust", cv=cv, scoring="roc_auc", random_state=0, refit=False, n_jobs=2
+        pipe,
+        grid,
+        n_candidates=n_configs,
+        factor=3,
+        min_resources="exhaust",
+        cv=cv,
+        scoring="roc_auc",
+        random_state=0,
+        refit=False,
+        n_jobs=2,
     ).fit(X_train, y_train)
     best = int(
         np.nanargmax(
