@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .model import (
     SKLEARN_DATASETS,
+    Constraints,
     ModelSpec,
     PipelineSpec,
     Search,
@@ -19,6 +20,7 @@ from .parse import LineMap, check_spec, parse_spec, validate_text
 
 __all__ = [
     "SKLEARN_DATASETS",
+    "Constraints",
     "LineMap",
     "ModelSpec",
     "PipelineSpec",

@@ -13,6 +13,7 @@ The body of a ``%%stratum train`` cell is YAML::
       - gradient_boosting
     metric: roc_auc
     search: {strategy: halving, candidates: 100, factor: 3}   # default: grid
+    constraints: {latency_ms: 1.0, size_mb: 20}                # optional: the edge profile's limits
 
 Every error names the line and the field and says what would be valid.
 ``parse_spec(spec.to_yaml()) == spec`` holds for every valid spec.
@@ -204,6 +205,20 @@ class Search(_Strict):
         return self.model_dump(exclude_defaults=True)
 
 
+class Constraints(_Strict):
+    """Limits of the edge profile the model will be deployed to: each finalist's single-row latency and
+    serialized size are measured, and the best that fits is chosen."""
+
+    latency_ms: float | None = Field(None, gt=0, description="most milliseconds for one row's prediction")
+    size_mb: float | None = Field(None, gt=0, description="most megabytes of the serialized model")
+
+    @model_validator(mode="after")
+    def _some_limit(self):
+        if self.latency_ms is None and self.size_mb is None:
+            raise ValueError("constraints needs latency_ms, size_mb or both, e.g. {latency_ms: 1.0, size_mb: 20}")
+        return self
+
+
 class PipelineSpec(_Strict):
     """A pipeline: data, target, split, preprocessing, candidate models, metrics."""
 
@@ -219,6 +234,7 @@ class PipelineSpec(_Strict):
     metric: str | None = Field(None, description="selection metric (default accuracy / r2)")
     metrics: list[str] | None = Field(None, description="metrics to report (default: all of the task)")
     search: Search = Field(default_factory=Search, description="grid, random or halving search")
+    constraints: Constraints | None = Field(None, description="latency and size limits of the deployment target")
 
     @field_validator("data")
     @classmethod
@@ -252,6 +268,8 @@ class PipelineSpec(_Strict):
         search = self.search.to_dict()
         if search:
             out["search"] = search
+        if self.constraints is not None:
+            out["constraints"] = self.constraints.model_dump(exclude_none=True)
         return out
 
     def to_yaml(self) -> str:

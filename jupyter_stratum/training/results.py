@@ -156,6 +156,28 @@ class TrainingResult:
     cluster: dict = field(default_factory=dict)
     data_fingerprint: str = ""
     input_schema: dict = field(default_factory=dict)
+    #: with constraints: each finalist's latency and size (evaluate.constraints.Footprint), and the one
+    #: chosen (the best that fits; None when none does)
+    footprints: list = field(default_factory=list)
+    chosen: Any = None
+
+    def pareto_front(self) -> list:
+        """Finalists no other beats on score, latency and size (empty without constraints)."""
+        from ..evaluate.constraints import pareto_front
+        from ..evaluate.metrics import METRICS
+
+        return pareto_front(self.footprints, METRICS[self.metric].greater_is_better)
+
+    def footprint_text(self) -> str:
+        """The measured finalists as a table (empty without constraints)."""
+        if not self.footprints:
+            return ""
+        from ..display import text_table
+        from ..evaluate.constraints import footprint_rows
+
+        return "Deployment footprint (single-row latency, serialized size)\n" + text_table(
+            footprint_rows(self.footprints, self.chosen)
+        )
 
     @property
     def task(self) -> str:
@@ -205,7 +227,8 @@ class TrainingResult:
         )
 
     def to_text(self) -> str:
-        return self.leaderboard.to_text() + "\n" + self.summary()
+        footprint = self.footprint_text()
+        return self.leaderboard.to_text() + "\n" + (footprint + "\n" if footprint else "") + self.summary()
 
     def __repr__(self) -> str:
         return self.to_text()

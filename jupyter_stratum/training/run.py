@@ -150,32 +150,61 @@ def train(
         raise TrainingError(f"Every candidate failed, nothing was registered. {details}")
 
     # refit the winner on the whole training part, where its resources are (with its last rung's
-    # parameters: a halving winner grown by trees keeps the trees it won with, as scikit-learn's does)
+    # parameters: a halving winner grown by trees keeps the trees it won with, as scikit-learn's does);
+    # with constraints every finalist is refit (in parallel) and measured, and the best that fits wins
+    finalists = _finalists(leaderboard, best) if spec.constraints is not None else [best]
     X_future, y_future = out.data
-    refit_params = best.params
-    if best.rungs:
-        refit_params = plan.candidate(best.id).at_rung(best.n_resources, plan.schedule)[0]
-    future = client.submit(
-        refit,
-        best.algorithm,
-        refit_params,
-        tuple(plan.preprocess),
-        out.features,
-        plan.task,
-        X_future,
-        y_future,
-        tuple(dataset.image_shape) if dataset.image_shape else None,
-        resources=best.resources or None,
-        pure=False,
-    )
+    futures = {
+        c.id: client.submit(
+            refit,
+            c.algorithm,
+            plan.candidate(c.id).at_rung(c.n_resources, plan.schedule)[0] if c.rungs else c.params,
+            tuple(plan.preprocess),
+            out.features,
+            plan.task,
+            X_future,
+            y_future,
+            tuple(dataset.image_shape) if dataset.image_shape else None,
+            resources=c.resources or None,
+            pure=False,
+        )
+        for c in finalists
+    }
     try:
-        model, refit_seconds, refit_worker = future.result()
+        refits = {cid: f.result() for cid, f in futures.items()}
     except KeyboardInterrupt:
-        client.cancel([future])
+        client.cancel(list(futures.values()))
         raise TrainingError("Interrupted during the refit; nothing was registered.") from None
     finally:
         del X_future, y_future
         out.data = (None, None)  # the last references to the scattered training data
+    footprints, chosen = [], None
+    if spec.constraints is not None:
+        from ..evaluate.constraints import choose, measure
+
+        sample = dataset.X.iloc[splits.test].head(50)
+        limits = spec.constraints
+        footprints = [
+            measure(
+                c.id,
+                c.mean(plan.metric),
+                refits[c.id][0],
+                sample,
+                plan.task,
+                latency_ms=limits.latency_ms,
+                size_mb=limits.size_mb,
+            )
+            for c in finalists
+        ]
+        chosen = choose(footprints)
+        for f in footprints:
+            if not f.fits:
+                emit(Notice(f"{f.candidate_id} misses the constraints: {', '.join(f.misses)}", level="warning"))
+        if chosen is None:
+            emit(Notice("No finalist fits the constraints; keeping the best score. Relax them or add smaller models."))
+        else:
+            best = next(c for c in finalists if c.id == chosen.candidate_id)
+    model, refit_seconds, refit_worker = refits[best.id]
     X_test, y_test = dataset.X.iloc[splits.test], dataset.y.iloc[splits.test]
     n_classes = len(plan.classes) if plan.classes is not None else None
     holdout_scores = score_all(model, X_test, y_test, plan.metrics, n_classes)
@@ -200,12 +229,20 @@ def train(
         cluster=info.to_json(),
         data_fingerprint=fingerprint(dataset.X, dataset.y),
         input_schema=input_schema(dataset.X, dataset.image_shape),
+        footprints=footprints,
+        chosen=chosen,
     )
     if register and name is not None:
         version = registry.register(name, model, lineage=lineage(result, spec, X_test), flavor=flavor_of(model))
         result.version = version
         emit(ModelRegistered(version.name, version.version, version.ref))
     return result
+
+
+def _finalists(leaderboard, best, most: int = 5) -> list:
+    """The candidates measured for deployment: the scored ones of the best's rung (a halving search's
+    top rung), best first, at most ``most``."""
+    return [c for c in leaderboard.candidates if not c.failed and c.folds and c.rung == best.rung][:most]
 
 
 def _check_name(name: str) -> None:
