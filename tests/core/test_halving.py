@@ -197,3 +197,25 @@ def test_a_killed_worker_loses_nothing_in_an_asynchronous_search():
     assert all("rung" in r and "resource" in r for r in rows)
     assert any(r["resource"].startswith("n_estimators=") for r in rows)  # forests grow by trees
     assert any(isinstance(e, TaskRetried) for e in events) or len(finished) > 18 * 3
+
+
+def test_the_live_training_view_shows_each_configurations_rung():
+    from types import SimpleNamespace
+
+    from jupyter_stratum.events import PlanReady
+    from jupyter_stratum.widgets.training_view import TrainingView
+
+    view = TrainingView(display=False, min_interval=0, plot_interval=0, heartbeat=0)
+    plan = SimpleNamespace(n_folds=2, metric="accuracy", candidates=[SimpleNamespace(id="a"), SimpleNamespace(id="b")])
+    view(PlanReady(plan, 8))
+    for key, cid, fold, score in [
+        ("stratum-x-0-r0-0", "a", 0, 0.9),
+        ("stratum-x-1-r0-0", "b", 0, 0.5),
+        ("stratum-x-0-r0-1", "a", 1, 0.9),
+        ("stratum-x-0-r1-0", "a", 0, 0.7),  # promoted: its scores start again at rung 1
+    ]:
+        view(TaskFinished(key, cid, fold, "w", 0.1, {"accuracy": score}))
+    rows = {r["candidate"]: r for r in view.leaderboard_rows()}
+    assert (rows["a"]["rung"], rows["a"]["folds"], rows["a"]["mean"]) == (1, 1, 0.7)
+    assert (rows["b"]["rung"], rows["b"]["folds"]) == (0, 1)
+    assert "<th>rung</th>" in view.leaderboard_html()
