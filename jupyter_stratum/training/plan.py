@@ -104,6 +104,10 @@ class Plan:
     def candidate(self, candidate_id: str) -> Candidate:
         return next(c for c in self.candidates if c.id == candidate_id)
 
+    def params_at(self, candidate_id: str, rung: int) -> dict:
+        """A candidate's params at a halving rung (a grown parameter set to that rung's value)."""
+        return self.candidate(candidate_id).at_rung(self.schedule.resources[rung], self.schedule)[0]
+
     def rows(self) -> list[dict]:
         from .placement import runs_on
 

@@ -158,7 +158,7 @@ def train(
         c.id: client.submit(
             refit,
             c.algorithm,
-            plan.candidate(c.id).at_rung(c.n_resources, plan.schedule)[0] if c.rungs else c.params,
+            plan.params_at(c.id, c.rung) if c.rungs else c.params,
             tuple(plan.preprocess),
             out.features,
             plan.task,
@@ -239,6 +239,15 @@ def train(
     return result
 
 
+def _fitted_params(result) -> dict:
+    """The winner's params as fitted: a halving winner grown by a parameter (n_estimators) keeps the value
+    of its last rung, not the one drawn."""
+    params = dict(result.best.params)
+    if result.best.rungs and result.plan.schedule is not None:
+        params = result.plan.params_at(result.best.id, result.best.rung)
+    return params
+
+
 def _finalists(leaderboard, best, most: int = 5) -> list:
     """The candidates measured for deployment: the scored ones of the best's rung (a halving search's
     top rung), best first, at most ``most``."""
@@ -273,7 +282,7 @@ def lineage(result, spec: PipelineSpec, X_test) -> dict:
     expected = to_jsonable(np.asarray(result.model.predict(sample)).tolist())
     return {
         "algorithm": best.class_name,
-        "params": to_jsonable({k: list(v) if isinstance(v, tuple) else v for k, v in best.params.items()}),
+        "params": to_jsonable({k: list(v) if isinstance(v, tuple) else v for k, v in _fitted_params(result).items()}),
         "task": plan.task,
         "metric": plan.metric,
         "cv_score": best.mean(plan.metric),

@@ -190,6 +190,10 @@ def test_a_killed_worker_loses_nothing_in_an_asynchronous_search():
     assert _summary(disturbed) == _summary(undisturbed)
     assert disturbed.best.id == undisturbed.best.id
     assert disturbed.holdout_scores == undisturbed.holdout_scores
+    # the winner is refit with the parameters of its last rung (a forest keeps the trees it won with)
+    fitted = disturbed.model.steps[-1][1].get_params()
+    last_rung = disturbed.plan.params_at(disturbed.best.id, disturbed.best.rung)
+    assert {k: fitted[k] for k in last_rung} == last_rung
     # families were searched together, each configuration's rung is in the leaderboard
     families = {c.algorithm for c in disturbed.candidates}
     assert families == {"logistic_regression", "decision_tree_classifier", "random_forest_classifier"}
