@@ -7,11 +7,14 @@ next each time a configuration finishes a rung, so they are tested on their own.
   (``min_resources`` 'smallest'/'exhaust', ``max_resources``, ``factor``, number of iterations).
 - :class:`SyncHalving` is scikit-learn's order: a rung is complete before the best ``ceil(n/factor)``
   go on, ties broken exactly as its ``_top_k``; same candidates and resources give the same choices.
-- :class:`AsyncHalving` is ASHA (Li et al., 2020): a configuration goes on as soon as it is in the best
-  ``floor(m/factor)`` of the ``m`` results its rung has, with no barrier between rungs. Results count in
-  the order the configurations entered the rung, so the choices depend on the scores only, never on
-  timing: a retried task (a lost worker) delays a promotion but never changes it. When a rung can get
-  no more configurations its best ``ceil(n/factor)`` go on too, as in the synchronous order.
+- :class:`AsyncHalving` is ASHA (Li et al., 2020) for a fixed set of configurations: a configuration goes
+  on as soon as it is in the best ``floor(m/factor)`` of the ``m`` results its rung has, with no barrier
+  between rungs, for up to half of the rung's quota (the synchronous ``ceil(n/factor)``); when the rung
+  has all its results the quota is filled with its best not yet promoted. So a rung runs exactly as many
+  configurations as the synchronous order (ASHA's unbounded early promotions would pay for every early,
+  cheap and mediocre configuration that cheap families put first), and the best of a rung always goes on.
+  Results count in the order the configurations entered the rung, so the choices depend on the scores
+  only, never on timing: a retried task (a lost worker) delays a promotion but never changes it.
 """
 
 from __future__ import annotations
@@ -132,14 +135,18 @@ class AsyncHalving:
     def __init__(self, schedule: Schedule):
         self.schedule = schedule
         self.rungs = [_Rung() for _ in schedule.resources]
+        # configurations each rung sends on: the synchronous order's counts
+        self.quota = schedule.expected_evaluations()[1:] + [0]
 
     def start(self) -> list[tuple[int, int]]:
         self.rungs[0].members = list(range(self.schedule.n_candidates))
         return [(i, 0) for i in self.rungs[0].members]
 
-    def _promote(self, rung: int, candidates: list[int], out: list) -> None:
+    def _promote(self, rung: int, candidates: list[int], out: list, limit: int) -> None:
         state = self.rungs[rung]
         for c in candidates:
+            if len(state.promoted) >= limit:
+                return
             if c not in state.promoted:
                 state.promoted.append(c)
                 self.rungs[rung + 1].members.append(c)
@@ -165,13 +172,13 @@ class AsyncHalving:
                 state.counted += 1
                 if r < last:
                     prefix = state.members[: state.counted]
-                    self._promote(r, self._best(r, prefix, math.floor(state.counted / self.schedule.factor)), out)
+                    early = self._best(r, prefix, math.floor(state.counted / self.schedule.factor))
+                    self._promote(r, early, out, self.quota[r] // 2)
             below_closed = r == 0 or self.rungs[r - 1].closed
             if below_closed and not state.closed and state.counted == len(state.members):
                 state.closed = True
                 if r < last:
-                    keep = math.ceil(len(state.members) / self.schedule.factor)
-                    self._promote(r, self._best(r, state.members, keep), out)
+                    self._promote(r, self._best(r, state.members, len(state.members)), out, self.quota[r])
         return out
 
     @property
