@@ -303,4 +303,16 @@ def lineage(result, spec: PipelineSpec, X_test) -> dict:
         "data_source": spec.data,
         "leaderboard": to_jsonable(result.leaderboard.rows()),
         "sample": {"records": records, "expected": expected},
+        **(
+            {
+                "footprint": {
+                    "latency_ms": result.chosen.latency_ms,
+                    "size_mb": result.chosen.size_mb,
+                    "runtime": result.chosen.runtime,
+                    "constraints": spec.constraints.model_dump(exclude_none=True),
+                }
+            }
+            if result.chosen is not None and spec.constraints is not None
+            else {}
+        ),
     }

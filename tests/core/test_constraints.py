@@ -26,7 +26,7 @@ constraints: {size_mb: 0.1}
 
 
 def test_the_best_that_fits_is_chosen_and_misses_are_marked(client):
-    result = train(SPEC, client=client, register=False)
+    result = train(SPEC, name="edge", client=client)
     by_id = {f.candidate_id: f for f in result.footprints}
     assert set(by_id) == {c.id for c in result.candidates}  # every finalist measured
     forest = by_id["random_forest"]
@@ -40,6 +40,8 @@ def test_the_best_that_fits_is_chosen_and_misses_are_marked(client):
     assert result.chosen.runtime == "onnx" and result.chosen.latency_ms > 0
     text = result.to_text()
     assert "Deployment footprint" in text and "chosen" in text and "no: size" in text
+    recorded = result.version.extra["footprint"]  # the registry keeps what it was chosen with
+    assert recorded["size_mb"] == result.chosen.size_mb and recorded["constraints"] == {"size_mb": 0.1}
     front = result.pareto_front()
     assert front and all(isinstance(f, Footprint) for f in front)
 
