@@ -85,6 +85,15 @@ class Algorithm:
         (``hidden_layer_sizes: [64, 32]``); give a list of lists to search those.
         List values of such parameters come back as tuples (hashable, one value each).
         """
+        from .space import has_distribution
+
+        dist = has_distribution(params)
+        if dist is not None:
+            raise ParamError(
+                dist,
+                f"{dist}: {params[dist]} is a distribution, which a grid can't enumerate: "
+                "give a list of values, or set search: {strategy: random} (or halving) to sample it",
+            )
         props = self.schema.get("properties", {})
         axes = []
         for key, value in params.items():
@@ -97,6 +106,44 @@ class Algorithm:
             else:
                 axes.append([(key, tuple(value) if isinstance(value, list) else value)])
         return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
+
+    def space(self, params: dict) -> dict:
+        """``params`` as a space to sample: each value a list (drawn uniformly) or a scipy distribution.
+
+        Lists mean what they mean to :meth:`expand` (a list-valued parameter's single value stays one
+        value); a fixed value becomes a list of one; :class:`ParamError` for a malformed distribution.
+        """
+        from .space import parse_distribution
+
+        props = self.schema.get("properties", {})
+        out: dict = {}
+        for key, value in params.items():
+            dist = parse_distribution(key, value)
+            if dist is not None:
+                out[key] = dist.scipy()
+                continue
+            takes_list = accepts_array(props.get(key, {}))
+            if isinstance(value, list) and not (takes_list and not any(isinstance(v, list) for v in value)):
+                if not value:
+                    raise ParamError(key, f"{key}: an empty list gives no candidates; give at least one value")
+                out[key] = [tuple(v) if isinstance(v, list) and takes_list else v for v in value]
+            else:
+                out[key] = [tuple(value) if isinstance(value, list) else value]
+        return out
+
+    def probe_values(self, params: dict) -> dict[str, list]:
+        """Every value of each parameter to check against its constraints: list values, a distribution's
+        bounds or choices, else the value itself (:class:`ParamError` for a malformed distribution)."""
+        from .space import parse_distribution
+
+        out: dict[str, list] = {}
+        for key, value in params.items():
+            dist = parse_distribution(key, value)
+            if dist is not None:
+                out[key] = dist.edges()
+            else:
+                out[key] = [v[key] for v in self.expand({key: value})]
+        return out
 
     def param_errors(self, params: dict) -> list[ParamError]:
         """Every unknown or invalid parameter, one :class:`ParamError` each."""

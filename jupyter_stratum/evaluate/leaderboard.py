@@ -8,18 +8,27 @@ from dataclasses import dataclass
 from .metrics import METRICS
 
 
-def rank_key(mean: float, fit_seconds: float, metric: str, *, failed: bool = False, complete: bool = True) -> tuple:
+def rank_key(
+    mean: float, fit_seconds: float, metric: str, *, failed: bool = False, complete: bool = True, rung: int = 0
+) -> tuple:
     """The leaderboard order, as a sort key: scored candidates first, best mean first (the metric says
     which direction is better), ties to the cheaper candidate; ``sorted``/``min`` keep earlier ones first.
     While a run goes on, ``complete=False`` (a mean over only some of the folds) ranks after every
     candidate whose folds are all done, so one lucky fold never heads the board.
+
+    In a halving search a higher rung ranks first (its score is on more rows or trees; a lower rung's
+    is not comparable), as scikit-learn's halving searches pick their best from the last rung.
 
     The one definition of the order, used by :func:`select_best`, :meth:`Leaderboard.build` and the live
     training view.
     """
     sign = 1 if METRICS[metric].greater_is_better else -1
     unscored = failed or math.isnan(mean)
-    return (unscored, not complete, -sign * (0.0 if math.isnan(mean) else mean), fit_seconds)
+    return (unscored, not complete, -rung, -sign * (0.0 if math.isnan(mean) else mean), fit_seconds)
+
+
+def _rung(candidate) -> int:
+    return getattr(candidate, "rung", 0)
 
 
 def select_best(candidates, metric: str):
@@ -27,7 +36,7 @@ def select_best(candidates, metric: str):
     scored = [c for c in candidates if not c.failed and c.folds and not math.isnan(c.mean(metric))]
     if not scored:
         return None
-    return min(scored, key=lambda c: rank_key(c.mean(metric), c.fit_seconds, metric))
+    return min(scored, key=lambda c: rank_key(c.mean(metric), c.fit_seconds, metric, rung=_rung(c)))
 
 
 @dataclass
@@ -38,8 +47,31 @@ class Leaderboard:
 
     @classmethod
     def build(cls, candidates, metric: str, metrics: list[str]) -> Leaderboard:
-        ordered = sorted(candidates, key=lambda c: rank_key(c.mean(metric), c.fit_seconds, metric, failed=c.failed))
+        ordered = sorted(
+            candidates, key=lambda c: rank_key(c.mean(metric), c.fit_seconds, metric, failed=c.failed, rung=_rung(c))
+        )
         return cls(metric, list(metrics), ordered)
+
+    @property
+    def halving(self) -> bool:
+        """Whether the candidates come from a halving search (the board then shows each one's rung)."""
+        return any(getattr(c, "rungs", None) for c in self.candidates)
+
+    def evaluations(self) -> list[dict]:
+        """One row per (configuration, rung) a halving search evaluated: rung, resource, mean score."""
+        rows = []
+        for c in self.candidates:
+            for e in getattr(c, "rungs", []):
+                rows.append(
+                    {
+                        "candidate": c.id,
+                        "rung": e.rung,
+                        "resource": e.resource_text,
+                        self.metric: e.mean(self.metric),
+                        "error": e.error,
+                    }
+                )
+        return sorted(rows, key=lambda r: (r["rung"], r["candidate"]))
 
     @property
     def best(self):
@@ -54,6 +86,9 @@ class Leaderboard:
                 row[m] = "–" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
             row["fit s"] = f"{c.fit_seconds:.2f}"
             row["folds"] = len(c.folds)
+            if self.halving:
+                row["rung"] = c.rung
+                row["resource"] = c.rungs[-1].resource_text if c.rungs else "–"
             if c.failed:
                 row["error"] = c.error.splitlines()[0][:120]
             rows.append(row)
@@ -71,12 +106,18 @@ class Leaderboard:
                 rec[f"{m}_std"] = c.std(m)
             rec["fit_seconds"] = c.fit_seconds
             rec["folds"] = len(c.folds)
+            if self.halving:
+                rec["rung"] = c.rung
+                rec["resource"] = c.n_resources
+                rec["resource_name"] = c.rungs[-1].resource if c.rungs else None
             rec["error"] = c.error
             records.append(rec)
         return pd.DataFrame.from_records(records).set_index("candidate")
 
     def _columns(self) -> list[str]:
-        cols = ["rank", "candidate"] + self.metrics + ["fit s", "folds"]
+        cols = (
+            ["rank", "candidate"] + self.metrics + ["fit s", "folds"] + (["rung", "resource"] if self.halving else [])
+        )
         if any(c.failed for c in self.candidates):
             cols.append("error")
         return cols

@@ -6,6 +6,8 @@ Values are reported in their natural sign (mse is positive, lower is better);
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
 
@@ -97,8 +99,19 @@ def score_all(estimator, X, y, names: list[str], n_classes: int | None) -> dict[
     if not usable:
         return {}
     scoring = {m.name: m.scorer_name(n_classes) for m in usable}
-    scorer = check_scoring(estimator, scoring=scoring)
-    raw = scorer(estimator, X, y)
+    try:
+        raw = check_scoring(estimator, scoring=scoring)(estimator, X, y)
+    except ValueError:
+        # a metric that can't be computed on these rows (log_loss on a test fold with a single class,
+        # as a halving search's small first rung can have) is NaN, as cross_validate's error_score=nan
+        # makes it; the others keep their values
+        raw = {}
+        for m in usable:
+            try:
+                raw[m.name] = check_scoring(estimator, scoring=scoring[m.name])(estimator, X, y)
+            except ValueError as exc:
+                warnings.warn(f"{m.name} can't be computed on {len(y)} rows: {exc}", UserWarning, stacklevel=2)
+                raw[m.name] = math.nan
     out = {}
     for m in usable:
         value = float(raw[m.name])

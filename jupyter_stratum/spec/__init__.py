@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from .model import (
     SKLEARN_DATASETS,
+    Constraints,
     ModelSpec,
     PipelineSpec,
+    Search,
     SpecIssue,
     Split,
     Step,
@@ -18,9 +20,11 @@ from .parse import LineMap, check_spec, parse_spec, validate_text
 
 __all__ = [
     "SKLEARN_DATASETS",
+    "Constraints",
     "LineMap",
     "ModelSpec",
     "PipelineSpec",
+    "Search",
     "SpecIssue",
     "Split",
     "Step",

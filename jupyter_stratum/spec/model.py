@@ -8,9 +8,12 @@ The body of a ``%%stratum train`` cell is YAML::
     preprocess: [standard_scaler]
     models:
       - logistic_regression: {C: [0.1, 1, 10]}   # a list is a search space
+      - svc: {C: loguniform(0.1, 100)}           # so is a distribution (random, halving)
       - random_forest: {n_estimators: 200}
       - gradient_boosting
     metric: roc_auc
+    search: {strategy: halving, candidates: 100, factor: 3}   # default: grid
+    constraints: {latency_ms: 1.0, size_mb: 20}                # optional: the edge profile's limits
 
 Every error names the line and the field and says what would be valid.
 ``parse_spec(spec.to_yaml()) == spec`` holds for every valid spec.
@@ -18,6 +21,7 @@ Every error names the line and the field and says what would be valid.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -99,7 +103,8 @@ class Step(_Strict):
 
 
 class ModelSpec(_Strict):
-    """A candidate algorithm; a list value in ``params`` is a search space."""
+    """A candidate algorithm; a list value or a distribution (``loguniform(1e-3, 1e2)``) in ``params`` is
+    a search space."""
 
     algorithm: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -141,6 +146,79 @@ def _short_form(value, key: str):
     return value
 
 
+_RESOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Search(_Strict):
+    """How candidates are chosen and trained: every combination (grid), ``candidates`` draws (random),
+    or draws trained by successive halving over a resource (rows, or a parameter such as n_estimators)."""
+
+    strategy: Literal["grid", "random", "halving"] = Field(
+        "grid", description="grid: every combination of list values; random: sample; halving: sample, then halve"
+    )
+    candidates: int | None = Field(
+        None, ge=1, le=100_000, description="configurations to draw (random default 10; halving default: exhaust)"
+    )
+    factor: float = Field(3, gt=1, le=100, description="halving: 1/factor of the candidates go on to each next rung")
+    resource: str = Field(
+        "auto", description="halving: n_samples (rows), a parameter such as n_estimators, or auto (rows)"
+    )
+    min_resources: int | Literal["smallest", "exhaust"] = Field(
+        "smallest", description="halving: the resource at the first rung (scikit-learn's min_resources)"
+    )
+    budget: int | None = Field(
+        None, ge=1, description="halving: the most resource a configuration gets (default: all training rows)"
+    )
+    mode: Literal["async", "sync"] = Field(
+        "async", description="halving: async promotes without waiting for a rung; sync is scikit-learn's order"
+    )
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the draws (default: split.seed)")
+
+    @field_validator("resource")
+    @classmethod
+    def _resource_name(cls, value: str):
+        if not _RESOURCE_NAME.match(value):
+            raise ValueError(
+                f"resource must be auto, n_samples or a parameter name such as n_estimators, got {value!r}"
+            )
+        return value
+
+    @field_validator("min_resources")
+    @classmethod
+    def _positive_min(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"min_resources must be >= 1, 'smallest' or 'exhaust', got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_strategy(self):
+        if self.strategy == "grid":
+            extra = [f for f in ("candidates", "budget") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(
+                    f"{', '.join(extra)} applies to strategy random or halving; a grid trains every combination. "
+                    "Set strategy: random or halving, or remove it"
+                )
+        return self
+
+    def to_dict(self) -> dict:
+        return self.model_dump(exclude_defaults=True)
+
+
+class Constraints(_Strict):
+    """Limits of the edge profile the model will be deployed to: each finalist's single-row latency and
+    serialized size are measured, and the best that fits is chosen."""
+
+    latency_ms: float | None = Field(None, gt=0, description="most milliseconds for one row's prediction")
+    size_mb: float | None = Field(None, gt=0, description="most megabytes of the serialized model")
+
+    @model_validator(mode="after")
+    def _some_limit(self):
+        if self.latency_ms is None and self.size_mb is None:
+            raise ValueError("constraints needs latency_ms, size_mb or both, e.g. {latency_ms: 1.0, size_mb: 20}")
+        return self
+
+
 class PipelineSpec(_Strict):
     """A pipeline: data, target, split, preprocessing, candidate models, metrics."""
 
@@ -155,6 +233,8 @@ class PipelineSpec(_Strict):
     models: list[ModelSpec] = Field(min_length=1)
     metric: str | None = Field(None, description="selection metric (default accuracy / r2)")
     metrics: list[str] | None = Field(None, description="metrics to report (default: all of the task)")
+    search: Search = Field(default_factory=Search, description="grid, random or halving search")
+    constraints: Constraints | None = Field(None, description="latency and size limits of the deployment target")
 
     @field_validator("data")
     @classmethod
@@ -185,6 +265,11 @@ class PipelineSpec(_Strict):
             out["metric"] = self.metric
         if self.metrics is not None:
             out["metrics"] = list(self.metrics)
+        search = self.search.to_dict()
+        if search:
+            out["search"] = search
+        if self.constraints is not None:
+            out["constraints"] = self.constraints.model_dump(exclude_none=True)
         return out
 
     def to_yaml(self) -> str:

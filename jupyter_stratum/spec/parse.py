@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ..catalog.algorithm import ParamError
+from ..catalog.space import quote_calls
 from ..errors import SpecError
 from .model import PipelineSpec, SpecIssue, known_task, summarize_issues
 
@@ -28,7 +29,7 @@ class LineMap:
         self.lines: dict[tuple, int] = {}
         self.short_form: dict[tuple, str] = {}
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node = yaml.compose(quote_calls(text), Loader=yaml.SafeLoader)
         except yaml.YAMLError:
             node = None
         if node is not None:
@@ -117,7 +118,7 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 
 def _load_yaml(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.safe_load(quote_calls(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -182,7 +183,11 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
             add(("models", i, "algorithm"), str(exc))
             continue
         try:
-            grid = algo.expand(model.params)
+            if spec.search.strategy == "grid":
+                grid = algo.expand(model.params)
+            else:  # every list value and each distribution's bounds, one parameter at a time
+                values = algo.probe_values(model.params)
+                grid = [{k: v} for k, vs in values.items() for v in vs] + [{k: vs[0] for k, vs in values.items()}]
         except ParamError as exc:
             add(("models", i, "params", exc.param), str(exc))
             continue
@@ -192,6 +197,20 @@ def check_spec(spec: PipelineSpec, *, task: str | None = None, lines: LineMap | 
                 if err.param not in seen_bad:
                     seen_bad.add(err.param)
                     add(("models", i, "params", err.param), str(err))
+        resource = spec.search.resource
+        if spec.search.strategy == "halving" and resource not in ("auto", "n_samples"):
+            if resource not in algo.param_names:
+                add(
+                    ("search", "resource"),
+                    f"resource {resource}: {algo.name} has no parameter {resource}, so it can't grow by it. "
+                    "Use resource: n_samples (rows) or auto, or remove that model",
+                )
+            elif resource in model.params:
+                add(
+                    ("models", i, "params", resource),
+                    f"{resource} is the halving resource, so the search sets it at each rung: remove it from params",
+                )
+        grid = grid[-1:]  # the probe below is built from one full set of values
         if spec.metric and spec.metric in METRICS and METRICS[spec.metric].needs == "proba":
             probe = algo.build(**_as_lists(grid[0])) if not seen_bad else None
             if probe is not None and not hasattr(probe, "predict_proba"):

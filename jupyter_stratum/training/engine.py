@@ -70,6 +70,8 @@ class RunOutcome:
     errors: dict[str, str]  # candidate id -> the first error of its folds
     data: tuple[Any, Any]  # (X_train, y_train) futures, scattered once
     features: FeatureTypes
+    #: halving: candidate id -> its evaluations (halving_run.RungEvaluation), lowest rung first
+    rungs: dict[str, list] | None = None
 
 
 def run_plan(

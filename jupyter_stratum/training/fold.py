@@ -33,6 +33,8 @@ class FoldJob:
     topic: str | None = None
     image_shape: tuple | None = None
     attempt: int = 1
+    rung: int = 0  # halving: the rung, and the resource it gives (rows or the grown parameter)
+    n_resources: int | None = None
 
 
 def worker_name() -> str:
@@ -126,6 +128,8 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
         attempt=job.attempt,
         warnings=messages[:5],
         history=training_history(estimator),
+        rung=job.rung,
+        n_resources=job.n_resources,
     )
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError, SpecError
-from ..spec import LineMap, PipelineSpec, check_spec, format_path, summarize_issues
+from ..spec import LineMap, PipelineSpec, SpecIssue, check_spec, format_path, summarize_issues
+from .halving import Schedule
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Candidate:
     params: dict  # as given (search values picked), plus random_state from the seed
     resources: dict = field(default_factory=dict)
     source: str = "scikit-learn"
+    #: halving: the parameter this candidate grows by at each rung (n_estimators), None: by rows
+    grows: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -34,6 +37,18 @@ class Candidate:
             "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
             "resources": dict(self.resources),
         }
+
+    def at_rung(self, resources: int, schedule) -> tuple[dict, float]:
+        """(params, share of the fold rows) of this candidate at a rung giving ``resources``."""
+        if self.grows is None:
+            return self.params, resources / schedule.max_resources
+        params = dict(self.params)
+        if schedule.resource == self.grows:  # the user's resource: its value at the rung
+            params[self.grows] = resources
+        else:  # auto: the candidate's own count, scaled like the rows would be
+            full = params.get(self.grows, 100)
+            params[self.grows] = max(1, int(full * resources / schedule.max_resources))
+        return params, 1.0
 
 
 @dataclass
@@ -74,13 +89,24 @@ class Plan:
     #: candidate id -> placement.CandidatePlacement, once placed on a cluster (placement.place)
     placement: dict = field(default_factory=dict)
     cluster_text: str | None = None
+    #: halving: the rungs (``plan.tasks`` then lists the first rung's tasks)
+    schedule: Schedule | None = None
+    halving_mode: str = "async"
+    search_seed: int = 0
 
     @property
     def n_tasks(self) -> int:
+        """Tasks to run; with halving, as many as the synchronous order runs (ASHA may run a few more)."""
+        if self.schedule is not None:
+            return sum(self.schedule.expected_evaluations()) * self.n_folds
         return len(self.tasks)
 
     def candidate(self, candidate_id: str) -> Candidate:
         return next(c for c in self.candidates if c.id == candidate_id)
+
+    def params_at(self, candidate_id: str, rung: int) -> dict:
+        """A candidate's params at a halving rung (a grown parameter set to that rung's value)."""
+        return self.candidate(candidate_id).at_rung(self.schedule.resources[rung], self.schedule)[0]
 
     def rows(self) -> list[dict]:
         from .placement import runs_on
@@ -102,11 +128,19 @@ class Plan:
     def to_text(self) -> str:
         from ..display import text_table
 
+        rungs = ""
+        if self.schedule is not None:
+            rungs = (
+                f"\nHalving ({self.halving_mode}) over {self.schedule.resource}: rungs of "
+                + ", ".join(f"{n} × {r}" for n, r in zip(self.schedule.expected_evaluations(), self.schedule.resources))
+                + f" (configurations × resource; factor {self.schedule.factor:g})"
+            )
         head = (
             f"Plan: {len(self.candidates)} candidates × {self.n_folds} folds = {self.n_tasks} tasks; "
             f"task {self.task}, select by {self.metric} ({'higher' if self.greater_is_better else 'lower'} is better); "
             f"{self.n_train} training rows, {self.n_test} holdout rows."
             + (f"\nOn the {self.cluster_text}." if self.cluster_text else "")
+            + rungs
         )
         notes = "".join(f"\nNote: {n}" for n in self.notices)
         return head + "\n" + text_table(self.rows()) + notes
@@ -136,6 +170,56 @@ def _label(model_name: str, params: dict, searched: set[str]) -> str:
         return model_name
     inner = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in shown.items())
     return f"{model_name}({inner})"
+
+
+def _plain(value):
+    """numpy scalars (what scipy's distributions draw) as Python numbers."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)) else value
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(list(value) if isinstance(value, tuple) else value)
+
+
+def sample_candidates(spec: PipelineSpec, task: str, n: int) -> list[Candidate]:
+    """``n`` configurations drawn from the models' spaces (seed: ``search.seed``, else ``split.seed``)."""
+    from ..catalog import resolve
+    from ..catalog.space import sample
+
+    algos = [resolve(m.algorithm, task=task) for m in spec.models]
+    spaces = [a.space(m.params) for a, m in zip(algos, spec.models)]
+    seed = spec.search.seed if spec.search.seed is not None else spec.split.seed
+    candidates: list[Candidate] = []
+    seen: dict[str, int] = {}
+    for index, params in sample(spaces, n, seed):
+        model, algo = spec.models[index], algos[index]
+        params = {k: _plain(v) for k, v in params.items()}
+        searched = [k for k, v in spaces[index].items() if hasattr(v, "rvs") or len(v) > 1]
+        if "random_state" in algo.param_names and "random_state" not in params:
+            params["random_state"] = spec.split.seed
+        name = model.label or model.algorithm
+        cid = f"{name}({', '.join(f'{k}={_short(params[k])}' for k in searched)})" if searched else name
+        seen[cid] = seen.get(cid, 0) + 1
+        cid = cid if seen[cid] == 1 else f"{cid}#{seen[cid]}"
+        resources = {**algo.default_resources, **model.resources}
+        candidates.append(
+            Candidate(cid, algo.name, algo.class_name, params, resources, algo.source, grows=_grows(spec, algo))
+        )
+    return candidates
+
+
+def _grows(spec: PipelineSpec, algo) -> str | None:
+    """What a candidate grows by in a halving search: the user's resource parameter; with ``auto``, trees
+    for ensembles that can add them (``warm_start`` and ``n_estimators``); else rows (None)."""
+    if spec.search.strategy != "halving":
+        return None
+    resource = spec.search.resource
+    if resource == "auto":
+        names = algo.param_names
+        return "n_estimators" if "warm_start" in names and "n_estimators" in names else None
+    return None if resource == "n_samples" else resource
 
 
 def make_candidates(spec: PipelineSpec, task: str) -> list[Candidate]:
@@ -238,11 +322,19 @@ def make_plan(
     check_data(dataset, spec, task)
     metric = spec.metric or DEFAULT_METRIC[task]
     metrics = list(dict.fromkeys([metric] + (spec.metrics if spec.metrics is not None else metrics_for(task))))
-    candidates = make_candidates(spec, task)
     classes = sorted(dataset.y.unique().tolist(), key=str) if task == "classification" else None
     n_test = int(np.ceil(spec.split.test_size * len(dataset.y)))
+    n_train = len(dataset.y) - n_test
+    search, schedule = spec.search, None
+    if search.strategy == "grid":
+        candidates = make_candidates(spec, task)
+    elif search.strategy == "random":
+        candidates = sample_candidates(spec, task, search.candidates or 10)
+    else:
+        candidates, schedule = _halving_candidates(spec, task, n_train, len(classes) if classes else None, lines)
+    rung = "r0-" if schedule is not None else ""
     tasks = [
-        PlannedTask(f"stratum-{run_id}-{i}-{fold}", c.id, fold, c.resources)
+        PlannedTask(f"stratum-{run_id}-{i}-{rung}{fold}", c.id, fold, c.resources)
         for i, c in enumerate(candidates)
         for fold in range(spec.split.cv)
     ]
@@ -259,13 +351,53 @@ def make_plan(
         preprocess=[(s.name, dict(s.params)) for s in spec.preprocess],
         n_folds=spec.split.cv,
         n_rows=len(dataset.y),
-        n_train=len(dataset.y) - n_test,
+        n_train=n_train,
         n_test=n_test,
         classes=classes,
         tasks=tasks,
         notices=notices,
         run_id=run_id,
+        schedule=schedule,
+        halving_mode=search.mode,
+        search_seed=search.seed if search.seed is not None else spec.split.seed,
     )
+
+
+def _halving_candidates(spec: PipelineSpec, task: str, n_train: int, n_classes: int | None, lines):
+    """(candidates, schedule) of a halving search, with scikit-learn's defaults for what is not given."""
+    from .halving import default_candidates, make_schedule, smallest_resources
+
+    search = spec.search
+    rows = search.resource in ("auto", "n_samples")
+    budget = search.budget or n_train if rows else search.budget
+    if budget is None:
+        path = ("search", "budget")
+        issue = SpecIssue(
+            path,
+            f"give budget: the most {search.resource} a configuration gets (the last rung's {search.resource})",
+            (lines or LineMap(spec.to_yaml())).line(path),
+        )
+        raise SpecError(summarize_issues([issue]), [issue])
+    if rows and budget > n_train:
+        raise DataError(f"search budget {budget} is more than the {n_train} training rows: lower it, or omit it.")
+    smallest = smallest_resources("n_samples" if rows else search.resource, spec.split.cv, n_classes)
+    first = smallest if search.min_resources in ("smallest", "exhaust") else search.min_resources
+    if first > budget:
+        raise DataError(
+            f"Halving starts at {first} {'rows' if rows else search.resource} but the budget is {budget}: "
+            "lower min_resources (or cv), raise budget, or use more data."
+        )
+    n = search.candidates or default_candidates(first, budget)
+    candidates = sample_candidates(spec, task, n)
+    schedule = make_schedule(
+        len(candidates),
+        resource="n_samples" if rows else search.resource,
+        factor=search.factor,
+        min_resources=search.min_resources,
+        max_resources=budget,
+        smallest=smallest,
+    )
+    return candidates, schedule
 
 
 __all__ = [

@@ -31,6 +31,8 @@ class FoldResult:
     warnings: list[str] = field(default_factory=list)
     #: per-epoch loss/metrics of models that keep a training history (Keras), else None
     history: dict | None = None
+    rung: int = 0  # halving: the rung and the resource (rows or trees) it was trained with
+    n_resources: int | None = None
 
 
 @dataclass
@@ -47,10 +49,23 @@ class CandidateResult:
     #: the true labels of the training part (shared by every candidate)
     y_train: Any = None
     classes: list | None = None
+    #: halving: every rung this candidate was evaluated at (halving_run.RungEvaluation), lowest first;
+    #: ``folds`` are those of the last one
+    rungs: list = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def rung(self) -> int:
+        """The highest rung reached (0 outside a halving search)."""
+        return self.rungs[-1].rung if self.rungs else 0
+
+    @property
+    def n_resources(self) -> int | None:
+        """The resource of the highest rung reached (rows or trees), None outside a halving search."""
+        return self.rungs[-1].n_resources if self.rungs else None
 
     def fold_scores(self, metric: str) -> list[float]:
         return [f.scores.get(metric, math.nan) for f in sorted(self.folds, key=lambda f: f.fold)]
@@ -141,6 +156,28 @@ class TrainingResult:
     cluster: dict = field(default_factory=dict)
     data_fingerprint: str = ""
     input_schema: dict = field(default_factory=dict)
+    #: with constraints: each finalist's latency and size (evaluate.constraints.Footprint), and the one
+    #: chosen (the best that fits; None when none does)
+    footprints: list = field(default_factory=list)
+    chosen: Any = None
+
+    def pareto_front(self) -> list:
+        """Finalists no other beats on score, latency and size (empty without constraints)."""
+        from ..evaluate.constraints import pareto_front
+        from ..evaluate.metrics import METRICS
+
+        return pareto_front(self.footprints, METRICS[self.metric].greater_is_better)
+
+    def footprint_text(self) -> str:
+        """The measured finalists as a table (empty without constraints)."""
+        if not self.footprints:
+            return ""
+        from ..display import text_table
+        from ..evaluate.constraints import footprint_rows
+
+        return "Deployment footprint (single-row latency, serialized size)\n" + text_table(
+            footprint_rows(self.footprints, self.chosen)
+        )
 
     @property
     def task(self) -> str:
@@ -153,6 +190,12 @@ class TrainingResult:
     @property
     def classes(self):
         return self.plan.classes
+
+    @property
+    def evaluations(self) -> list:
+        """Every (configuration, rung) a halving search evaluated, by rung then configuration
+        (``halving_run.RungEvaluation``); empty for grid and random search."""
+        return sorted((e for c in self.candidates for e in c.rungs), key=lambda e: e.rung)
 
     def candidate(self, candidate_id: str) -> CandidateResult:
         for c in self.candidates:
@@ -184,7 +227,8 @@ class TrainingResult:
         )
 
     def to_text(self) -> str:
-        return self.leaderboard.to_text() + "\n" + self.summary()
+        footprint = self.footprint_text()
+        return self.leaderboard.to_text() + "\n" + (footprint + "\n" if footprint else "") + self.summary()
 
     def __repr__(self) -> str:
         return self.to_text()

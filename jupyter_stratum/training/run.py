@@ -117,7 +117,12 @@ def train(
         emit(Notice(notice))
     emit(PlanReady(plan, plan.n_tasks, info.dashboard_link))
 
-    out = run_plan(plan, dataset, splits, client, on_event=emit)
+    if plan.schedule is not None:
+        from .halving_run import run_halving
+
+        out = run_halving(plan, dataset, splits, client, on_event=emit)
+    else:
+        out = run_plan(plan, dataset, splits, client, on_event=emit)
     y_train = np.asarray(dataset.y.iloc[splits.train])
     candidates = []
     for c in plan.candidates:
@@ -132,6 +137,7 @@ def train(
                 error=out.errors.get(c.id),
                 y_train=y_train,
                 classes=plan.classes,
+                rungs=(out.rungs or {}).get(c.id, []),
             )
         )
     for c in candidates:
@@ -143,29 +149,62 @@ def train(
         details = "; ".join(f"{c.id}: {c.error}" for c in candidates if c.error) or "no scores"
         raise TrainingError(f"Every candidate failed, nothing was registered. {details}")
 
-    # refit the winner on the whole training part, where its resources are
+    # refit the winner on the whole training part, where its resources are (with its last rung's
+    # parameters: a halving winner grown by trees keeps the trees it won with, as scikit-learn's does);
+    # with constraints every finalist is refit (in parallel) and measured, and the best that fits wins
+    finalists = _finalists(leaderboard, best) if spec.constraints is not None else [best]
     X_future, y_future = out.data
-    future = client.submit(
-        refit,
-        best.algorithm,
-        best.params,
-        tuple(plan.preprocess),
-        out.features,
-        plan.task,
-        X_future,
-        y_future,
-        tuple(dataset.image_shape) if dataset.image_shape else None,
-        resources=best.resources or None,
-        pure=False,
-    )
+    futures = {
+        c.id: client.submit(
+            refit,
+            c.algorithm,
+            plan.params_at(c.id, c.rung) if c.rungs else c.params,
+            tuple(plan.preprocess),
+            out.features,
+            plan.task,
+            X_future,
+            y_future,
+            tuple(dataset.image_shape) if dataset.image_shape else None,
+            resources=c.resources or None,
+            pure=False,
+        )
+        for c in finalists
+    }
     try:
-        model, refit_seconds, refit_worker = future.result()
+        refits = {cid: f.result() for cid, f in futures.items()}
     except KeyboardInterrupt:
-        client.cancel([future])
+        client.cancel(list(futures.values()))
         raise TrainingError("Interrupted during the refit; nothing was registered.") from None
     finally:
         del X_future, y_future
         out.data = (None, None)  # the last references to the scattered training data
+    footprints, chosen = [], None
+    if spec.constraints is not None:
+        from ..evaluate.constraints import choose, measure
+
+        sample = dataset.X.iloc[splits.test].head(50)
+        limits = spec.constraints
+        footprints = [
+            measure(
+                c.id,
+                c.mean(plan.metric),
+                refits[c.id][0],
+                sample,
+                plan.task,
+                latency_ms=limits.latency_ms,
+                size_mb=limits.size_mb,
+            )
+            for c in finalists
+        ]
+        chosen = choose(footprints)
+        for f in footprints:
+            if not f.fits:
+                emit(Notice(f"{f.candidate_id} misses the constraints: {', '.join(f.misses)}", level="warning"))
+        if chosen is None:
+            emit(Notice("No finalist fits the constraints; keeping the best score. Relax them or add smaller models."))
+        else:
+            best = next(c for c in finalists if c.id == chosen.candidate_id)
+    model, refit_seconds, refit_worker = refits[best.id]
     X_test, y_test = dataset.X.iloc[splits.test], dataset.y.iloc[splits.test]
     n_classes = len(plan.classes) if plan.classes is not None else None
     holdout_scores = score_all(model, X_test, y_test, plan.metrics, n_classes)
@@ -190,6 +229,8 @@ def train(
         cluster=info.to_json(),
         data_fingerprint=fingerprint(dataset.X, dataset.y),
         input_schema=input_schema(dataset.X, dataset.image_shape),
+        footprints=footprints,
+        chosen=chosen,
     )
     if register and name is not None:
         fields = lineage(result, spec, X_test)
@@ -202,6 +243,21 @@ def train(
         result.version = version
         emit(ModelRegistered(version.name, version.version, version.ref))
     return result
+
+
+def _fitted_params(result) -> dict:
+    """The winner's params as fitted: a halving winner grown by a parameter (n_estimators) keeps the value
+    of its last rung, not the one drawn."""
+    params = dict(result.best.params)
+    if result.best.rungs and result.plan.schedule is not None:
+        params = result.plan.params_at(result.best.id, result.best.rung)
+    return params
+
+
+def _finalists(leaderboard, best, most: int = 5) -> list:
+    """The candidates measured for deployment: the scored ones of the best's rung (a halving search's
+    top rung), best first, at most ``most``."""
+    return [c for c in leaderboard.candidates if not c.failed and c.folds and c.rung == best.rung][:most]
 
 
 def _check_name(name: str) -> None:
@@ -232,7 +288,7 @@ def lineage(result, spec: PipelineSpec, X_test) -> dict:
     expected = to_jsonable(np.asarray(result.model.predict(sample)).tolist())
     return {
         "algorithm": best.class_name,
-        "params": to_jsonable({k: list(v) if isinstance(v, tuple) else v for k, v in best.params.items()}),
+        "params": to_jsonable({k: list(v) if isinstance(v, tuple) else v for k, v in _fitted_params(result).items()}),
         "task": plan.task,
         "metric": plan.metric,
         "cv_score": best.mean(plan.metric),
@@ -253,4 +309,16 @@ def lineage(result, spec: PipelineSpec, X_test) -> dict:
         "data_source": spec.data,
         "leaderboard": to_jsonable(result.leaderboard.rows()),
         "sample": {"records": records, "expected": expected},
+        **(
+            {
+                "footprint": {
+                    "latency_ms": result.chosen.latency_ms,
+                    "size_mb": result.chosen.size_mb,
+                    "runtime": result.chosen.runtime,
+                    "constraints": spec.constraints.model_dump(exclude_none=True),
+                }
+            }
+            if result.chosen is not None and spec.constraints is not None
+            else {}
+        ),
     }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,14 @@ from ..events import (
     TaskStarted,
 )
 from ..training.progress import ProgressCounter
+
+_RUNG_KEY = re.compile(r"-r(\d+)-\d+(?:-r\d+)?$")
+
+
+def rung_of(key: str) -> int:
+    """The halving rung of a task from its key (``stratum-{run}-{i}-r{rung}-{fold}``); 0 otherwise."""
+    m = _RUNG_KEY.search(key)
+    return int(m.group(1)) if m else 0
 
 
 class TrainingView:
@@ -71,7 +80,8 @@ class TrainingView:
         self.metric = None
         self.dashboard_link = None
         self.n_folds = 0
-        self.folds: dict[str, list[dict]] = {}  # candidate -> fold scores so far
+        self.folds: dict[str, list[dict]] = {}  # candidate -> fold scores so far (at its highest rung)
+        self.rungs: dict[str, int] = {}  # halving: candidate -> the highest rung it has reached
         self.failed: dict[str, str] = {}
         self.running: dict[str, str] = {}  # worker -> "candidate fold k"
         self.running_keys: dict[str, str] = {}  # task key -> worker
@@ -143,7 +153,12 @@ class TrainingView:
                 self.done_by_worker.setdefault(worker, 0)
             elif isinstance(event, TaskFinished):
                 worker = str(event.worker)
-                self.folds.setdefault(event.candidate_id, []).append(dict(event.scores))
+                rung = rung_of(event.key)
+                if rung > self.rungs.get(event.candidate_id, 0):  # promoted: its scores start again at the new rung
+                    self.rungs[event.candidate_id] = rung
+                    self.folds[event.candidate_id] = []
+                if rung == self.rungs.get(event.candidate_id, 0):
+                    self.folds.setdefault(event.candidate_id, []).append(dict(event.scores))
                 self.done_by_worker[worker] = self.done_by_worker.get(worker, 0) + 1
                 self.seconds[event.candidate_id] = self.seconds.get(event.candidate_id, 0.0) + event.seconds
                 self._task_left(event.key, worker)
@@ -260,6 +275,7 @@ class TrainingView:
                     "status": status,
                     "complete": complete,
                     "n_scores": len(values),
+                    "rung": self.rungs.get(cid, 0),
                 }
             )
         if metric:
@@ -270,6 +286,7 @@ class TrainingView:
                     metric,
                     failed=r["status"] == "failed",
                     complete=r["complete"],
+                    rung=r["rung"],
                 )
             )
         return rows
@@ -280,7 +297,7 @@ class TrainingView:
             return ""
         head = (
             f"<tr><th>#</th><th>candidate</th><th>{html.escape(self.metric)}: mean ± std over the folds done</th>"
-            f"<th>folds</th><th>status</th></tr>"
+            f"<th>folds</th><th>status</th>{'<th>rung</th>' if self.rungs else ''}</tr>"
         )
         body = []
         for i, r in enumerate(rows[:limit]):
@@ -299,7 +316,9 @@ class TrainingView:
                 status = f'<span style="color:#c62828" title="{error}">failed: {error}</span>'
             body.append(
                 f'<tr{style}><td>{i + 1}</td><td style="white-space:nowrap">{html.escape(r["candidate"])}</td>'
-                f"<td>{score}</td><td>{r['folds']}/{self.n_folds}</td><td>{status}</td></tr>"
+                f"<td>{score}</td><td>{r['folds']}/{self.n_folds}</td><td>{status}</td>"
+                + (f"<td>{r['rung']}</td>" if self.rungs else "")
+                + "</tr>"
             )
         more = f"<p>… and {len(rows) - limit} more candidates</p>" if len(rows) > limit else ""
         return f'<table class="stratum-live-leaderboard">{head}{"".join(body)}</table>{more}'
