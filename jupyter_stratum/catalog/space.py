@@ -96,7 +96,7 @@ def parse_distribution(param: str, value: Any) -> Distribution | None:
             raise ParamError(param, f"{param}: choice() needs at least one value, e.g. {usage}")
         return Distribution(name, tuple(args), value)
     try:
-        args = ast.literal_eval(f"({args_text},)") if args_text.strip() else ()
+        args = list(ast.literal_eval(f"({args_text},)")) if args_text.strip() else []
     except (ValueError, SyntaxError):
         raise ParamError(param, f"{param}: cannot read {value!r}: write {usage}") from None
     if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):

@@ -106,6 +106,8 @@ class Plan:
 
     def params_at(self, candidate_id: str, rung: int) -> dict:
         """A candidate's params at a halving rung (a grown parameter set to that rung's value)."""
+        if self.schedule is None:
+            raise ValueError("params_at: this plan is not a halving search (it has no rungs)")
         return self.candidate(candidate_id).at_rung(self.schedule.resources[rung], self.schedule)[0]
 
     def rows(self) -> list[dict]:
@@ -381,7 +383,7 @@ def _halving_candidates(spec: PipelineSpec, task: str, n_train: int, n_classes: 
     if rows and budget > n_train:
         raise DataError(f"search budget {budget} is more than the {n_train} training rows: lower it, or omit it.")
     smallest = smallest_resources("n_samples" if rows else search.resource, spec.split.cv, n_classes)
-    first = smallest if search.min_resources in ("smallest", "exhaust") else search.min_resources
+    first = search.min_resources if isinstance(search.min_resources, int) else smallest
     if first > budget:
         raise DataError(
             f"Halving starts at {first} {'rows' if rows else search.resource} but the budget is {budget}: "
