@@ -51,7 +51,7 @@ VERSION_COLUMNS = (
     "extra",
     "sample",
 )
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_versions (
     name TEXT NOT NULL,
@@ -89,6 +89,15 @@ CREATE TABLE IF NOT EXISTS deployments (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deployments_by_model ON deployments (model_name, id);
+CREATE TABLE IF NOT EXISTS rollouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollouts_by_model ON rollouts (model_name, id);
 """
 #: from schema N-1 to N: statements run in one transaction when an older registry is opened
 MIGRATIONS = {
@@ -97,6 +106,13 @@ MIGRATIONS = {
     2: [
         "ALTER TABLE model_versions ADD COLUMN sample TEXT",
         "UPDATE model_versions SET sample = json_extract(extra, '$.sample'), extra = json_remove(extra, '$.sample')",
+    ],
+    # 3: a rollout (waves of hosts, each host's state) is a record of its own, updated as it goes
+    # (jupyter_stratum.registry.rollout reads and writes it)
+    3: [
+        "CREATE TABLE IF NOT EXISTS rollouts (id INTEGER PRIMARY KEY AUTOINCREMENT, model_name TEXT NOT NULL, "
+        "state TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, record TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS rollouts_by_model ON rollouts (model_name, id)",
     ],
 }
 

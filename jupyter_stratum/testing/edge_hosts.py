@@ -28,6 +28,8 @@ from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "ssh-keygen"
+#: default subnets stay below 10.77.<this>.0
+SUBNET_CEILING = 199
 
 
 @dataclass
@@ -122,7 +124,15 @@ class LocalEdgeHosts:
         tag = f"{os.getpid() % 100000}"
         self._tag = tag
         if self.subnet is None:
-            self.subnet = 10 + (os.getpid() % 60) * 4
+            # 10.77.10.0 .. 10.77.199.0, stepped by the pid so concurrent sessions rarely meet; the
+            # last host's /24 stays below 200 (10.77.200+ is left to other harnesses on this machine)
+            span = max(1, (SUBNET_CEILING - 10 - self.count) // 4)
+            self.subnet = 10 + (os.getpid() % span) * 4
+        if not (0 <= self.subnet and self.subnet + self.count <= 254):
+            raise ValueError(
+                f"subnet {self.subnet} with {self.count} hosts gives 10.77.{self.subnet + self.count}.0/24, past 254; "
+                "pass a smaller subnet (LocalEdgeHosts(count, workdir, subnet=N))."
+            )
         self._subnet: int = self.subnet
 
     # -- paths -------------------------------------------------------------
