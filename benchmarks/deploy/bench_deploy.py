@@ -54,6 +54,7 @@ def main() -> None:
         help="'all' (every setting on, then each off in turn) or a comma list of: on, "
         + ", ".join(f"no-{s}" for s in SETTINGS),
     )
+    ap.add_argument("--subnet", type=int, help="hosts at 10.77.<subnet + i>.2 (default: derived from the pid)")
     a = ap.parse_args()
     counts = [int(n) for n in a.hosts.split(",")]
     configs = ["on"] + [f"no-{s}" for s in SETTINGS] if a.configs == "all" else a.configs.split(",")
@@ -84,7 +85,7 @@ def main() -> None:
     rows = []
     load_before = uptime()
     print(f"load before: {load_before}", flush=True)
-    hosts = LocalEdgeHosts(max(counts), tmp / "edge").start()
+    hosts = LocalEdgeHosts(max(counts), tmp / "edge", subnet=a.subnet).start()
     try:
         idx = 0
         for rep in range(a.repeat):

@@ -15,6 +15,7 @@ from ..registry.lineage import current_user
 from ..registry.rollout import Rollout
 from .inventory import EdgeInventory, read_inventory
 from .project import DeployProject, render_project
+from .release import version_of_release as _version_of
 from .runner import DeployEvent, RunOutcome, run_project, syntax_check
 
 if TYPE_CHECKING:
@@ -312,12 +313,6 @@ def _simple(action: str, name: str, inventory, *, limit, registry, pipelining, o
     result = _result(action, model, inv, project, outcome, time.monotonic() - t0)
     result.record_id = _record(reg, result, inv, model_ref)
     return result
-
-
-def _version_of(release: str) -> str:
-    if release.startswith("v") and "-" in release:
-        return release[1:].rsplit("-", 1)[0]
-    return ""
 
 
 def _result(

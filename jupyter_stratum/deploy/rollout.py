@@ -34,6 +34,7 @@ from ..registry.rollout import (
 )
 from .inventory import EdgeInventory
 from .project import DeployProject
+from .release import version_of_release as _version_of
 from .runner import DeployEvent, run_project
 
 #: what a host's deploy status means for its rollout state
@@ -306,12 +307,6 @@ def host_results(ro: Rollout) -> list[HostResult]:
         )
         for h in ro.hosts
     ]
-
-
-def _version_of(release: str) -> str:
-    if release.startswith("v") and "-" in release:
-        return release[1:].rsplit("-", 1)[0]
-    return ""
 
 
 # ---------------------------------------------------------------- commands
