@@ -1,13 +1,23 @@
-"""Deploy timings: 1 host vs 3 hosts, first run vs unchanged re-run, SSH pipelining on vs off.
+"""Deploy timings: 1, 5 and 20 hosts, first run and unchanged re-run, with every speed setting
+on and with each one turned off in turn.
 
-    sudo .venv/bin/python benchmarks/deploy/bench_deploy.py [--repeat 1] [--json OUT]
+    sudo .venv/bin/python benchmarks/deploy/bench_deploy.py [--hosts 1,5,20] [--configs all] [--repeat 1] [--json OUT]
+
+Speed settings (all on by default in `stratum deploy`):
+  pipelining      SSH pipelining (modules run over stdin, no temporary files)
+  persist         persistent SSH connections (ControlMaster/ControlPersist): one SSH setup per host
+  free            Ansible's `free` strategy: a host does not wait for the slowest at every step
+  forks           forks sized to the fleet (off: Ansible's default of 5)
+  quick           an unchanged re-run asks each host once whether it already serves the release as asked
 
 Real parts only: edge hosts are network namespaces running sshd (root needed), the
 bundle is built by the real builder from a registered scikit-learn pipeline, and each
 deployment is the generated Ansible project run by ansible-runner over SSH. Every
 configuration deploys into its own fresh `stratum_root` and port, so "first run" is a
 true first install (venv, copy, unpack, start, health + sample check) and the re-run
-that follows changes nothing. The baseline is 1 host with pipelining, first run.
+that follows changes nothing. Serving ports stay in 8500-8599, subnets below 10.77.200.
+The machine's load (`uptime`) is printed before and after: on a shared machine the
+absolute seconds move with it.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import json
 import os
 import site
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,16 +36,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+SETTINGS = ("pipelining", "persist", "free", "forks", "quick")
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=1, help="repetitions of every configuration (median reported)")
     ap.add_argument("--json", help="write the raw timings here")
-    ap.add_argument("--hosts", default="1,3", help="host counts to measure, e.g. 1 (default 1,3)")
-    ap.add_argument("--pipelining", choices=["both", "on", "off"], default="both", help="SSH pipelining settings")
+    ap.add_argument("--hosts", default="1,5,20", help="host counts to measure (default 1,5,20)")
+    ap.add_argument(
+        "--configs",
+        default="all",
+        help="'all' (every setting on, then each off in turn) or a comma list of: on, "
+        + ", ".join(f"no-{s}" for s in SETTINGS),
+    )
+    ap.add_argument("--subnet", type=int, help="hosts at 10.77.<subnet + i>.2 (default: derived from the pid)")
     a = ap.parse_args()
     counts = [int(n) for n in a.hosts.split(",")]
-    pipelinings = {"both": (True, False), "on": (True,), "off": (False,)}[a.pipelining]
+    configs = ["on"] + [f"no-{s}" for s in SETTINGS] if a.configs == "all" else a.configs.split(",")
 
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
@@ -60,15 +83,19 @@ def main() -> None:
 
     sites = "[" + ", ".join(p for p in site.getsitepackages() if Path(p).is_dir()) + "]"
     rows = []
-    hosts = LocalEdgeHosts(max(counts), tmp / "edge").start()
+    load_before = uptime()
+    print(f"load before: {load_before}", flush=True)
+    hosts = LocalEdgeHosts(max(counts), tmp / "edge", subnet=a.subnet).start()
     try:
         idx = 0
         for rep in range(a.repeat):
-            for pipelining in pipelinings:
-                for n in counts:
+            for n in counts:  # host counts outermost: a run cut short still has every setting at 1 host
+                for config in configs:
+                    off = config[3:] if config.startswith("no-") else ""
                     idx += 1
-                    tag = f"r{rep}-{'pl' if pipelining else 'nopl'}-{n}"
-                    hv = {h.name: {"stratum_root": f"{h.root}/{tag}", "stratum_port": 8600 + idx} for h in hosts.hosts}
+                    tag = f"r{rep}-{config}-{n}"
+                    port = 8500 + idx % 100
+                    hv = {h.name: {"stratum_root": f"{h.root}/{tag}", "stratum_port": port} for h in hosts.hosts}
                     inv = hosts.write_inventory(
                         tmp / f"{tag}.ini", python=sys.executable, host_vars=hv, group_vars={"stratum_site_dirs": sites}
                     )
@@ -76,31 +103,43 @@ def main() -> None:
                     for run in ("first", "rerun"):
                         t = time.perf_counter()
                         res = deploy(
-                            "bench@1", inv, limit=limit, bundle=bundle.path, registry=reg, pipelining=pipelining
+                            "bench@1",
+                            inv,
+                            limit=limit,
+                            bundle=bundle.path,
+                            registry=reg,
+                            pipelining=off != "pipelining",
+                            control_persist=off != "persist",
+                            free=off != "free",
+                            forks=5 if off == "forks" else None,
+                            quick_rerun=off != "quick",
                         )
                         dt = time.perf_counter() - t
                         want = "changed" if run == "first" else "unchanged"
                         assert [h.status for h in res.hosts] == [want] * n, res.to_text()
-                        rows.append(
-                            {"hosts": n, "pipelining": pipelining, "run": run, "seconds": round(dt, 2), "repeat": rep}
-                        )
-                        print(f"{n} host(s)  pipelining={pipelining!s:<5}  {run:<5}  {dt:6.1f} s", flush=True)
+                        rows.append({"hosts": n, "config": config, "run": run, "seconds": round(dt, 2), "repeat": rep})
+                        print(f"{n:>2} host(s)  {config:<14} {run:<5}  {dt:6.1f} s   ({uptime()})", flush=True)
     finally:
         hosts.stop()
+    load_after = uptime()
 
-    def med(n, pl, run):
-        return statistics.median(r["seconds"] for r in rows if (r["hosts"], r["pipelining"], r["run"]) == (n, pl, run))
+    def med(n, config, run):
+        got = [r["seconds"] for r in rows if (r["hosts"], r["config"], r["run"]) == (n, config, run)]
+        return statistics.median(got) if got else float("nan")
 
-    base = med(counts[0], pipelinings[0], "first")
-    print(f"\nbundle build: {bundle_s:.1f} s   load average (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} cores")
-    print(f"{'hosts':>5} {'pipelining':>10} {'run':>6} {'median s':>9} {'× baseline':>11}")
-    for pl in pipelinings:
+    print(f"\nbundle build: {bundle_s:.1f} s on {os.cpu_count()} cores")
+    print(f"load before: {load_before}\nload after:  {load_after}")
+    base = med(counts[0], configs[0], "first")
+    print(f"{'hosts':>5} {'config':>14} {'run':>6} {'median s':>9} {'x 1-host first':>15}")
+    for config in configs:
         for n in counts:
             for run in ("first", "rerun"):
-                m = med(n, pl, run)
-                print(f"{n:>5} {str(pl):>10} {run:>6} {m:>9.1f} {m / base:>11.2f}")
+                m = med(n, config, run)
+                print(f"{n:>5} {config:>14} {run:>6} {m:>9.1f} {m / base:>15.2f}")
     if a.json:
-        Path(a.json).write_text(json.dumps({"rows": rows, "bundle_s": bundle_s, "loadavg": os.getloadavg()}, indent=1))
+        Path(a.json).write_text(
+            json.dumps({"rows": rows, "bundle_s": bundle_s, "load_before": load_before, "load_after": load_after})
+        )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "undeploy": ".undeploy",
     "rollback": ".rollback",
     "deployments": ".deployments",
+    "rollout": ".rollout",
     "monitor": ".monitor",
     "alias": ".alias",
     "events": ".events",

@@ -33,8 +33,27 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--max-fail",
         metavar="PERCENT",
-        help="Halt the rollout when more than PERCENT of a wave failed (e.g. 10%%); later hosts keep their "
-        "release and are reported not_reached.",
+        help="Halt the rollout when more than PERCENT of a wave failed (e.g. 10%%; by default only when every "
+        "host of a wave failed); later hosts keep their release and are reported not_reached. Unreachable "
+        "hosts are reported, not counted. The rollout is recorded: `stratum rollout status|resume|abort NAME`.",
+    )
+    parser.add_argument(
+        "--soak",
+        metavar="DURATION",
+        help="After a wave passes its checks, read its hosts' /metrics over this long (e.g. 10s, 2m) and "
+        "halt the rollout, rolling that wave back to its previous release, when the error rate or p99 "
+        "latency of the window breaches the limits below. Default 10s with --waves, 0 (no soak) without.",
+    )
+    parser.add_argument(
+        "--max-error-rate",
+        metavar="PERCENT",
+        help="Highest share of prediction requests answered with an error during a wave's soak (default 1%%).",
+    )
+    parser.add_argument(
+        "--max-p99-ms",
+        type=float,
+        metavar="MS",
+        help="Highest p99 prediction latency, in milliseconds, during a wave's soak (default 250).",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="Generate the project; run a syntax check and check mode only."
@@ -74,6 +93,7 @@ def progress_for(ctx, hosts: list[str], title: str):
         if ctx.on_event is not None:
             ctx.on_event(event)
 
+    on_event.update = getattr(show, "update", None)  # type: ignore[attr-defined]
     return on_event
 
 
@@ -93,12 +113,16 @@ def run(args, ctx):
         serial=args.serial,
         waves=args.waves,
         max_fail=args.max_fail,
+        soak=args.soak,
+        max_error_rate=args.max_error_rate,
+        max_p99_ms=args.max_p99_ms,
         dry_run=args.dry_run,
         pipelining=not args.no_pipelining,
         wheelhouse=args.wheelhouse,
         online=args.online,
         registry=reg,
         on_event=on_event,
+        on_update=on_event.update,  # type: ignore[attr-defined]
     )
 
 

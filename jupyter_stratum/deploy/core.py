@@ -7,13 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..registry import Registry, open_registry
 from ..registry.deployment import Deployment, HostResult, host_failed, overall_status
 from ..registry.lineage import current_user
+from ..registry.rollout import Rollout
 from .inventory import EdgeInventory, read_inventory
 from .project import DeployProject, render_project
+from .release import version_of_release as _version_of
 from .runner import DeployEvent, RunOutcome, run_project, syntax_check
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ class DeploymentResult:
     dry_run: bool = False
     record_id: int | None = None
     events: list[DeployEvent] = field(default_factory=list, repr=False)
+    #: the rollout record of a deploy (waves, each host's state, the gates' figures)
+    rollout: Rollout | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -68,18 +72,26 @@ class DeploymentResult:
         return next(h for h in self.hosts if h.host == name)
 
     def rows(self) -> list[dict]:
-        return [
-            {
-                "host": h.host,
-                "address": f"{h.address}:{h.port}",
-                "status": h.status,
-                "version": h.version,
-                "release": h.serving,
-                "changed": h.changed,
-                "error": h.error,
-            }
-            for h in self.hosts
-        ]
+        wave = {h.host: h for h in self.rollout.hosts} if self.rollout is not None else {}
+        out = []
+        for h in self.hosts:
+            rh = wave.get(h.host)
+            out.append(
+                {
+                    "host": h.host,
+                    "address": f"{h.address}:{h.port}",
+                    "status": h.status,
+                    "version": h.version,
+                    "from": rh.from_version if rh is not None else "",
+                    "wave": rh.wave if rh is not None else "",
+                    "step": rh.step if rh is not None else "",
+                    "seconds": rh.seconds if rh is not None else "",
+                    "release": h.serving,
+                    "changed": h.changed,
+                    "error": h.error,
+                }
+            )
+        return out
 
     def to_text(self) -> str:
         from .progress import summary_text
@@ -138,13 +150,21 @@ def deploy(
     serial: int | None = None,
     waves: str | list[int | str] | None = None,
     max_fail: str | int | None = None,
+    soak: str | float | None = None,
+    max_error_rate: str | float | None = None,
+    max_p99_ms: float | None = None,
     dry_run: bool = False,
     pipelining: bool = True,
+    control_persist: bool = True,
+    free: bool = True,
+    forks: int | None = None,
+    quick_rerun: bool = True,
     bundle: str | Path | None = None,
     wheelhouse: bool = False,
     online: bool = False,
     registry: Registry | None = None,
     on_event: Callable[[DeployEvent], None] | None = None,
+    on_update: Callable[[Rollout], None] | None = None,
 ) -> DeploymentResult:
     """Deploy model ``ref`` (``NAME`` or ``NAME@V``) to the hosts of ``inventory``.
 
@@ -153,54 +173,99 @@ def deploy(
     the switch goes back to its previous release and is reported ``rolled_back``.
     ``dry_run`` generates the project and runs a syntax check and check mode only.
 
-    ``waves`` (``"1,25%,100%"``) deploys batch after batch, each checked before the next;
-    ``max_fail`` (``"10%"``) halts the rollout when more of a wave failed: later hosts keep
-    their release and are reported ``not_reached`` (see :mod:`.waves`).
+    Every deploy is a rollout recorded in the registry (see :mod:`.rollout`; ``on_update``
+    gets the record whenever a host's state changes). ``waves`` (``"1,25%,100%"``, or
+    ``serial=N``) deploys batch after batch; each wave is checked (health, the sample
+    prediction, then its metrics over ``soak``: ``max_error_rate``, ``max_p99_ms``; see
+    :mod:`.gate`) before the next. A breach rolls the wave back and halts the rollout;
+    ``max_fail`` (``"10%"``) halts it when more of a wave failed. Later hosts keep their
+    release and are reported ``not_reached``.
 
     Hosts install the bundle's requirements without a package index unless ``online``:
     from their own packages, else from wheels this machine downloads for their Python
     and platform (cached under the registry) and ships once per host.
+
+    Speed settings (all on by default; the benchmark turns them off one by one): SSH
+    ``pipelining``, persistent SSH connections (``control_persist``), the ``free``
+    strategy, ``forks`` (default: one per host, at most 50), and ``quick_rerun`` (each host is
+    asked once whether it already serves the release as asked; then nothing else runs there).
     """
+    from .gate import make_gate
+    from .rollout import _record_extra, new_rollout, run_rollout
     from .waves import parse_max_fail, parse_waves
 
     batches = parse_waves(waves) if isinstance(waves, str) or waves is None else list(waves)
+    if batches is None and serial:
+        batches = [int(serial)]
     max_fail_pct = parse_max_fail(max_fail)
+    gate = make_gate(soak, max_error_rate, max_p99_ms, waves=bool(batches))
     reg = use_registry(registry)
     mv = reg.get(ref)
     inv = read_inventory(inventory, limit)
     t0 = time.monotonic()
     bundle_dir = _bundle_for(reg, mv.ref, bundle, wheelhouse)
     work = _new_workdir(reg, mv.ref, "dry-run" if dry_run else "deploy")
+    speed: dict[str, Any] = {
+        "pipelining": pipelining,
+        "control_persist": control_persist,
+        "free": free,
+        "forks": forks,
+        "quick_rerun": quick_rerun,
+    }
+    project = render_deploy_project(reg, work, inv, mv, bundle_dir, port=port, online=online, **speed)
+    syntax_check(project, "deploy")
+    if dry_run:
+        outcome = run_project(
+            project, "deploy", private_dir=work / "runner", check=True, pipelining=pipelining, on_event=on_event
+        )
+        return _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=True, port_arg=port)
+    options: dict[str, Any] = {"online": online, "wheelhouse": wheelhouse, **speed}
+    if bundle is not None:
+        options["bundle"] = str(bundle)
+    ro = new_rollout(reg, mv.ref, project.release or "", inv, batches, max_fail_pct, gate, port, options)
+    result = run_rollout(reg, ro, inv, project, work, pipelining=pipelining, on_event=on_event, on_update=on_update)
+    result.duration_s = round(time.monotonic() - t0, 2)
+    result.record_id = _record(reg, result, inv, mv.ref, extra=_record_extra(ro))
+    ro.deployment_id = result.record_id
+    from ..registry.rollout import save_rollout
+
+    save_rollout(reg, ro)
+    return result
+
+
+def render_deploy_project(
+    reg,
+    work: Path,
+    inv: EdgeInventory,
+    mv,
+    bundle_dir: Path,
+    *,
+    port: int | None = None,
+    online: bool = False,
+    pipelining: bool = True,
+    control_persist: bool = True,
+    free: bool = True,
+    forks: int | None = None,
+    quick_rerun: bool = True,
+) -> DeployProject:
+    """The deploy project of ``mv`` for ``inv`` (waves are run by :mod:`.rollout`, one run per wave)."""
     settings: dict[str, object] = {"stratum_wheel_cache": str(Path(reg.root) / "wheels")}
     if online:
         settings["stratum_pip_index"] = True
-    project = render_project(
+    if not quick_rerun:
+        settings["stratum_quick_rerun"] = False
+    return render_project(
         work / "project",
         inv,
         model=mv.name,
         bundle_dir=bundle_dir,
         port=port,
-        serial=serial,
-        waves=batches,
-        max_fail=max_fail_pct,
         pipelining=pipelining,
+        control_persist=control_persist,
+        free=free,
+        forks=forks,
         extra_vars=settings,
     )
-    syntax_check(project, "deploy")
-    outcome = run_project(
-        project, "deploy", private_dir=work / "runner", check=dry_run, pipelining=pipelining, on_event=on_event
-    )
-    result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=dry_run, port_arg=port)
-    if not dry_run:
-        rollout: dict[str, object] = {"release": project.release}
-        if batches:
-            rollout["waves"] = batches
-        if max_fail_pct is not None:
-            rollout["max_fail_percent"] = max_fail_pct
-        if batches or max_fail_pct is not None or serial:
-            rollout["halted"] = any(h.status == "not_reached" for h in result.hosts)
-        result.record_id = _record(reg, result, inv, mv.ref, extra=rollout)
-    return result
 
 
 def rollback(
@@ -248,12 +313,6 @@ def _simple(action: str, name: str, inventory, *, limit, registry, pipelining, o
     result = _result(action, model, inv, project, outcome, time.monotonic() - t0)
     result.record_id = _record(reg, result, inv, model_ref)
     return result
-
-
-def _version_of(release: str) -> str:
-    if release.startswith("v") and "-" in release:
-        return release[1:].rsplit("-", 1)[0]
-    return ""
 
 
 def _result(

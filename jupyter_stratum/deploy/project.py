@@ -120,11 +120,18 @@ def render_project(
     waves: list[int | str] | None = None,
     max_fail: int | None = None,
     pipelining: bool = True,
+    control_persist: bool = True,
+    free: bool = True,
+    forks: int | None = None,
     extra_vars: dict | None = None,
 ) -> DeployProject:
     """Write the Ansible project for ``model`` and the hosts of ``inventory`` into ``out``.
 
     ``bundle_dir`` is needed for a deployment; rollback and undeploy need only the model name.
+    Speed settings: SSH ``pipelining``; ``control_persist`` keeps one SSH connection per host
+    open between steps and runs (ControlMaster); ``free`` lets every host go through its steps
+    at its own pace (Ansible's ``free`` strategy; waves are separate runs); ``forks`` hosts at
+    once (default: one per host, at most 50).
     """
     out = Path(out)
     if out.exists():
@@ -164,6 +171,9 @@ def render_project(
                 "stratum_release": release,
                 "stratum_bundle_archive": "{{ playbook_dir }}/files/" + archive.name,
                 "stratum_requirements_digest": requirements_digest(bundle_dir),
+                "stratum_helper_sha": hashlib.sha256(
+                    (role_source() / "files" / "stratum_host.py").read_bytes()
+                ).hexdigest(),
                 "stratum_has_wheelhouse": (bundle_dir / "wheelhouse").is_dir()
                 and any((bundle_dir / "wheelhouse").iterdir()),
             }
@@ -187,6 +197,8 @@ def render_project(
             "vars": {"stratum_action": action},
             "roles": ["stratum_model"],
         }
+        if free:
+            play["strategy"] = "free"
         if action != "undeploy":
             if waves:
                 play["serial"] = list(waves)
@@ -204,10 +216,14 @@ def render_project(
         "retry_files_enabled = False\n"
         "host_key_checking = True\n"
         "interpreter_python = auto_silent\n"
-        "forks = 20\n"
+        f"forks = {int(forks) if forks else max(5, min(len(inventory.hosts), 50))}\n"
         "\n[ssh_connection]\n"
         f"pipelining = {'True' if pipelining else 'False'}\n"
-        "ssh_args = -o ControlMaster=auto -o ControlPersist=30s\n"
+        + (
+            "ssh_args = -o ControlMaster=auto -o ControlPersist=120s\n"
+            if control_persist
+            else "ssh_args = -o ControlMaster=no -o ControlPath=none\n"
+        )
     )
     (out / ".ansible-lint").write_text(
         "---\n# The role's variables are named stratum_* rather than stratum_model_*: they are the\n"

@@ -32,6 +32,8 @@ class DeployEvent:
     message: str = ""
     action: str = "deploy"
     time: float = field(default_factory=time.time)
+    #: what the role reported at the end of the host's run (status, serving, previous, error)
+    report: dict | None = field(default=None, repr=False)
 
     def to_line(self) -> str:
         msg = f"  {self.message}" if self.message and self.status in ("failed", "unreachable") else ""
@@ -78,9 +80,11 @@ def run_project(
     private_dir: Path,
     check: bool = False,
     pipelining: bool = True,
+    limit: list[str] | None = None,
     on_event: Callable[[DeployEvent], None] | None = None,
 ) -> RunOutcome:
-    """Run ``<action>.yml`` of ``project`` with ansible-runner; stream :class:`DeployEvent`."""
+    """Run ``<action>.yml`` of ``project`` with ansible-runner (on the hosts ``limit`` names,
+    else all of the project's); stream :class:`DeployEvent`."""
     import ansible_runner
 
     if not shutil.which("ansible-playbook", path=ansible_env(pipelining)["PATH"]):
@@ -119,7 +123,7 @@ def run_project(
                 status = "ok"
             elif data.get("rescued") is None:
                 failures[host] = message
-        dev = DeployEvent(host=host, step=task, status=status, message=message, action=action)
+        dev = DeployEvent(host=host, step=task, status=status, message=message, action=action, report=report)
         events.append(dev)
         if on_event is not None:
             try:
@@ -138,6 +142,7 @@ def run_project(
         inventory=str(project.inventory),
         envvars={**ansible_env(pipelining), "ANSIBLE_CONFIG": str(project.config)},
         cmdline="--check" if check else None,
+        limit=",".join(limit) if limit else None,
         event_handler=handler,
         quiet=True,
         suppress_env_files=True,

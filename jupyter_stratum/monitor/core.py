@@ -50,11 +50,87 @@ def _host_of(url: str) -> str:
     return f"{u.hostname}:{u.port}" if u.port else str(u.hostname)
 
 
+def _finite(values) -> list[float]:
+    return [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+
+
+@dataclass
+class FleetStats:
+    """A fleet in one row: hosts up, summed request rate, the fleet's error rate (errors over
+    all requests), the worst host's p50/p95/p99, mean CPU and memory, the versions served."""
+
+    hosts: int
+    up: int
+    request_rate: float
+    error_rate: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    cpu_percent: float
+    memory_mb: float
+    versions: dict[str, int]
+
+    @classmethod
+    def of(cls, stats: list[HostStats]) -> FleetStats:
+        up = [s for s in stats if s.up]
+        rates = [(s.request_rate, s.error_rate) for s in up if not math.isnan(s.request_rate)]
+        total = sum(r for r, _ in rates)
+        errors = sum(r * e for r, e in rates if not math.isnan(e))
+        versions: dict[str, int] = {}
+        for s in up:
+            v = s.model.split("@")[-1] if s.model else "?"
+            versions[v] = versions.get(v, 0) + 1
+        worst = lambda attr: max(_finite(getattr(s, attr) for s in up), default=math.nan)  # noqa: E731
+        mean = lambda attr: (sum(xs) / len(xs)) if (xs := _finite(getattr(s, attr) for s in up)) else math.nan  # noqa: E731
+        return cls(
+            hosts=len(stats),
+            up=len(up),
+            request_rate=total if rates else math.nan,
+            error_rate=errors / total if total > 0 else (0.0 if rates else math.nan),
+            p50_ms=worst("p50_ms"),
+            p95_ms=worst("p95_ms"),
+            p99_ms=worst("p99_ms"),
+            cpu_percent=mean("cpu_percent"),
+            memory_mb=mean("memory_mb"),
+            versions=dict(sorted(versions.items(), reverse=True)),
+        )
+
+    def to_text(self) -> str:
+        f = lambda v, d=1: "-" if math.isnan(v) else f"{v:.{d}f}"  # noqa: E731
+        err = f(self.error_rate * 100 if not math.isnan(self.error_rate) else math.nan, 2)
+        served = ", ".join(f"v{v} on {n}" for v, n in self.versions.items())
+        return (
+            f"fleet: {self.up}/{self.hosts} up, {f(self.request_rate)} req/s, {err}% errors, "
+            f"worst p50/p95/p99 {f(self.p50_ms, 2)}/{f(self.p95_ms, 2)}/{f(self.p99_ms, 2)} ms, "
+            f"cpu {f(self.cpu_percent)}% mean, mem {f(self.memory_mb)} MB mean"
+            + (f"; serving {served}" if served else "")
+        )
+
+
+def badness(s: HostStats) -> tuple:
+    """Sort key, worst host first: down, then error rate, then p99."""
+    nan0 = lambda v: -1.0 if (v is None or math.isnan(v)) else v  # noqa: E731
+    return (s.up, -nan0(s.error_rate), -nan0(s.p99_ms), s.host)
+
+
 @dataclass
 class MonitorSample:
-    """One row of :class:`HostStats` per host, shown as a table."""
+    """One row of :class:`HostStats` per host, shown as a table (with many hosts: the fleet's
+    aggregates, :attr:`fleet`, and the :meth:`worst` hosts)."""
 
     stats: list[HostStats]
+
+    #: above this many hosts the table shows the fleet line and the worst hosts only
+    FULL_TABLE_MAX = 8
+    WORST_SHOWN = 5
+
+    @property
+    def fleet(self) -> FleetStats:
+        return FleetStats.of(self.stats)
+
+    def worst(self, n: int = WORST_SHOWN) -> list[HostStats]:
+        """The ``n`` worst hosts: down first, then by error rate, then by p99."""
+        return sorted(self.stats, key=badness)[:n]
 
     def __iter__(self):
         return iter(self.stats)
@@ -83,6 +159,9 @@ class MonitorSample:
         "live",
     ]
 
+    def _shown(self) -> list[HostStats]:
+        return self.stats if len(self.stats) <= self.FULL_TABLE_MAX else self.worst()
+
     def _cells(self) -> list[list[str]]:
         f = lambda v, d=1: "-" if (v is None or (isinstance(v, float) and math.isnan(v))) else f"{v:.{d}f}"  # noqa: E731
         return [
@@ -100,19 +179,29 @@ class MonitorSample:
                 f"{s.drifted_features}/{s.tracked_features}" if s.tracked_features else "-",
                 f(s.live_metric, 3),
             ]
-            for s in self.stats
+            for s in self._shown()
         ]
 
     def to_text(self) -> str:
         cells = self._cells()
         widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(self._HEAD)]
         line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-        return "\n".join([line(self._HEAD)] + [line(r) for r in cells])
+        table = [line(self._HEAD)] + [line(r) for r in cells]
+        if len(self.stats) <= self.FULL_TABLE_MAX:
+            return "\n".join(table)
+        more = len(self.stats) - len(cells)
+        return "\n".join([self.fleet.to_text(), f"worst {len(cells)} hosts:", *table, f"... and {more} more hosts"])
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{h}</th>" for h in self._HEAD)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self._cells())
-        return f"<table><tr>{head}</tr>{body}</table>"
+        table = f"<table><tr>{head}</tr>{body}</table>"
+        if len(self.stats) <= self.FULL_TABLE_MAX:
+            return table
+        return (
+            f"<div><b>{html.escape(self.fleet.to_text())}</b><div>worst {len(self._shown())} of "
+            f"{len(self.stats)} hosts:</div>{table}</div>"
+        )
 
     def __str__(self) -> str:
         return self.to_text()

@@ -26,7 +26,13 @@ def _nan(v: float) -> float:
 
 
 class MonitorPanel:
-    """Request rate, p50/p95/p99 latency, error rate, CPU and memory per host, and up/down."""
+    """Request rate, p50/p95/p99 latency, error rate, CPU and memory per host, and up/down.
+
+    With more hosts than :attr:`MonitorSample.FULL_TABLE_MAX` (a fleet), the plots show the
+    fleet's aggregates (:class:`~.core.FleetStats`: summed rate, fleet error rate, worst
+    host's latency, mean CPU and memory) and the status shows the fleet line and the worst
+    hosts: the numbers :func:`~.core.sample` gives.
+    """
 
     def __init__(self, monitor: Monitor, *, title: str = "deployment", window: int = 300):
         from bokeh.layouts import column, gridplot
@@ -38,7 +44,9 @@ class MonitorPanel:
         self.window = window
         self.updates = 0
         self.hosts = list(monitor.targets)
-        self.sources = {h: ColumnDataSource({f: [] for f in _FIELDS}) for h in self.hosts}
+        self.fleet_mode = len(self.hosts) > MonitorSample.FULL_TABLE_MAX
+        self.series = ["fleet"] if self.fleet_mode else self.hosts
+        self.sources = {h: ColumnDataSource({f: [] for f in _FIELDS}) for h in self.series}
         self.status = Div(text=self._status_html(None))
         figs: list[Any] = []
         specs = [
@@ -51,7 +59,7 @@ class MonitorPanel:
         dashes = {"p50": "solid", "p95": "dashed", "p99": "dotted"}
         for title_, fields in specs:
             f = figure(title=title_, x_axis_type="datetime", height=180, width=420, tools="pan,wheel_zoom,reset,hover")
-            for i, h in enumerate(self.hosts):
+            for i, h in enumerate(self.series):
                 for fld in fields:
                     extra = {"legend_label": h} if fld == fields[0] else {}
                     f.line(
@@ -120,7 +128,25 @@ class MonitorPanel:
 
     def apply(self, sample: MonitorSample) -> None:
         """Add one sample to the plots (runs on the kernel's loop in a notebook)."""
-        for s in sample.stats:
+        rows: list[Any] = list(sample.stats)
+        if self.fleet_mode:
+            fleet = sample.fleet
+            self.sources["fleet"].stream(
+                {
+                    "t": [max((s.time for s in sample.stats), default=0.0) * 1000.0],
+                    "rate": [_nan(fleet.request_rate)],
+                    "p50": [_nan(fleet.p50_ms)],
+                    "p95": [_nan(fleet.p95_ms)],
+                    "p99": [_nan(fleet.p99_ms)],
+                    "err": [_nan(fleet.error_rate * 100 if fleet.error_rate == fleet.error_rate else math.nan)],
+                    "cpu": [_nan(fleet.cpu_percent)],
+                    "mem": [_nan(fleet.memory_mb)],
+                    "up": [fleet.up],
+                },
+                rollover=self.window,
+            )
+            rows = []
+        for s in rows:
             src = self.sources.get(s.host)
             if src is None:
                 continue
@@ -143,7 +169,11 @@ class MonitorPanel:
 
     def _status_html(self, sample: MonitorSample | None) -> str:
         if sample is None:
+            if self.fleet_mode:
+                return f"{len(self.hosts)} hosts: …"
             return " ".join(f"<span style='margin-right:1em'>{h}: …</span>" for h in self.hosts)
+        if self.fleet_mode:
+            return sample._repr_html_()
         parts = []
         for s in sample.stats:
             colour = "#2e7d32" if s.up else "#c62828"

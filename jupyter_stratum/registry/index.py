@@ -53,7 +53,7 @@ VERSION_COLUMNS = (
     "sample",
     "reference",
 )
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: aliases (name@champion -> a version) and the append-only event log of each model
 ALIASES_AND_EVENTS = """
 CREATE TABLE IF NOT EXISTS aliases (
@@ -113,6 +113,15 @@ CREATE TABLE IF NOT EXISTS deployments (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deployments_by_model ON deployments (model_name, id);
+CREATE TABLE IF NOT EXISTS rollouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollouts_by_model ON rollouts (model_name, id);
 """
 SCHEMA += ALIASES_AND_EVENTS
 #: from schema N-1 to N: statements run in one transaction when an older registry is opened
@@ -127,6 +136,13 @@ MIGRATIONS = {
     3: [
         "ALTER TABLE model_versions ADD COLUMN reference TEXT",
         *filter(str.strip, ALIASES_AND_EVENTS.split(";")),
+    ],
+    # 4: a rollout (waves of hosts, each host's state) is a record of its own, updated as it goes
+    # (jupyter_stratum.registry.rollout reads and writes it)
+    4: [
+        "CREATE TABLE IF NOT EXISTS rollouts (id INTEGER PRIMARY KEY AUTOINCREMENT, model_name TEXT NOT NULL, "
+        "state TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, record TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS rollouts_by_model ON rollouts (model_name, id)",
     ],
 }
 

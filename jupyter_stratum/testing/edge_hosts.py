@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,9 @@ from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "ssh-keygen"
+#: default subnets stay below 10.77.<this>.0
+SUBNET_CEILING = 199
+_INSTANCES = 0
 
 
 @dataclass
@@ -119,10 +123,23 @@ class LocalEdgeHosts:
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
-        tag = f"{os.getpid() % 100000}"
+        # unique per instance: one process may hold several sets of hosts (the test session does)
+        global _INSTANCES
+        _INSTANCES += 1
+        tag = f"{os.getpid() % 100000}{chr(ord('a') + (_INSTANCES - 1) % 26)}"
         self._tag = tag
+        self._derived = self.subnet is None
         if self.subnet is None:
-            self.subnet = 10 + (os.getpid() % 60) * 4
+            # 10.77.10.0 .. 10.77.199.0, stepped by the pid so concurrent sessions rarely meet (start()
+            # then moves past subnets already in use); the last host's /24 stays below 200
+            # (10.77.200+ is left to other harnesses on this machine)
+            span = max(1, (SUBNET_CEILING - 10 - self.count) // 4)
+            self.subnet = 10 + (os.getpid() % span) * 4
+        if not (0 <= self.subnet and self.subnet + self.count <= 254):
+            raise ValueError(
+                f"subnet {self.subnet} with {self.count} hosts gives 10.77.{self.subnet + self.count}.0/24, past 254; "
+                "pass a smaller subnet (LocalEdgeHosts(count, workdir, subnet=N))."
+            )
         self._subnet: int = self.subnet
 
     # -- paths -------------------------------------------------------------
@@ -139,7 +156,22 @@ class LocalEdgeHosts:
         return self.workdir / "state.json"
 
     # -- life cycle --------------------------------------------------------
+    def _free_subnet(self) -> int:
+        """The first window of ``count`` /24s from :attr:`subnet` on (wrapping below the ceiling)
+        that no interface of this machine uses yet."""
+        r = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+        used = {int(m) for m in re.findall(r"inet 10\.77\.(\d+)\.", r.stdout)}
+        top = SUBNET_CEILING - self.count
+        start = int(self.subnet or 10)
+        for k in range(top - 10 + 1):
+            base = 10 + (start - 10 + k) % (top - 10 + 1)
+            if not used & set(range(base + 1, base + self.count + 1)):
+                return base
+        raise RuntimeError(f"no {self.count} free subnets 10.77.N.0/24 below {SUBNET_CEILING}: {sorted(used)}")
+
     def start(self) -> LocalEdgeHosts:
+        if self.mode == "netns" and self._derived:
+            self.subnet = self._subnet = self._free_subnet()
         self.workdir.mkdir(parents=True, exist_ok=True)
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         if not self.key_path.exists():

@@ -29,27 +29,41 @@ def site_dirs() -> list[str]:
     return [p for p in site.getsitepackages() if Path(p).is_dir()]
 
 
-@pytest.fixture(scope="session")
-def edge_hosts(tmp_path_factory):
-    """Three real edge hosts (netns + sshd), stopped at the end of the session."""
+def _start_hosts(tmp_path_factory, count: int, name: str, *, netns_only: bool = False):
     mode, why = edge_mode()
-    if mode is None:
-        pytest.skip(why)
+    if mode is None or (netns_only and mode != "netns"):
+        pytest.skip(why or f"{count} edge hosts need network namespaces (found only {mode})")
     # a crashed earlier run may have left hosts behind (a concurrent session's are kept)
     STALE_DIR.mkdir(exist_ok=True)
     for link in list(STALE_DIR.iterdir()):
         if cleanup_stale(link, only_dead_owner=True) or not (link / "state.json").exists():
             link.unlink(missing_ok=True)
-    work = Path(tmp_path_factory.mktemp("edge"))
+    work = Path(tmp_path_factory.mktemp(name))
     link = STALE_DIR / f"{os.getpid()}-{work.name}"
     link.unlink(missing_ok=True)
     link.symlink_to(work)
-    hosts = LocalEdgeHosts(3, work, mode=mode)
+    hosts = LocalEdgeHosts(count, work, mode=mode)
     try:
         hosts.start()
     except Exception as exc:  # pragma: no cover - environment specific
         hosts.stop()
         pytest.skip(f"edge hosts could not be started: {exc}")
+    return hosts, link
+
+
+@pytest.fixture(scope="session")
+def edge_hosts(tmp_path_factory):
+    """Three real edge hosts (netns + sshd), stopped at the end of the session."""
+    hosts, link = _start_hosts(tmp_path_factory, 3, "edge")
+    yield hosts
+    hosts.stop()
+    link.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def fleet_hosts(tmp_path_factory):
+    """Twenty real edge hosts (netns + sshd) for the fleet test, stopped at the end of the session."""
+    hosts, link = _start_hosts(tmp_path_factory, 20, "fleet", netns_only=True)
     yield hosts
     hosts.stop()
     link.unlink(missing_ok=True)

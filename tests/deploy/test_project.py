@@ -160,3 +160,43 @@ def test_waves_and_max_fail_become_the_plays_serial_and_max_fail_percentage(ini,
         assert play["serial"] == [1, "25%", "100%"] and play["max_fail_percentage"] == 10
     assert "serial" not in yaml.safe_load((p.path / "undeploy.yml").read_text())[0]
     syntax_check(p, "deploy")
+
+
+def test_waves_are_planned_as_ansible_serial_gates_read_their_flags_and_speed_settings_reach_the_project(ini, tmp_path):
+    from jupyter_stratum.deploy.gate import make_gate, parse_duration
+    from jupyter_stratum.deploy.rollout import plan_waves
+
+    assert plan_waves(20, [1, "25%", "100%"]) == [1, 5, 14]
+    assert plan_waves(3, [1, 1, "100%"]) == [1, 1, 1]
+    assert plan_waves(7, [2]) == [2, 2, 2, 1] and plan_waves(4, None) == [4] and plan_waves(3, ["10%"]) == [1, 1, 1]
+    gate = make_gate("10s", "1%", 50)
+    assert (gate.soak_s, gate.max_error_rate, gate.max_p99_ms) == (10.0, 0.01, 50.0)
+    assert make_gate(None, None, None).soak_s == 10.0 and make_gate(None, None, None, waves=False).soak_s == 0.0
+    assert parse_duration("2m") == 120.0 and parse_duration("500ms") == 0.5 and parse_duration("0") == 0.0
+    with pytest.raises(DeployError, match="--soak"):
+        make_gate("soon", None, None)
+    with pytest.raises(DeployError, match="--max-error-rate"):
+        make_gate(None, "150%", None)
+    with pytest.raises(DeployError, match="--max-p99-ms"):
+        make_gate(None, None, 0)
+
+    bundle = _fake_bundle(tmp_path / "b", 1)
+    fast = render_project(tmp_path / "fast", read_inventory(ini), model="m", bundle_dir=bundle)
+    cfg = (fast.path / "ansible.cfg").read_text()
+    assert "forks = 5" in cfg and "ControlPersist=120s" in cfg and "pipelining = True" in cfg
+    assert yaml.safe_load((fast.path / "deploy.yml").read_text())[0]["strategy"] == "free"
+    slow = render_project(
+        tmp_path / "slow",
+        read_inventory(ini),
+        model="m",
+        bundle_dir=bundle,
+        pipelining=False,
+        control_persist=False,
+        free=False,
+        forks=2,
+    )
+    cfg = (slow.path / "ansible.cfg").read_text()
+    assert "forks = 2" in cfg and "ControlMaster=no" in cfg and "pipelining = False" in cfg
+    assert "strategy" not in yaml.safe_load((slow.path / "deploy.yml").read_text())[0]
+    for p in (fast, slow):
+        syntax_check(p, "deploy")

@@ -106,7 +106,8 @@ def test_schema_2_registry_migrates(stratum_home, fitted_pipeline):
     reg = open_registry()
     reg.register("churn", fitted_pipeline, lineage={})
     db = stratum_home / "registry.sqlite3"
-    with sqlite3.connect(db) as conn:  # undo schema 3 by hand: what a schema-2 registry looks like
+    with sqlite3.connect(db) as conn:  # undo schemas 3 and 4 by hand: what a schema-2 registry looks like
+        conn.execute("DROP TABLE rollouts")
         conn.execute("DROP TABLE aliases")
         conn.execute("DROP TABLE events")
         conn.execute("ALTER TABLE model_versions DROP COLUMN reference")

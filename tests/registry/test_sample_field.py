@@ -43,6 +43,7 @@ def test_a_schema_1_registry_moves_its_sample_out_of_extra(stratum_home):
         conn.execute("ALTER TABLE model_versions DROP COLUMN reference")  # schema 3's additions
         conn.execute("DROP TABLE aliases")
         conn.execute("DROP TABLE events")
+        conn.execute("DROP TABLE rollouts")  # schema 4's
         conn.execute(
             "UPDATE model_versions SET extra = ?", (json.dumps({"sample": {"records": records, "expected": [0]}}),)
         )

@@ -11,6 +11,9 @@
                                                         which pins the environment lacks, and what
                                                         the controller needs to pick wheels for it
     stratum_host.py wheels  --wheels W --add ARCHIVE    add the wheels of an archive to the host's
+    stratum_host.py quick   --home H --want REL --settings JSON --venv V --helper-sha SHA
+                                                        is REL serving as asked (then check it)? the
+                                                        one round trip of an unchanged re-run
 
 The service is the release ``H/current`` points to, started with the settings in
 ``<release>/.stratum-service.json``. ``start`` detaches a supervisor (pidfile
@@ -369,6 +372,42 @@ def facts(home: Path) -> dict:
     }
 
 
+def quick(home: Path, want: str, settings: str, venv: Path | None, helper_sha: str, timeout: float) -> dict:
+    """Whether release ``want`` already serves exactly as asked (this helper, the release
+    unpacked and verified, its settings, its environment installed, the service running);
+    if so, its health and sample check too. Anything else: ``unchanged`` is false and the
+    role takes the full path."""
+    f = facts(home)
+    why = []
+    if helper_sha and hashlib.sha256(Path(__file__).read_bytes()).hexdigest() != helper_sha:
+        why.append("the host helper differs")
+    release = home / "releases" / want
+    if f["current"] != want:
+        why.append(f"serving {f['current'] or 'nothing'}")
+    elif not f["running"]:
+        why.append("the service is not running")
+    if not (release / ".stratum-unpacked").is_file():
+        why.append("the release is not unpacked")
+    try:
+        have = json.loads((release / ".stratum-service.json").read_text())
+    except (OSError, ValueError):
+        have = None
+    asked = json.loads(settings)
+    if isinstance(asked, dict) and "port" in asked:
+        asked["port"] = int(asked["port"])
+    if have != asked:
+        why.append("the service settings differ")
+    if venv is None or not (venv / ".stratum-installed").is_file():
+        why.append("the environment is not installed")
+    out = {**f, "unchanged": not why, "why": why}
+    if not why:
+        try:
+            out["check"] = check(home, None, timeout)
+        except SystemExit:
+            out["unchanged"], out["why"] = False, ["its check failed"]
+    return out
+
+
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
 
@@ -397,9 +436,8 @@ def platform_tags() -> list[str]:
     return tags + [plat]
 
 
-def needs(venv: Path, requirements: Path, wheels: Path) -> dict:
-    """The pins of ``requirements`` that the environment ``venv`` does not meet, the
-    distributions it has, and the wheels this host already keeps in ``wheels``."""
+def installed_in(venv: Path) -> dict[str, str]:
+    """``{canonical name: version}`` of every distribution the environment's Python sees."""
     code = (
         "import json, importlib.metadata as m; "
         "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions() if d.metadata['Name']}))"
@@ -407,7 +445,29 @@ def needs(venv: Path, requirements: Path, wheels: Path) -> dict:
     proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
         fail(f"could not list the packages of {venv}: {proc.stderr.strip()[-300:]}")
-    installed = {_canonical(k): v for k, v in json.loads(proc.stdout).items()}
+    return {_canonical(k): v for k, v in json.loads(proc.stdout).items()}
+
+
+def unmet_pins(requirements: Path, installed: dict[str, str]) -> list[str] | None:
+    """The ``name==version`` pins of ``requirements`` that ``installed`` does not meet; None
+    when a line is not an exact pin (then only pip can tell)."""
+    unmet = []
+    for line in requirements.read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        pin = _PIN.match(text)
+        if not pin or ";" in text or "[" in text:
+            return None
+        if installed.get(_canonical(pin.group(1))) != pin.group(2):
+            unmet.append(f"{pin.group(1)}=={pin.group(2)}")
+    return unmet
+
+
+def needs(venv: Path, requirements: Path, wheels: Path) -> dict:
+    """The pins of ``requirements`` that the environment ``venv`` does not meet, the
+    distributions it has, and the wheels this host already keeps in ``wheels``."""
+    installed = installed_in(venv)
     unsatisfied = []
     for line in requirements.read_text().splitlines():
         pin = _PIN.match(line)
@@ -446,8 +506,12 @@ def add_wheels(wheels: Path, archive: Path) -> dict:
     return {"changed": bool(added), "added": added}
 
 
-def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: list[str]) -> dict:
-    """Create the environment once; keep its .pth of shared package directories current."""
+def make_venv(
+    python: str, path: Path, system_site_packages: bool, site_dirs: list[str], requirements: Path | None = None
+) -> dict:
+    """Create the environment once; keep its .pth of shared package directories current.
+    When every line of ``requirements`` is an exact pin that the environment already meets
+    (the host's shared packages have them), mark it installed: pip has nothing to do."""
     changed = False
     if not (path / "bin" / "python").exists():
         # pip from the shared packages when they have it (ensurepip costs most of the time)
@@ -474,6 +538,11 @@ def make_venv(python: str, path: Path, system_site_packages: bool, site_dirs: li
     elif not want and pth.exists():
         pth.unlink()
         changed = True
+    marker = path / ".stratum-installed"
+    if requirements is not None and requirements.is_file() and not marker.exists():
+        if unmet_pins(requirements, installed_in(path)) == []:
+            marker.write_text("every pin is met by the packages this environment sees\n")
+            return {"changed": True, "venv": str(path), "site_packages": purelib, "pins_met": True}
     venv_python = str(path / "bin" / "python")
     if subprocess.run([venv_python, "-m", "pip", "--version"], capture_output=True).returncode != 0:
         r = subprocess.run([venv_python, "-m", "ensurepip", "--default-pip"], capture_output=True, text=True)
@@ -489,7 +558,7 @@ def main() -> None:
         "action",
         choices=[
             *("facts", "verify", "venv", "start", "stop", "restart", "status", "run", "supervise", "check"),
-            *("needs", "wheels"),
+            *("needs", "wheels", "quick"),
         ],
     )
     ap.add_argument("--home", type=Path)
@@ -503,6 +572,10 @@ def main() -> None:
     ap.add_argument("--requirements", type=Path)
     ap.add_argument("--wheels", type=Path, help="the host's wheel directory (shared by models and versions)")
     ap.add_argument("--add", type=Path, help="an archive of wheels to add to --wheels")
+    ap.add_argument("--want", help="quick: the release that should serve")
+    ap.add_argument("--settings", default="{}", help="quick: the service settings it should serve with (JSON)")
+    ap.add_argument("--venv", type=Path, help="quick: its environment")
+    ap.add_argument("--helper-sha", default="", help="quick: sha256 of the helper the role ships")
     a = ap.parse_args()
     if a.action == "verify" and a.release is None:
         ap.error("verify needs --release DIR")
@@ -520,11 +593,13 @@ def main() -> None:
     elif a.action == "verify":
         out = verify(a.release)
     elif a.action == "venv":
-        out = make_venv(a.python, a.path, a.system_site_packages, a.site_dir)
+        out = make_venv(a.python, a.path, a.system_site_packages, a.site_dir, a.requirements)
     elif a.action == "needs":
         out = needs(a.path, a.requirements, a.wheels)
     elif a.action == "wheels":
         out = add_wheels(a.wheels, a.add)
+    elif a.action == "quick":
+        out = quick(home, a.want or "", a.settings, a.venv, a.helper_sha, a.timeout)
     elif a.action == "check":
         out = check(home, a.url.rstrip("/") if a.url else None, a.timeout)
     elif a.action == "status":
