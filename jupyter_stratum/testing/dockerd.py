@@ -113,6 +113,16 @@ class LocalDockerd:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+        self._unmount()
+
+    def _unmount(self) -> None:
+        """Lazily unmount what the engine left mounted under ``workdir`` (its network namespace file,
+        overlay layers), deepest first, so that the folder can be deleted."""
+        root = str(self.workdir)
+        with open("/proc/self/mounts") as fh:
+            points = [line.split()[1].replace("\\040", " ") for line in fh]
+        for point in sorted((p for p in points if p == root or p.startswith(root + "/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
 
     def __enter__(self) -> LocalDockerd:
         return self.start()
