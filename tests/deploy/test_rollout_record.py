@@ -1,4 +1,4 @@
-"""The rollout record without hosts: a registry at schema 2 gains the table, a rollout whose
+"""The rollout record without hosts: a registry at schema 3 gains the table, a rollout whose
 process is gone reads ``interrupted``, ``abort`` closes it (hosts not reached keep their
 release), and ``resume`` refuses a finished one. Real registry, real Ansible inventory parsing,
 the CLI's own command path."""
@@ -41,10 +41,10 @@ def test_an_interrupted_rollout_reads_interrupted_and_abort_closes_it(tmp_path):
     X, y = load_iris(return_X_y=True, as_frame=True)
     model = LogisticRegression(max_iter=500).fit(X, y)
     reg.register("iris", model, lineage=bundle_lineage(model, X, X.head(3)))
-    # a registry written before rollouts existed (schema 2) gets the table when opened
+    # a registry written before rollouts existed (schema 3) gets the table when opened
     with sqlite3.connect(home / "registry.sqlite3") as conn:
         conn.execute("DROP TABLE rollouts")
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute("PRAGMA user_version = 3")
     reg = open_registry(home)
     assert rollouts(reg) == []
 
