@@ -63,6 +63,10 @@ class ServeApp:
         # -- supervision hook: request ids, drift, labels, capture (serve/supervision.py)
         self.supervision = Supervision(model, supervision)
         self.metrics.extra.append(self.supervision.render_metrics)
+        pipeline_metrics = getattr(model, "pipeline_metrics", None)  # a pipeline bundle: per-step figures
+        if pipeline_metrics is not None:  # counted from here on (not the start-up check)
+            model.pipeline_metrics = type(pipeline_metrics)(pipeline_metrics.steps)
+            self.metrics.extra.append(model.pipeline_metrics.render)
         self.ready = True
         self.listener = Listener(
             self.dispatch,
@@ -249,6 +253,8 @@ class ServeApp:
             attach_binary_inputs(request, tail)
         batch, n, request_id, wanted = decode_infer(request, self.model)
         binary = binary_outputs(request, wanted)
+        params = request.get("parameters") if isinstance(request, dict) else None
+        trace = isinstance(params, dict) and params.get("trace") is True and hasattr(self.model, "last_trace")
         model = self.model
         supervision = self.supervision
         if request_id is None:  # OIP: the client's id if it sent one, else ours
@@ -259,6 +265,8 @@ class ServeApp:
                 conn.fail(error)
                 return
             response = encode_infer(model, result[0], result[1], request_id, wanted)
+            if trace:  # the steps of the batch these rows ran in (the batcher answers right after it ran)
+                response.setdefault("parameters", {})["trace"] = model.last_trace
             if not binary:
                 conn.send_json(200, response)
             else:

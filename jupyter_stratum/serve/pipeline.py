@@ -239,6 +239,11 @@ class PipelineExecutor:
         }
         for s in spec.steps:
             self.called.update(s.members)
+        # only the steps the output reads, directly or through others, run
+        self.needed = {spec.output}
+        for s in reversed(spec.steps):
+            if s.name in self.needed:
+                self.needed.update(ref for _, ref in _reads(s))
 
     def run(
         self,
@@ -253,7 +258,7 @@ class PipelineExecutor:
         done: dict[str, StepOutput] = {}
         self._on_step = on_step
         for step in self.spec.steps:
-            if step.name not in self.called:
+            if step.name in self.needed and step.name not in self.called:
                 done[step.name] = self._run(step, batch, n, done, take)
         return done[self.spec.output]
 

@@ -3,7 +3,6 @@ every model and served as one OIP model whose answers equal composing the regist
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from _helpers import lineage_of
@@ -46,9 +45,7 @@ def trio(registry, cancer, logreg):
         ("fast", make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000))),
     ]:
         model.fit(X_train, y_train)
-        registry.register(
-            f"pl-{name}", model, lineage=lineage_of(model, X_train, X_test, "classification", [0, 1])
-        )
+        registry.register(f"pl-{name}", model, lineage=lineage_of(model, X_train, X_test, "classification", [0, 1]))
         fitted[name] = model
     registry.set_alias("pl-deep", "champion", 1)
     return fitted, X_test
@@ -166,8 +163,5 @@ def test_served_pipeline_equals_composing_the_models(registry, trio, bundles, se
 
     m = server.metrics()
     first = "screen" if kind == "cascade" else "a"
-    assert (
-        m[f'stratum_pipeline_step_rows_total{{step="{first}"}}']
-        == len(X) + 7 + len(bundle.manifest["sample"]["records"]) * 0
-    )
+    assert m[f'stratum_pipeline_step_rows_total{{step="{first}"}}'] == len(X) + 7
     assert m[f'stratum_pipeline_step_seconds_count{{step="{first}"}}'] >= 2
