@@ -144,13 +144,14 @@ def check_pipeline(registry: Any, text: str) -> CheckedPipeline:
             out = StepShape(list(classes) if classes is not None else None, classes is not None)
         elif s.kind == "switch":
             cond = s.condition
+            assert cond is not None
             src = shape(cond.step)
             if cond.field != "value" and not src.has_proba:
                 fail(
                     where(step_name, "switch"),
                     f"{cond.field} needs class probabilities, and step {cond.step!r} gives none",
                 )
-            if cond.field == "proba" and cond.index >= len(src.classes or []):
+            if cond.field == "proba" and (cond.index or 0) >= len(src.classes or []):
                 fail(
                     where(step_name, "switch"),
                     f"proba[{cond.index}]: step {cond.step!r} has {len(src.classes or [])} classes",

@@ -63,9 +63,10 @@ class ServeApp:
         # -- supervision hook: request ids, drift, labels, capture (serve/supervision.py)
         self.supervision = Supervision(model, supervision)
         self.metrics.extra.append(self.supervision.render_metrics)
-        pipeline_metrics = getattr(model, "pipeline_metrics", None)  # a pipeline bundle: per-step figures
-        if pipeline_metrics is not None:  # counted from here on (not the start-up check)
-            model.pipeline_metrics = type(pipeline_metrics)(pipeline_metrics.steps)
+        if (
+            model.pipeline_metrics is not None
+        ):  # a pipeline bundle's per-step figures, from here on (not the start-up check)
+            model.pipeline_metrics = type(model.pipeline_metrics)(model.pipeline_metrics.steps)
             self.metrics.extra.append(model.pipeline_metrics.render)
         self.ready = True
         self.listener = Listener(
@@ -254,7 +255,7 @@ class ServeApp:
         batch, n, request_id, wanted = decode_infer(request, self.model)
         binary = binary_outputs(request, wanted)
         params = request.get("parameters") if isinstance(request, dict) else None
-        trace = isinstance(params, dict) and params.get("trace") is True and hasattr(self.model, "last_trace")
+        trace = isinstance(params, dict) and params.get("trace") is True and self.model.last_trace is not None
         model = self.model
         supervision = self.supervision
         if request_id is None:  # OIP: the client's id if it sent one, else ours

@@ -68,23 +68,22 @@ def load_pipeline(root: Path, manifest: dict, backend: str, threads: int, max_ro
     except PipelineError as exc:
         raise BundleLoadError(f"{GRAPH}: {exc}") from None
     model = ServedModel(root, manifest, "pipeline", max_rows)
-    model.backends = {ref: m.backend for ref, m in models.items()}  # type: ignore[attr-defined]
     executor = PipelineExecutor(spec, models)
     # per-step figures; the server starts a fresh one, so that the start-up check is not counted
-    model.pipeline_metrics = PipelineMetrics([s.name for s in spec.steps])  # type: ignore[attr-defined]
-    model.last_trace = []  # type: ignore[attr-defined]
+    model.pipeline_metrics = PipelineMetrics([s.name for s in spec.steps])
+    model.last_trace = []
 
     def predict(batch, n):
         trace: list[dict] = []
 
-        metrics = model.pipeline_metrics  # type: ignore[attr-defined]
+        metrics = model.pipeline_metrics
 
         def on_step(step: str, rows: int, seconds: float) -> None:
             metrics.observe(step, rows, seconds)
             trace.append({"step": step, "rows": rows, "ms": round(seconds * 1000.0, 4)})
 
         out = executor.run(batch, n, on_step=on_step)
-        model.last_trace = trace  # type: ignore[attr-defined]
+        model.last_trace = trace
         return out.labels, None if out.proba is None else out.proba.tolist()
 
     model.predictor = predict

@@ -41,6 +41,9 @@ class ServedModel:
         self.predictor: Predictor | None = None  # set by the flavor's backend
         self.estimator: Any = None  # the native scikit-learn model (sklearn backend, native)
         self.session: Any = None  # the ONNX Runtime session (sklearn backend, onnx)
+        # a pipeline bundle (pipeline_runtime.py): per-step figures, the last batch's step timings
+        self.pipeline_metrics: Any = None
+        self.last_trace: list[dict] | None = None
 
     # -- metadata ---------------------------------------------------------
     @property
