@@ -16,6 +16,7 @@ PLATFORMS = {
     ("sklearn", "onnx"): "onnxruntime_onnx",
     ("keras", "native"): "tensorflow_keras",
     ("keras", "tflite"): "tensorflow_tflite",
+    ("pipeline", "pipeline"): "stratum_pipeline",
 }
 #: ``predict(batch, n) -> (labels or values, probabilities or None)``, set by a backend
 Predictor = Callable[[Any, int], tuple[list, list | None]]
