@@ -53,8 +53,16 @@ def trio(registry, cancer, logreg):
 
 def _register(registry, name, text, cell=True, tmp_path=None):
     if cell:  # %%stratum pipeline NAME: the cell body is the YAML
-        args = parse(["pipeline", name, "--home", str(registry.root)])
-        return run_command(args, CommandContext(cell=text, interactive=False))
+        from IPython.core.interactiveshell import InteractiveShell
+
+        from jupyter_stratum.magics import StratumCellError, StratumMagics
+
+        shell = InteractiveShell.instance()
+        shell.register_magics(StratumMagics)
+        try:
+            return shell.run_cell_magic("stratum", f"pipeline {name} --home {registry.root}", text)
+        except StratumCellError as exc:
+            raise exc.error from None
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)
     args = parse(["pipeline", str(path), "--name", name, "--home", str(registry.root)])
