@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import RegistryError, SpecError
 
@@ -49,154 +49,175 @@ class CheckedPipeline:
 
 def check_pipeline(registry: Any, text: str) -> CheckedPipeline:
     """Parse the YAML of a pipeline and check it against ``registry``; :class:`SpecError` says where."""
-    from ..serve.errors import PipelineError
-    from ..serve.pipeline import parse_pipeline
-    from ..spec.model import SpecIssue, summarize_issues
-    from ..spec.parse import LineMap, _load_yaml
+    return _Checker(registry, text).check()
 
-    raw = _load_yaml(text or "")
-    lines = LineMap(text or "")
 
-    def fail(path: tuple, message: str):
-        issue = SpecIssue(path, message, lines.line(path))
+def _same(a: list | None, b: list | None) -> bool:
+    return [str(c) for c in a or []] == [str(c) for c in b or []]
+
+
+class _Checker:
+    """One pipeline text checked against one registry; every ``fail`` names the line and the field."""
+
+    def __init__(self, registry: Any, text: str):
+        from ..spec.parse import LineMap, _load_yaml
+
+        self.registry = registry
+        self.raw = _load_yaml(text or "")
+        self.lines = LineMap(text or "")
+        self.versions: dict[str, Any] = {}  # pinned ref -> ModelVersion
+        self.models: dict[str, str] = {}  # step -> pinned ref
+        self.requested: dict[str, str] = {}  # step -> ref as written
+        self.shapes: dict[str, StepShape] = {}
+
+    def fail(self, path: tuple, message: str) -> NoReturn:
+        from ..spec.model import SpecIssue, summarize_issues
+
+        issue = SpecIssue(path, message, self.lines.line(path))
         raise SpecError(summarize_issues([issue]).replace("pipeline spec", "inference pipeline", 1), [issue])
 
-    if not isinstance(raw, dict):
-        fail(
-            (),
-            "an inference pipeline is a mapping with 'steps' (and 'inputs', 'output'); see `stratum pipeline --help`",
-        )
-    for key in raw:
-        if key not in TOP_LEVEL:
-            fail((key,), f"unknown field {key!r}; a pipeline has {', '.join(TOP_LEVEL)}")
-    steps = raw.get("steps")
-    if not isinstance(steps, list) or not steps:
-        fail(("steps",), "'steps' is required: a list of {name: {model: NAME@VERSION}} and other steps")
+    def get(self, ref: Any, path: tuple) -> Any:
+        try:
+            return self.registry.get(str(ref))
+        except RegistryError as exc:
+            self.fail(path, f"{ref!r}: {exc}")
 
-    versions: dict[str, Any] = {}  # pinned ref -> ModelVersion
-    models: dict[str, str] = {}
-    requested: dict[str, str] = {}
-    pinned_steps = []
-    for i, entry in enumerate(steps):
+    def check(self) -> CheckedPipeline:
+        raw = self.raw
+        if not isinstance(raw, dict):
+            self.fail((), "an inference pipeline is a mapping with 'steps' (and 'inputs', 'output')")
+        for key in raw:
+            if key not in TOP_LEVEL:
+                self.fail((key,), f"unknown field {key!r}; a pipeline has {', '.join(TOP_LEVEL)}")
+        steps = raw.get("steps")
+        if not isinstance(steps, list) or not steps:
+            self.fail(("steps",), "'steps' is required: a list of {name: {model: NAME@VERSION}} and other steps")
+        graph = {"steps": [self.pin(i, entry) for i, entry in enumerate(steps)]}
+        if "output" in raw:
+            graph["output"] = raw["output"]
+        self.spec = self.parse(graph, steps)
+        graph["output"] = self.spec.output
+        self.source = self.input_source()
+        schema = dict(self.source.input_schema or {})
+        self.columns = [(c.get("name"), c.get("dtype")) for c in schema.get("columns", [])]
+        if not self.columns:
+            self.fail(("inputs",), f"{self.source.ref} records no input columns; name a model with one in inputs.from")
+        self.index = {s.name: i for i, s in enumerate(self.spec.steps)}
+        for step in self.spec.steps:
+            self.shape(step.name)
+        final = self.shapes[self.spec.output]
+        sample = list(self.source.sample.records) if self.source.sample is not None else []
+        return CheckedPipeline(graph, schema, self.models, self.requested, final.classes, final.has_proba, sample)
+
+    def pin(self, i: int, entry: Any) -> Any:
+        """A model step with its model resolved to NAME@VERSION (other entries as they are)."""
         if isinstance(entry, dict) and len(entry) == 1:
             ((name, body),) = entry.items()
             if isinstance(body, dict) and "model" in body:
-                mv = _get(registry, body["model"], lambda msg, i=i, name=name: fail(("steps", i, name, "model"), msg))
-                versions[mv.ref] = mv
-                models[str(name)], requested[str(name)] = mv.ref, str(body["model"])
-                entry = {name: {**body, "model": mv.ref}}
-        pinned_steps.append(entry)
-    graph = {"steps": pinned_steps, **({"output": raw["output"]} if "output" in raw else {})}
-    try:
-        spec = parse_pipeline(graph, list(versions))
-    except PipelineError as exc:
-        if exc.index is None:
-            fail((exc.field,) if exc.field else ("steps",), str(exc))
-        name = next(iter(steps[exc.index])) if isinstance(steps[exc.index], dict) and steps[exc.index] else None
-        path = ("steps", exc.index) + ((name,) if name is not None else ()) + ((exc.field,) if exc.field else ())
-        fail(path, re.sub(r"^steps\[\d+\] \([^)]*\)(\.\w+)?: ", "", str(exc)))
-    graph["output"] = spec.output
+                mv = self.get(body["model"], ("steps", i, name, "model"))
+                self.versions[mv.ref] = mv
+                self.models[str(name)], self.requested[str(name)] = mv.ref, str(body["model"])
+                return {name: {**body, "model": mv.ref}}
+        return entry
 
-    # the input rows: a registered model's input schema (inputs.from), else the first model's
-    inputs = raw.get("inputs")
-    if inputs is not None:
-        if not isinstance(inputs, dict) or set(inputs) != {"from"}:
-            fail(("inputs",), "write inputs: {from: NAME@VERSION} (the model whose input schema the pipeline takes)")
-        source = _get(registry, inputs["from"], lambda msg: fail(("inputs", "from"), msg))
-    else:
-        source = next(iter(versions.values()), None)
-        if source is None:
-            fail(("steps",), "a pipeline needs at least one model step")
-    schema = dict(source.input_schema or {})
-    columns = [(c.get("name"), c.get("dtype")) for c in schema.get("columns", [])]
-    if not columns:
-        fail(("inputs",), f"{source.ref} records no input columns; name a model with an input schema in inputs.from")
+    def parse(self, graph: dict, steps: list) -> Any:
+        from ..serve.errors import PipelineError
+        from ..serve.pipeline import parse_pipeline
 
-    index = {s.name: i for i, s in enumerate(spec.steps)}
-    shapes: dict[str, StepShape] = {}
+        try:
+            return parse_pipeline(graph, list(self.versions))
+        except PipelineError as exc:
+            if exc.index is None:
+                self.fail((exc.field,) if exc.field else ("steps",), str(exc))
+            entry = steps[exc.index]
+            name = next(iter(entry)) if isinstance(entry, dict) and entry else None
+            path = ("steps", exc.index) + ((name,) if name is not None else ()) + ((exc.field,) if exc.field else ())
+            self.fail(path, re.sub(r"^steps\[\d+\] \([^)]*\)(\.\w+)?: ", "", str(exc)))
 
-    def where(step: str, key: str) -> tuple:
-        return ("steps", index[step], step, key)
+    def input_source(self) -> Any:
+        """The model whose input schema the pipeline takes: ``inputs.from``, else the first model."""
+        inputs = self.raw.get("inputs")
+        if inputs is not None:
+            if not isinstance(inputs, dict) or set(inputs) != {"from"}:
+                self.fail(("inputs",), "write inputs: {from: NAME@VERSION} (the model whose input schema it takes)")
+            return self.get(inputs["from"], ("inputs", "from"))
+        if not self.versions:
+            self.fail(("steps",), "a pipeline needs at least one model step")
+        return next(iter(self.versions.values()))
 
-    def shape(step_name: str) -> StepShape:
-        if step_name in shapes:
-            return shapes[step_name]
-        s = spec.by_name[step_name]
-        if s.kind == "model":
-            mv = versions[str(s.model)]
-            theirs = [(c.get("name"), c.get("dtype")) for c in (mv.input_schema or {}).get("columns", [])]
-            if theirs != columns:
-                missing = [n for n, _ in theirs if n not in dict(columns)]
-                differ = [
-                    f"{n} ({d}, the input has {dict(columns)[n]})" for n, d in theirs if dict(columns).get(n, d) != d
-                ]
-                why = (
-                    f"it needs columns the input lacks: {missing[:5]}"
-                    if missing
-                    else f"dtypes differ: {differ[:5]}"
-                    if differ
-                    else "its columns are not the input's columns in the input's order"
-                )
-                fail(
-                    where(step_name, "model"), f"{mv.ref} does not take the pipeline's input rows ({source.ref}): {why}"
-                )
-            classes = mv.classes if (mv.task or "classification") == "classification" else None
-            out = StepShape(list(classes) if classes is not None else None, classes is not None)
-        elif s.kind == "switch":
-            cond = s.condition
-            assert cond is not None
-            src = shape(cond.step)
-            if cond.field != "value" and not src.has_proba:
-                fail(
-                    where(step_name, "switch"),
-                    f"{cond.field} needs class probabilities, and step {cond.step!r} gives none",
-                )
-            if cond.field == "proba" and (cond.index or 0) >= len(src.classes or []):
-                fail(
-                    where(step_name, "switch"),
-                    f"proba[{cond.index}]: step {cond.step!r} has {len(src.classes or [])} classes",
-                )
-            a, b = shape(str(s.then)), shape(str(s.otherwise))
-            if [str(c) for c in a.classes or []] != [str(c) for c in b.classes or []]:
-                fail(where(step_name, "else"), f"the branches give different classes ({a.classes} and {b.classes})")
-            out = StepShape(a.classes, a.has_proba and b.has_proba)
-        elif s.kind == "ensemble":
-            parts = [shape(m) for m in s.members]
-            if s.method == "mean":
-                for m, p in zip(s.members, parts):
-                    if not p.has_proba:
-                        fail(
-                            where(step_name, "ensemble"), f"method mean needs probabilities, and step {m!r} gives none"
-                        )
-                    if [str(c) for c in p.classes or []] != [str(c) for c in parts[0].classes or []]:
-                        fail(
-                            where(step_name, "ensemble"),
-                            f"the members' classes differ ({parts[0].classes}, {p.classes})",
-                        )
-            out = StepShape(parts[0].classes, s.method == "mean")
-        else:  # map, threshold
-            src = shape(str(s.of))
-            if s.kind == "threshold" and not src.has_proba:
-                fail(
-                    where(step_name, "threshold"),
-                    f"a threshold needs class probabilities, and step {s.of!r} gives none",
-                )
-            out = StepShape(src.classes, src.has_proba)
-        shapes[step_name] = out
-        return out
+    def where(self, step: str, key: str) -> tuple:
+        return ("steps", self.index[step], step, key)
 
-    for s in spec.steps:
-        shape(s.name)
-    final = shapes[spec.output]
-    sample = source.sample.records if source.sample is not None else []
-    return CheckedPipeline(graph, schema, models, requested, final.classes, final.has_proba, list(sample))
+    def shape(self, name: str) -> StepShape:
+        """What step ``name`` gives the steps after it (checking what it reads fits)."""
+        if name not in self.shapes:
+            step = self.spec.by_name[name]
+            kind = step.kind if step.kind in ("model", "switch", "ensemble") else "relabel"
+            self.shapes[name] = getattr(self, f"_{kind}")(step)
+        return self.shapes[name]
 
+    def _model(self, step: Any) -> StepShape:
+        mv = self.versions[str(step.model)]
+        theirs = [(c.get("name"), c.get("dtype")) for c in (mv.input_schema or {}).get("columns", [])]
+        if theirs != self.columns:
+            have = dict(self.columns)
+            missing = [n for n, _ in theirs if n not in have]
+            differ = [f"{n} ({d}, the input has {have[n]})" for n, d in theirs if have.get(n, d) != d]
+            why = (
+                f"it needs columns the input lacks: {missing[:5]}"
+                if missing
+                else f"dtypes differ: {differ[:5]}"
+                if differ
+                else "its columns are not the input's columns in the input's order"
+            )
+            self.fail(
+                self.where(step.name, "model"),
+                f"{mv.ref} does not take the pipeline's input rows ({self.source.ref}): {why}",
+            )
+        classes = mv.classes if (mv.task or "classification") == "classification" else None
+        return StepShape(list(classes) if classes is not None else None, classes is not None)
 
-def _get(registry: Any, ref: Any, fail) -> Any:
-    try:
-        return registry.get(str(ref))
-    except RegistryError as exc:
-        fail(f"{ref!r}: {exc}")
+    def _switch(self, step: Any) -> StepShape:
+        cond = step.condition
+        src = self.shape(cond.step)
+        if cond.field != "value" and not src.has_proba:
+            self.fail(
+                self.where(step.name, "switch"),
+                f"{cond.field} needs class probabilities; step {cond.step!r} gives none",
+            )
+        if cond.field == "proba" and (cond.index or 0) >= len(src.classes or []):
+            self.fail(
+                self.where(step.name, "switch"),
+                f"proba[{cond.index}]: step {cond.step!r} has {len(src.classes or [])} classes",
+            )
+        a, b = self.shape(str(step.then)), self.shape(str(step.otherwise))
+        if not _same(a.classes, b.classes):
+            self.fail(self.where(step.name, "else"), f"the branches give different classes ({a.classes}, {b.classes})")
+        return StepShape(a.classes, a.has_proba and b.has_proba)
+
+    def _ensemble(self, step: Any) -> StepShape:
+        parts = [self.shape(m) for m in step.members]
+        if step.method == "mean":
+            for member, part in zip(step.members, parts):
+                if not part.has_proba:
+                    self.fail(
+                        self.where(step.name, "ensemble"), f"method mean needs probabilities; {member!r} gives none"
+                    )
+                if not _same(part.classes, parts[0].classes):
+                    self.fail(
+                        self.where(step.name, "ensemble"),
+                        f"the members' classes differ ({parts[0].classes}, {part.classes})",
+                    )
+        return StepShape(parts[0].classes, step.method == "mean")
+
+    def _relabel(self, step: Any) -> StepShape:  # map, threshold
+        src = self.shape(str(step.of))
+        if step.kind == "threshold" and not src.has_proba:
+            self.fail(
+                self.where(step.name, "threshold"),
+                f"a threshold needs class probabilities; step {step.of!r} gives none",
+            )
+        return StepShape(src.classes, src.has_proba)
 
 
 def register_pipeline(registry: Any, name: str, text: str) -> Any:
