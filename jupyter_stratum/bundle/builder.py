@@ -105,7 +105,9 @@ def build_bundle(
     if mv.flavor == "pipeline":  # every pinned model, the graph and the runtime (pipeline_bundle.py)
         from .pipeline_bundle import write_pipeline_bundle
 
-        return write_pipeline_bundle(registry, mv, out_dir, force=force, tarball=tarball)
+        return write_pipeline_bundle(
+            registry, mv, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball
+        )
     model = mv.load()
     return write_bundle(mv, model, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball)
 

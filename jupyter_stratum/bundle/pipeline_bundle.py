@@ -35,12 +35,20 @@ from .builder import (
     stage_bundle,
     write_bundle,
 )
+from .requirements import download_wheels
 
 GRAPH = "pipeline.json"
 
 
 def write_pipeline_bundle(
-    registry: Any, mv: Any, out_dir: str | os.PathLike | None, *, force: bool = False, tarball: bool = True
+    registry: Any,
+    mv: Any,
+    out_dir: str | os.PathLike | None,
+    *,
+    wheelhouse: bool = False,
+    platform: str | None = None,
+    force: bool = False,
+    tarball: bool = True,
 ) -> Bundle:
     """Bundle pipeline version ``mv`` (flavor ``pipeline``) and every model version it pins."""
     graph = mv.load()
@@ -50,13 +58,15 @@ def write_pipeline_bundle(
     return stage_bundle(
         out_dir,
         f"{mv.name}-{mv.version}",
-        lambda staging: _build(staging, registry, mv, graph, pinned),
+        lambda staging: _build(staging, registry, mv, graph, pinned, wheelhouse, platform),
         force=force,
         tarball=tarball,
     )
 
 
-def _build(staging: Path, registry: Any, mv: Any, graph: dict, pinned: dict[str, str]) -> dict:
+def _build(
+    staging: Path, registry: Any, mv: Any, graph: dict, pinned: dict[str, str], wheelhouse: bool, platform: str | None
+) -> dict:
     from ..serve.manifest import sha256_file
     from ..serve.model_loader import load_bundle
 
@@ -123,6 +133,8 @@ def _build(staging: Path, registry: Any, mv: Any, graph: dict, pinned: dict[str,
         manifest["sample"] = {"records": records, "expected": to_jsonable(labels), "source": "holdout"}
         if proba is not None:
             manifest["sample"]["probabilities"] = to_jsonable(proba)
+    if wheelhouse:  # the wheels of every model's requirements, for an offline host
+        manifest["wheelhouse"] = download_wheels(staging, requirements, platform, manifest["python"])
     (staging / "README.md").write_text(templates.readme(manifest))
     python = manifest["python"]
     (staging / "Dockerfile").write_text(
