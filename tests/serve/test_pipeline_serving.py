@@ -135,12 +135,11 @@ def _expected(fitted, X, kind):
 
 @pytest.mark.parametrize("kind", ["cascade", "ensemble"])
 def test_served_pipeline_equals_composing_the_models(registry, trio, bundles, serve, kind):
-    from jupyter_stratum.bundle import build_bundle
-
     fitted, X = trio
     name = f"served-{kind}"
     shown = _register(registry, name, CASCADE if kind == "cascade" else ENSEMBLE)
-    bundle = build_bundle(f"{name}@{shown.version}", bundles / name, registry=registry, force=True, tarball=False)
+    argv = ["bundle", f"{name}@{shown.version}", "--out", str(bundles / name), "--force", "--no-tarball"]
+    bundle = run_command(parse([*argv, "--home", str(registry.root)]), CommandContext())  # stratum bundle NAME@V
     assert bundle.manifest["kind"] == "pipeline" and len(bundle.manifest["model"]["members"]) == 3
     assert bundle.manifest["onnx"]["reason"].startswith("3 of 3 models have an exact ONNX copy")
     server = serve(bundle.path)
