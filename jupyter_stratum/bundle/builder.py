@@ -102,6 +102,12 @@ def build_bundle(
 
         registry = open_registry()
     mv = registry.get(ref)
+    if mv.flavor == "pipeline":  # every pinned model, the graph and the runtime (pipeline_bundle.py)
+        from .pipeline_bundle import write_pipeline_bundle
+
+        return write_pipeline_bundle(
+            registry, mv, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball
+        )
     model = mv.load()
     return write_bundle(mv, model, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball)
 
@@ -143,14 +149,28 @@ def write_bundle(
         # images flattened into columns: the columns are what a request carries
         schema = {"columns": schema["columns"], "image_shape": schema["shape"]}
 
-    out = Path(out_dir) if out_dir is not None else Path("bundles") / f"{name}-{version}"
+    return stage_bundle(
+        out_dir,
+        f"{name}-{version}",
+        lambda staging: _build(staging, mv, model, name, version, task, schema, flavor, wheelhouse, platform),
+        force=force,
+        tarball=tarball,
+    )
+
+
+def stage_bundle(
+    out_dir: str | os.PathLike | None, default: str, build: Callable[[Path], dict], *, force: bool, tarball: bool
+) -> Bundle:
+    """Run ``build(staging) -> manifest`` in a directory beside ``out_dir`` (default ``./bundles/DEFAULT``),
+    rename it into place, then write ``OUT.tar.gz`` beside it: a failed build leaves nothing half-written."""
+    out = Path(out_dir) if out_dir is not None else Path("bundles") / default
     out = out.expanduser().resolve()
     _check_destination(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)
     try:
-        manifest = _build(staging, mv, model, name, version, task, schema, flavor, wheelhouse, platform)
+        manifest = build(staging)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
@@ -192,11 +212,7 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
     model_section = part.write_model_files(staging)
 
     # 2. the runtime, copied as a standalone package
-    runtime = staging / "runtime" / RUNTIME_PACKAGE
-    runtime.mkdir(parents=True)
-    for py in sorted(SERVE_PACKAGE.glob("*.py")):
-        shutil.copyfile(py, runtime / py.name)
-    (runtime / "_version.py").write_text(f'__version__ = "{_serve_version()}"\n')
+    copy_runtime(staging)
 
     # 3. rows: the registry's holdout sample plus synthetic rows around it
     sample_records = _registry_sample(mv)
@@ -334,6 +350,15 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
 
 
 # ----------------------------------------------------------------- helpers
+def copy_runtime(staging: Path) -> None:
+    """The serve runtime, copied into ``staging/runtime/`` as the standalone package ``stratum_serve``."""
+    runtime = staging / "runtime" / RUNTIME_PACKAGE
+    runtime.mkdir(parents=True)
+    for py in sorted(SERVE_PACKAGE.glob("*.py")):
+        shutil.copyfile(py, runtime / py.name)
+    (runtime / "_version.py").write_text(f'__version__ = "{_serve_version()}"\n')
+
+
 def _registry_sample(mv) -> list[dict]:
     """The training sample's records (``ModelVersion.sample``), or none."""
     sample = mv.sample

@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "alias": ".alias",
     "events": ".events",
     "supervise": ".supervise",
+    "pipeline": ".pipeline",
 }
 
 

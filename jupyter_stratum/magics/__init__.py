@@ -20,6 +20,7 @@ def _usage() -> str:
         "",
         "Usage:",
         "  %%stratum train NAME [--cluster ADDR] [--dry-run]   (the cell body is the YAML spec)",
+        "  %%stratum pipeline NAME [--check]   (the cell body is the inference pipeline's YAML)",
         "  %stratum COMMAND [options]   (%stratum help COMMAND for its options)",
         "",
         "Commands:",

@@ -115,3 +115,19 @@ def _check_sklearn(path: Path) -> None:
 
 
 register_flavor("sklearn", _save_sklearn, _load_sklearn, ".skops", check=_check_sklearn)
+
+
+# -- pipelines: the checked graph, as JSON (registry/pipelines.py) ---------------
+def _save_pipeline(graph: Any, path: Path) -> None:
+    import json
+
+    path.write_text(json.dumps(graph, indent=2, sort_keys=False), encoding="utf-8")
+
+
+def _load_pipeline(path: Path) -> Any:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+register_flavor("pipeline", _save_pipeline, _load_pipeline, ".pipeline.json")

@@ -63,6 +63,11 @@ class ServeApp:
         # -- supervision hook: request ids, drift, labels, capture (serve/supervision.py)
         self.supervision = Supervision(model, supervision)
         self.metrics.extra.append(self.supervision.render_metrics)
+        if (
+            model.pipeline_metrics is not None
+        ):  # a pipeline bundle's per-step figures, from here on (not the start-up check)
+            model.pipeline_metrics = type(model.pipeline_metrics)(model.pipeline_metrics.steps)
+            self.metrics.extra.append(model.pipeline_metrics.render)
         self.ready = True
         self.listener = Listener(
             self.dispatch,
@@ -249,6 +254,8 @@ class ServeApp:
             attach_binary_inputs(request, tail)
         batch, n, request_id, wanted = decode_infer(request, self.model)
         binary = binary_outputs(request, wanted)
+        params = request.get("parameters") if isinstance(request, dict) else None
+        trace = isinstance(params, dict) and params.get("trace") is True and self.model.last_trace is not None
         model = self.model
         supervision = self.supervision
         if request_id is None:  # OIP: the client's id if it sent one, else ours
@@ -259,6 +266,8 @@ class ServeApp:
                 conn.fail(error)
                 return
             response = encode_infer(model, result[0], result[1], request_id, wanted)
+            if trace:  # the steps of the batch these rows ran in (the batcher answers right after it ran)
+                response.setdefault("parameters", {})["trace"] = model.last_trace
             if not binary:
                 conn.send_json(200, response)
             else:

@@ -29,5 +29,11 @@ class RequestError(Exception):
 class PipelineError(Exception):
     """A pipeline spec that cannot run (unknown step kind, model or step; a malformed condition).
 
-    The message names the step and the field at fault, as spec errors do.
+    The message names the step and the field at fault, as spec errors do; ``index`` (the step's place in
+    ``steps``) and ``field`` say where, for a caller that maps them to a line of the YAML.
     """
+
+    def __init__(self, message: str, index: int | None = None, field: str | None = None):
+        super().__init__(message)
+        self.index = index
+        self.field = field

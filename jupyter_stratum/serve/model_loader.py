@@ -3,8 +3,8 @@
 The flavor's backend does the loading: :mod:`.sklearn_backend` for scikit-learn
 bundles (``onnx`` or ``native``), :mod:`.keras_backend` for Keras bundles
 (``native``: the ``.keras`` network through TensorFlow; ``tflite``: its verified
-TFLite copy), which alone imports TensorFlow. Then :func:`.served.self_check`
-predicts the manifest's sample rows.
+TFLite copy), which alone imports TensorFlow. A pipeline bundle loads each of its models so
+(:mod:`.pipeline_runtime`). Then :func:`.served.self_check` predicts the manifest's sample rows.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ def load_bundle(
     if backend not in BACKENDS:
         raise BundleLoadError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
     flavor = manifest.get("flavor", "sklearn")
-    if flavor == "keras":
+    if manifest.get("kind") == "pipeline":
+        from .pipeline_runtime import load_pipeline
+
+        model = load_pipeline(root, manifest, backend, threads, max_rows, verify)
+    elif flavor == "keras":
         from . import keras_backend  # the only module that imports TensorFlow
 
         backend = keras_backend.choose_backend(manifest, backend)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import operator
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,15 +111,59 @@ def parse_pipeline(spec: Any, models: Sequence[str]) -> PipelineSpec:
         ((name, body),) = entry.items()
         where = f"steps[{i}] ({name})"
         if name in seen:
-            raise PipelineError(f"{where}: the name is used by an earlier step")
+            raise PipelineError(f"{where}: the name is used by an earlier step", index=i)
         if not isinstance(body, dict):
             raise PipelineError(f"{where}: expected a mapping like {{model: NAME}}, got {body!r}")
-        steps.append(_parse_step(str(name), body, where, seen, models, spec["steps"]))
+        try:
+            steps.append(_parse_step(str(name), body, where, seen, models, spec["steps"]))
+        except PipelineError as exc:
+            if exc.index is None:
+                exc.index = i
+                found = re.match(re.escape(where) + r"\.([\w]+)", str(exc))
+                exc.field = found.group(1) if found else None
+            raise
         seen.append(str(name))
     output = spec.get("output", seen[-1])
     if output not in seen:
-        raise PipelineError(f"output: no step named {output!r}; the steps are {seen}")
+        raise PipelineError(f"output: no step named {output!r}; the steps are {seen}", field="output")
+    _check_cycles(steps, spec["steps"])
     return PipelineSpec(steps, output)
+
+
+def _reads(step: Step) -> list[tuple[str, str]]:
+    """The steps ``step`` reads, with the field that names each."""
+    out = [("then", step.then), ("else", step.otherwise), ("of", step.of)]
+    out += [("ensemble", m) for m in step.members]
+    if step.condition is not None:
+        out.append(("switch", step.condition.step))
+    return [(key, ref) for key, ref in out if ref is not None]
+
+
+def _check_cycles(steps: list[Step], raw: list) -> None:
+    """A step may call a later one (a switch branch, an ensemble member), so the order alone does not
+    rule out cycles: follow every reference and name the first step that reaches itself."""
+    by_name = {s.name: s for s in steps}
+    index = {s.name: i for i, s in enumerate(steps)}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for key, ref in _reads(by_name[name]):
+            if state.get(ref) == 1:
+                loop = " -> ".join([*path[path.index(ref) :], ref]) if ref in path else f"{name} -> {ref}"
+                raise PipelineError(
+                    f"steps[{index[name]}] ({name}).{key}: {ref!r} makes a cycle ({loop}); a step cannot "
+                    "depend on its own output",
+                    index=index[name],
+                    field=key,
+                )
+            if state.get(ref) is None:
+                visit(ref, [*path, ref])
+        state[name] = 2
+
+    for s in steps:
+        if s.name not in state:
+            visit(s.name, [s.name])
 
 
 def _parse_step(name: str, body: dict, where: str, seen: list[str], models: Sequence[str], raw: list) -> Step:
@@ -194,17 +239,40 @@ class PipelineExecutor:
         }
         for s in spec.steps:
             self.called.update(s.members)
+        # only the steps the output reads, directly or through others, run
+        self.needed = {spec.output}
+        for s in reversed(spec.steps):
+            if s.name in self.needed:
+                self.needed.update(ref for _, ref in _reads(s))
 
-    def run(self, batch: list, n: int, take: Callable[[list, np.ndarray], list] | None = None) -> StepOutput:
-        """The output step's result for ``batch`` (``n`` rows); ``take(batch, index)`` selects rows."""
+    def run(
+        self,
+        batch: list,
+        n: int,
+        take: Callable[[list, np.ndarray], list] | None = None,
+        on_step: Callable[[str, int, float], None] | None = None,
+    ) -> StepOutput:
+        """The output step's result for ``batch`` (``n`` rows); ``take(batch, index)`` selects rows;
+        ``on_step(name, rows, seconds)`` hears of every step run (seconds include the steps it calls)."""
         take = take or (lambda rows, idx: [rows[i] for i in idx])
         done: dict[str, StepOutput] = {}
+        self._on_step = on_step
         for step in self.spec.steps:
-            if step.name not in self.called:
+            if step.name in self.needed and step.name not in self.called:
                 done[step.name] = self._run(step, batch, n, done, take)
         return done[self.spec.output]
 
+    _on_step: Callable[[str, int, float], None] | None = None
+
     def _run(self, step: Step, batch: list, n: int, done: dict[str, StepOutput], take) -> StepOutput:
+        if self._on_step is None:
+            return self._run_step(step, batch, n, done, take)
+        t0 = time.perf_counter()
+        out = self._run_step(step, batch, n, done, take)
+        self._on_step(step.name, n, time.perf_counter() - t0)
+        return out
+
+    def _run_step(self, step: Step, batch: list, n: int, done: dict[str, StepOutput], take) -> StepOutput:
         if step.kind == "model":
             model = self.models[str(step.model)]
             labels, proba = model.predict(batch, n)

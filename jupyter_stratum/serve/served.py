@@ -16,6 +16,7 @@ PLATFORMS = {
     ("sklearn", "onnx"): "onnxruntime_onnx",
     ("keras", "native"): "tensorflow_keras",
     ("keras", "tflite"): "tensorflow_tflite",
+    ("pipeline", "pipeline"): "stratum_pipeline",
 }
 #: ``predict(batch, n) -> (labels or values, probabilities or None)``, set by a backend
 Predictor = Callable[[Any, int], tuple[list, list | None]]
@@ -41,6 +42,9 @@ class ServedModel:
         self.predictor: Predictor | None = None  # set by the flavor's backend
         self.estimator: Any = None  # the native scikit-learn model (sklearn backend, native)
         self.session: Any = None  # the ONNX Runtime session (sklearn backend, onnx)
+        # a pipeline bundle (pipeline_runtime.py): per-step figures, the last batch's step timings
+        self.pipeline_metrics: Any = None
+        self.last_trace: list[dict] | None = None
 
     # -- metadata ---------------------------------------------------------
     @property

@@ -1,0 +1,174 @@
+"""Registered pipelines: checked against the registry (line and field), pinned to model versions, bundled with
+every model and served as one OIP model whose answers equal composing the registered models in Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _helpers import lineage_of
+
+from jupyter_stratum.commands import CommandContext, parse
+from jupyter_stratum.commands import run as run_command
+from jupyter_stratum.errors import SpecError
+
+CASCADE = """\
+inputs: {from: cancer@1}
+steps:
+  - screen: {model: cancer@1}
+  - route:  {switch: "screen.score > 0.8", then: deep, else: fast}
+  - deep:   {model: pl-deep@champion}
+  - fast:   {model: pl-fast}
+  - label:  {map: {0: malignant, 1: benign}, of: route}
+output: route
+"""
+ENSEMBLE = """\
+steps:
+  - a: {model: cancer@1}
+  - b: {model: pl-deep@champion}
+  - c: {model: pl-fast}
+  - avg: {ensemble: [a, b, c], method: mean}
+"""
+
+
+@pytest.fixture(scope="module")
+def trio(registry, cancer, logreg):
+    """cancer@1 (the shared logistic regression), pl-deep@1 (a forest, alias champion), pl-fast@1 (a strong LR)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, X_test, y_train, y_test = cancer
+    fitted = {"screen": logreg.model}
+    for name, model in [
+        ("deep", RandomForestClassifier(n_estimators=30, random_state=0, n_jobs=1)),
+        ("fast", make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000))),
+    ]:
+        model.fit(X_train, y_train)
+        registry.register(f"pl-{name}", model, lineage=lineage_of(model, X_train, X_test, "classification", [0, 1]))
+        fitted[name] = model
+    registry.set_alias("pl-deep", "champion", 1)
+    return fitted, X_test
+
+
+def _register(registry, name, text, cell=True, tmp_path=None):
+    if cell:  # %%stratum pipeline NAME: the cell body is the YAML
+        from IPython.core.interactiveshell import InteractiveShell
+
+        from jupyter_stratum.magics import StratumCellError, StratumMagics
+
+        shell = InteractiveShell.instance()
+        shell.register_magics(StratumMagics)
+        try:
+            return shell.run_cell_magic("stratum", f"pipeline {name} --home {registry.root}", text)
+        except StratumCellError as exc:
+            raise exc.error from None
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    args = parse(["pipeline", str(path), "--name", name, "--home", str(registry.root)])
+    return run_command(args, CommandContext())
+
+
+def test_registered_pipeline_pins_every_model_version(registry, trio, cancer, tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    shown = _register(registry, "cascade", CASCADE, cell=False, tmp_path=tmp_path)
+    assert shown.version is not None and "cascade@" in shown.to_text()
+    mv = registry.get(f"cascade@{shown.version}")
+    pins = {"screen": "cancer@1", "deep": "pl-deep@1", "fast": "pl-fast@1"}
+    assert mv.flavor == "pipeline" and mv.extra["pipeline"]["models"] == pins
+    assert mv.extra["pipeline"]["requested"]["deep"] == "pl-deep@champion"
+    assert [next(iter(s.values())).get("model") for s in mv.load()["steps"]][:1] == ["cancer@1"]
+    assert mv.task == "classification" and mv.classes == [0, 1]
+
+    # moving the alias afterwards changes neither this version nor its graph
+    X_train, X_test, y_train, _ = cancer
+    other = RandomForestClassifier(n_estimators=5, random_state=1, n_jobs=1).fit(X_train, y_train)
+    v2 = registry.register("pl-deep", other, lineage=lineage_of(other, X_train, X_test, "classification", [0, 1]))
+    registry.set_alias("pl-deep", "champion", v2.version)
+    try:
+        assert registry.get(mv.ref).extra["pipeline"]["models"]["deep"] == "pl-deep@1"
+        again = _register(registry, "cascade-next", CASCADE)  # the cell magic's path
+        assert again.models["deep"] == f"pl-deep@{v2.version}"
+    finally:
+        registry.set_alias("pl-deep", "champion", 1)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (CASCADE.replace("pl-deep@champion", "pl-deep@gold"), ["line 5, steps[2].deep.model", "no alias 'gold'"]),
+        (CASCADE.replace("pl-fast}", "nope@2}"), ["line 6, steps[3].fast.model", "No model named 'nope'"]),
+        (CASCADE.replace("pl-fast}", "diabetes}"), ["line 6, steps[3].fast.model", "does not take the pipeline"]),
+        (
+            "steps:\n  - a: {model: cancer@1}\n  - r: {switch: 'a.score > 0.5', then: b, else: a}\n"
+            "  - b: {ensemble: [r, a]}\n",
+            ["line 4, steps[2].b.ensemble: 'r' makes a cycle (r -> b -> r)"],
+        ),
+        (CASCADE.replace("output: route", "output: nowhere"), ["line 8, output", "no step named 'nowhere'"]),
+        (CASCADE.replace("inputs:", "input:"), ["line 1, input", "unknown field 'input'"]),
+        (
+            "steps:\n  - v: {model: diabetes}\n  - t: {threshold: 0.5}\n",
+            ["line 3, steps[1].t.threshold", "needs class probabilities"],
+        ),
+    ],
+)
+def test_pipeline_errors_give_the_line_and_field(registry, trio, diabetes, text, words):
+    before = len(registry.names())
+    with pytest.raises(SpecError) as info:
+        _register(registry, "broken", text)
+    for w in words:
+        assert w in str(info.value), str(info.value)
+    assert len(registry.names()) == before  # nothing registered
+
+
+def _expected(fitted, X, kind):
+    if kind == "cascade":
+        confident = fitted["screen"].predict_proba(X)[:, 1] > 0.8
+        assert 0 < confident.sum() < len(X)  # both branches take rows
+        proba = np.where(confident[:, None], fitted["deep"].predict_proba(X), fitted["fast"].predict_proba(X))
+        labels = np.where(confident, fitted["deep"].predict(X), fitted["fast"].predict(X))
+        return labels, proba, confident
+    proba = np.mean([fitted[k].predict_proba(X) for k in ("screen", "deep", "fast")], axis=0)
+    return proba.argmax(axis=1), proba, None
+
+
+@pytest.mark.parametrize("kind", ["cascade", "ensemble"])
+def test_served_pipeline_equals_composing_the_models(registry, trio, bundles, serve, kind):
+    fitted, X = trio
+    name = f"served-{kind}"
+    shown = _register(registry, name, CASCADE if kind == "cascade" else ENSEMBLE)
+    argv = ["bundle", f"{name}@{shown.version}", "--out", str(bundles / name), "--force", "--no-tarball"]
+    bundle = run_command(parse([*argv, "--home", str(registry.root)]), CommandContext())  # stratum bundle NAME@V
+    assert bundle.manifest["kind"] == "pipeline" and len(bundle.manifest["model"]["members"]) == 3
+    assert bundle.manifest["onnx"]["reason"].startswith("3 of 3 models have an exact ONNX copy")
+    server = serve(bundle.path)
+    labels, proba, confident = _expected(fitted, X, kind)
+
+    body = {
+        "inputs": [{"name": c, "shape": [len(X)], "datatype": "FP64", "data": X[c].tolist()} for c in X.columns],
+        "parameters": {"trace": True},
+    }
+    status, answer, _ = server.post(f"/v2/models/{name}/infer", body)
+    assert status == 200, answer
+    out = {o["name"]: o for o in answer["outputs"]}
+    assert out["predict"]["data"] == labels.tolist()
+    got = np.asarray(out["predict_proba"]["data"]).reshape(len(X), -1)
+    assert np.abs(got - proba).max() <= 1e-6
+    trace = {t["step"]: t for t in answer["parameters"]["trace"]}
+    if kind == "cascade":  # a branch runs only on the rows the switch sends it
+        assert trace["screen"]["rows"] == len(X) and trace["deep"]["rows"] == int(confident.sum())
+        assert trace["fast"]["rows"] == len(X) - int(confident.sum()) and "label" not in trace
+    else:
+        assert set(trace) == {"a", "b", "c", "avg"}
+    assert all(t["ms"] >= 0 for t in trace.values())
+
+    # /predict: the same answers, row by row through the micro-batcher
+    status, answer, _ = server.post("/predict", {"records": X.head(7).to_dict(orient="records")})
+    assert status == 200, answer
+    assert answer["predictions"] == labels[:7].tolist()
+
+    m = server.metrics()
+    first = "screen" if kind == "cascade" else "a"
+    assert m[f'stratum_pipeline_step_rows_total{{step="{first}"}}'] == len(X) + 7
+    assert m[f'stratum_pipeline_step_seconds_count{{step="{first}"}}'] >= 2
