@@ -150,13 +150,15 @@ def _model_detail(name: str) -> dict:
     from ..registry.model_version import lineage_fields
 
     reg = _registry()
+    # the lineage the sidebar shows for each version: the record's own fields, in order; the raw
+    # sample rows and the reference statistics (tens of KB per version) stay on the kernel side
+    fields = lineage_fields()
     versions = reg.versions(name)  # RegistryError when there is no such model
     return {
         "name": name,
-        "versions": versions,
+        "versions": [{f: getattr(v, f) for f in fields} for v in versions],
         "deployments": reg.list_deployments(name=name),
-        # the lineage the sidebar shows for each version: the record's own fields, in order
-        "fields": lineage_fields(),
+        "fields": fields,
     }
 
 

@@ -293,10 +293,12 @@ export class PipelineModel {
         this.validation = answer;
         this.requestError = null;
       }
+      this._failures = 0;
     } catch (error) {
       if (ticket === this._ticket) {
         this.validation = null;
         this.requestError = (error as Error).message;
+        this._retryLater(ticket, error);
       }
     } finally {
       if (ticket === this._ticket) {
@@ -459,8 +461,29 @@ export class PipelineModel {
     this._changed.emit();
   }
 
+  /**
+   * Ask again after a request that failed on the way (the server busy, restarting,
+   * or briefly unreachable): 1, 2, 4, 8 then every 10 seconds while nothing else
+   * asked meanwhile. A missing server extension is not retried: its message says what to do.
+   */
+  private _retryLater(ticket: number, error: unknown): void {
+    const missing = (error as { missingExtension?: boolean }).missingExtension === true;
+    if (missing || this._timer !== null) {
+      return;
+    }
+    const wait = Math.min(1000 * 2 ** this._failures, 10000);
+    this._failures++;
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      if (ticket === this._ticket && this.requestError !== null) {
+        void this.validateNow();
+      }
+    }, wait);
+  }
+
   private _changed = new Signal<this, void>(this);
   private _delay: number;
+  private _failures = 0;
   private _nextId = 1;
   private _ticket = 0;
   private _timer: ReturnType<typeof setTimeout> | null = null;

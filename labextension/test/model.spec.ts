@@ -142,3 +142,57 @@ describe('hasComments', () => {
     expect(hasComments('%%stratum train a\ndata: data#1.csv\n')).toBe(false);
   });
 });
+
+describe('a validation request that fails on the way', () => {
+  const { StratumAPI } = jest.requireMock('../src/api') as { StratumAPI: { validate: jest.Mock } };
+  const answer = { ok: true, errors: [], spec: {}, yaml: 'data: x\n' };
+
+  afterEach(() => {
+    jest.useRealTimers();
+    StratumAPI.validate.mockReset();
+  });
+
+  it('is asked again with a growing wait until the server answers', async () => {
+    jest.useFakeTimers();
+    StratumAPI.validate
+      .mockRejectedValueOnce(new Error('503 busy'))
+      .mockRejectedValueOnce(new Error('503 busy'))
+      .mockResolvedValue(answer);
+    const m = model();
+    await m.validateNow();
+    expect(m.requestError).toBe('503 busy');
+    expect(m.validation).toBeNull();
+    await jest.advanceTimersByTimeAsync(999);
+    expect(StratumAPI.validate).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(StratumAPI.validate).toHaveBeenCalledTimes(2);
+    await jest.advanceTimersByTimeAsync(1999);
+    expect(StratumAPI.validate).toHaveBeenCalledTimes(2);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(StratumAPI.validate).toHaveBeenCalledTimes(3);
+    expect(m.requestError).toBeNull();
+    expect(m.validation).toEqual(answer);
+    m.dispose();
+  });
+
+  it('is not asked again when the server extension is missing', async () => {
+    jest.useFakeTimers();
+    const missing = Object.assign(new Error('pip install jupyter-stratum'), { missingExtension: true });
+    StratumAPI.validate.mockRejectedValue(missing);
+    const m = model();
+    await m.validateNow();
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(StratumAPI.validate).toHaveBeenCalledTimes(1);
+    m.dispose();
+  });
+
+  it('stops asking once the model is disposed', async () => {
+    jest.useFakeTimers();
+    StratumAPI.validate.mockRejectedValue(new Error('down'));
+    const m = model();
+    await m.validateNow();
+    m.dispose();
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(StratumAPI.validate).toHaveBeenCalledTimes(1);
+  });
+});

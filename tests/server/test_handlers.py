@@ -244,14 +244,20 @@ async def test_model_detail_has_versions_with_lineage_and_deployments(jp_fetch):
     from jupyter_stratum.registry import open_registry
 
     _register("iris-clf")
-    v2 = _register("iris-clf", holdout_score=0.9)
+    v2 = _register(
+        "iris-clf",
+        holdout_score=0.9,
+        sample={"records": [{"x0": 5.1, "x1": 3.5, "x2": 1.4, "x3": 0.2}], "expected": [0]},
+    )
+    assert v2.sample is not None and v2.sample.records  # stored, and the answer must leave it out
     reg = open_registry()
     reg.record_deployment(
         {"model": "iris-clf@2", "status": "ok", "hosts": [{"host": "edge1", "status": "changed"}], "password": "s3cret"}
     )
     answer = await get_json(jp_fetch, "models", "iris-clf")
     assert [v["version"] for v in answer["versions"]] == [1, 2]
-    assert answer["versions"][1] == v2.to_dict()
+    lineage = {k: v for k, v in v2.to_dict().items() if k not in ("sample", "reference")}
+    assert answer["versions"][1] == lineage  # without the raw rows and reference statistics
     assert answer["versions"][1]["spec_yaml"] == "data: sklearn:iris\n"
     assert answer["versions"][1]["data_fingerprint"] == "abc123"
     # the lineage fields the sidebar shows: the record's own
@@ -262,6 +268,7 @@ async def test_model_detail_has_versions_with_lineage_and_deployments(jp_fetch):
     (dep,) = answer["deployments"]
     assert dep["model"] == "iris-clf@2" and dep["hosts"][0]["host"] == "edge1"
     assert "s3cret" not in json.dumps(answer)
+    assert "x0" not in json.dumps(answer["versions"])
 
 
 async def test_unknown_model_is_404_with_the_registrys_message(jp_fetch):
