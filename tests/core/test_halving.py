@@ -223,3 +223,88 @@ def test_the_live_training_view_shows_each_configurations_rung():
     assert (rows["a"]["rung"], rows["a"]["folds"], rows["a"]["mean"]) == (1, 1, 0.7)
     assert (rows["b"]["rung"], rows["b"]["folds"]) == (0, 1)
     assert "<th>rung</th>" in view.leaderboard_html()
+
+
+TREES = """\
+data: sklearn:breast_cancer
+split: {test_size: 0.2, cv: 3, seed: 0}
+preprocess: [standard_scaler]
+models:
+  - random_forest: {max_depth: [4, 8, null]}
+  - gradient_boosting: {max_depth: [2, 3], subsample: [0.7, 1.0]}
+  - extra_trees: {max_features: uniform(0.2, 0.8)}
+search: {strategy: halving, candidates: 9, factor: 3, resource: n_estimators, min_resources: 5, budget: 45, seed: 2}
+metric: roc_auc
+"""
+
+
+def test_ensembles_grow_by_warm_start_and_score_as_cross_validate_at_that_many_trees(client):
+    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+
+    classes = {
+        "random_forest_classifier": RandomForestClassifier,
+        "gradient_boosting_classifier": GradientBoostingClassifier,
+        "extra_trees_classifier": ExtraTreesClassifier,
+    }
+    result = train(TREES, client=client, register=False)
+    plan = result.plan
+    X_train, y_train = _train_part()
+    folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=0).split(X_train, y_train))
+    previous = {(e.candidate_id, e.rung): e for e in result.evaluations}
+    warm = 0
+    for e in result.evaluations:
+        c = result.candidate(e.candidate_id)
+        params = plan.params_at(c.id, e.rung)
+        assert e.resource == "n_estimators" and e.n_resources == params["n_estimators"]
+        model = make_pipeline(StandardScaler(), classes[c.algorithm](**params))
+        out = cross_validate(model, X_train, y_train, cv=folds, scoring=["roc_auc", "accuracy"])
+        for metric in ("roc_auc", "accuracy"):
+            got = [f.scores[metric] for f in e.folds]
+            np.testing.assert_allclose(got, out[f"test_{metric}"], rtol=0, atol=1e-9, err_msg=f"{e} {metric}")
+        for f in e.folds:
+            if f.warm_from is not None:  # grown from the previous rung's model on this fold
+                assert e.rung > 0 and f.warm_from == previous[c.id, e.rung - 1].n_resources < e.n_resources
+                warm += 1
+    promoted_folds = sum(len(e.folds) for e in result.evaluations if e.rung > 0)
+    assert promoted_folds > 0 and warm > 0  # the trees were added to the kept models, not refitted
+    assert list(client.run(_kept_on_worker).values()) == [0, 0]  # the run's kept models are dropped at its end
+    assert [len(rung) for rung in _by_rung(result)] == [9, 3, 1] and plan.schedule.resources == (5, 15, 45)
+
+
+def _by_rung(result):
+    rungs: dict[int, list] = {}
+    for e in result.evaluations:
+        rungs.setdefault(e.rung, []).append(e)
+    return [rungs[r] for r in sorted(rungs)]
+
+
+def test_a_kept_model_grows_its_own_trees():
+    """In process: the next rung adds trees to the very model the previous rung kept."""
+    from dataclasses import replace
+
+    from jupyter_stratum.training import warm
+    from jupyter_stratum.training.estimator import FeatureTypes
+    from jupyter_stratum.training.fold import FoldJob, fit_fold
+
+    X, y = _train_part()
+    tr, te = np.arange(0, 300), np.arange(300, len(y))
+    key = warm.store_key("test", 0, 0)
+    job = FoldJob(
+        "k", "rf", "random_forest_classifier", {"n_estimators": 5, "random_state": 0}, (), FeatureTypes.of(X),
+        "classification", ("accuracy",), 2, 0, n_resources=5, grows="n_estimators", lineage=key, keep=True,
+    )  # fmt: skip
+    assert fit_fold(job, X, y, tr, te).warm_from is None
+    n, model = warm.take(key, 15)
+    first = list(model.steps[-1][1].estimators_)
+    warm.keep(key, n, model)
+    grown = fit_fold(replace(job, rung=1, n_resources=15, params={**job.params, "n_estimators": 15}), X, y, tr, te)
+    assert grown.warm_from == 5
+    trees = warm.take(key, 45)[1].steps[-1][1].estimators_
+    assert len(trees) == 15 and all(a is b for a, b in zip(trees[:5], first))
+    assert warm.forget("test") == 0 and warm.kept() == 0
+
+
+def _kept_on_worker() -> int:
+    from jupyter_stratum.training import warm
+
+    return warm.kept()
