@@ -230,18 +230,25 @@ data: sklearn:breast_cancer
 split: {test_size: 0.2, cv: 3, seed: 0}
 preprocess: [standard_scaler]
 models:
-  - random_forest: {max_depth: [4, 8, null]}
-  - gradient_boosting: {max_depth: [2, 3], subsample: [0.7, 1.0]}
-  - extra_trees: {max_features: uniform(0.2, 0.8)}
-search: {strategy: halving, candidates: 9, factor: 3, resource: n_estimators, min_resources: 5, budget: 45, seed: 2}
+  - random_forest: {n_estimators: randint(20, 60), max_depth: [4, 8, null]}
+  - gradient_boosting: {n_estimators: randint(20, 60), max_depth: [2, 3], subsample: [0.7, 1.0]}
+  - extra_trees: {n_estimators: randint(20, 60), max_features: uniform(0.2, 0.8)}
+  - hist_gradient_boosting: {max_iter: randint(20, 60), max_leaf_nodes: randint(4, 31)}
+search: {strategy: halving, candidates: 12, factor: 3, min_resources: 50, seed: 2}
 metric: roc_auc
 """
 
 
 def test_ensembles_grow_by_warm_start_and_score_as_cross_validate_at_that_many_trees(client):
-    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
 
     classes = {
+        "hist_gradient_boosting_classifier": HistGradientBoostingClassifier,
         "random_forest_classifier": RandomForestClassifier,
         "gradient_boosting_classifier": GradientBoostingClassifier,
         "extra_trees_classifier": ExtraTreesClassifier,
@@ -253,9 +260,13 @@ def test_ensembles_grow_by_warm_start_and_score_as_cross_validate_at_that_many_t
     previous = {(e.candidate_id, e.rung): e for e in result.evaluations}
     warm = 0
     for e in result.evaluations:
-        c = result.candidate(e.candidate_id)
+        c = plan.candidate(e.candidate_id)
         params = plan.params_at(c.id, e.rung)
-        assert e.resource == "n_estimators" and e.n_resources == params["n_estimators"]
+        # resource auto: each grows its own count of trees (n_estimators, or max_iter) with the rows' share
+        assert e.resource == c.grows == ("max_iter" if "hist" in c.algorithm else "n_estimators")
+        assert (
+            e.n_resources == params[c.grows] == max(1, int(c.params[c.grows] * plan.schedule.resources[e.rung] / 455))
+        )
         model = make_pipeline(StandardScaler(), classes[c.algorithm](**params))
         out = cross_validate(model, X_train, y_train, cv=folds, scoring=["roc_auc", "accuracy"])
         for metric in ("roc_auc", "accuracy"):
@@ -268,7 +279,8 @@ def test_ensembles_grow_by_warm_start_and_score_as_cross_validate_at_that_many_t
     promoted_folds = sum(len(e.folds) for e in result.evaluations if e.rung > 0)
     assert promoted_folds > 0 and warm > 0  # the trees were added to the kept models, not refitted
     assert list(client.run(_kept_on_worker).values()) == [0, 0]  # the run's kept models are dropped at its end
-    assert [len(rung) for rung in _by_rung(result)] == [9, 3, 1] and plan.schedule.resources == (5, 15, 45)
+    assert [len(rung) for rung in _by_rung(result)] == [12, 4, 2] and plan.schedule.resources == (50, 150, 450)
+    assert {c.algorithm for c in result.candidates} == set(classes)
 
 
 def _by_rung(result):
