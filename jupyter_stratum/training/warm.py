@@ -39,12 +39,23 @@ def keep(key: str, n_resources: int, estimator) -> None:
 
 def take(key: str, below: int):
     """(n_resources, fitted pipeline) kept for ``key`` with fewer than ``below``, removed from the store;
-    None if there is none."""
+    None if there is none, or if it stopped early (then a fit from scratch stops at the same tree, while
+    a warm start would go on adding trees)."""
     with _lock:
         entry = _kept.pop(key, None)
-    if entry is None or entry[0] >= below:
+    if entry is None or entry[0] >= below or stopped_early(entry[1]):
         return None
     return entry
+
+
+def stopped_early(estimator) -> bool:
+    """Whether the final step's early stopping ended it before its count of trees (histogram gradient
+    boosting's ``n_iter_`` < ``max_iter``, gradient boosting's ``n_estimators_`` < ``n_estimators``)."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    for done, asked in (("n_iter_", "max_iter"), ("n_estimators_", "n_estimators")):
+        if hasattr(final, done) and getattr(final, asked, None) is not None:
+            return getattr(final, done) < getattr(final, asked)
+    return False
 
 
 def forget(run_id: str) -> int:

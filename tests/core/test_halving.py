@@ -315,6 +315,27 @@ def test_a_kept_model_grows_its_own_trees():
     assert len(trees) == 15 and all(a is b for a, b in zip(trees[:5], first))
     assert warm.forget("test") == 0 and warm.kept() == 0
 
+    # early stopping: a model that stopped before its count is not grown (a warm start would go on adding
+    # trees where a fit from scratch stops at the same one); the scores are those of a fit from scratch
+    early = replace(
+        job,
+        algorithm="hist_gradient_boosting_classifier",
+        params={"max_iter": 40, "learning_rate": 1.0, "early_stopping": True, "n_iter_no_change": 2, "random_state": 0},
+        n_resources=40,
+        grows="max_iter",
+    )
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    alone = HistGradientBoostingClassifier(**early.params).fit(X.iloc[tr], y.iloc[tr])
+    assert alone.n_iter_ < 40 and warm.stopped_early(alone)  # it does stop early on these rows
+    fit_fold(early, X, y, tr, te)
+    assert warm.kept() == 1 and warm.take(key, 400) is None  # kept, but not to be grown
+    fit_fold(early, X, y, tr, te)
+    more = replace(early, rung=1, n_resources=400, params={**early.params, "max_iter": 400}, keep=False)
+    grown, scratch = fit_fold(more, X, y, tr, te), fit_fold(replace(more, lineage=None), X, y, tr, te)
+    assert grown.warm_from is None and grown.scores == scratch.scores
+    assert warm.kept() == 0
+
 
 def _kept_on_worker() -> int:
     from jupyter_stratum.training import warm
