@@ -2,7 +2,12 @@
 
 Same zoo, same folds, same per-task work (jupyter_stratum.fold_task.fit_fold), one run:
 
-    .venv/bin/python benchmarks/training/bench_training.py [--rows 50000] [--repeats 3]
+    .venv/bin/python benchmarks/training/bench_training.py [--rows 50000] [--repeats 3] [--pycaret PYTHON]
+
+With ``--pycaret``, each round also times PyCaret's ``setup`` + ``compare_models`` on the same data, folds and
+models in PyCaret's own environment (it pins scikit-learn < 1.5), e.g.
+``python3 -m venv /tmp/pycaret && /tmp/pycaret/bin/pip install pycaret six`` (six: scikit-plot imports it
+without declaring it), then ``--pycaret /tmp/pycaret/bin/python``.
 
 Reports wall seconds (median of repeats), parallel efficiency
 (sequential ÷ (wall × cores)) and the ratio to joblib. Writes RESULTS.md beside this file
@@ -108,11 +113,33 @@ def run_stratum(frame, client):
     return time.perf_counter() - start, result
 
 
+def run_pycaret(python: str, rows: int) -> dict:
+    """One PyCaret run in its own interpreter: {"pycaret", "setup_s", "compare_s", "scores"}."""
+    import json
+    import subprocess
+    import tempfile
+
+    side = Path(__file__).with_name("pycaret_side.py")
+    with tempfile.TemporaryDirectory() as cwd:  # PyCaret writes logs and caches where it runs
+        out = subprocess.run(
+            [python, str(side), "--rows", str(rows), "--repeats", "1"], capture_output=True, text=True, cwd=cwd
+        )
+    if out.returncode != 0:
+        raise SystemExit(f"PyCaret's side failed ({python}):\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="write RESULTS.md")
+    parser.add_argument(
+        "--pycaret",
+        metavar="PYTHON",
+        help="also time PyCaret's compare_models on the same data, folds and models, with this interpreter "
+        "(PyCaret's own environment: pycaret_side.py), one run per round",
+    )
     args = parser.parse_args()
 
     from jupyter_stratum.cluster import connect
@@ -130,7 +157,8 @@ def main() -> None:
     cluster_start = time.perf_counter() - t0
     run_stratum(frame.head(2000), client)  # warm the workers (imports)
 
-    seq, par, dask, total = [], [], [], []
+    seq, par, dask, total, caret = [], [], [], [], []
+    caret_runs = []
     per_task = None
     for r in range(args.repeats):
         s, results = run_sequential(X, y, jobs)
@@ -142,8 +170,12 @@ def main() -> None:
         cv = next(e.seconds for e in result.events if e.kind == "RunFinished")
         dask.append(cv)
         total.append(d)
+        if args.pycaret:
+            caret_runs.append(run_pycaret(args.pycaret, args.rows))
+            caret.append(caret_runs[-1]["setup_s"][0] + caret_runs[-1]["compare_s"][0])
         print(
-            f"round {r + 1}: sequential {s:.2f} s, joblib {j:.2f} s, stratum CV {cv:.2f} s (whole train() {d:.2f} s)",
+            f"round {r + 1}: sequential {s:.2f} s, joblib {j:.2f} s, stratum CV {cv:.2f} s (whole train() {d:.2f} s)"
+            + (f", PyCaret setup + compare_models {caret[-1]:.2f} s" if caret else ""),
             flush=True,
         )
     # the refit of the winner and the holdout scoring are part of stratum's wall; time them apart too
@@ -175,6 +207,17 @@ def main() -> None:
             for i, (s, j, d, t) in enumerate(zip(seq, par, dask, total))
         ),
     ]
+    if caret:
+        mt = statistics.median(total)
+        lines += [
+            "",
+            f"PyCaret {caret_runs[-1]['pycaret']} `setup` + `compare_models` (its own environment, "
+            "`benchmarks/training/pycaret_side.py`; same data, holdout split, folds and models, n_jobs=2): "
+            f"{', '.join(f'{c:.2f}' for c in caret)} s per round, median {statistics.median(caret):.2f} s; "
+            f"stratum's whole train() is **{statistics.median(caret) / mt:.2f}x faster** (paired by round: "
+            f"{', '.join(f'{c / t:.2f}' for c, t in zip(caret, total))}). PyCaret's accuracies: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in (caret_runs[-1]["scores"] or {}).items()),
+        ]
     print("\n".join(lines))
     if args.write:
         (Path(__file__).parent / "RESULTS.md").write_text("\n".join(lines) + "\n")

@@ -55,7 +55,10 @@ def _kind(dtype: str) -> str:
     return "string"
 
 
-def _convert(model: Any, schema: dict, mode: str, typ: str, is_classifier: bool):
+def convert(model: Any, schema: dict, mode: str, typ: str, is_classifier: bool):
+    """The ONNX graph of ``model`` (skl2onnx), unchecked: ``mode`` "tensor" (one input of every column)
+    or "columns" (one input per column of ``schema``), ``typ`` "double" or "float" for the numbers,
+    classifiers' probabilities as a plain tensor (no zipmap). :func:`export_onnx` checks the copy."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import (
         BooleanTensorType,
@@ -115,7 +118,7 @@ def export_onnx(
     for mode, typ in _candidates(schema):
         label = f"{mode}/{typ}"
         try:
-            onx = _convert(model, schema, mode, typ, is_classifier)
+            onx = convert(model, schema, mode, typ, is_classifier)
         except Exception as exc:  # noqa: BLE001 - skl2onnx raises many kinds
             failures.append(f"{label}: skl2onnx cannot convert it ({type(exc).__name__}: {first_line(exc)})")
             continue

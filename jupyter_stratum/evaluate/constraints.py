@@ -48,7 +48,7 @@ def _onnx_session(model: Any, X_sample, task: str):
     try:
         import onnxruntime as ort
 
-        from ..bundle.onnx_export import TOLERANCE, _convert
+        from ..bundle.onnx_export import TOLERANCE, convert
     except ImportError as exc:
         return None, f"skl2onnx/onnxruntime not installed ({exc.name})"
     if not all(np.issubdtype(t, np.number) for t in X_sample.dtypes):
@@ -60,7 +60,7 @@ def _onnx_session(model: Any, X_sample, task: str):
     reasons = []
     for typ, dtype in (("double", np.float64), ("float", np.float32)):
         try:
-            onx = _convert(model, schema, "tensor", typ, is_classifier)
+            onx = convert(model, schema, "tensor", typ, is_classifier)
             session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - skl2onnx raises many kinds
             reasons.append(f"{typ}: {type(exc).__name__}")

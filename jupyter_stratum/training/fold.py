@@ -35,6 +35,20 @@ class FoldJob:
     attempt: int = 1
     rung: int = 0  # halving: the rung, and the resource it gives (rows or the grown parameter)
     n_resources: int | None = None
+    #: halving by trees: the parameter grown, the configuration-and-fold key of the worker's store
+    #: (:mod:`.warm`), and whether to keep the fitted pipeline there for the next rung
+    grows: str | None = None
+    lineage: str | None = None
+    keep: bool = False
+
+
+def worker_address() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
 
 
 def worker_name() -> str:
@@ -92,13 +106,19 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
     ``X``/``y`` are the training part; positions index into them.
     """
     from ..evaluate.metrics import score_all
+    from . import warm
     from .estimator import build_estimator
 
     worker = worker_name()
     _announce(job, worker)
-    estimator = build_estimator(
-        job.algorithm, job.params, list(job.preprocess), job.features, job.task, job.image_shape
-    )
+    kept = warm.take(job.lineage, job.n_resources) if job.grows and job.lineage and job.rung > 0 else None
+    if kept is not None:  # add trees to the previous rung's model (the same as a fit from scratch)
+        warm_from, estimator = kept[0], warm.grow(kept[1], job.grows, job.n_resources)
+    else:
+        warm_from = None
+        estimator = build_estimator(
+            job.algorithm, job.params, list(job.preprocess), job.features, job.task, job.image_shape
+        )
     X_tr, y_tr = X.iloc[train_positions], y.iloc[train_positions]
     X_te, y_te = X.iloc[test_positions], y.iloc[test_positions]
     with warnings.catch_warnings(record=True) as caught:
@@ -114,6 +134,8 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
             y_pred, y_score, kind = np.asarray(estimator.predict(X_te)), None, None
         score_seconds = time.perf_counter() - start
     messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    if job.keep and job.grows and job.lineage:
+        warm.keep(job.lineage, job.n_resources, estimator)
     return FoldResult(
         candidate_id=job.candidate_id,
         fold=job.fold,
@@ -130,6 +152,8 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
         history=training_history(estimator),
         rung=job.rung,
         n_resources=job.n_resources,
+        warm_from=warm_from,
+        worker_address=worker_address(),
     )
 
 

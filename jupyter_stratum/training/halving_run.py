@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..catalog import resolve
 from ..errors import TrainingError
 from ..events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
 from .cost import task_priorities
@@ -26,6 +27,7 @@ from .estimator import FeatureTypes
 from .fold import FoldJob, fit_fold
 from .halving import make_controller, rung_positions
 from .results import FoldResult
+from .warm import forget, store_key
 
 
 @dataclass
@@ -65,6 +67,9 @@ def run_halving(
     controller = make_controller(schedule, plan.halving_mode)
     positions = {}  # (rung, share of rows) -> folds' positions at that rung
     priorities = task_priorities(plan.candidates, len(X_train))
+    warmable = [
+        bool(c.grows) and "warm_start" in resolve(c.algorithm, task=plan.task).param_names for c in plan.candidates
+    ]
 
     listener = _StartListener()
     client.subscribe_topic(topic, listener)
@@ -84,10 +89,17 @@ def run_halving(
             positions[rung, share] = rung_positions(splits.folds, share, plan.search_seed)
         return positions[rung, share][fold]
 
+    def near(job: FoldJob, index: int) -> list[str] | None:
+        """Where the configuration's previous rung ran this fold: that worker keeps the model to grow."""
+        previous = evaluations.get((index, job.rung - 1)) if job.grows and job.rung > 0 else None
+        address = next((f.worker_address for f in previous.folds if f.fold == job.fold), None) if previous else None
+        return [address] if address else None
+
     def submit(job: FoldJob, index: int):
         share = job_share[job.key]
         tr, te = fold_rows(job.rung, share, job.fold)
         candidate = plan.candidates[index]
+        workers = near(job, index)
         future = client.submit(
             fit_fold,
             job,
@@ -98,6 +110,8 @@ def run_halving(
             key=job.key,
             pure=False,
             resources=candidate.resources or None,
+            workers=workers,
+            allow_other_workers=workers is not None,  # a hint: elsewhere it fits from scratch, same scores
             retries=0,
             # promoted work first (higher rung), then the costlier candidates
             priority=job.rung * 1_000_000 + priorities[candidate.id],
@@ -130,6 +144,9 @@ def run_halving(
                 image_shape=image_shape,
                 rung=rung,
                 n_resources=n_resources,
+                grows=candidate.grows if warmable[index] else None,
+                lineage=store_key(plan.run_id, index, fold) if warmable[index] else None,
+                keep=warmable[index] and rung + 1 < schedule.n_rungs,
             )
             jobs[key], job_share[key], job_index[key] = job, share, index
             submit(job, index)
@@ -226,6 +243,11 @@ def run_halving(
             client.unsubscribe_topic(topic)
         except Exception:  # noqa: BLE001
             pass
+        if any(warmable):
+            try:
+                client.run(forget, plan.run_id)  # the models kept for later rungs
+            except Exception:  # noqa: BLE001 - a worker gone meanwhile: its store went with it
+                pass
     emit(RunFinished(time.perf_counter() - started_at, len(jobs), n_failed))
     by_candidate: dict[str, list[RungEvaluation]] = {c.id: [] for c in plan.candidates}
     for (_, _), evaluation in sorted(evaluations.items(), key=lambda kv: (kv[0][1], kv[0][0])):

@@ -214,13 +214,18 @@ def sample_candidates(spec: PipelineSpec, task: str, n: int) -> list[Candidate]:
 
 def _grows(spec: PipelineSpec, algo) -> str | None:
     """What a candidate grows by in a halving search: the user's resource parameter; with ``auto``, trees
-    for ensembles that can add them (``warm_start`` and ``n_estimators``); else rows (None)."""
+    for ensembles that can add them (``warm_start`` and ``n_estimators``; histogram gradient boosting's
+    ``max_iter``, one tree per iteration); else rows (None)."""
     if spec.search.strategy != "halving":
         return None
     resource = spec.search.resource
     if resource == "auto":
         names = algo.param_names
-        return "n_estimators" if "warm_start" in names and "n_estimators" in names else None
+        if "warm_start" not in names:
+            return None
+        if "n_estimators" in names:
+            return "n_estimators"
+        return "max_iter" if algo.class_name.startswith("HistGradientBoosting") else None
     return None if resource == "n_samples" else resource
 
 

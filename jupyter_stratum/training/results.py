@@ -33,6 +33,9 @@ class FoldResult:
     history: dict | None = None
     rung: int = 0  # halving: the rung and the resource (rows or trees) it was trained with
     n_resources: int | None = None
+    #: halving by trees: the trees of the previous rung's model this fit added to (None: fitted from scratch)
+    warm_from: int | None = None
+    worker_address: str | None = None  # where it ran (Dask), so the next rung can run there too
 
 
 @dataclass

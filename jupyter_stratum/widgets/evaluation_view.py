@@ -2,7 +2,8 @@
 
 Tabs: Leaderboard, ROC / PR (classification; class selector when multiclass),
 Confusion matrix (candidate selector, counts or normalised), Regression
-(predicted vs actual, residuals), CV spread (metric selector), Cost.
+(predicted vs actual, residuals), CV spread (metric selector), Cost, and with ``constraints``
+Deployment (score against latency and size, the Pareto front, the best that fits starred).
 The figures come from :mod:`.plots`; this module only wires selectors to them.
 
 Displaying an :class:`EvaluationView` gives the widget *and* an HTML and a
@@ -120,6 +121,10 @@ class EvaluationView:
         self.figures["cost"] = plots.cost_figure(result.candidates)
         sections.append(("Cost", _bokeh(self.figures["cost"])))
 
+        # Deployment: with constraints, the Pareto front of score, latency and size, the chosen one marked
+        if getattr(result, "footprints", None):
+            sections.append(("Deployment", self._deployment()))
+
         self.titles = [t for t, _ in sections]
         self.widget = w.Tab(children=[c for _, c in sections], titles=self.titles)
         self.widget.add_class("stratum-evaluation")
@@ -128,6 +133,36 @@ class EvaluationView:
     def _dashboard_html(self) -> str:
         link = (self.result.cluster or {}).get("dashboard_link")
         return f' <a href="{html.escape(link)}" target="_blank">Dask dashboard</a>' if link else ""
+
+    def _deployment(self):
+        import ipywidgets as w
+        from bokeh.layouts import row
+
+        from ..display import html_table
+        from ..evaluate.constraints import footprint_rows
+
+        result = self.result
+        constraints = result.plan.spec.constraints
+        limits = constraints.model_dump(exclude_none=True) if constraints is not None else {}
+        front = result.pareto_front()
+        self.figures["pareto_latency"], self.figures["pareto_size"] = plots.pareto_figures(
+            result.footprints, front, result.chosen, result.metric, limits
+        )
+        chosen = result.chosen
+        note = (
+            f"<p>Chosen: <b>{html.escape(chosen.candidate_id)}</b>, the best that fits "
+            + ", ".join(f"{k} ≤ {v:g}" for k, v in limits.items())
+            + f". Pareto front (score, latency, size): {len(front)} of {len(result.footprints)} finalists.</p>"
+            if chosen is not None
+            else "<p>No finalist fits the constraints; the best score was kept.</p>"
+        )
+        rows = footprint_rows(result.footprints, chosen)
+        on_front = {id(f) for f in front}
+        for r, f in zip(rows, result.footprints):
+            r["Pareto front"] = "yes" if id(f) in on_front else ""
+        table = html_table(rows, highlight=result.footprints.index(chosen) if chosen is not None else None)
+        figures = row(self.figures["pareto_latency"], self.figures["pareto_size"])
+        return w.VBox([w.HTML(note + table), _bokeh(figures)])
 
     def _set(self, box, fixed: int, *models) -> None:
         """Keep the first ``fixed`` children (selectors) of ``box``, show ``models`` after them."""

@@ -539,6 +539,84 @@ def cost_figure(candidates):
     return p
 
 
+# --------------------------------------------------------------------------- deployment (constraints)
+def pareto_figures(footprints, front, chosen, metric: str, limits: dict | None = None):
+    """Score against single-row latency and against size, one point per measured finalist: the Pareto
+    front (no other finalist is as good on score, latency and size and better on one) joined by a line,
+    the best that fits marked with a star, the limits drawn as dashed lines, misses in grey."""
+    from bokeh.models import Span
+
+    limits = limits or {}
+    on_front = {id(f) for f in front}
+    data = {
+        "candidate": [f.candidate_id for f in footprints],
+        "score": [float(f.score) for f in footprints],
+        "latency_ms": [float(f.latency_ms) for f in footprints],
+        "size_mb": [float(f.size_mb) for f in footprints],
+        "runtime": [f.runtime for f in footprints],
+        "fits": ["yes" if f.fits else "no: " + ", ".join(f.misses) for f in footprints],
+        "front": ["yes" if id(f) in on_front else "no" for f in footprints],
+        "color": [("#1f77b4" if id(f) in on_front else "#6baed6") if f.fits else "#aaaaaa" for f in footprints],
+    }
+    figures = []
+    for x, label, limit in (
+        ("latency_ms", "single-row latency (ms)", limits.get("latency_ms")),
+        ("size_mb", "serialized size (MB)", limits.get("size_mb")),
+    ):
+        source = ColumnDataSource(data, name=f"pareto_{x}")
+        p = figure(
+            width=WIDTH,
+            height=HEIGHT,
+            tools=TOOLS,
+            x_axis_label=label,
+            y_axis_label=metric,
+            title=f"{metric} vs {label.split(' (')[0]}",
+            name=f"pareto_{x}",
+        )
+        p.scatter(x, "score", source=source, size=9, color="color", line_color="#333333", name="finalists")
+        ordered = sorted(front, key=lambda f: getattr(f, x))
+        if ordered:
+            p.line(
+                [getattr(f, x) for f in ordered],
+                [f.score for f in ordered],
+                line_dash="dotted",
+                color="#1f77b4",
+                name="front",
+            )
+        if chosen is not None:
+            p.scatter(
+                [getattr(chosen, x)],
+                [chosen.score],
+                marker="star",
+                size=20,
+                color="#d62728",
+                legend_label=f"chosen: {chosen.candidate_id}",
+                name="chosen",
+            )
+            p.legend.location = "bottom_right"
+            p.legend.label_text_font_size = "9pt"
+        if limit is not None:
+            p.add_layout(
+                Span(location=limit, dimension="height", line_dash="dashed", line_color="#d62728", name="limit")
+            )
+        p.add_tools(
+            HoverTool(
+                renderers=[r for r in p.renderers if r.name == "finalists"],
+                tooltips=[
+                    ("candidate", "@candidate"),
+                    (metric, "@score{0.0000}"),
+                    ("latency ms", "@latency_ms{0.000}"),
+                    ("size MB", "@size_mb{0.000}"),
+                    ("runtime", "@runtime"),
+                    ("fits", "@fits"),
+                    ("on the front", "@front"),
+                ],
+            )
+        )
+        figures.append(p)
+    return figures
+
+
 # --------------------------------------------------------------------------- live worker activity
 def worker_activity_source(workers: list[str] | None = None) -> ColumnDataSource:
     workers = list(workers or [])

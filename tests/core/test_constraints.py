@@ -25,8 +25,13 @@ constraints: {size_mb: 0.1}
 """
 
 
-def test_the_best_that_fits_is_chosen_and_misses_are_marked(client):
-    result = train(SPEC, name="edge", client=client)
+@pytest.fixture(scope="module")
+def edge_result(client):
+    return train(SPEC, name="edge", client=client)
+
+
+def test_the_best_that_fits_is_chosen_and_misses_are_marked(edge_result):
+    result = edge_result
     by_id = {f.candidate_id: f for f in result.footprints}
     assert set(by_id) == {c.id for c in result.candidates}  # every finalist measured
     forest = by_id["random_forest"]
@@ -44,6 +49,38 @@ def test_the_best_that_fits_is_chosen_and_misses_are_marked(client):
     assert recorded["size_mb"] == result.chosen.size_mb and recorded["constraints"] == {"size_mb": 0.1}
     front = result.pareto_front()
     assert front and all(isinstance(f, Footprint) for f in front)
+
+
+def test_the_evaluation_view_shows_the_pareto_front_and_stars_the_best_that_fits(edge_result):
+    from bokeh.models import Span
+
+    from jupyter_stratum.widgets.evaluation_view import EvaluationView
+
+    result = edge_result
+    view = EvaluationView(result)
+    assert view.titles[-1] == "Deployment"
+    front = result.pareto_front()
+    for x, fig in (("latency_ms", view.figures["pareto_latency"]), ("size_mb", view.figures["pareto_size"])):
+        renderers = {r.name: r for r in fig.renderers}
+        points = renderers["finalists"].data_source.data
+        assert points["candidate"] == [f.candidate_id for f in result.footprints]
+        assert points[x] == [getattr(f, x) for f in result.footprints] and points["score"] == [
+            f.score for f in result.footprints
+        ]
+        on_front = [cid for cid, flag in zip(points["candidate"], points["front"]) if flag == "yes"]
+        assert sorted(on_front) == sorted(f.candidate_id for f in front)
+        missed = [c for c, fits in zip(points["color"], points["fits"]) if fits.startswith("no")]
+        assert missed and set(missed) == {"#aaaaaa"}  # the forest misses the size limit: grey
+        line = renderers["front"].data_source.data
+        assert sorted(zip(line["x"], line["y"])) == sorted((getattr(f, x), f.score) for f in front)
+        star = renderers["chosen"].data_source.data
+        assert (star["x"], star["y"]) == ([getattr(result.chosen, x)], [result.chosen.score])
+    limits = [s.location for s in view.figures["pareto_size"].center if isinstance(s, Span)]
+    assert limits == [0.1]  # the size limit drawn where it is
+    deployment = view.widget.children[-1]
+    assert "the best that fits" in deployment.children[0].value and result.chosen.candidate_id in (
+        deployment.children[0].value
+    )
 
 
 def test_pareto_front_keeps_only_undominated_finalists():

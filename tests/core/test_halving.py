@@ -223,3 +223,121 @@ def test_the_live_training_view_shows_each_configurations_rung():
     assert (rows["a"]["rung"], rows["a"]["folds"], rows["a"]["mean"]) == (1, 1, 0.7)
     assert (rows["b"]["rung"], rows["b"]["folds"]) == (0, 1)
     assert "<th>rung</th>" in view.leaderboard_html()
+
+
+TREES = """\
+data: sklearn:breast_cancer
+split: {test_size: 0.2, cv: 3, seed: 0}
+preprocess: [standard_scaler]
+models:
+  - random_forest: {n_estimators: randint(20, 60), max_depth: [4, 8, null]}
+  - gradient_boosting: {n_estimators: randint(20, 60), max_depth: [2, 3], subsample: [0.7, 1.0]}
+  - extra_trees: {n_estimators: randint(20, 60), max_features: uniform(0.2, 0.8)}
+  - hist_gradient_boosting: {max_iter: randint(20, 60), max_leaf_nodes: randint(4, 31)}
+search: {strategy: halving, candidates: 12, factor: 3, min_resources: 50, seed: 2}
+metric: roc_auc
+"""
+
+
+def test_ensembles_grow_by_warm_start_and_score_as_cross_validate_at_that_many_trees(client):
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+
+    classes = {
+        "hist_gradient_boosting_classifier": HistGradientBoostingClassifier,
+        "random_forest_classifier": RandomForestClassifier,
+        "gradient_boosting_classifier": GradientBoostingClassifier,
+        "extra_trees_classifier": ExtraTreesClassifier,
+    }
+    result = train(TREES, client=client, register=False)
+    plan = result.plan
+    X_train, y_train = _train_part()
+    folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=0).split(X_train, y_train))
+    previous = {(e.candidate_id, e.rung): e for e in result.evaluations}
+    warm = 0
+    for e in result.evaluations:
+        c = plan.candidate(e.candidate_id)
+        params = plan.params_at(c.id, e.rung)
+        # resource auto: each grows its own count of trees (n_estimators, or max_iter) with the rows' share
+        assert e.resource == c.grows == ("max_iter" if "hist" in c.algorithm else "n_estimators")
+        assert (
+            e.n_resources == params[c.grows] == max(1, int(c.params[c.grows] * plan.schedule.resources[e.rung] / 455))
+        )
+        model = make_pipeline(StandardScaler(), classes[c.algorithm](**params))
+        out = cross_validate(model, X_train, y_train, cv=folds, scoring=["roc_auc", "accuracy"])
+        for metric in ("roc_auc", "accuracy"):
+            got = [f.scores[metric] for f in e.folds]
+            np.testing.assert_allclose(got, out[f"test_{metric}"], rtol=0, atol=1e-9, err_msg=f"{e} {metric}")
+        for f in e.folds:
+            if f.warm_from is not None:  # grown from the previous rung's model on this fold
+                assert e.rung > 0 and f.warm_from == previous[c.id, e.rung - 1].n_resources < e.n_resources
+                warm += 1
+    promoted_folds = sum(len(e.folds) for e in result.evaluations if e.rung > 0)
+    assert promoted_folds > 0 and warm > 0  # the trees were added to the kept models, not refitted
+    assert list(client.run(_kept_on_worker).values()) == [0, 0]  # the run's kept models are dropped at its end
+    assert [len(rung) for rung in _by_rung(result)] == [12, 4, 2] and plan.schedule.resources == (50, 150, 450)
+    assert {c.algorithm for c in result.candidates} == set(classes)
+
+
+def _by_rung(result):
+    rungs: dict[int, list] = {}
+    for e in result.evaluations:
+        rungs.setdefault(e.rung, []).append(e)
+    return [rungs[r] for r in sorted(rungs)]
+
+
+def test_a_kept_model_grows_its_own_trees():
+    """In process: the next rung adds trees to the very model the previous rung kept."""
+    from dataclasses import replace
+
+    from jupyter_stratum.training import warm
+    from jupyter_stratum.training.estimator import FeatureTypes
+    from jupyter_stratum.training.fold import FoldJob, fit_fold
+
+    X, y = _train_part()
+    tr, te = np.arange(0, 300), np.arange(300, len(y))
+    key = warm.store_key("test", 0, 0)
+    job = FoldJob(
+        "k", "rf", "random_forest_classifier", {"n_estimators": 5, "random_state": 0}, (), FeatureTypes.of(X),
+        "classification", ("accuracy",), 2, 0, n_resources=5, grows="n_estimators", lineage=key, keep=True,
+    )  # fmt: skip
+    assert fit_fold(job, X, y, tr, te).warm_from is None
+    n, model = warm.take(key, 15)
+    first = list(model.steps[-1][1].estimators_)
+    warm.keep(key, n, model)
+    grown = fit_fold(replace(job, rung=1, n_resources=15, params={**job.params, "n_estimators": 15}), X, y, tr, te)
+    assert grown.warm_from == 5
+    trees = warm.take(key, 45)[1].steps[-1][1].estimators_
+    assert len(trees) == 15 and all(a is b for a, b in zip(trees[:5], first))
+    assert warm.forget("test") == 0 and warm.kept() == 0
+
+    # early stopping: a model that stopped before its count is not grown (a warm start would go on adding
+    # trees where a fit from scratch stops at the same one); the scores are those of a fit from scratch
+    early = replace(
+        job,
+        algorithm="hist_gradient_boosting_classifier",
+        params={"max_iter": 40, "learning_rate": 1.0, "early_stopping": True, "n_iter_no_change": 2, "random_state": 0},
+        n_resources=40,
+        grows="max_iter",
+    )
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    alone = HistGradientBoostingClassifier(**early.params).fit(X.iloc[tr], y.iloc[tr])
+    assert alone.n_iter_ < 40 and warm.stopped_early(alone)  # it does stop early on these rows
+    fit_fold(early, X, y, tr, te)
+    assert warm.kept() == 1 and warm.take(key, 400) is None  # kept, but not to be grown
+    fit_fold(early, X, y, tr, te)
+    more = replace(early, rung=1, n_resources=400, params={**early.params, "max_iter": 400}, keep=False)
+    grown, scratch = fit_fold(more, X, y, tr, te), fit_fold(replace(more, lineage=None), X, y, tr, te)
+    assert grown.warm_from is None and grown.scores == scratch.scores
+    assert warm.kept() == 0
+
+
+def _kept_on_worker() -> int:
+    from jupyter_stratum.training import warm
+
+    return warm.kept()
