@@ -46,9 +46,35 @@ c.JupyterHub.services = [
     },
     *([{"name": "stratum-admin", "api_token": s["admin_token"]}] if s.get("admin_token") else []),
 ]
+gateway = s.get("gateway_port")
+if gateway:  # Dask Gateway: each user's own clusters, logged in with their hub token, quotas per team
+    c.JupyterHub.services.append(
+        {
+            "name": "dask-gateway",
+            "command": [
+                os.path.join(os.path.dirname(s["python"]), "dask-gateway-server"),
+                "-f",
+                os.path.join(s["repo"], "cluster", "team", "dask_gateway_config.py"),
+            ],
+            "environment": {
+                "STRATUM_GATEWAY_BACKEND": "local-unsafe",  # workers run as the hub's user; "local" as each user
+                "STRATUM_GATEWAY_AUTH": "jupyterhub",
+                "STRATUM_GATEWAY_ADDRESS": f"127.0.0.1:{gateway}",
+                "STRATUM_GATEWAY_TEAM_QUOTAS": json.dumps(s.get("gateway_quotas") or {}),
+                "PYTHONPATH": s.get("repo", ""),
+            },
+        }
+    )
 c.JupyterHub.load_roles = [
     # every user may call the registry service with their token (kernels: $JUPYTERHUB_API_TOKEN)
-    {"name": "user", "scopes": ["self", "access:services!service=stratum-registry"]},
+    {
+        "name": "user",
+        "scopes": [
+            "self",
+            "access:services!service=stratum-registry",
+            *(["access:services!service=dask-gateway"] if gateway else []),
+        ],
+    },
     # the service reads users' groups to decide who may do what
     {"name": "stratum-registry", "scopes": ["read:users:groups", "read:users:name"], "services": ["stratum-registry"]},
     *(
@@ -58,7 +84,15 @@ c.JupyterHub.load_roles = [
     ),
 ]
 # single-user servers (when spawned) point the kernels at the service
-c.Spawner.environment = {"STRATUM_REGISTRY_URL": f"http://127.0.0.1:{s['port']}/services/stratum-registry/"}
+# and at the gateway, which they log in to with their own $JUPYTERHUB_API_TOKEN
+c.Spawner.environment = {
+    "STRATUM_REGISTRY_URL": f"http://127.0.0.1:{s['port']}/services/stratum-registry/",
+    **(
+        {"DASK_GATEWAY__ADDRESS": f"http://127.0.0.1:{gateway}", "DASK_GATEWAY__AUTH__TYPE": "jupyterhub"}
+        if gateway
+        else {}
+    ),
+}
 if s.get("homes"):  # try-it mode: notebook servers run as the hub's own OS user, one home dir each
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = s["homes"] + "/{username}"

@@ -1,5 +1,6 @@
 """Try team mode on one machine: PostgreSQL (Debian's packages), JupyterHub with
-configurable-http-proxy, and the stratum-registry service, in a temporary directory.
+configurable-http-proxy, the stratum-registry service and a Dask Gateway (each user's own clusters,
+one cluster of 2 workers per team at a time), in a temporary directory.
 
     python cluster/team/launch.py            # prints the hub's URL and how to log in; Ctrl-C stops all
     python cluster/team/launch.py --check    # start, check the service answers, stop (for CI)
@@ -16,6 +17,8 @@ import sys
 import urllib.error
 import urllib.request
 
+#: per-team Dask Gateway quotas (cluster/team/dask_gateway_config.py)
+GATEWAY_QUOTAS = {"*": {"clusters": 1, "workers": 2}}
 GROUPS = {
     "team-fraud": ["ana", "ben"],
     "team-fraud-trainers": ["ana"],
@@ -32,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from jupyter_stratum.testing.team_hub import LocalTeamHub
 
-    hub = LocalTeamHub(GROUPS, password=args.password, admins=("ana",))
-    print("starting PostgreSQL, JupyterHub and the stratum-registry service ...", flush=True)
+    hub = LocalTeamHub(GROUPS, password=args.password, admins=("ana",), gateway_quotas=GATEWAY_QUOTAS)
+    print("starting PostgreSQL, JupyterHub, the stratum-registry service and the Dask Gateway ...", flush=True)
     hub.start()
     try:
         token = hub.token_for("ana")
@@ -44,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
             f"""
 JupyterHub:        {hub.url}   (log in as ana, ben or cat; password: {args.password})
 Registry service:  {hub.service_url}   (ana's view: {whoami})
+Dask Gateway:      {hub.gateway_url}   (your own hub token; one cluster of 2 workers per team)
 PostgreSQL:        {hub.postgres.dsn}
 Work directory:    {hub.workdir}   (hub.log)
 
 In a notebook on the hub, jupyter_stratum uses the service (STRATUM_REGISTRY_URL and the user's
 $JUPYTERHUB_API_TOKEN). From a shell:
   STRATUM_REGISTRY_URL={hub.service_url} STRATUM_REGISTRY_TOKEN={token} stratum models
+and `%stratum cluster gateway --workers 2` (or jupyter_stratum.connect(gateway=True)) gets the
+user's own Dask cluster, logged in with the same token.
 """,
             flush=True,
         )

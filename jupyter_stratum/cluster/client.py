@@ -92,19 +92,25 @@ def configured_scheduler() -> str | None:
 
 
 def connect(
-    address: str | None = None, *, n_workers: int | None = None, timeout: float = 10, gateway: bool | str = False
+    address: str | None = None,
+    *,
+    n_workers: int | None = None,
+    timeout: float = 10,
+    gateway: bool | str = False,
+    token: str | None = None,
 ):
     """A ``distributed.Client``: to ``address``, else $STRATUM_SCHEDULER, else an embedded LocalCluster.
 
     ``gateway=True`` (or the gateway's URL) asks a Dask Gateway for a cluster instead and
-    makes it the one training uses (see :func:`jupyter_stratum.cluster.gateway.gateway`).
+    makes it the one training uses (see :func:`jupyter_stratum.cluster.gateway.gateway`), logged in
+    with the user's own hub ``token`` (default: $JUPYTERHUB_API_TOKEN in a hub's kernel).
     Clients are cached per address, so repeated runs reuse the cluster.
     """
     global _embedded
     if gateway:
         from .gateway_client import gateway as _gateway
 
-        return _gateway(gateway if isinstance(gateway, str) else None)
+        return _gateway(gateway if isinstance(gateway, str) else None, token=token)
     address = address or configured_scheduler()
     key = address or "embedded"
     with _lock:

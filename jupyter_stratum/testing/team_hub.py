@@ -1,9 +1,10 @@
 """The team stack on one machine: PostgreSQL (:mod:`.postgres`), JupyterHub with
 configurable-http-proxy and the ``stratum-registry`` service, with the hub config of
-``cluster/team/jupyterhub_config.py``. Used by ``cluster/team/launch.py`` and tests/team.
+``cluster/team/jupyterhub_config.py``, and optionally the ``dask-gateway`` service (per-team
+quotas, ``cluster/team/dask_gateway_config.py``). Used by ``cluster/team/launch.py`` and tests/team.
 
->>> with LocalTeamHub(groups={"team-fraud": ["ana"], ...}) as hub:
-...     hub.url, hub.service_url, hub.token_for("ana")
+>>> with LocalTeamHub(groups={"team-fraud": ["ana"], ...}, gateway_quotas={"*": {"clusters": 1, "workers": 1}}) as hub:
+...     hub.url, hub.service_url, hub.gateway_url, hub.token_for("ana")
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class LocalTeamHub:
         password: str = "",
         admins: tuple[str, ...] = (),
         postgres: LocalPostgres | None = None,
+        gateway_quotas: dict[str, dict[str, int]] | None = None,
     ):
         self.groups = groups
         self.own_workdir = workdir is None
@@ -52,8 +54,10 @@ class LocalTeamHub:
         self.own_postgres = postgres is None
         self.postgres = postgres or LocalPostgres()
         self.admin_token = secrets.token_hex(16)
+        self.gateway_quotas = gateway_quotas  # None: no Dask Gateway
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        self.gateway_port = 0
 
     @property
     def url(self) -> str:
@@ -62,6 +66,11 @@ class LocalTeamHub:
     @property
     def service_url(self) -> str:
         return f"{self.url}/services/stratum-registry/"
+
+    @property
+    def gateway_url(self) -> str:
+        """The Dask Gateway's address (its HTTP API and the schedulers' TLS proxy share it)."""
+        return f"http://127.0.0.1:{self.gateway_port}" if self.gateway_port else ""
 
     def start(self, timeout_s: float = 180.0) -> LocalTeamHub:
         chp = chp_command()
@@ -92,6 +101,9 @@ class LocalTeamHub:
             "python": sys.executable,
             "repo": str(REPO),
         }
+        if self.gateway_quotas is not None:
+            self.gateway_port = free_port(range(9350, 9400))
+            settings.update(gateway_port=self.gateway_port, gateway_quotas=self.gateway_quotas)
         (self.workdir / "settings.json").write_text(json.dumps(settings))
         log = open(self.workdir / "hub.log", "w")  # noqa: SIM115  (closed by the hub process's end)
         self.proc = subprocess.Popen(
@@ -104,11 +116,11 @@ class LocalTeamHub:
         )
         log.close()
         deadline = time.monotonic() + timeout_s
-        while not self._service_answers():
+        while not (self._service_answers() and self._gateway_answers()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 tail = self.log_tail()
                 self.stop()
-                raise RuntimeError(f"JupyterHub or the registry service did not start:\n{tail}")
+                raise RuntimeError(f"JupyterHub, the registry service or the gateway did not start:\n{tail}")
             time.sleep(0.5)
         return self
 
@@ -120,6 +132,15 @@ class LocalTeamHub:
         except OSError:
             return False
         return False
+
+    def _gateway_answers(self) -> bool:
+        if not self.gateway_port:
+            return True
+        try:  # the proxy answers 404 until the gateway's API is up: ask its health check
+            with urllib.request.urlopen(self.gateway_url + "/api/health", timeout=5) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
 
     def token_for(self, user: str) -> str:
         """A new API token of ``user`` (as the hub's Token page gives), made with the admin service's token."""

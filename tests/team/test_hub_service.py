@@ -13,29 +13,6 @@ import pytest
 
 import jupyter_stratum
 from jupyter_stratum.team.service import ROUTES
-from jupyter_stratum.testing.team_hub import LocalTeamHub, chp_command
-
-GROUPS = {
-    "team-fraud": ["ana", "ben"],
-    "team-fraud-trainers": ["ana"],
-    "team-churn": ["cat"],
-    "team-churn-trainers": ["cat"],
-    "fleet-plant-a-deployers": ["ben"],
-}
-
-
-@pytest.fixture(scope="session")
-def hub(postgres, tmp_path_factory):
-    pytest.importorskip("httpx")
-    pytest.importorskip("jupyterhub")
-    if chp_command() is None:
-        pytest.skip("configurable-http-proxy is not installed (`make venv` puts it in .venv/chp)")
-    team_hub = LocalTeamHub(GROUPS, workdir=tmp_path_factory.mktemp("hub"), postgres=postgres).start()
-    try:
-        tokens = {user: team_hub.token_for(user) for user in ("ana", "ben", "cat")}
-        yield {"url": team_hub.service_url + "api", "tokens": tokens}
-    finally:
-        team_hub.stop()
 
 
 def client(hub, user):
