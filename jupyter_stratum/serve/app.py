@@ -118,7 +118,7 @@ class ServeApp:
                     self._check(method, "POST", headers)
                     self._infer(conn, body, headers)
                     return
-                if action in ("drift", "feedback"):  # -- supervision hook
+                if action in ("drift", "feedback", "capture"):  # -- supervision hook
                     self._known_model(base)
                     self._supervision_route(conn, method, action, headers, body)
                     return
@@ -217,6 +217,18 @@ class ServeApp:
             conn.endpoint = "metadata"
             self._allow(method, "GET")
             conn.send_json(200, self.supervision.drift_json())
+            return
+        if action == "capture":  # served rows may hold personal data: only with a token, and the token
+            conn.endpoint = "metadata"
+            if self.token is None:
+                raise RequestError(
+                    "reading the capture needs a bearer token: start the runtime with --token-file "
+                    "(or STRATUM_SERVE_TOKEN)",
+                    status=403,
+                    kind="unauthorized",
+                )
+            self._check(method, "GET", headers)
+            conn.send_json(200, self.supervision.capture_json())
             return
         conn.endpoint = "feedback"
         self._check(method, "POST", headers)  # labels change state: the same token as /predict

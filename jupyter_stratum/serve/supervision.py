@@ -85,6 +85,25 @@ class Supervision:
                     self.capture.labels(str(rid), label if isinstance(label, list) else [label])
         return {"matched": result.matched, "rows": result.rows, "unknown": result.unknown, **self.feedback.to_dict()}
 
+    def capture_json(self) -> dict:
+        """The captured rows (oldest first) with the labels that came back, for retraining."""
+        from dataclasses import asdict
+
+        from .capture import read_capture
+        from .errors import RequestError
+
+        if self.capture is None:
+            raise RequestError("this runtime keeps no capture: start it with --capture N", status=404, kind="not_found")
+        rows = [asdict(r) for r in read_capture(self.capture.dir)]
+        return {
+            "name": self.model.name,
+            "version": self.model.version,
+            "columns": self.capture.columns,
+            "max_rows": self.capture.max_rows,
+            "labelled": sum(r["label"] is not None for r in rows),
+            "rows": rows,
+        }
+
     def refresh(self) -> None:
         """Check the rows served since the last check (a scrape or a GET of /drift reads the newest)."""
         drift = self.drift

@@ -119,6 +119,12 @@ def test_drift_feedback_metrics_and_capture(drift_bundle, mixed, serve, tmp_path
     assert 20 <= len(captured) <= 40
     assert [c.row["age"] for c in captured] == list(shifted["age"].iloc[WINDOW - len(captured) :])
     assert all(c.label is None for c in captured)  # the labelled rows were the first ones, rotated out
+    # the supervisor reads the same rows over HTTP, with the token only
+    status, _, _ = server.get(base + "/capture", auth=False)
+    assert status == 401
+    status, body, _ = server.get(base + "/capture")
+    assert status == 200 and body["columns"] == ["age", "visits", "plan", "spend"] and body["max_rows"] == 40
+    assert [r["row"] for r in body["rows"]] == [c.row for c in captured] and body["labelled"] == 0
 
 
 def answer_accuracy(model, X_test, y_test):
