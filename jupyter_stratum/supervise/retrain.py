@@ -47,3 +47,48 @@ def labelled_frame(rows: list[CapturedRow], input_schema: dict, target: str) -> 
             frame[c["name"]] = frame[c["name"]].astype(c["dtype"])
     frame[target] = [r.label for r in labelled]
     return frame
+
+
+def retrain_version(registry, mv, captured: Any, *, reason: dict, client=None, sources=("training", "captured")):
+    """Train version ``mv``'s own spec on Dask, on its training data plus ``captured`` (a table from
+    :func:`labelled_frame`), and register the winner with its parent and reason. The data trained on is
+    kept beside the registry (``supervise/NAME/``) and named in the new version's spec; a failed retrain
+    registers nothing and removes that file."""
+    import pandas as pd
+
+    from ..spec import parse_spec
+    from ..training.data import resolve_frame
+    from ..training.run import train
+
+    if not mv.spec_yaml:
+        raise SuperviseError(f"{mv.ref} has no spec (registered by hand): only versions trained by stratum retrain.")
+    spec = parse_spec(mv.spec_yaml)
+    parts = []
+    if "training" in sources:
+        parts.append(resolve_frame(spec.data)[0])
+    if "captured" in sources and captured is not None and len(captured):
+        parts.append(captured)
+    if not parts:
+        raise SuperviseError("Nothing to retrain on: no training data and no labelled captured rows.")
+    frame = pd.concat(parts, ignore_index=True)
+    folder = registry.root / "supervise" / mv.name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"retrain-from-{mv.version}-{reason.get('event', 'manual')}.parquet"
+    frame.to_parquet(path, index=False)
+    extra = {
+        "parent": {"version": mv.version, "ref": mv.ref},
+        "retrain": {
+            **reason,
+            "data": str(path),
+            "original_data": spec.data,
+            "captured_rows": len(captured) if captured is not None else 0,
+        },
+    }
+    try:
+        result = train(
+            spec.model_copy(update={"data": str(path)}), mv.name, client=client, registry=registry, lineage_extra=extra
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return result.version
