@@ -22,6 +22,12 @@ def add_arguments(parser) -> None:
         metavar="URL",
         help="A runtime to poll (repeatable; default: the hosts of the model's live deployment).",
     )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="The runtimes' bearer token, to read their capture for retraining (or set STRATUM_SERVE_TOKEN).",
+    )
+    parser.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler to retrain on (default: as training).")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
 
 
@@ -44,8 +50,11 @@ class SuperviseView:
 
 
 def run(args, ctx):
+    import os
     import time
+    from pathlib import Path
 
+    from ..errors import SuperviseError
     from ..registry import open_registry
     from ..supervise.policy import load_policy
     from ..supervise.supervisor import Supervisor, hosts_of_live_deployment, summary_rows
@@ -54,7 +63,18 @@ def run(args, ctx):
     registry.get(args.name)  # a helpful error for an unknown model
     policy = load_policy(args.policy)
     hosts = [(url, url) for url in args.host] if args.host else hosts_of_live_deployment(registry, args.name)
-    supervisor = Supervisor(registry, args.name, policy, hosts, dry_run=args.dry_run)
+    token = os.environ.get("STRATUM_SERVE_TOKEN") or None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise SuperviseError(f"Cannot read --token-file: {exc}.") from None
+    client = None
+    if not args.dry_run:
+        from ..cluster.client import connect
+
+        client = connect(args.cluster) if args.cluster else None
+    supervisor = Supervisor(registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client)
     view = SuperviseView(args.name)
     while True:
         observations, decision = supervisor.run_once()

@@ -19,6 +19,8 @@ from .policy import Policy
 
 OBSERVED = "supervise_observed"
 DECIDED = "supervise_decision"
+RETRAINED = "supervise_retrained"
+RETRAIN_FAILED = "supervise_retrain_failed"
 
 
 @dataclass
@@ -85,7 +87,17 @@ def poll_host(name: str, host: str, url: str, timeout: float = 5.0) -> HostObser
 
 
 class Supervisor:
-    def __init__(self, registry, name: str, policy: Policy, hosts: list[tuple[str, str]], *, dry_run: bool = True):
+    def __init__(
+        self,
+        registry,
+        name: str,
+        policy: Policy,
+        hosts: list[tuple[str, str]],
+        *,
+        dry_run: bool = True,
+        token: str | None = None,
+        client=None,
+    ):
         if not hosts:
             raise SuperviseError(
                 f"No host serves {name}: deploy it first (`stratum deploy {name} ...`) or name the runtimes "
@@ -96,6 +108,8 @@ class Supervisor:
         self.policy = policy
         self.hosts = hosts
         self.dry_run = dry_run
+        self.token = token
+        self.client = client
 
     def previous_streak(self) -> int:
         """Drifting polls running, from the registry's events (a restarted supervisor resumes)."""
@@ -116,7 +130,7 @@ class Supervisor:
             },
         )
         if decision.action != "none":
-            self.registry.add_event(
+            event = self.registry.add_event(
                 self.name,
                 DECIDED,
                 actor="supervisor",
@@ -127,7 +141,56 @@ class Supervisor:
                     "acted": False,
                 },
             )
+            if decision.action == "retrain" and not self.dry_run:
+                self.retrain(event, decision, observations)
         return observations, decision
+
+    def retrain(self, event, decision: Decision, observations: list[HostObservation]) -> None:
+        """The served version's spec on its data plus every host's labelled captured rows, on Dask; the new
+        version becomes ``challenger``. A failure is an event and leaves versions and aliases as they were."""
+        import pandas as pd
+
+        from ..errors import StratumError
+        from ..spec import parse_spec
+        from .retrain import fetch_capture, labelled_frame, retrain_version
+
+        served = next((o.version for o in observations if o.ok and o.version), "")
+        try:
+            parent = self.registry.get(f"{self.name}@{served}" if served else self.name)
+            target = (parse_spec(parent.spec_yaml).target or "target") if parent.spec_yaml else "target"
+            frames = [
+                labelled_frame(fetch_capture(url, self.name, self.token), parent.input_schema, target)
+                for _, url in self.hosts
+            ]
+            captured = pd.concat(frames, ignore_index=True) if frames else None
+            child = retrain_version(
+                self.registry,
+                parent,
+                captured,
+                reason={"event": event.id, "reasons": decision.reasons},
+                client=self.client,
+                sources=tuple(self.policy.retrain.data),
+            )
+        except StratumError as exc:
+            self.registry.add_event(
+                self.name, RETRAIN_FAILED, actor="supervisor", details={"decision": event.id, "error": str(exc)}
+            )
+            return
+        self.registry.set_alias(
+            self.name, "challenger", child.version, actor="supervisor", reason=f"retrained after event {event.id}"
+        )
+        self.registry.add_event(
+            self.name,
+            RETRAINED,
+            version=child.version,
+            actor="supervisor",
+            details={
+                "decision": event.id,
+                "parent": parent.version,
+                "captured_rows": 0 if captured is None else len(captured),
+            },
+        )
+        decision.acted = True
 
     def decide(self, observations: list[HostObservation], previous_streak: int) -> Decision:
         policy = self.policy

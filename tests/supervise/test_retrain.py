@@ -43,3 +43,51 @@ def test_retrain_registers_a_child_version(client, mixed, tmp_path):
         retrain_version(registry, child, bad, reason={"event": 8}, client=client)
     assert [v.version for v in registry.versions("churn")] == [parent.version, child.version]
     assert sorted(p.name for p in (registry.root / "supervise" / "churn").iterdir()) == ["retrain-from-1-7.parquet"]
+
+
+def test_supervisor_retrains_from_a_served_runtime(client, mixed, serve, tmp_path):
+    from _helpers import records_of
+
+    from jupyter_stratum.bundle import build_bundle
+    from jupyter_stratum.supervise.policy import parse_policy
+    from jupyter_stratum.supervise.supervisor import Supervisor
+
+    X_train, X_test, y_train, y_test = mixed
+    numeric = ["age", "visits", "spend"]
+    data = tmp_path / "churn.csv"
+    X_train[numeric].assign(label=y_train.values).to_csv(data, index=False)
+    registry = open_registry(tmp_path / "registry")
+    parent = train(SPEC.format(path=data), "churn", client=client, registry=registry).version
+    bundle = build_bundle(parent.ref, tmp_path / "bundle", registry=registry, force=True)
+    token = "t0k-retrain"
+    server = serve(
+        bundle.path,
+        *("--drift-window", "60", "--drift-check-every", "10", "--drift-min-interval-ms", "0"),
+        *("--capture", "200", "--capture-dir", str(tmp_path / "capture")),
+        token=token,
+    )
+    shifted = X_test[numeric].head(60).assign(age=lambda f: f["age"] + 40)
+    for start in range(0, 60, 5):
+        status, answer, _ = server.post("/predict", {"records": records_of(shifted.iloc[start : start + 5])})
+        labels = list(y_test.iloc[start : start + 5])
+        assert server.post("/v2/models/churn/feedback", {"ids": [answer["id"]], "labels": [labels]})[0] == 200
+    policy = parse_policy("drift: {features_share: 0.3, for: 1}\n")
+    wrong = Supervisor(registry, "churn", policy, [(server.url, server.url)], dry_run=False, token="nope")
+    _, decision = wrong.run_once()  # the capture is refused: an event, nothing registered
+    assert decision.action == "retrain" and not decision.acted
+    assert registry.events("churn")[-1].kind == "supervise_retrain_failed" and len(registry.versions("churn")) == 1
+    assert registry.aliases("churn") == []
+
+    supervisor = Supervisor(
+        registry, "churn", policy, [(server.url, server.url)], dry_run=False, token=token, client=client
+    )
+    _, decision = supervisor.run_once()
+    assert decision.acted
+    child = registry.get("churn@challenger")
+    assert child.version == 2 and child.extra["parent"]["version"] == 1
+    assert child.extra["retrain"]["captured_rows"] == 60
+    events = registry.events("churn")
+    kinds = [e.kind for e in events]
+    decided = len(kinds) - 1 - kinds[::-1].index("supervise_decision")
+    assert kinds[decided:] == ["supervise_decision", "registered", "alias_set", "supervise_retrained"], kinds
+    assert events[-1].details["decision"] == child.extra["retrain"]["event"]
