@@ -91,3 +91,25 @@ def test_supervisor_retrains_from_a_served_runtime(client, mixed, serve, tmp_pat
     decided = len(kinds) - 1 - kinds[::-1].index("supervise_decision")
     assert kinds[decided:] == ["supervise_decision", "registered", "alias_set", "supervise_retrained"], kinds
     assert events[-1].details["decision"] == child.extra["retrain"]["event"]
+
+    # the challenger in shadow: it scores every request, the champion answers; metrics equal scikit-learn's
+    from sklearn.metrics import accuracy_score
+
+    child_bundle = build_bundle(child.ref, tmp_path / "bundle-2", registry=registry, force=True)
+    host = serve(bundle.path, "--shadow", str(child_bundle.path), token=token)
+    rows = X_test[numeric].iloc[60:120]
+    labels = list(y_test.iloc[60:120])
+    for start in range(0, 60, 6):
+        status, answer, _ = host.post("/predict", {"records": records_of(rows.iloc[start : start + 6])})
+        assert answer["predictions"] == list(registry.load(parent.ref).predict(rows.iloc[start : start + 6]))
+        host.post("/v2/models/churn/feedback", {"ids": [answer["id"]], "labels": [labels[start : start + 6]]})
+    status, body, _ = host.get("/v2/models/churn/shadow")
+    champion_pred = registry.load(parent.ref).predict(rows)
+    shadow_pred = registry.load(child.ref).predict(rows)
+    assert status == 200 and body["version"] == str(child.version) and body["rows"] == 60
+    assert body["labelled_rows"] == 60 and body["agreement"] == pytest.approx((champion_pred == shadow_pred).mean())
+    assert body["champion_value"] == pytest.approx(accuracy_score(labels, champion_pred), abs=1e-12)
+    assert body["shadow_value"] == pytest.approx(accuracy_score(labels, shadow_pred), abs=1e-12)
+    metrics = host.metrics()
+    assert metrics['stratum_shadow_metric{metric="accuracy",model="shadow"}'] == pytest.approx(body["shadow_value"])
+    assert metrics[f'stratum_shadow_info{{version="{child.version}"}}'] == 1
