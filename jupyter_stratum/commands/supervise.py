@@ -9,11 +9,12 @@ HELP = "Watch the hosts serving a model: drift and live accuracy against a polic
 
 def add_arguments(parser) -> None:
     parser.add_argument("name", metavar="NAME", help="The model to supervise.")
-    parser.add_argument(
-        "--policy", required=True, metavar="FILE", help="The policy (YAML: watch, drift, accuracy, ...)."
-    )
+    parser.add_argument("--policy", metavar="FILE", help="The policy (YAML: watch, drift, accuracy, ...).")
     parser.add_argument(
         "--once", action="store_true", help="Poll once, decide, record and stop (cron, systemd timers)."
+    )
+    parser.add_argument(
+        "--approve", action="store_true", help="Complete a promotion that waits for approval (approve: manual)."
     )
     parser.add_argument("--dry-run", action="store_true", help="Decide and record, act on nothing.")
     parser.add_argument(
@@ -61,6 +62,13 @@ def run(args, ctx):
 
     registry = open_registry(args.home)
     registry.get(args.name)  # a helpful error for an unknown model
+    if args.approve:
+        from ..supervise.supervisor import approve
+
+        version = approve(registry, args.name)
+        return f"{args.name}: version {version} promoted (champion)"
+    if not args.policy:
+        raise SuperviseError("Give the policy: stratum supervise NAME --policy policy.yaml (or --approve).")
     policy = load_policy(args.policy)
     hosts = [(url, url) for url in args.host] if args.host else hosts_of_live_deployment(registry, args.name)
     token = os.environ.get("STRATUM_SERVE_TOKEN") or None

@@ -21,6 +21,9 @@ OBSERVED = "supervise_observed"
 DECIDED = "supervise_decision"
 RETRAINED = "supervise_retrained"
 RETRAIN_FAILED = "supervise_retrain_failed"
+PROMOTED = "supervise_promoted"
+REJECTED = "supervise_rejected"
+PENDING_APPROVAL = "supervise_approval_pending"
 
 
 @dataclass
@@ -55,11 +58,12 @@ class Decision:
     drift_streak: int = 0
     dry_run: bool = True
     acted: bool = False
+    version: int | None = None  # the challenger a promote/reject decision is about
 
     def to_text(self) -> str:
         if self.action == "none":
             return f"no action (drift streak {self.drift_streak})"
-        mode = "dry run: nothing done" if self.dry_run else ("done" if self.acted else "not done: not supported yet")
+        mode = "dry run: nothing done" if self.dry_run else ("done" if self.acted else "not done")
         return f"{self.action} ({mode}): " + "; ".join(self.reasons)
 
 
@@ -118,7 +122,8 @@ class Supervisor:
 
     def run_once(self) -> tuple[list[HostObservation], Decision]:
         observations = [poll_host(self.name, host, url) for host, url in self.hosts]
-        decision = self.decide(observations, self.previous_streak())
+        staged = self.promotion()
+        decision = staged or self.decide(observations, self.previous_streak())
         self.registry.add_event(
             self.name,
             OBSERVED,
@@ -143,7 +148,56 @@ class Supervisor:
             )
             if decision.action == "retrain" and not self.dry_run:
                 self.retrain(event, decision, observations)
+            elif decision.action in ("promote", "reject") and not self.dry_run:
+                self.conclude(event, decision)
         return observations, decision
+
+    def promotion(self) -> Decision | None:
+        """With a ``challenger`` alias: compare it in shadow with the champion on the hosts' labelled rows
+        (the policy's ``promote.min_gain``); None without one (then drift and accuracy decide)."""
+        aliases = {a.alias: a.version for a in self.registry.aliases(self.name)}
+        challenger = aliases.get("challenger")
+        if challenger is None:
+            return None
+        pending = self.registry.events(self.name, kinds=(PENDING_APPROVAL,))
+        if pending and pending[-1].version == challenger:
+            return Decision("await_approval", [f"version {challenger} waits for `stratum supervise approve`"])
+        labelled = champion = shadow = 0.0
+        for _, url in self.hosts:
+            body = _get_json(f"{url.rstrip('/')}/v2/models/{self.name}/shadow")
+            if not body or body.get("version") != str(challenger) or not body.get("labelled_rows"):
+                continue
+            n = float(body["labelled_rows"])
+            labelled += n
+            champion += n * float(body["champion_value"])
+            shadow += n * float(body["shadow_value"])
+            metric = body["metric"]
+        need = self.policy.accuracy.min_labels if self.policy.accuracy is not None else 50
+        if labelled < need:
+            return Decision("shadow", [f"version {challenger} in shadow: {int(labelled)}/{need} labelled rows"])
+        champion, shadow = champion / labelled, shadow / labelled
+        gain = shadow - champion if metric == "accuracy" else champion - shadow
+        text = (
+            f"version {challenger} {metric} {shadow:.4f} vs champion {champion:.4f} over {int(labelled)} "
+            f"labelled rows (gain {gain:+.4f}, min_gain {self.policy.promote.min_gain})"
+        )
+        action = "promote" if gain >= self.policy.promote.min_gain else "reject"
+        return Decision(action, [text], dry_run=self.dry_run, version=challenger)
+
+    def conclude(self, event, decision: Decision) -> None:
+        version = decision.version
+        if decision.action == "reject":
+            self.registry.delete_alias(self.name, "challenger", actor="supervisor", reason=decision.reasons[0])
+            self.registry.add_event(
+                self.name, REJECTED, version=version, actor="supervisor", details={"decision": event.id}
+            )
+        elif self.policy.approve == "manual":
+            self.registry.add_event(
+                self.name, PENDING_APPROVAL, version=version, actor="supervisor", details={"decision": event.id}
+            )
+        else:
+            promote(self.registry, self.name, version, actor="supervisor", decision=event.id)
+        decision.acted = True
 
     def retrain(self, event, decision: Decision, observations: list[HostObservation]) -> None:
         """The served version's spec on its data plus every host's labelled captured rows, on Dask; the new
@@ -225,6 +279,35 @@ class Supervisor:
                     )
         action = "retrain" if reasons else "none"
         return Decision(action, reasons, streak, dry_run=self.dry_run)
+
+
+def _get_json(url: str, timeout: float = 5.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def promote(registry, name: str, version: int, *, actor: str, decision: int | None = None) -> None:
+    """``champion`` moves to ``version``; the ``challenger`` alias goes; a ``supervise_promoted`` event."""
+    previous = {a.alias: a.version for a in registry.aliases(name)}.get("champion")
+    registry.set_alias(name, "champion", version, actor=actor, reason="promoted by the supervisor")
+    registry.delete_alias(name, "challenger", actor=actor, reason=f"version {version} is champion")
+    registry.add_event(
+        name, PROMOTED, version=version, actor=actor, details={"decision": decision, "previous_champion": previous}
+    )
+
+
+def approve(registry, name: str, *, actor: str | None = None) -> int:
+    """Complete a promotion waiting for ``approve: manual``; the version promoted."""
+    pending = registry.events(name, kinds=(PENDING_APPROVAL, PROMOTED))
+    if not pending or pending[-1].kind != PENDING_APPROVAL:
+        raise SuperviseError(f"No promotion of {name} waits for approval: see `stratum events {name}`.")
+    promote(
+        registry, name, pending[-1].version, actor=actor or "approver", decision=pending[-1].details.get("decision")
+    )
+    return pending[-1].version
 
 
 def hosts_of_live_deployment(registry, name: str) -> list[tuple[str, str]]:

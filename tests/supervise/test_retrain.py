@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from jupyter_stratum.errors import DataError
+from jupyter_stratum.errors import DataError, SuperviseError
 from jupyter_stratum.registry import open_registry
 from jupyter_stratum.supervise.retrain import retrain_version
 from jupyter_stratum.training.run import train
@@ -50,7 +50,7 @@ def test_supervisor_retrains_from_a_served_runtime(client, mixed, serve, tmp_pat
 
     from jupyter_stratum.bundle import build_bundle
     from jupyter_stratum.supervise.policy import parse_policy
-    from jupyter_stratum.supervise.supervisor import Supervisor
+    from jupyter_stratum.supervise.supervisor import Supervisor, approve
 
     X_train, X_test, y_train, y_test = mixed
     numeric = ["age", "visits", "spend"]
@@ -113,3 +113,27 @@ def test_supervisor_retrains_from_a_served_runtime(client, mixed, serve, tmp_pat
     metrics = host.metrics()
     assert metrics['stratum_shadow_metric{metric="accuracy",model="shadow"}'] == pytest.approx(body["shadow_value"])
     assert metrics[f'stratum_shadow_info{{version="{child.version}"}}'] == 1
+
+    # promotion: a challenger not better by min_gain is rejected (dry run: decided, nothing moved) ...
+    hosts = [(host.url, host.url)]
+    strict = parse_policy("promote: {min_gain: 1.0}\n")
+    _, decision = Supervisor(registry, "churn", strict, hosts, dry_run=True).run_once()
+    assert decision.action == "reject" and "over 60 labelled rows" in decision.reasons[0]
+    # ... and with approve: manual a better one waits for `approve`, which moves champion
+    manual = parse_policy("promote: {min_gain: -1.0}\napprove: manual\naccuracy: {min_labels: 60}\n")
+    _, decision = Supervisor(registry, "churn", manual, hosts, dry_run=False).run_once()
+    assert (
+        decision.action == "promote"
+        and decision.acted
+        and registry.events("churn")[-1].kind == ("supervise_approval_pending")
+    )
+    assert "champion" not in {a.alias for a in registry.aliases("churn")}
+    _, decision = Supervisor(registry, "churn", manual, hosts, dry_run=False).run_once()
+    assert decision.action == "await_approval"
+    from jupyter_stratum.cli import main
+
+    assert main(["supervise", "churn", "--approve", "--home", str(registry.root)]) == 0
+    assert {a.alias: a.version for a in registry.aliases("churn")} == {"champion": child.version}
+    assert registry.events("churn")[-1].kind == "supervise_promoted"
+    with pytest.raises(SuperviseError, match="waits for approval"):
+        approve(registry, "churn")
