@@ -9,11 +9,12 @@ HELP = "Watch the hosts serving a model: drift and live accuracy against a polic
 
 def add_arguments(parser) -> None:
     parser.add_argument("name", metavar="NAME", help="The model to supervise.")
-    parser.add_argument(
-        "--policy", required=True, metavar="FILE", help="The policy (YAML: watch, drift, accuracy, ...)."
-    )
+    parser.add_argument("--policy", metavar="FILE", help="The policy (YAML: watch, drift, accuracy, ...).")
     parser.add_argument(
         "--once", action="store_true", help="Poll once, decide, record and stop (cron, systemd timers)."
+    )
+    parser.add_argument(
+        "--approve", action="store_true", help="Complete a promotion that waits for approval (approve: manual)."
     )
     parser.add_argument("--dry-run", action="store_true", help="Decide and record, act on nothing.")
     parser.add_argument(
@@ -22,6 +23,12 @@ def add_arguments(parser) -> None:
         metavar="URL",
         help="A runtime to poll (repeatable; default: the hosts of the model's live deployment).",
     )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="The runtimes' bearer token, to read their capture for retraining (or set STRATUM_SERVE_TOKEN).",
+    )
+    parser.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler to retrain on (default: as training).")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
 
 
@@ -44,17 +51,38 @@ class SuperviseView:
 
 
 def run(args, ctx):
+    import os
     import time
+    from pathlib import Path
 
+    from ..errors import SuperviseError
     from ..registry import open_registry
     from ..supervise.policy import load_policy
     from ..supervise.supervisor import Supervisor, hosts_of_live_deployment, summary_rows
 
     registry = open_registry(args.home)
     registry.get(args.name)  # a helpful error for an unknown model
+    if args.approve:
+        from ..supervise.supervisor import approve
+
+        version = approve(registry, args.name)
+        return f"{args.name}: version {version} promoted (champion)"
+    if not args.policy:
+        raise SuperviseError("Give the policy: stratum supervise NAME --policy policy.yaml (or --approve).")
     policy = load_policy(args.policy)
     hosts = [(url, url) for url in args.host] if args.host else hosts_of_live_deployment(registry, args.name)
-    supervisor = Supervisor(registry, args.name, policy, hosts, dry_run=args.dry_run)
+    token = os.environ.get("STRATUM_SERVE_TOKEN") or None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise SuperviseError(f"Cannot read --token-file: {exc}.") from None
+    client = None
+    if not args.dry_run:
+        from ..cluster.client import connect
+
+        client = connect(args.cluster) if args.cluster else None
+    supervisor = Supervisor(registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client)
     view = SuperviseView(args.name)
     while True:
         observations, decision = supervisor.run_once()

@@ -118,7 +118,7 @@ class ServeApp:
                     self._check(method, "POST", headers)
                     self._infer(conn, body, headers)
                     return
-                if action in ("drift", "feedback"):  # -- supervision hook
+                if action in ("drift", "feedback", "capture", "shadow"):  # -- supervision hook
                     self._known_model(base)
                     self._supervision_route(conn, method, action, headers, body)
                     return
@@ -217,6 +217,23 @@ class ServeApp:
             conn.endpoint = "metadata"
             self._allow(method, "GET")
             conn.send_json(200, self.supervision.drift_json())
+            return
+        if action == "shadow":
+            conn.endpoint = "metadata"
+            self._allow(method, "GET")
+            conn.send_json(200, self.supervision.shadow_json())
+            return
+        if action == "capture":  # served rows may hold personal data: only with a token, and the token
+            conn.endpoint = "metadata"
+            if self.token is None:
+                raise RequestError(
+                    "reading the capture needs a bearer token: start the runtime with --token-file "
+                    "(or STRATUM_SERVE_TOKEN)",
+                    status=403,
+                    kind="unauthorized",
+                )
+            self._check(method, "GET", headers)
+            conn.send_json(200, self.supervision.capture_json())
             return
         conn.endpoint = "feedback"
         self._check(method, "POST", headers)  # labels change state: the same token as /predict
@@ -369,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the last N served rows, predictions and labels on disk for retraining (default 0: off)",
     )
     p.add_argument("--capture-dir", help="where --capture writes (default: BUNDLE/capture)")
+    p.add_argument(
+        "--shadow", metavar="BUNDLE", help="a candidate bundle scoring every request in shadow (answers not returned)"
+    )
     return p
 
 
@@ -413,6 +433,17 @@ def _run_worker(args, token: str | None, port: int | None = None, grpc_port: int
         model = load_bundle(
             args.bundle, backend=args.backend, verify=not args.no_verify, threads=args.threads, max_rows=args.max_rows
         )
+        shadow = (
+            load_bundle(
+                args.shadow,
+                backend=args.backend,
+                verify=not args.no_verify,
+                threads=args.threads,
+                max_rows=args.max_rows,
+            )
+            if args.shadow
+            else None
+        )
     except BundleLoadError as exc:
         print(f"stratum-serve: {exc}", file=sys.stderr)
         return 2
@@ -432,6 +463,7 @@ def _run_worker(args, token: str | None, port: int | None = None, grpc_port: int
             capture=args.capture,
             capture_dir=args.capture_dir,
             label_window=args.label_window,
+            shadow=shadow,
         ),
     )
     return asyncio.run(_serve(app, args.host, args.port if port is None else port, grpc_port, ready))

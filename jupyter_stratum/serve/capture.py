@@ -39,6 +39,7 @@ class RowCapture:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_rows = int(max_rows)
         self.segment_rows = max(1, self.max_rows // 2)
+        self.columns = list(columns)
         (self.dir / "meta.json").write_text(
             json.dumps({"model": model, "version": version, "columns": columns, "max_rows": self.max_rows})
         )

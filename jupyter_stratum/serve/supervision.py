@@ -26,6 +26,7 @@ class SupervisionOptions:
     capture: int = 0
     capture_dir: str | None = None
     label_window: int = 500
+    shadow: Any = None  # a loaded ServedModel scoring every request in shadow (--shadow BUNDLE)
 
 
 class Supervision:
@@ -52,6 +53,11 @@ class Supervision:
             )
             self.drift = DriftTracker(reference, columns, config, model=model.name, version=model.version)
         self.feedback = FeedbackTracker(model.task, window=options.label_window)
+        self.shadow = None
+        if options.shadow is not None:
+            from .shadow import Shadow
+
+            self.shadow = Shadow(options.shadow, model, window=options.label_window)
         self.capture: RowCapture | None = None
         if options.capture:
             directory = options.capture_dir or str(model.root / "capture")
@@ -73,17 +79,42 @@ class Supervision:
                     self.drift.observe(batch, predictions)
                 if self.capture is not None:
                     self.capture.rows(rid, batch, predictions)
+                if self.shadow is not None:
+                    self.shadow.observe(rid, batch, len(batch), predictions)
         except Exception as exc:  # noqa: BLE001
             print(f"stratum-serve: supervision skipped a request: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     def add_feedback(self, body: Any) -> dict:
         result = self.feedback.add(body)
-        if self.capture is not None and result.matched:
+        if (self.capture is not None or self.shadow is not None) and result.matched:
             unknown = {str(u) for u in result.unknown}
             for rid, label in zip(body["ids"], body["labels"]):
                 if str(rid) not in unknown:
-                    self.capture.labels(str(rid), label if isinstance(label, list) else [label])
+                    given = label if isinstance(label, list) else [label]
+                    if self.capture is not None:
+                        self.capture.labels(str(rid), given)
+                    if self.shadow is not None:
+                        self.shadow.label(str(rid), given)
         return {"matched": result.matched, "rows": result.rows, "unknown": result.unknown, **self.feedback.to_dict()}
+
+    def capture_json(self) -> dict:
+        """The captured rows (oldest first) with the labels that came back, for retraining."""
+        from dataclasses import asdict
+
+        from .capture import read_capture
+        from .errors import RequestError
+
+        if self.capture is None:
+            raise RequestError("this runtime keeps no capture: start it with --capture N", status=404, kind="not_found")
+        rows = [asdict(r) for r in read_capture(self.capture.dir)]
+        return {
+            "name": self.model.name,
+            "version": self.model.version,
+            "columns": self.capture.columns,
+            "max_rows": self.capture.max_rows,
+            "labelled": sum(r["label"] is not None for r in rows),
+            "rows": rows,
+        }
 
     def refresh(self) -> None:
         """Check the rows served since the last check (a scrape or a GET of /drift reads the newest)."""
@@ -105,4 +136,10 @@ class Supervision:
     def render_metrics(self) -> list[str]:
         self.refresh()
         lines = self.drift.render_metrics() if self.drift is not None else []
-        return lines + self.feedback.render_metrics()
+        shadow = self.shadow.render_metrics() if self.shadow is not None else []
+        return lines + self.feedback.render_metrics() + shadow
+
+    def shadow_json(self) -> dict:
+        if self.shadow is None:
+            return {"name": self.model.name, "enabled": False, "reason": "no --shadow BUNDLE"}
+        return {"name": self.model.name, "champion_version": self.model.version, **self.shadow.to_dict()}

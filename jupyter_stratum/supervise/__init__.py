@@ -21,6 +21,8 @@ _LAZY = {
     "parse_policy": ".policy",
     "load_policy": ".policy",
     "Supervisor": ".supervisor",
+    "fetch_capture": ".retrain",
+    "labelled_frame": ".retrain",
 }
 
 __all__ = sorted(_LAZY)

@@ -19,6 +19,11 @@ from .policy import Policy
 
 OBSERVED = "supervise_observed"
 DECIDED = "supervise_decision"
+RETRAINED = "supervise_retrained"
+RETRAIN_FAILED = "supervise_retrain_failed"
+PROMOTED = "supervise_promoted"
+REJECTED = "supervise_rejected"
+PENDING_APPROVAL = "supervise_approval_pending"
 
 
 @dataclass
@@ -53,11 +58,12 @@ class Decision:
     drift_streak: int = 0
     dry_run: bool = True
     acted: bool = False
+    version: int | None = None  # the challenger a promote/reject decision is about
 
     def to_text(self) -> str:
         if self.action == "none":
             return f"no action (drift streak {self.drift_streak})"
-        mode = "dry run: nothing done" if self.dry_run else ("done" if self.acted else "not done: not supported yet")
+        mode = "dry run: nothing done" if self.dry_run else ("done" if self.acted else "not done")
         return f"{self.action} ({mode}): " + "; ".join(self.reasons)
 
 
@@ -85,7 +91,17 @@ def poll_host(name: str, host: str, url: str, timeout: float = 5.0) -> HostObser
 
 
 class Supervisor:
-    def __init__(self, registry, name: str, policy: Policy, hosts: list[tuple[str, str]], *, dry_run: bool = True):
+    def __init__(
+        self,
+        registry,
+        name: str,
+        policy: Policy,
+        hosts: list[tuple[str, str]],
+        *,
+        dry_run: bool = True,
+        token: str | None = None,
+        client=None,
+    ):
         if not hosts:
             raise SuperviseError(
                 f"No host serves {name}: deploy it first (`stratum deploy {name} ...`) or name the runtimes "
@@ -96,6 +112,8 @@ class Supervisor:
         self.policy = policy
         self.hosts = hosts
         self.dry_run = dry_run
+        self.token = token
+        self.client = client
 
     def previous_streak(self) -> int:
         """Drifting polls running, from the registry's events (a restarted supervisor resumes)."""
@@ -104,7 +122,8 @@ class Supervisor:
 
     def run_once(self) -> tuple[list[HostObservation], Decision]:
         observations = [poll_host(self.name, host, url) for host, url in self.hosts]
-        decision = self.decide(observations, self.previous_streak())
+        staged = self.promotion()
+        decision = staged or self.decide(observations, self.previous_streak())
         self.registry.add_event(
             self.name,
             OBSERVED,
@@ -116,7 +135,7 @@ class Supervisor:
             },
         )
         if decision.action != "none":
-            self.registry.add_event(
+            event = self.registry.add_event(
                 self.name,
                 DECIDED,
                 actor="supervisor",
@@ -127,7 +146,105 @@ class Supervisor:
                     "acted": False,
                 },
             )
+            if decision.action == "retrain" and not self.dry_run:
+                self.retrain(event, decision, observations)
+            elif decision.action in ("promote", "reject") and not self.dry_run:
+                self.conclude(event, decision)
         return observations, decision
+
+    def promotion(self) -> Decision | None:
+        """With a ``challenger`` alias: compare it in shadow with the champion on the hosts' labelled rows
+        (the policy's ``promote.min_gain``); None without one (then drift and accuracy decide)."""
+        aliases = {a.alias: a.version for a in self.registry.aliases(self.name)}
+        challenger = aliases.get("challenger")
+        if challenger is None:
+            return None
+        pending = self.registry.events(self.name, kinds=(PENDING_APPROVAL,))
+        if pending and pending[-1].version == challenger:
+            return Decision("await_approval", [f"version {challenger} waits for `stratum supervise approve`"])
+        labelled = champion = shadow = 0.0
+        for _, url in self.hosts:
+            body = _get_json(f"{url.rstrip('/')}/v2/models/{self.name}/shadow")
+            if not body or body.get("version") != str(challenger) or not body.get("labelled_rows"):
+                continue
+            n = float(body["labelled_rows"])
+            labelled += n
+            champion += n * float(body["champion_value"])
+            shadow += n * float(body["shadow_value"])
+            metric = body["metric"]
+        need = self.policy.accuracy.min_labels if self.policy.accuracy is not None else 50
+        if labelled < need:
+            return Decision("shadow", [f"version {challenger} in shadow: {int(labelled)}/{need} labelled rows"])
+        champion, shadow = champion / labelled, shadow / labelled
+        gain = shadow - champion if metric == "accuracy" else champion - shadow
+        text = (
+            f"version {challenger} {metric} {shadow:.4f} vs champion {champion:.4f} over {int(labelled)} "
+            f"labelled rows (gain {gain:+.4f}, min_gain {self.policy.promote.min_gain})"
+        )
+        action = "promote" if gain >= self.policy.promote.min_gain else "reject"
+        return Decision(action, [text], dry_run=self.dry_run, version=challenger)
+
+    def conclude(self, event, decision: Decision) -> None:
+        version = decision.version
+        if decision.action == "reject":
+            self.registry.delete_alias(self.name, "challenger", actor="supervisor", reason=decision.reasons[0])
+            self.registry.add_event(
+                self.name, REJECTED, version=version, actor="supervisor", details={"decision": event.id}
+            )
+        elif self.policy.approve == "manual":
+            self.registry.add_event(
+                self.name, PENDING_APPROVAL, version=version, actor="supervisor", details={"decision": event.id}
+            )
+        else:
+            promote(self.registry, self.name, version, actor="supervisor", decision=event.id)
+        decision.acted = True
+
+    def retrain(self, event, decision: Decision, observations: list[HostObservation]) -> None:
+        """The served version's spec on its data plus every host's labelled captured rows, on Dask; the new
+        version becomes ``challenger``. A failure is an event and leaves versions and aliases as they were."""
+        import pandas as pd
+
+        from ..errors import StratumError
+        from ..spec import parse_spec
+        from .retrain import fetch_capture, labelled_frame, retrain_version
+
+        served = next((o.version for o in observations if o.ok and o.version), "")
+        try:
+            parent = self.registry.get(f"{self.name}@{served}" if served else self.name)
+            target = (parse_spec(parent.spec_yaml).target or "target") if parent.spec_yaml else "target"
+            frames = [
+                labelled_frame(fetch_capture(url, self.name, self.token), parent.input_schema, target)
+                for _, url in self.hosts
+            ]
+            captured = pd.concat(frames, ignore_index=True) if frames else None
+            child = retrain_version(
+                self.registry,
+                parent,
+                captured,
+                reason={"event": event.id, "reasons": decision.reasons},
+                client=self.client,
+                sources=tuple(self.policy.retrain.data),
+            )
+        except StratumError as exc:
+            self.registry.add_event(
+                self.name, RETRAIN_FAILED, actor="supervisor", details={"decision": event.id, "error": str(exc)}
+            )
+            return
+        self.registry.set_alias(
+            self.name, "challenger", child.version, actor="supervisor", reason=f"retrained after event {event.id}"
+        )
+        self.registry.add_event(
+            self.name,
+            RETRAINED,
+            version=child.version,
+            actor="supervisor",
+            details={
+                "decision": event.id,
+                "parent": parent.version,
+                "captured_rows": 0 if captured is None else len(captured),
+            },
+        )
+        decision.acted = True
 
     def decide(self, observations: list[HostObservation], previous_streak: int) -> Decision:
         policy = self.policy
@@ -162,6 +279,35 @@ class Supervisor:
                     )
         action = "retrain" if reasons else "none"
         return Decision(action, reasons, streak, dry_run=self.dry_run)
+
+
+def _get_json(url: str, timeout: float = 5.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def promote(registry, name: str, version: int, *, actor: str, decision: int | None = None) -> None:
+    """``champion`` moves to ``version``; the ``challenger`` alias goes; a ``supervise_promoted`` event."""
+    previous = {a.alias: a.version for a in registry.aliases(name)}.get("champion")
+    registry.set_alias(name, "champion", version, actor=actor, reason="promoted by the supervisor")
+    registry.delete_alias(name, "challenger", actor=actor, reason=f"version {version} is champion")
+    registry.add_event(
+        name, PROMOTED, version=version, actor=actor, details={"decision": decision, "previous_champion": previous}
+    )
+
+
+def approve(registry, name: str, *, actor: str | None = None) -> int:
+    """Complete a promotion waiting for ``approve: manual``; the version promoted."""
+    pending = registry.events(name, kinds=(PENDING_APPROVAL, PROMOTED))
+    if not pending or pending[-1].kind != PENDING_APPROVAL:
+        raise SuperviseError(f"No promotion of {name} waits for approval: see `stratum events {name}`.")
+    promote(
+        registry, name, pending[-1].version, actor=actor or "approver", decision=pending[-1].details.get("decision")
+    )
+    return pending[-1].version
 
 
 def hosts_of_live_deployment(registry, name: str) -> list[tuple[str, str]]:

@@ -77,6 +77,7 @@ def train(
     on_event: Callable[[Any], None] | None = None,
     register: bool = True,
     registry=None,
+    lineage_extra: dict | None = None,
 ) -> TrainingResult:
     """Train every candidate of ``spec`` on Dask, pick the best, refit, score on the holdout, register.
 
@@ -239,6 +240,7 @@ def train(
 
             X_train = dataset.X.iloc[splits.train]
             fields["reference"] = reference_statistics(X_train, holdout["y_pred"], task=plan.task)
+        fields.update(lineage_extra or {})  # e.g. a retrain's parent and reason (kept under extra)
         version = registry.register(name, model, lineage=fields, flavor=flavor_of(model))
         result.version = version
         emit(ModelRegistered(version.name, version.version, version.ref))

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from _helpers import records_of
 from scipy import stats
 from sklearn.metrics import accuracy_score
 
+from jupyter_stratum.errors import SuperviseError
 from jupyter_stratum.serve.capture import read_capture
+from jupyter_stratum.supervise.retrain import fetch_capture, labelled_frame
 
 TOKEN = "t0k-supervise"
 WINDOW = 60
@@ -119,7 +122,29 @@ def test_drift_feedback_metrics_and_capture(drift_bundle, mixed, serve, tmp_path
     assert 20 <= len(captured) <= 40
     assert [c.row["age"] for c in captured] == list(shifted["age"].iloc[WINDOW - len(captured) :])
     assert all(c.label is None for c in captured)  # the labelled rows were the first ones, rotated out
+    # the supervisor reads the same rows over HTTP, with the token only
+    status, _, _ = server.get(base + "/capture", auth=False)
+    assert status == 401
+    status, body, _ = server.get(base + "/capture")
+    assert status == 200 and body["columns"] == ["age", "visits", "plan", "spend"] and body["max_rows"] == 40
+    assert [r["row"] for r in body["rows"]] == [c.row for c in captured] and body["labelled"] == 0
+
+    # the supervisor's reader: label the newest request, get it back as a table in the model's dtypes
+    status, answer, _ = server.post("/predict", {"records": records_of(X_test.iloc[:3])})
+    status, _, _ = server.post(base + "/feedback", {"ids": [answer["id"]], "labels": [list(y_test.iloc[:3])]})
+    assert status == 200
+    with pytest.raises(SuperviseError, match="refused its capture"):
+        fetch_capture(server.url, "churn", "wrong")
+    rows = fetch_capture(server.url, "churn", TOKEN)
+    frame = labelled_frame(rows, lineage_schema(X_test), "label")
+    pd.testing.assert_frame_equal(
+        frame, X_test.iloc[:3].assign(label=list(y_test.iloc[:3])).reset_index(drop=True), check_dtype=True
+    )
 
 
 def answer_accuracy(model, X_test, y_test):
     return accuracy_score(y_test.iloc[:50], model.predict(X_test.iloc[:50]))
+
+
+def lineage_schema(X):
+    return {"columns": [{"name": str(c), "dtype": str(t)} for c, t in X.dtypes.items()]}

@@ -45,6 +45,8 @@ def test_supervise_once_dry_run_records_observations_and_decision(drift_bundle, 
     policy.write_text(POLICY)
     cmd = ["supervise", "churn", "--policy", str(policy), "--once", "--dry-run", "--host", server.url, "--home", home]
     before = drift_bundle.registry.events("churn")[-1].id
+    status, body, _ = server.get("/v2/models/churn/capture")  # no token, no capture over HTTP
+    assert status == 403 and "--token-file" in body["error"]
 
     for start in range(0, 60, 5):  # in distribution
         server.post("/predict", {"records": records_of(X_test.iloc[start : start + 5])})
