@@ -68,7 +68,11 @@ def test_pipeline_bundle_deploys_to_an_edge_host_and_answers_as_the_models_compo
     reg, ref, fitted, X = trio
     host = edge_hosts.hosts[0]
     inv = write_inventory(
-        edge_hosts, tmp_path / "edge.ini", host_vars={host.name: {"stratum_port": PORT, "stratum_workers": 2}}
+        edge_hosts,
+        tmp_path / "edge.ini",
+        host_vars={
+            host.name: {"stratum_port": PORT, "stratum_workers": 2, "stratum_serve_args": f"--grpc-port {PORT + 1}"}
+        },
     )
     res = stratum("deploy", ref, "--edge", str(inv), "--limit", host.name, "--home", str(reg.root))
     try:
@@ -86,6 +90,20 @@ def test_pipeline_bundle_deploys_to_an_edge_host_and_answers_as_the_models_compo
         assert out["predict"]["data"] == labels.tolist()
         got = np.asarray(out["predict_proba"]["data"]).reshape(len(X), -1)
         assert np.abs(got - proba).max() <= 1e-6
+
+        # gRPC asked for in the inventory: the bundle pins grpcio and protobuf, and the host answers over gRPC
+        import tritonclient.grpc as grpcclient
+
+        release = (Path(host.root) / "models" / "cascade" / "current").resolve()
+        pins = (release / "requirements.txt").read_text()
+        assert "grpcio==" in pins and "protobuf==" in pins, pins
+        client = grpcclient.InferenceServerClient(f"{host.address}:{PORT + 1}")
+        inputs = []
+        for c in X:
+            tensor = grpcclient.InferInput(c, [len(X)], "FP64")
+            tensor.set_data_from_numpy(X[c].to_numpy(dtype=np.float64))
+            inputs.append(tensor)
+        assert client.infer("cascade", inputs).as_numpy("predict").tolist() == labels.tolist()
 
         # stratum_workers=2 reached the runtime's --workers
         log = Path(host.root) / "models" / "cascade" / "log" / "serve.log"
