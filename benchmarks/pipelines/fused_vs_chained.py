@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,9 @@ class Router(BaseHTTPRequestHandler):
     """``POST /predict``: the cascade over HTTP, one kept-alive connection per thread and model."""
 
     protocol_version = "HTTP/1.1"
+    # the head and the body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the body until
+    # the client's delayed ACK (40 ms per request), which would measure the kernel, not the chaining
+    disable_nagle_algorithm = True
     local = threading.local()
 
     def log_message(self, *args) -> None:  # quiet
@@ -74,10 +78,23 @@ class Router(BaseHTTPRequestHandler):
             conns = self.local.conns = {}
         if port not in conns:
             conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conns[port].connect()
+            conns[port].sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = conns[port]
         conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
         resp = conn.getresponse()
         return json.loads(resp.read())
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        """``/v2/health/ready``: ready once the three models are (``settle`` asks it between runs)."""
+        for port in (SCREEN, DEEP, FAST):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            conn.request("GET", "/v2/health/ready")
+            conn.getresponse().read()
+            conn.close()
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers["Content-Length"]))

@@ -32,7 +32,7 @@ from . import templates
 from .flavor import FlavorBundle
 from .input_rows import synthetic_records, with_categories, with_nullable
 from .keras_bundle import KerasBundle
-from .requirements import download_wheels
+from .requirements import download_wheels, with_grpc
 from .sklearn_bundle import SklearnBundle
 
 FORMAT_VERSION = 1
@@ -89,13 +89,15 @@ def build_bundle(
     registry: Any = None,
     force: bool = False,
     tarball: bool = True,
+    grpc: bool = False,
 ) -> Bundle:
     """Bundle registry version ``ref`` (``"churn"`` or ``"churn@3"``) into ``out_dir``.
 
     ``out_dir`` becomes the bundle directory (default ``./bundles/NAME-VERSION``)
     and ``out_dir.tar.gz`` its tarball. ``wheelhouse=True`` adds the wheels of
     every requirement (for ``platform``, a pip platform tag such as
-    ``manylinux2014_aarch64``, when the edge host differs from this machine).
+    ``manylinux2014_aarch64``, when the edge host differs from this machine). ``grpc=True`` pins
+    grpcio and protobuf too, for a runtime started with ``--grpc-port``.
     """
     if registry is None:
         from ..registry import open_registry
@@ -106,10 +108,12 @@ def build_bundle(
         from .pipeline_bundle import write_pipeline_bundle
 
         return write_pipeline_bundle(
-            registry, mv, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball
+            registry, mv, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball, grpc=grpc
         )
     model = mv.load()
-    return write_bundle(mv, model, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball)
+    return write_bundle(
+        mv, model, out_dir, wheelhouse=wheelhouse, platform=platform, force=force, tarball=tarball, grpc=grpc
+    )
 
 
 def write_bundle(
@@ -121,6 +125,7 @@ def write_bundle(
     platform: str | None = None,
     force: bool = False,
     tarball: bool = True,
+    grpc: bool = False,
 ) -> Bundle:
     """Bundle ``model`` described by ``mv`` (a :class:`ModelVersion` or any object with its fields)."""
     name, version = str(mv.name), str(mv.version)
@@ -152,7 +157,7 @@ def write_bundle(
     return stage_bundle(
         out_dir,
         f"{name}-{version}",
-        lambda staging: _build(staging, mv, model, name, version, task, schema, flavor, wheelhouse, platform),
+        lambda staging: _build(staging, mv, model, name, version, task, schema, flavor, wheelhouse, platform, grpc),
         force=force,
         tarball=tarball,
     )
@@ -201,7 +206,7 @@ def _check_destination(out: Path, force: bool) -> None:
         raise BundleError(f"{out} already holds a bundle; pass --force (force=True) to replace it")
 
 
-def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelhouse, platform) -> dict:
+def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelhouse, platform, grpc) -> dict:
     from ..serve.errors import BundleLoadError, RequestError
     from ..serve.manifest import sha256_file
     from ..serve.model_loader import load_bundle
@@ -292,6 +297,8 @@ def _build(staging: Path, mv, model, name, version, task, schema, flavor, wheelh
 
     # 5. requirements pinned to the training versions
     requirements = part.requirements(result.available)
+    if grpc:  # the runtime's --grpc-port
+        requirements = with_grpc(requirements)
     (staging / "requirements.txt").write_text(
         f"# {name}@{version}: pinned to the versions used in training\n" + "\n".join(requirements) + "\n"
     )

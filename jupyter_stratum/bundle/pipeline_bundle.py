@@ -35,7 +35,7 @@ from .builder import (
     stage_bundle,
     write_bundle,
 )
-from .requirements import download_wheels
+from .requirements import download_wheels, with_grpc
 
 GRAPH = "pipeline.json"
 
@@ -49,8 +49,10 @@ def write_pipeline_bundle(
     platform: str | None = None,
     force: bool = False,
     tarball: bool = True,
+    grpc: bool = False,
 ) -> Bundle:
-    """Bundle pipeline version ``mv`` (flavor ``pipeline``) and every model version it pins."""
+    """Bundle pipeline version ``mv`` (flavor ``pipeline``) and every model version it pins (``grpc``: pin
+    grpcio and protobuf too, for a runtime started with ``--grpc-port``)."""
     graph = mv.load()
     pinned = dict((mv.extra.get("pipeline") or {}).get("models") or {})
     if not pinned:
@@ -58,14 +60,21 @@ def write_pipeline_bundle(
     return stage_bundle(
         out_dir,
         f"{mv.name}-{mv.version}",
-        lambda staging: _build(staging, registry, mv, graph, pinned, wheelhouse, platform),
+        lambda staging: _build(staging, registry, mv, graph, pinned, wheelhouse, platform, grpc),
         force=force,
         tarball=tarball,
     )
 
 
 def _build(
-    staging: Path, registry: Any, mv: Any, graph: dict, pinned: dict[str, str], wheelhouse: bool, platform: str | None
+    staging: Path,
+    registry: Any,
+    mv: Any,
+    graph: dict,
+    pinned: dict[str, str],
+    wheelhouse: bool,
+    platform: str | None,
+    grpc: bool,
 ) -> dict:
     from ..serve.manifest import sha256_file
     from ..serve.model_loader import load_bundle
@@ -81,6 +90,8 @@ def _build(
         requirements += [r for r in part.manifest["requirements"] if r not in requirements]
         copy = part.manifest.get("onnx") or part.manifest.get("tflite") or {}
         copies.append((ref, bool(copy.get("available")), copy.get("reason", "")))
+    if grpc:  # the runtime's --grpc-port
+        requirements = with_grpc(requirements)
     (staging / GRAPH).write_text(json.dumps(graph, indent=2))
     copy_runtime(staging)
     (staging / "requirements.txt").write_text(

@@ -35,6 +35,28 @@ def pin_requirements(mv, libs: list[str], transitive: list[str]) -> list[str]:
     return out
 
 
+#: what the runtime's OIP gRPC endpoint (``--grpc-port``) imports
+GRPC_LIBS = ["grpcio", "protobuf"]
+
+
+def with_grpc(requirements: list[str]) -> list[str]:
+    """``requirements`` plus grpcio and protobuf pinned to this machine's versions (the generated
+    messages of the runtime were made for them); a library already pinned keeps its pin."""
+    have = {line.split("==")[0].split(";")[0].strip().lower() for line in requirements}
+    out = list(requirements)
+    for lib in GRPC_LIBS:
+        if lib in have:
+            continue
+        try:
+            out.append(f"{lib}=={metadata.version(lib)}")
+        except metadata.PackageNotFoundError:
+            raise BundleError(
+                f"{lib} is not installed where the bundle is built, so a bundle for a gRPC runtime cannot pin it; "
+                "install it (pip install 'jupyter-stratum[grpc]'), or bundle without --grpc"
+            ) from None
+    return out
+
+
 def download_wheels(staging: Path, requirements: list[str], platform: str | None, python_minor: str) -> dict:
     """Download the wheels of ``requirements`` into ``staging/wheelhouse`` for ``platform`` (None: this
     machine); returns the manifest's ``wheelhouse`` section."""

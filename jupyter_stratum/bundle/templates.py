@@ -100,7 +100,7 @@ Ready when `GET /v2/health/ready` answers 200. Stop with SIGTERM.
 Options: `--backend auto|onnx|native|tflite`, `--max-batch-size 64` (a batch is what is already queued; nothing waits),
 `--max-body-bytes 8388608`, `--max-rows 10000`, `--idle-timeout 60`, `--threads 1`,
 `--token-file FILE` or env `STRATUM_SERVE_TOKEN` (bearer token for /predict and /infer),
-`--access-log`, `--no-verify`, `--grpc-port P` (OIP over gRPC too; needs `pip install grpcio protobuf`),
+`--access-log`, `--no-verify`, `--grpc-port P` (OIP over gRPC too; needs grpcio and protobuf: `stratum bundle --grpc` pins them),
 `--workers N|auto` (N serving processes on one port). Exit status 2: the bundle cannot be served (the message says why).
 
 ## Ask it

@@ -38,6 +38,11 @@ def add_arguments(parser) -> None:
         help="Base image for --image (default python:X.Y-slim, X.Y the training Python; never pulled: "
         "docker pull/load it first, or build one with python -m jupyter_stratum.bundle.base_image).",
     )
+    parser.add_argument(
+        "--grpc",
+        action="store_true",
+        help="Also pin grpcio and protobuf, for a runtime started with --grpc-port (OIP over gRPC).",
+    )
     parser.add_argument("--force", action="store_true", help="Replace an existing bundle at --out.")
     parser.add_argument("--no-tarball", action="store_true", help="Write only the directory.")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
@@ -61,6 +66,7 @@ def run(args, ctx):
         registry=registry,
         force=args.force,
         tarball=not args.no_tarball,
+        grpc=args.grpc,
     )
     if not args.image:
         return bundle

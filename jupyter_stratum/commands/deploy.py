@@ -10,14 +10,15 @@ def add_arguments(parser) -> None:
 
     parser.epilog = EXIT_CODES_HELP
     parser.add_argument(
-        "ref", metavar="NAME[@VERSION]", help="Registered model, e.g. churn or churn@3 (latest by default)."
+        "ref", metavar="NAME[@VERSION]", help="Registered model or pipeline, e.g. churn or churn@3 (latest by default)."
     )
     parser.add_argument(
         "--edge",
         required=True,
         metavar="INVENTORY",
         help="Ansible inventory (INI or YAML) of the edge hosts; host vars such as ansible_host, "
-        "ansible_user, ansible_port, stratum_port and stratum_root are honoured.",
+        "ansible_user, ansible_port, stratum_port, stratum_root, stratum_workers (serving processes: N or auto) "
+        "and stratum_serve_args (e.g. --grpc-port 8501: the bundle then pins grpcio) are honoured.",
     )
     parser.add_argument("--limit", metavar="PATTERN", help="Only the hosts matching this Ansible pattern.")
     parser.add_argument(

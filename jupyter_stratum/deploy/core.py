@@ -126,18 +126,20 @@ def use_registry(registry: Registry | None) -> Registry:
     return registry if registry is not None else open_registry()
 
 
-def _bundle_for(registry, ref: str, bundle: str | Path | None, wheelhouse: bool = False) -> Path:
+def _bundle_for(registry, ref: str, bundle: str | Path | None, wheelhouse: bool = False, grpc: bool = False) -> Path:
     """The bundle directory of ``ref``: given, else built once per model version and cached
-    under the registry (the same bundle gives the same release id, so re-runs change nothing)."""
+    under the registry (the same bundle gives the same release id, so re-runs change nothing).
+    ``grpc``: some host serves gRPC too (``--grpc-port`` in its ``stratum_serve_args``), so grpcio is pinned."""
     if bundle is not None:
         return Path(bundle)
     from ..bundle import build_bundle
 
     mv = registry.get(ref)
-    cache = Path(registry.root) / "bundles" / f"{mv.name}-{mv.version}{'-wheelhouse' if wheelhouse else ''}"
+    suffix = ("-wheelhouse" if wheelhouse else "") + ("-grpc" if grpc else "")
+    cache = Path(registry.root) / "bundles" / f"{mv.name}-{mv.version}{suffix}"
     if (cache / "manifest.json").exists():
         return cache
-    b = build_bundle(mv.ref, cache, wheelhouse=wheelhouse, registry=registry, force=True, tarball=False)
+    b = build_bundle(mv.ref, cache, wheelhouse=wheelhouse, registry=registry, force=True, tarball=False, grpc=grpc)
     return Path(b.path)
 
 
@@ -203,7 +205,8 @@ def deploy(
     mv = reg.get(ref)
     inv = read_inventory(inventory, limit)
     t0 = time.monotonic()
-    bundle_dir = _bundle_for(reg, mv.ref, bundle, wheelhouse)
+    grpc = any("--grpc-port" in str(h.vars.get("stratum_serve_args", "")) for h in inv.hosts)
+    bundle_dir = _bundle_for(reg, mv.ref, bundle, wheelhouse, grpc)
     work = _new_workdir(reg, mv.ref, "dry-run" if dry_run else "deploy")
     speed: dict[str, Any] = {
         "pipelining": pipelining,
@@ -219,7 +222,7 @@ def deploy(
             project, "deploy", private_dir=work / "runner", check=True, pipelining=pipelining, on_event=on_event
         )
         return _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=True, port_arg=port)
-    options: dict[str, Any] = {"online": online, "wheelhouse": wheelhouse, **speed}
+    options: dict[str, Any] = {"online": online, "wheelhouse": wheelhouse, "grpc": grpc, **speed}
     if bundle is not None:
         options["bundle"] = str(bundle)
     ro = new_rollout(reg, mv.ref, project.release or "", inv, batches, max_fail_pct, gate, port, options)

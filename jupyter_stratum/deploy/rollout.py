@@ -347,7 +347,7 @@ def resume(
         )
     mv = reg.get(ro.model)
     opts = ro.options
-    bundle_dir = _bundle_for(reg, mv.ref, opts.get("bundle"), bool(opts.get("wheelhouse")))
+    bundle_dir = _bundle_for(reg, mv.ref, opts.get("bundle"), bool(opts.get("wheelhouse")), bool(opts.get("grpc")))
     work = _new_workdir(reg, mv.ref, "resume")
     project = render_deploy_project(reg, work, inv, mv, bundle_dir, port=ro.port, **_speed_opts(opts))
     if project.release != ro.release:
