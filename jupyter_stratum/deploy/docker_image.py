@@ -78,3 +78,62 @@ def _matching(client, tag: str, manifest: dict, prefix: str):
         f"{prefix}.runtime.version": str((manifest.get("runtime") or {}).get("version") or ""),
     }
     return image if all(labels.get(k) == v for k, v in want.items()) else None
+
+
+def slim_archive(archive: Path, have: list[list[str]], out: Path) -> dict:
+    """A copy of the saved image ``archive`` without the layers a host already has.
+
+    ``have`` holds the layer lists (diff ids, bottom first) of the host's images. ``docker load``
+    reads a layer's file only when the host lacks the chain up to it, so the longest prefix of this
+    image's layers that one of the host's images shares is left out: a model-only update sends the
+    model's layer (and the image's config), not the base and the environment again.
+    """
+    import tarfile
+
+    with tarfile.open(archive) as src:
+        manifest = json.load(src.extractfile("manifest.json"))  # type: ignore[arg-type]
+        entry = manifest[0]
+        config = json.load(src.extractfile(entry["Config"]))  # type: ignore[arg-type]
+        diff_ids = list(config["rootfs"]["diff_ids"])
+        shared = max((_common_prefix(diff_ids, layers) for layers in have), default=0)
+        skip = {entry["Layers"][i] for i in range(shared)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sent = 0
+        with tarfile.open(out, "w") as dst:
+            for member in src.getmembers():
+                if member.name in skip:
+                    continue
+                fh = src.extractfile(member) if member.isfile() else None
+                dst.addfile(member, fh)
+                sent += member.size if member.isfile() else 0
+    return {
+        "layers": len(diff_ids),
+        "layers_sent": len(diff_ids) - shared,
+        "bytes": out.stat().st_size,
+        "bytes_full": archive.stat().st_size,
+    }
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m jupyter_stratum.deploy.docker_image --archive A --have JSON --out O`` (run by the role on the controller)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Slim a saved image down to the layers a host lacks.")
+    ap.add_argument("--archive", type=Path, required=True)
+    ap.add_argument("--have", required=True, help="the host's answer to stratum_docker.py layers (JSON)")
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args(argv)
+    print(json.dumps(slim_archive(a.archive, json.loads(a.have).get("images", []), a.out)))
+
+
+if __name__ == "__main__":
+    main()

@@ -80,6 +80,14 @@ def test_docker_runtime_story(story):
     hosts, engines, models, X = story["hosts"], story["engines"], story["models"], story["X"]
     urls = {h.name: h.url for h in hosts.hosts}
 
+    # a dry run: the project is checked on both hosts, nothing starts there
+    dry = stratum(
+        "deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--base", story["base"], "--dry-run",
+        "--home", story["home"],
+    )  # fmt: skip
+    assert [h.status for h in dry.hosts] == ["checked", "checked"], dry.to_text()
+    assert not _containers(engines["edge1"]) and not _containers(engines["edge2"])
+
     # v1 everywhere: the image is built once on the controller and loaded on each host (no registry)
     res = stratum(
         "deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--base", story["base"],
@@ -110,7 +118,11 @@ def test_docker_runtime_story(story):
     by = {h.host: h for h in res2.hosts}
     assert res2.status == "partial" and res2.exit_code == 3, res2.to_text()
     assert by["edge1"].status == "changed" and by["edge1"].version == "2"
-    assert by["edge2"].status == "rolled_back" and by["edge2"].version == "1" and by["edge2"].error
+    assert by["edge2"].status == "rolled_back" and by["edge2"].version == "1"
+    assert "no-such-option" in by["edge2"].error, by["edge2"].error
+    # the image went over as the layers the hosts lacked (the engine loaded the slim archive)
+    sent = [(e.host, e.status) for e in res2.events if e.step.startswith(("Copy the image", "Copy the whole image"))]
+    assert sorted(sent) == [("edge1", "changed"), ("edge2", "changed")], sent
     assert served_version(urls["edge1"]) == "2" and served_version(urls["edge2"]) == "1"
     assert predict(urls["edge1"], X) == models[2].predict(X).tolist()
     assert predict(urls["edge2"], X) == models[1].predict(X).tolist()
@@ -124,7 +136,11 @@ def test_docker_runtime_story(story):
     assert len(engines["edge1"].client().images.list(filters={"label": f"{LABEL_PREFIX}.model.name=cancer"})) == 2
     assert not _containers(engines["edge2"], **{f"{LABEL_PREFIX}.role": "staging"})
 
-    # rollback: the hosts have no route anywhere but SSH; the previous image is on the host
+    # rollback: the hosts have no route anywhere but to the controller over their link; the previous
+    # image is on the host
+    for h in hosts.hosts:
+        routes = subprocess.run(["ip", "-n", h.namespace, "route"], capture_output=True, text=True).stdout
+        assert "default" not in routes, routes
     back = stratum("rollback", "cancer", "--edge", story["inv"], "--limit", "edge1", "--home", story["home"])
     assert back.status == "ok" and back.hosts[0].version == "1", back.to_text()
     assert served_version(urls["edge1"]) == "1"
@@ -133,6 +149,9 @@ def test_docker_runtime_story(story):
     # an unchanged re-run changes nothing (both hosts serve v1 as asked)
     again = stratum("deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--home", story["home"])
     assert again.status == "ok" and not again.changed, again.to_text()
+    assert not [
+        e for e in again.events if e.step.startswith(("Copy the image", "Load the image")) and e.status != "skipped"
+    ]
     assert [h.status for h in again.hosts] == ["unchanged", "unchanged"]
 
     # undeploy: our containers and images go, the foreign ones stay

@@ -2,6 +2,8 @@
 """The docker runtime on an edge host (standard library and the docker CLI only).
 
     stratum_docker.py has-image --image ID               is this image on the host's engine?
+    stratum_docker.py layers                             the layer lists of the host's images (what a
+                                                         saved image may leave out)
     stratum_docker.py load      --archive TAR            docker load it, then delete the archive
     stratum_docker.py quick     --home H --model M --release R --settings JSON
                                                          is R serving as asked (then check it)?
@@ -334,7 +336,9 @@ def stats(model: str) -> dict:
 def main() -> None:
     global DOCKER
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=["has-image", "load", "quick", "deploy", "rollback", "undeploy", "stats"])
+    ap.add_argument(
+        "action", choices=["has-image", "layers", "load", "quick", "deploy", "rollback", "undeploy", "stats"]
+    )
     ap.add_argument("--home", type=Path)
     ap.add_argument("--model", default="")
     ap.add_argument("--release", default="")
@@ -360,6 +364,10 @@ def main() -> None:
 def act(a, settings: dict) -> dict:
     if a.action == "has-image":
         out = {"changed": False, "present": bool(docker("image", "inspect", a.image, check=False))}
+    elif a.action == "layers":
+        ids = docker("image", "ls", "-aq", "--no-trunc").split()
+        out_ = docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", *sorted(set(ids))) if ids else ""
+        out = {"changed": False, "images": [json.loads(line) for line in out_.splitlines() if line.strip()]}
     elif a.action == "load":
         docker("load", "-q", "-i", str(a.archive))
         a.archive.unlink(missing_ok=True)
