@@ -154,6 +154,13 @@ def test_docker_runtime_story(story):
     ]
     assert [h.status for h in again.hosts] == ["unchanged", "unchanged"]
 
+    # each serving container's CPU and memory, from the host's engine
+    from jupyter_stratum.deploy.docker_stats import container_stats
+
+    stats = container_stats("cancer", story["inv"])
+    assert sorted(s.host for s in stats) == ["edge1", "edge2"], stats
+    assert all(s.release.startswith("v1-") and "/" in s.memory and s.cpu_percent >= 0 for s in stats), stats
+
     # undeploy: our containers and images go, the foreign ones stay
     gone = stratum("undeploy", "cancer", "--edge", story["inv"], "--home", story["home"])
     assert gone.status == "ok" and [h.status for h in gone.hosts] == ["removed", "removed"], gone.to_text()
