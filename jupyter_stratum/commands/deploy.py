@@ -71,6 +71,16 @@ def add_arguments(parser) -> None:
         "route out: what their own packages lack is shipped to them as wheels for their Python and "
         "platform (once per host, kept for later versions).",
     )
+    parser.add_argument(
+        "--runtime",
+        choices=["process", "docker"],
+        help="process (a virtual environment and a service) or docker (the bundle's image: loaded on hosts that "
+        "lack it, no registry; a new container is checked beside the old one before the switch; limits from "
+        "stratum_cpus / stratum_memory). Default: each host's stratum_runtime in the inventory, else process.",
+    )
+    parser.add_argument(
+        "--base", metavar="IMAGE", help="With the docker runtime: the base image when the bundle's image is built."
+    )
     parser.add_argument("--no-pipelining", action="store_true", help="Turn SSH pipelining off (hosts with requiretty).")
     parser.add_argument("--home", help="Registry directory (default: $STRATUM_HOME or the user data dir).")
 
@@ -121,6 +131,8 @@ def run(args, ctx):
         pipelining=not args.no_pipelining,
         wheelhouse=args.wheelhouse,
         online=args.online,
+        runtime=args.runtime,
+        base=args.base,
         registry=reg,
         on_event=on_event,
         on_update=on_event.update,  # type: ignore[attr-defined]

@@ -164,6 +164,8 @@ def deploy(
     bundle: str | Path | None = None,
     wheelhouse: bool = False,
     online: bool = False,
+    runtime: str | None = None,
+    base: str | None = None,
     registry: Registry | None = None,
     on_event: Callable[[DeployEvent], None] | None = None,
     on_update: Callable[[Rollout], None] | None = None,
@@ -191,7 +193,14 @@ def deploy(
     ``pipelining``, persistent SSH connections (``control_persist``), the ``free``
     strategy, ``forks`` (default: one per host, at most 50), and ``quick_rerun`` (each host is
     asked once whether it already serves the release as asked; then nothing else runs there).
+
+    ``runtime="docker"`` (or ``stratum_runtime: docker`` on a host in the inventory) deploys the
+    bundle's image instead (built on ``$DOCKER_HOST`` from ``base`` when missing; see
+    :mod:`.docker_image`): a new container is checked beside the serving one, then switched to.
     """
+    from .docker_image import check_runtime
+
+    check_runtime(runtime)
     from .gate import make_gate
     from .rollout import _record_extra, new_rollout, run_rollout
     from .waves import parse_max_fail, parse_waves
@@ -215,6 +224,8 @@ def deploy(
         "forks": forks,
         "quick_rerun": quick_rerun,
     }
+    if runtime is not None or base is not None:
+        speed.update(runtime=runtime, base=base)
     project = render_deploy_project(reg, work, inv, mv, bundle_dir, port=port, online=online, **speed)
     syntax_check(project, "deploy")
     if dry_run:
@@ -250,9 +261,17 @@ def render_deploy_project(
     free: bool = True,
     forks: int | None = None,
     quick_rerun: bool = True,
+    runtime: str | None = None,
+    base: str | None = None,
 ) -> DeployProject:
     """The deploy project of ``mv`` for ``inv`` (waves are run by :mod:`.rollout`, one run per wave)."""
+    from .docker_image import image_vars, wants_docker
+
     settings: dict[str, object] = {"stratum_wheel_cache": str(Path(reg.root) / "wheels")}
+    if runtime is not None:
+        settings["stratum_runtime"] = runtime
+    if wants_docker(runtime, inv):
+        settings.update(image_vars(reg, bundle_dir, base=base))
     if online:
         settings["stratum_pip_index"] = True
     if not quick_rerun:

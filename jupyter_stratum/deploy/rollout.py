@@ -370,7 +370,9 @@ def resume(
 
 def _speed_opts(opts: dict) -> dict:
     return {
-        k: opts[k] for k in ("online", "pipelining", "control_persist", "free", "forks", "quick_rerun") if k in opts
+        k: opts[k]
+        for k in ("online", "pipelining", "control_persist", "free", "forks", "quick_rerun", "runtime", "base")
+        if k in opts
     }
 
 

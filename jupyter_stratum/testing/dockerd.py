@@ -30,6 +30,16 @@ def dockerd_support() -> tuple[bool, str]:
     return True, ""
 
 
+def netns_prefix(namespace: str) -> list[str]:
+    """The command prefix that runs a program in network namespace ``namespace`` and nothing else:
+    ``nsenter --net``, which keeps this machine's mounts (``ip netns exec`` remounts /sys, and dockerd
+    then finds no cgroup controllers)."""
+    nsenter = shutil.which("nsenter")
+    if nsenter:
+        return [nsenter, f"--net=/run/netns/{namespace}"]
+    return ["ip", "netns", "exec", namespace]
+
+
 @dataclass
 class LocalDockerd:
     """One dockerd under ``workdir``; ``namespace`` runs it inside that network namespace."""
@@ -71,7 +81,7 @@ class LocalDockerd:
             "--storage-driver=overlay2",
         ]
         if self.namespace:
-            cmd = ["ip", "netns", "exec", self.namespace, *cmd]
+            cmd = [*netns_prefix(self.namespace), *cmd]
         log = (self.workdir / "dockerd.log").open("ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -45,3 +45,39 @@ def base_image(engine):
     from jupyter_stratum.bundle.base_image import ensure_base_image
 
     return ensure_base_image(engine.client(), cache=IMAGE_CACHE)
+
+
+@pytest.fixture(scope="session")
+def docker_edge(tmp_path_factory, engine, base_image):
+    """Two edge hosts (network namespace + sshd), each with its own dockerd in its namespace (own data
+    root, no route out), and the controller's engine as $DOCKER_HOST for image builds."""
+    from jupyter_stratum.testing import LocalEdgeHosts, edge_mode
+
+    mode, why = edge_mode()
+    if mode != "netns":
+        pytest.skip(why or f"docker edge hosts need network namespaces (found only {mode})")
+    hosts = LocalEdgeHosts(2, Path(tmp_path_factory.mktemp("dke")))
+    try:
+        hosts.start()
+    except Exception as exc:  # noqa: BLE001 - environment specific
+        hosts.stop()
+        pytest.skip(f"edge hosts could not be started: {exc}")
+    engines = {}
+    try:
+        for h in hosts.hosts:
+            engines[h.name] = LocalDockerd(Path(h.root) / "dk", namespace=h.namespace).start()
+    except RuntimeError as exc:
+        for e in engines.values():
+            e.stop()
+        hosts.stop()
+        pytest.skip(f"dockerd cannot run in an edge host's network namespace: {exc}")
+    saved = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = engine.url
+    yield hosts, engines
+    if saved is None:
+        os.environ.pop("DOCKER_HOST", None)
+    else:
+        os.environ["DOCKER_HOST"] = saved
+    for e in engines.values():
+        e.stop()
+    hosts.stop()

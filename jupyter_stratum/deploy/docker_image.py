@@ -1,0 +1,139 @@
+"""The docker runtime's image on the controller: found or built once, saved once per image id.
+
+``stratum deploy REF --edge INV --runtime docker`` (or hosts with ``stratum_runtime: docker`` in
+the inventory) deploys the bundle's image instead of a virtual environment. No registry is
+involved: the image is saved here (``docker save``, cached under the registry by image id) and
+the role copies and loads the archive only on hosts whose engine lacks that image id.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import DeployError
+
+RUNTIMES = ("process", "docker")
+
+
+def check_runtime(runtime: str | None) -> str | None:
+    if runtime is not None and runtime not in RUNTIMES:
+        raise DeployError(f"--runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}.")
+    return runtime
+
+
+def wants_docker(runtime: str | None, inventory) -> bool:
+    """Whether any selected host runs the docker runtime (``--runtime docker``, or its ``stratum_runtime``)."""
+    if runtime == "docker":
+        return True
+    return runtime is None and any(str(h.vars.get("stratum_runtime", "")) == "docker" for h in inventory.hosts)
+
+
+def image_vars(registry, bundle_dir: Path, *, base: str | None = None, client=None) -> dict[str, str]:
+    """The role's variables for the image of ``bundle_dir``: its id, tag, saved archive and manifest.
+
+    An image on the controller's engine (``$DOCKER_HOST``) with the bundle's tag and model sha256 is
+    used as it is; otherwise it is built (``stratum bundle --image``'s build; ``base`` as its --base).
+    """
+    from ..bundle.image import LABEL_PREFIX, build_image, docker_client, image_tag
+    from ..errors import BundleError
+
+    manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+    tag = image_tag(manifest["name"], manifest["version"])
+    try:
+        client = client or docker_client()
+        image = _matching(client, tag, manifest, LABEL_PREFIX)
+        if image is None:
+            build_image(bundle_dir, base=base, tag=tag, client=client, wheel_cache=Path(registry.root) / "wheels")
+            image = client.images.get(tag)
+    except BundleError as exc:
+        raise DeployError(f"the docker runtime needs the bundle's image: {exc}") from None
+    archive = Path(registry.root) / "images" / f"{image.id.split(':')[-1][:24]}.tar"
+    if not archive.exists():
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        part = archive.with_suffix(".part")
+        with open(part, "wb") as fh:
+            for chunk in image.save(named=True):
+                fh.write(chunk)
+        part.replace(archive)
+    return {
+        "stratum_image_id": str(image.id),
+        "stratum_image_tag": tag,
+        "stratum_image_archive": str(archive),
+        "stratum_bundle_manifest": str((Path(bundle_dir) / "manifest.json").resolve()),
+    }
+
+
+def _matching(client, tag: str, manifest: dict, prefix: str):
+    """The image tagged ``tag`` when it holds this bundle's model and runtime, else None."""
+    import docker.errors
+
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+    labels = image.labels or {}
+    want = {
+        f"{prefix}.model.sha256": str((manifest.get("source") or {}).get("sha256") or ""),
+        f"{prefix}.runtime.version": str((manifest.get("runtime") or {}).get("version") or ""),
+    }
+    return image if all(labels.get(k) == v for k, v in want.items()) else None
+
+
+def slim_archive(archive: Path, have: list[list[str]], out: Path) -> dict:
+    """A copy of the saved image ``archive`` without the layers a host already has.
+
+    ``have`` holds the layer lists (diff ids, bottom first) of the host's images. ``docker load``
+    reads a layer's file only when the host lacks the chain up to it, so the longest prefix of this
+    image's layers that one of the host's images shares is left out: a model-only update sends the
+    model's layer (and the image's config), not the base and the environment again.
+    """
+    import tarfile
+
+    with tarfile.open(archive) as src:
+        manifest = json.load(src.extractfile("manifest.json"))  # type: ignore[arg-type]
+        entry = manifest[0]
+        config = json.load(src.extractfile(entry["Config"]))  # type: ignore[arg-type]
+        diff_ids = list(config["rootfs"]["diff_ids"])
+        shared = max((_common_prefix(diff_ids, layers) for layers in have), default=0)
+        skip = {entry["Layers"][i] for i in range(shared)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sent = 0
+        with tarfile.open(out, "w") as dst:
+            for member in src.getmembers():
+                if member.name in skip:
+                    continue
+                fh = src.extractfile(member) if member.isfile() else None
+                dst.addfile(member, fh)
+                sent += member.size if member.isfile() else 0
+    return {
+        "layers": len(diff_ids),
+        "layers_sent": len(diff_ids) - shared,
+        "bytes": out.stat().st_size,
+        "bytes_full": archive.stat().st_size,
+    }
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m jupyter_stratum.deploy.docker_image --archive A --have JSON --out O`` (run by the role on the controller)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Slim a saved image down to the layers a host lacks.")
+    ap.add_argument("--archive", type=Path, required=True)
+    ap.add_argument("--have", required=True, help="the host's answer to stratum_docker.py layers (JSON)")
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args(argv)
+    print(json.dumps(slim_archive(a.archive, json.loads(a.have).get("images", []), a.out)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The docker runtime end to end: images built here, deployed by the generated Ansible project over SSH
+to two edge hosts, each running its own dockerd in its network namespace (no route out, nothing pulled).
+
+One story, in order: v1 to both hosts (--runtime docker) → predictions equal predict / predict_proba →
+v2 (hosts marked stratum_runtime: docker in the inventory) while edge2's new container fails its check → edge2
+keeps serving v1 from its old container, edge1 serves v2, the record says so → rollback with no
+network → an unchanged re-run changes nothing → undeploy removes only what carries our labels.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+from _helpers import lineage_of
+
+from jupyter_stratum.bundle.image import LABEL_PREFIX
+from jupyter_stratum.commands import CommandContext, parse, run
+from jupyter_stratum.testing import predict, served_version
+from jupyter_stratum.testing.served import http_json
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+
+def stratum(*argv: str):
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        result = run(parse(list(argv)), CommandContext(interactive=False))
+    return result
+
+
+@pytest.fixture(scope="module")
+def story(docker_edge, base_image, cancer, tmp_path_factory):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    from jupyter_stratum.registry import open_registry
+
+    hosts, engines = docker_edge
+    X_train, X_test, y_train, _ = cancer
+    reg = open_registry(tmp_path_factory.mktemp("dk-home"))
+    models = {}
+    for est in (LogisticRegression(max_iter=2000), DecisionTreeClassifier(max_depth=2, random_state=0)):
+        m = make_pipeline(StandardScaler(), est).fit(X_train, y_train)
+        mv = reg.register("cancer", m, lineage=lineage_of(m, X_train, X_test, "classification", [0, 1]))
+        models[mv.version] = m
+    assert (models[1].predict(X_test) != models[2].predict(X_test)).any()
+    work = tmp_path_factory.mktemp("dk-inv")
+    common = {h.name: {"stratum_docker_host": engines[h.name].url} for h in hosts.hosts}
+    common["edge1"].update(stratum_cpus=1.5, stratum_memory="1g")
+    inv = hosts.write_inventory(work / "edge.ini", host_vars=common)
+    # v2: every host asks for docker itself; edge2's new container gets an argument its runtime refuses
+    per_host = {n: {**v, "stratum_runtime": "docker"} for n, v in common.items()}
+    per_host["edge2"]["stratum_serve_args"] = "--no-such-option"
+    inv2 = hosts.write_inventory(work / "edge-v2.ini", host_vars=per_host)
+    return {
+        "hosts": hosts,
+        "engines": engines,
+        "reg": reg,
+        "home": str(reg.root),
+        "inv": str(inv),
+        "inv2": str(inv2),
+        "models": models,
+        "X": X_test.head(40),
+        "base": base_image,
+    }
+
+
+def _containers(engine, **filters):
+    labels = [f"{LABEL_PREFIX}.model.name=cancer"] + [f"{k}={v}" for k, v in filters.items()]
+    return engine.client().containers.list(all=True, filters={"label": labels})
+
+
+def test_docker_runtime_story(story):
+    hosts, engines, models, X = story["hosts"], story["engines"], story["models"], story["X"]
+    urls = {h.name: h.url for h in hosts.hosts}
+
+    # a dry run: the project is checked on both hosts, nothing starts there
+    dry = stratum(
+        "deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--base", story["base"], "--dry-run",
+        "--home", story["home"],
+    )  # fmt: skip
+    assert [h.status for h in dry.hosts] == ["checked", "checked"], dry.to_text()
+    assert not _containers(engines["edge1"]) and not _containers(engines["edge2"])
+
+    # v1 everywhere: the image is built once on the controller and loaded on each host (no registry)
+    res = stratum(
+        "deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--base", story["base"],
+        "--home", story["home"],
+    )  # fmt: skip
+    assert res.status == "ok" and res.exit_code == 0, res.to_text()
+    assert [h.status for h in res.hosts] == ["changed", "changed"]
+    for name, url in urls.items():
+        assert served_version(url) == "1", name
+        body = http_json(url + "/predict", {"records": X.to_dict(orient="records")})
+        assert body["predictions"] == models[1].predict(X).tolist(), name
+        np.testing.assert_allclose(body["probabilities"], models[1].predict_proba(X), rtol=0, atol=1e-6)
+    serving = _containers(engines["edge1"], **{f"{LABEL_PREFIX}.release": res.hosts[0].serving})
+    assert len(serving) == 1 and serving[0].status == "running"
+    hc = serving[0].attrs["HostConfig"]
+    assert hc["NanoCpus"] == 1_500_000_000 and hc["Memory"] == 1 << 30
+    assert serving[0].labels[f"{LABEL_PREFIX}.managed"] == "true"
+    assert _containers(engines["edge2"])[0].attrs["HostConfig"]["NanoCpus"] == 0
+    # something that is not ours on edge1's engine: undeploy must leave it
+    foreign = subprocess.run(
+        "tar cf - --files-from /dev/null | docker import - foreign:keep && docker create --name foreign foreign:keep /x",
+        shell=True, capture_output=True, text=True, env={"DOCKER_HOST": engines["edge1"].url, "PATH": "/usr/local/bin:/usr/bin:/bin"},
+    )  # fmt: skip
+    assert foreign.returncode == 0, foreign.stderr
+
+    # v2: edge2's new container fails beside the old one, which keeps serving there
+    res2 = stratum("deploy", "cancer@2", "--edge", story["inv2"], "--base", story["base"], "--home", story["home"])
+    by = {h.host: h for h in res2.hosts}
+    assert res2.status == "partial" and res2.exit_code == 3, res2.to_text()
+    assert by["edge1"].status == "changed" and by["edge1"].version == "2"
+    assert by["edge2"].status == "rolled_back" and by["edge2"].version == "1"
+    assert "no-such-option" in by["edge2"].error, by["edge2"].error
+    # the image went over as the layers the hosts lacked (the engine loaded the slim archive)
+    sent = [(e.host, e.status) for e in res2.events if e.step.startswith(("Copy the image", "Copy the whole image"))]
+    assert sorted(sent) == [("edge1", "changed"), ("edge2", "changed")], sent
+    assert served_version(urls["edge1"]) == "2" and served_version(urls["edge2"]) == "1"
+    assert predict(urls["edge1"], X) == models[2].predict(X).tolist()
+    assert predict(urls["edge2"], X) == models[1].predict(X).tolist()
+    rec = story["reg"].list_deployments("cancer")[-1]
+    assert {h["host"]: (h["status"], h["version"]) for h in rec["hosts"]} == {
+        "edge1": ("changed", "2"),
+        "edge2": ("rolled_back", "1"),
+    }
+    # edge1 keeps the previous container (stopped) and its image, for an offline rollback
+    assert {c.status for c in _containers(engines["edge1"])} == {"running", "exited"}
+    assert len(engines["edge1"].client().images.list(filters={"label": f"{LABEL_PREFIX}.model.name=cancer"})) == 2
+    assert not _containers(engines["edge2"], **{f"{LABEL_PREFIX}.role": "staging"})
+
+    # rollback: the hosts have no route anywhere but to the controller over their link; the previous
+    # image is on the host
+    for h in hosts.hosts:
+        routes = subprocess.run(["ip", "-n", h.namespace, "route"], capture_output=True, text=True).stdout
+        assert "default" not in routes, routes
+    back = stratum("rollback", "cancer", "--edge", story["inv"], "--limit", "edge1", "--home", story["home"])
+    assert back.status == "ok" and back.hosts[0].version == "1", back.to_text()
+    assert served_version(urls["edge1"]) == "1"
+    assert predict(urls["edge1"], X) == models[1].predict(X).tolist()
+
+    # an unchanged re-run changes nothing (both hosts serve v1 as asked)
+    again = stratum("deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--home", story["home"])
+    assert again.status == "ok" and not again.changed, again.to_text()
+    assert not [
+        e for e in again.events if e.step.startswith(("Copy the image", "Load the image")) and e.status != "skipped"
+    ]
+    assert [h.status for h in again.hosts] == ["unchanged", "unchanged"]
+
+    # each serving container's CPU and memory, from the host's engine
+    from jupyter_stratum.deploy.docker_stats import container_stats
+
+    stats = container_stats("cancer", story["inv"])
+    assert sorted(s.host for s in stats) == ["edge1", "edge2"], stats
+    assert all(s.release.startswith("v1-") and "/" in s.memory and s.cpu_percent >= 0 for s in stats), stats
+
+    # undeploy: our containers and images go, the foreign ones stay
+    gone = stratum("undeploy", "cancer", "--edge", story["inv"], "--home", story["home"])
+    assert gone.status == "ok" and [h.status for h in gone.hosts] == ["removed", "removed"], gone.to_text()
+    for name, engine in engines.items():
+        client = engine.client()
+        assert not _containers(engine), name
+        assert not client.images.list(filters={"label": f"{LABEL_PREFIX}.managed=true"}), name
+    assert engines["edge1"].client().containers.get("foreign")
+    assert engines["edge1"].client().images.get("foreign:keep")
