@@ -85,7 +85,9 @@ def open_sidebar(page: Page, url: str) -> dict:
     try:
         expect(status).to_have_attribute("data-stratum-status", re.compile("^(ok|invalid)$"), timeout=60_000)
     except AssertionError as e:
-        raise AssertionError(f"the builder never got a validation answer; its status line: {status.inner_text()!r}") from e
+        raise AssertionError(
+            f"the builder never got a validation answer; its status line: {status.inner_text()!r}"
+        ) from e
     t_usable = time.monotonic()
     timings = {"shell_s": t_shell - t0, "sidebar_ready_s": t_ready - t0, "sidebar_usable_s": t_usable - t0}
     # the browser's own clock (ms since navigation start) and the catalog request

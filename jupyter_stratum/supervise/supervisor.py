@@ -196,6 +196,7 @@ class Supervisor:
                 self.name, PENDING_APPROVAL, version=version, actor="supervisor", details={"decision": event.id}
             )
         else:
+            assert version is not None, "a promote decision names the challenger's version"
             promote(self.registry, self.name, version, actor="supervisor", decision=event.id)
         decision.acted = True
 

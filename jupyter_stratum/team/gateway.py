@@ -96,7 +96,7 @@ class TeamQuotaMixin:
         return quota
 
     async def process_cluster_options(self, user, request):
-        options, config = await super().process_cluster_options(user, request)  # type: ignore[misc]
+        options, config = await super().process_cluster_options(user, request)  # type: ignore[misc,unused-ignore]
         quota = self._quota(options["team"])
         current = config.cluster_max_workers
         config.cluster_max_workers = quota.workers if current is None else min(current, quota.workers)
@@ -111,7 +111,7 @@ class TeamQuotaMixin:
         except PermissionError as exc:
             raise PublicException(str(exc)) from None
         async with self._quota_lock():  # no other start between counting and creating
-            running = [c for c in await self.list_clusters() if c.options.get("team") == team]  # type: ignore[attr-defined]
+            running = [c for c in await self.list_clusters() if c.options.get("team") == team]  # type: ignore[attr-defined,unused-ignore]
             quota = self._quota(team)
             if len(running) >= quota.clusters:
                 owners = ", ".join(f"{c.username}'s {c.name[:8]}" for c in running) or "none"
@@ -120,7 +120,7 @@ class TeamQuotaMixin:
                     "Shut one down (`cluster.shutdown()` where it was started; an idle cluster stops by itself "
                     f"after an hour), or ask: {RAISE_HINT}."
                 )
-            return await super().start_cluster(user, {**cluster_options, "team": team})  # type: ignore[misc]
+            return await super().start_cluster(user, {**cluster_options, "team": team})  # type: ignore[misc,unused-ignore]
 
 
 def apply_team_quotas(c: Any, quotas: str | dict[str, Any]) -> None:

@@ -111,9 +111,11 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
 
     worker = worker_name()
     _announce(job, worker)
-    kept = warm.take(job.lineage, job.n_resources) if job.grows and job.lineage and job.rung > 0 else None
+    grows, lineage, n_resources = job.grows, job.lineage, job.n_resources
+    growing = bool(grows and lineage and n_resources is not None)
+    kept = warm.take(lineage, n_resources) if growing and job.rung > 0 else None  # type: ignore[arg-type]
     if kept is not None:  # add trees to the previous rung's model (the same as a fit from scratch)
-        warm_from, estimator = kept[0], warm.grow(kept[1], job.grows, job.n_resources)
+        warm_from, estimator = kept[0], warm.grow(kept[1], grows, n_resources)  # type: ignore[arg-type]
     else:
         warm_from = None
         estimator = build_estimator(
@@ -134,8 +136,8 @@ def fit_fold(job: FoldJob, X, y, train_positions, test_positions) -> FoldResult:
             y_pred, y_score, kind = np.asarray(estimator.predict(X_te)), None, None
         score_seconds = time.perf_counter() - start
     messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    if job.keep and job.grows and job.lineage:
-        warm.keep(job.lineage, job.n_resources, estimator)
+    if job.keep and growing:
+        warm.keep(lineage, n_resources, estimator)  # type: ignore[arg-type]
     return FoldResult(
         candidate_id=job.candidate_id,
         fold=job.fold,

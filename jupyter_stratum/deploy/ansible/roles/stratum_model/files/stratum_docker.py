@@ -230,7 +230,9 @@ def deploy(home: Path, model: str, release: str, settings: dict, timeout: float)
             return report("failed", "", str(e), "check after the switch")
         docker("start", old)
         try:
-            back = check(home, current, old, int(inspect(old)["Config"]["Labels"][f"{LABEL}.port"]), bind, timeout)
+            back = check(
+                home, current, old, int((inspect(old) or {})["Config"]["Labels"][f"{LABEL}.port"]), bind, timeout
+            )
         except CheckFailed as e2:
             return report("failed", "", f"{e}; the previous container did not come back: {e2}", "switch back")
         return report("rolled_back", current, str(e), "check after the switch", back)
@@ -281,7 +283,7 @@ def rollback(home: Path, model: str, timeout: float) -> dict:
     if not prev or prev == cur or inspect(container_name(model, prev)) is None:
         fail(f"There is no previous release of {model} on this host; deploy the version you want instead.")
     new, old = container_name(model, prev), container_name(model, cur)
-    info = inspect(new)
+    info = inspect(new) or {}  # present: checked just above
     port = int(info["Config"]["Labels"][f"{LABEL}.port"])
     docker("stop", "-t", "10", old, check=False)
     docker("start", new)
@@ -362,6 +364,7 @@ def main() -> None:
 
 
 def act(a, settings: dict) -> dict:
+    out: dict
     if a.action == "has-image":
         out = {"changed": False, "present": bool(docker("image", "inspect", a.image, check=False))}
     elif a.action == "layers":
