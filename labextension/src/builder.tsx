@@ -355,7 +355,10 @@ export function PipelineBuilder(props: IBuilderProps): JSX.Element {
       </Block>
 
       <div className="jp-stratum-footer">
-        <div className="jp-stratum-status" data-stratum-status={model.requestError ? 'error' : v ? (v.ok ? 'ok' : 'invalid') : 'unknown'}>
+        <div
+          className="jp-stratum-status"
+          data-stratum-status={model.requestError ? 'error' : v ? (v.ok ? 'ok' : 'invalid') : 'unknown'}
+        >
           {status}
         </div>
         <IssueList issues={general} className="jp-stratum-issues jp-stratum-general" />
