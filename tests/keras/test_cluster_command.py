@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -160,6 +161,7 @@ def test_connect_errors_and_local(scheduler_env):
 def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
     """A real dask-gateway-server (local processes) configured by cluster/gateway/dask_gateway_config.py."""
     import dask
+    import dask_gateway  # noqa: F401 - its config defaults first: the login set below must not outlive the test
 
     port = _free_port()
     env = {
@@ -177,6 +179,7 @@ def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
         start_new_session=True,
     )
     gateway_cluster = None
+    config = contextlib.ExitStack()  # the login below is this test's only: later tests log in with hub tokens
     try:
         deadline = time.time() + 60
         # the proxy accepts connections before the API routes exist (it answers 404 until then):
@@ -193,8 +196,10 @@ def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
                 pass
             assert server.poll() is None and time.time() < deadline, "dask-gateway-server did not start"
             time.sleep(0.3)
-        dask.config.set(
-            {"gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": "stratum-test", "password": ""}}
+        config.enter_context(
+            dask.config.set(
+                {"gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": "stratum-test", "password": ""}}
+            )
         )
         view = run(f"cluster gateway --address http://127.0.0.1:{port} --gpu --workers 1 --timeout 180")
         from jupyter_stratum.cluster import gateway_client as gw
@@ -212,6 +217,7 @@ def test_gateway_with_the_recipe_config(tmp_path, scheduler_env, monkeypatch):
     finally:
         if gateway_cluster is not None:
             gateway_cluster.shutdown()
+        config.close()
         cl.close()
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
