@@ -14,6 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -342,23 +343,10 @@ def test_waves_halt_when_a_wave_fails_and_later_hosts_keep_their_release(fleet, 
     touched (reported not_reached), the exit status says partial and the registry's
     record says how the rollout went."""
     from jupyter_stratum.registry import open_registry
-    from jupyter_stratum.testing import bundle_lineage
 
-    v1 = fleet["reg"].fitted[1]
     home = tmp_path / "waves-home"
-    open_registry(home).register("waves", v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5)))
+    roots, ports, inv = _own_release(fleet, tmp_path, "waves", 31, broken="edge2")  # edge2 (second wave) cannot start
     hosts = fleet["hosts"].hosts
-    netns = fleet["hosts"].mode == "netns"
-    roots = {h.name: Path(h.root) / "waves-test" for h in hosts}
-    ports = {h.name: 8531 if netns else h.serve_port + 31 for h in hosts}
-    lines = []
-    for h, line in zip(hosts, fleet["inv"].read_text().split("\n\n", 1)[0].splitlines()[1:]):
-        words = [w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root="))]
-        lines.append(" ".join(words) + f" stratum_root={roots[h.name]} stratum_port={ports[h.name]}")
-    lines[1] += " stratum_serve_args=--no-such-option"  # edge2, the second wave, cannot start
-    group_vars = fleet["inv"].read_text().split("[edge:vars]", 1)[1]
-    inv = tmp_path / "waves.ini"
-    inv.write_text("[edge]\n" + "\n".join(lines) + f"\n\n[edge:vars]{group_vars}")
 
     halted = stratum_cli(
         "deploy", "waves", "--edge", str(inv), "--waves", "1,1,100%", "--max-fail", "0%", "--home", str(home)
@@ -375,5 +363,83 @@ def test_waves_halt_when_a_wave_fails_and_later_hosts_keep_their_release(fleet, 
     assert (roots["edge2"] / "models" / "waves").is_dir() and not roots["edge3"].exists()
 
     gone = stratum_cli("undeploy", "waves", "--edge", str(inv), "--home", str(home))
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert wait_closed(edge1.address, ports["edge1"])
+
+
+def _own_release(fleet, tmp_path, name: str, port_offset: int, broken: str = ""):
+    """Model ``name`` (v1 of the story's model) in a registry of its own under ``tmp_path/NAME-home``, and an
+    inventory of the three hosts serving it from a root and port of its own (``broken``: a host whose runtime
+    cannot start); returns (roots, ports, inventory path)."""
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.testing import bundle_lineage
+
+    v1 = fleet["reg"].fitted[1]
+    open_registry(tmp_path / f"{name}-home").register(
+        name, v1.model, lineage=bundle_lineage(v1.model, v1.X_test, v1.X_test.head(5))
+    )
+    hosts = fleet["hosts"].hosts
+    netns = fleet["hosts"].mode == "netns"
+    roots = {h.name: Path(h.root) / f"{name}-test" for h in hosts}
+    ports = {h.name: 8500 + port_offset if netns else h.serve_port + port_offset for h in hosts}
+    lines = []
+    for h, line in zip(hosts, fleet["inv"].read_text().split("\n\n", 1)[0].splitlines()[1:]):
+        words = [w for w in line.split() if not w.startswith(("stratum_port=", "stratum_root="))]
+        lines.append(" ".join(words) + f" stratum_root={roots[h.name]} stratum_port={ports[h.name]}")
+        if h.name == broken:
+            lines[-1] += " stratum_serve_args=--no-such-option"
+    group_vars = fleet["inv"].read_text().split("[edge:vars]", 1)[1]
+    inv = tmp_path / f"{name}.ini"
+    inv.write_text("[edge]\n" + "\n".join(lines) + f"\n\n[edge:vars]{group_vars}")
+    return roots, ports, inv
+
+
+def test_abort_stops_a_running_rollout_before_its_next_wave(fleet, tmp_path):
+    """`stratum rollout abort` from another process while the CLI soaks its first wave: the rollout ends
+    aborted before wave 2; edge1 keeps the release it got, edge2 and edge3 are never touched (not_reached);
+    the CLI that ran the rollout exits 3 (partial) and says it was aborted."""
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.registry.rollout import latest_rollout
+
+    home = tmp_path / "abort-home"
+    roots, ports, inv = _own_release(fleet, tmp_path, "abort", 32)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    argv = ["deploy", "abort", "--edge", str(inv), "--waves", "1,100%", "--soak", "20s", "--home", str(home)]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_stratum.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # wait until wave 1 is deployed and soaking
+            assert driver.poll() is None, driver.communicate()[0]
+            assert time.monotonic() < deadline, "the first wave did not reach its soak in 300 s"
+            try:
+                ro = latest_rollout(open_registry(home), "abort")
+            except Exception:  # noqa: BLE001 - no record yet
+                ro = None
+            if ro is not None and ro.hosts[0].step.startswith("soak"):
+                break
+            time.sleep(0.5)
+        aborted = stratum_cli("rollout", "abort", "abort", "--home", str(home))
+        assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+        out = driver.communicate(timeout=120)[0]
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 3, out
+    ro = latest_rollout(open_registry(home), "abort")
+    assert ro.state == "aborted" and "stratum rollout abort" in ro.reason, ro
+    assert {h.host: h.state for h in ro.hosts} == {"edge1": "done", "edge2": "not_reached", "edge3": "not_reached"}
+    assert ro.completed_waves == [1]
+    edge1, edge2, edge3 = fleet["hosts"].hosts
+    assert served_version(f"http://{edge1.address}:{ports['edge1']}") == "1"
+    assert not roots["edge2"].exists() and not roots["edge3"].exists()
+    status = stratum_cli("rollout", "status", "abort", "--home", str(home))
+    assert "aborted" in status.stdout, status.stdout
+    gone = stratum_cli("undeploy", "abort", "--edge", str(inv), "--home", str(home))
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert wait_closed(edge1.address, ports["edge1"])
