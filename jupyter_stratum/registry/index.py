@@ -1,6 +1,6 @@
 """The registry's index. :class:`ModelIndex` is the interface; :class:`SQLiteIndex`
-is the embedded default (WAL mode, one file). A PostgreSQL index can implement the
-same methods with ``SELECT ... FOR UPDATE`` in place of ``BEGIN IMMEDIATE``."""
+is the embedded default (WAL mode, one file); its queries, shared with the PostgreSQL index
+(jupyter_stratum/team/pg_index.py), are in :mod:`.sql_index`."""
 
 from __future__ import annotations
 
@@ -13,46 +13,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import RegistryError
+from .sql_index import JSON_FIELDS, VERSION_COLUMNS, SQLIndex
 
-#: dict/list fields of a model version, stored as JSON text
-JSON_FIELDS = (
-    "params",
-    "cv_scores",
-    "holdout_scores",
-    "input_schema",
-    "classes",
-    "library_versions",
-    "extra",
-    "sample",
-    "reference",
-)
-VERSION_COLUMNS = (
-    "name",
-    "version",
-    "created_at",
-    "author",
-    "host",
-    "flavor",
-    "algorithm",
-    "params",
-    "task",
-    "metric",
-    "cv_score",
-    "holdout_score",
-    "cv_scores",
-    "holdout_scores",
-    "spec_yaml",
-    "data_fingerprint",
-    "input_schema",
-    "classes",
-    "library_versions",
-    "duration_s",
-    "artifact",
-    "sha256",
-    "extra",
-    "sample",
-    "reference",
-)
+__all__ = ["JSON_FIELDS", "VERSION_COLUMNS", "ModelIndex", "SQLiteIndex"]
+
 SCHEMA_VERSION = 4
 #: aliases (name@champion -> a version) and the append-only event log of each model
 ALIASES_AND_EVENTS = """
@@ -192,7 +156,7 @@ class ModelIndex(Protocol):
         """Events of ``name`` with id > ``after_id``, oldest first."""
 
 
-class SQLiteIndex:
+class SQLiteIndex(SQLIndex):
     """SQLite file index. A connection per operation: safe across threads and forks."""
 
     def __init__(self, path: Path, busy_timeout_s: float = 60.0):
@@ -269,185 +233,13 @@ class SQLiteIndex:
                     ) from exc
                 time.sleep(0.05)
 
-    # -- model versions ------------------------------------------------------
-    def add_version(self, name: str, build_row: Callable[[int], dict], publish: Callable[[dict], None]) -> dict:
-        with self.transaction() as conn:
-            (latest,) = conn.execute(
-                "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?", (name,)
-            ).fetchone()
-            row = build_row(latest + 1)
-            encoded = _encode(row)
-            conn.execute(
-                f"INSERT INTO model_versions ({', '.join(VERSION_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(VERSION_COLUMNS))})",
-                [encoded[c] for c in VERSION_COLUMNS],
-            )
-            publish(row)
-        return row
+    # -- JSON columns: text ----------------------------------------------------
+    def dump_json(self, value: Any, *, strict: bool = True) -> Any:
+        return json.dumps(value, allow_nan=False, sort_keys=True) if strict else json.dumps(value)
 
-    def get_version(self, name: str, version: int | None) -> dict | None:
-        with self.connect() as conn:
-            if version is None:
-                cur = conn.execute("SELECT * FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,))
-            else:
-                cur = conn.execute("SELECT * FROM model_versions WHERE name = ? AND version = ?", (name, version))
-            found = cur.fetchone()
-        return _decode(found) if found is not None else None
-
-    def versions(self, name: str) -> list[dict]:
-        with self.connect() as conn:
-            rows = conn.execute("SELECT * FROM model_versions WHERE name = ? ORDER BY version", (name,)).fetchall()
-        return [_decode(r) for r in rows]
-
-    def names(self) -> list[str]:
-        with self.connect() as conn:
-            rows = conn.execute("SELECT DISTINCT name FROM model_versions ORDER BY name").fetchall()
-        return [r[0] for r in rows]
-
-    def latest_versions(self) -> list[dict]:
-        with self.connect() as conn:
-            rows = conn.execute(
-                """SELECT v.*, c.n_versions FROM model_versions v
-                   JOIN (SELECT name, MAX(version) AS latest, COUNT(*) AS n_versions
-                         FROM model_versions GROUP BY name) c
-                     ON v.name = c.name AND v.version = c.latest
-                   ORDER BY v.name"""
-            ).fetchall()
-        return [_decode(r) for r in rows]
-
-    # -- deployments ---------------------------------------------------------
-    def add_deployment(self, row: dict) -> int:
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO deployments (model_name, model_version, created_at, updated_at, record) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    row["model_name"],
-                    row["model_version"],
-                    row["created_at"],
-                    row["created_at"],
-                    json.dumps(row["record"]),
-                ),
-            )
-            if cur.lastrowid is None:  # sqlite3 sets it after every successful INSERT
-                raise RegistryError("SQLite stored the deployment record without giving its id.")
-            return cur.lastrowid
-
-    def update_deployment(self, deployment_id: int, record: dict, updated_at: str) -> None:
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE deployments SET record = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(record), updated_at, deployment_id),
-            )
-            if cur.rowcount != 1:
-                raise RegistryError(
-                    f"There is no deployment with id {deployment_id}; list them with list_deployments()."
-                )
-
-    def get_deployment(self, deployment_id: int) -> dict | None:
-        with self.connect() as conn:
-            found = conn.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
-        return _decode_deployment(found) if found is not None else None
-
-    def deployments(self, name: str | None) -> list[dict]:
-        with self.connect() as conn:
-            if name is None:
-                rows = conn.execute("SELECT * FROM deployments ORDER BY id").fetchall()
-            else:
-                rows = conn.execute("SELECT * FROM deployments WHERE model_name = ? ORDER BY id", (name,)).fetchall()
-        return [_decode_deployment(r) for r in rows]
-
-    # -- aliases and events --------------------------------------------------
-    def set_alias(self, name: str, alias: str, version: int, updated_at: str, updated_by: str, event: dict) -> None:
-        with self.transaction() as conn:
-            found = conn.execute(
-                "SELECT version FROM aliases WHERE model_name = ? AND alias = ?", (name, alias)
-            ).fetchone()
-            conn.execute(
-                "INSERT INTO aliases (model_name, alias, version, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (model_name, alias) DO UPDATE SET version = excluded.version, "
-                "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                (name, alias, version, updated_at, updated_by),
-            )
-            previous = found[0] if found is not None else None
-            _insert_event(conn, {**event, "details": {**event.get("details", {}), "previous": previous}})
-
-    def delete_alias(self, name: str, alias: str, event: dict) -> int | None:
-        with self.transaction() as conn:
-            found = conn.execute(
-                "SELECT version FROM aliases WHERE model_name = ? AND alias = ?", (name, alias)
-            ).fetchone()
-            if found is None:
-                return None
-            conn.execute("DELETE FROM aliases WHERE model_name = ? AND alias = ?", (name, alias))
-            _insert_event(conn, {**event, "version": found[0]})
-            return found[0]
-
-    def aliases(self, name: str) -> list[dict]:
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT model_name AS name, alias, version, updated_at, updated_by FROM aliases "
-                "WHERE model_name = ? ORDER BY alias",
-                (name,),
-            ).fetchall()
-        return [dict(r) for r in rows]
-
-    def add_event(self, event: dict) -> int:
-        with self.transaction() as conn:
-            return _insert_event(conn, event)
-
-    def events(self, name: str, after_id: int = 0) -> list[dict]:
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT id, model_name AS name, kind, time, actor, version, details FROM events "
-                "WHERE model_name = ? AND id > ? ORDER BY id",
-                (name, after_id),
-            ).fetchall()
-        return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
+    def load_json(self, stored: Any) -> Any:
+        return json.loads(stored)
 
     def integrity_check(self) -> str:
         with self.connect() as conn:
             return conn.execute("PRAGMA integrity_check").fetchone()[0]
-
-
-def _insert_event(conn: sqlite3.Connection, event: dict) -> int:
-    cur = conn.execute(
-        "INSERT INTO events (model_name, kind, time, actor, version, details) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            event["name"],
-            event["kind"],
-            event["time"],
-            event["actor"],
-            event.get("version"),
-            json.dumps(event.get("details") or {}, allow_nan=False, sort_keys=True),
-        ),
-    )
-    if cur.lastrowid is None:  # sqlite3 sets it after every successful INSERT
-        raise RegistryError("SQLite stored the event without giving its id.")
-    return cur.lastrowid
-
-
-def _encode(row: dict) -> dict:
-    out = dict(row)
-    for key in JSON_FIELDS:
-        out[key] = json.dumps(row.get(key), allow_nan=False, sort_keys=True)
-    return out
-
-
-def _decode(found: sqlite3.Row) -> dict[str, Any]:
-    row = dict(found)
-    for key in JSON_FIELDS:
-        row[key] = json.loads(row[key]) if row[key] is not None else None
-    return row
-
-
-def _decode_deployment(found: sqlite3.Row) -> dict[str, Any]:
-    record = json.loads(found["record"])
-    record.update(
-        id=found["id"],
-        model_name=found["model_name"],
-        model_version=found["model_version"],
-        created_at=found["created_at"],
-        updated_at=found["updated_at"],
-    )
-    return record

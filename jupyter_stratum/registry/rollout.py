@@ -9,13 +9,12 @@ any machine that opens the same registry (``stratum rollout resume NAME``): fini
 are not redone.
 
 The table (``rollouts``: id, model_name, state, created_at, updated_at, record JSON) is
-created by the index's schema migration 3; this module is the only one that reads or
-writes it.
+created by the index's schema migration (SQLite 4, PostgreSQL 2); the index's rollout methods
+(registry/sql_index.py) are the only code that reads or writes it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import asdict, dataclass, field, fields
@@ -143,7 +142,8 @@ class Rollout:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Rollout:
-        rec = json.loads(row["record"]) if isinstance(row.get("record"), str) else dict(row["record"])
+        """From the index's row: its record with the row's id and times on top."""
+        rec = dict(row)
         known_host = {f.name for f in fields(RolloutHost)}
         known_gate = {f.name for f in fields(WaveGate)}
         hosts = [RolloutHost(**{k: v for k, v in h.items() if k in known_host}) for h in rec.pop("hosts", [])]
@@ -169,49 +169,42 @@ def _now() -> str:
     return now_utc()
 
 
+def _index(registry):
+    """The registry's index, when it keeps rollout records (the SQLite and PostgreSQL ones do)."""
+    index = registry.index
+    if not hasattr(index, "add_rollout"):
+        raise RegistryError(
+            f"This registry ({type(index).__name__}) keeps no rollout records: deploy in waves from a registry "
+            "on SQLite (the default) or PostgreSQL."
+        )
+    return index
+
+
 def save_rollout(registry, rollout: Rollout) -> Rollout:
-    """Insert ``rollout`` (no id yet) or replace its record; sets id and times."""
+    """Insert ``rollout`` (no id yet) or replace its record; sets id and times. A ``running`` rollout
+    whose stored state is ``aborting`` (`stratum rollout abort` asked meanwhile) stays ``aborting``:
+    the driver sees it at the next wave."""
     now = _now()
-    record = json.dumps(rollout.to_record())
-    with registry.index.transaction() as conn:
-        if rollout.id is None:
-            cur = conn.execute(
-                "INSERT INTO rollouts (model_name, state, created_at, updated_at, record) VALUES (?, ?, ?, ?, ?)",
-                (rollout.name, rollout.state, now, now, record),
-            )
-            rollout.id, rollout.created_at = int(cur.lastrowid or 0), now
-        else:
-            stored = conn.execute("SELECT state FROM rollouts WHERE id = ?", (rollout.id,)).fetchone()
-            if stored is not None and stored["state"] == "aborting" and rollout.state == "running":
-                # `stratum rollout abort` asked meanwhile: the driver sees it at the next wave
-                rollout.state = "aborting"
-                record = json.dumps(rollout.to_record())
-            cur = conn.execute(
-                "UPDATE rollouts SET state = ?, updated_at = ?, record = ? WHERE id = ?",
-                (rollout.state, now, record, rollout.id),
-            )
-            if cur.rowcount != 1:
-                raise RegistryError(f"There is no rollout #{rollout.id}; list them with `stratum rollout status`.")
+    index = _index(registry)
+    if rollout.id is None:
+        rollout.id = index.add_rollout(rollout.name, rollout.state, now, rollout.to_record())
+        rollout.created_at = now
+    else:
+        rollout.state, rollout.reason = index.update_rollout(rollout.id, rollout.state, now, rollout.to_record())
     rollout.updated_at = now
     return rollout
 
 
 def get_rollout(registry, rollout_id: int) -> Rollout:
-    with registry.index.connect() as conn:
-        row = conn.execute("SELECT * FROM rollouts WHERE id = ?", (int(rollout_id),)).fetchone()
-    if row is None:
+    found = _index(registry).get_rollout(int(rollout_id))
+    if found is None:
         raise RegistryError(f"There is no rollout #{rollout_id}; `stratum rollout status NAME` shows a model's.")
-    return Rollout.from_row(dict(row))
+    return Rollout.from_row(found)
 
 
 def rollouts(registry, name: str | None = None) -> list[Rollout]:
     """Rollouts oldest first (of model ``name`` when given)."""
-    with registry.index.connect() as conn:
-        if name is None:
-            rows = conn.execute("SELECT * FROM rollouts ORDER BY id").fetchall()
-        else:
-            rows = conn.execute("SELECT * FROM rollouts WHERE model_name = ? ORDER BY id", (name,)).fetchall()
-    return [Rollout.from_row(dict(r)) for r in rows]
+    return [Rollout.from_row(r) for r in _index(registry).rollouts(name)]
 
 
 def latest_rollout(registry, name: str) -> Rollout:
@@ -229,23 +222,10 @@ def latest_rollout(registry, name: str) -> Rollout:
 
 def set_state(registry, rollout_id: int, state: str, reason: str = "") -> Rollout:
     """Change only the state (and reason) of a rollout, in one transaction (``abort``)."""
-    with registry.index.transaction() as conn:
-        row = conn.execute("SELECT * FROM rollouts WHERE id = ?", (rollout_id,)).fetchone()
-        if row is None:
-            raise RegistryError(f"There is no rollout #{rollout_id}.")
-        rec = json.loads(row["record"])
-        rec["state"] = state
-        if reason:
-            rec["reason"] = reason
-        conn.execute(
-            "UPDATE rollouts SET state = ?, updated_at = ?, record = ? WHERE id = ?",
-            (state, _now(), json.dumps(rec), rollout_id),
-        )
+    _index(registry).set_rollout_state(rollout_id, state, reason, _now())
     return get_rollout(registry, rollout_id)
 
 
 def current_state(registry, rollout_id: int) -> str:
     """The stored state (a process driving the rollout checks it for ``aborting``)."""
-    with registry.index.connect() as conn:
-        row = conn.execute("SELECT state FROM rollouts WHERE id = ?", (rollout_id,)).fetchone()
-    return str(row["state"]) if row is not None else ""
+    return _index(registry).rollout_state(rollout_id)

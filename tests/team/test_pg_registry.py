@@ -48,8 +48,15 @@ def test_registry_interface_on_postgres(team_dsn, tmp_path, monkeypatch):
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
+    from jupyter_stratum.deploy.gate import make_gate
+    from jupyter_stratum.deploy.inventory import read_inventory
+    from jupyter_stratum.deploy.rollout import new_rollout
+    from jupyter_stratum.registry.rollout import current_state, latest_rollout, rollouts, save_rollout, set_state
+
     X, y = load_iris(return_X_y=True)
     model = LogisticRegression(max_iter=300).fit(X, y)
+    (tmp_path / "edge.ini").write_text("[edge]\ncam1 ansible_host=10.77.250.2\ncam2 ansible_host=10.77.251.2\n")
+    inventory = read_inventory(tmp_path / "edge.ini")
     monkeypatch.setenv("STRATUM_REGISTRY_DSN", team_dsn)
     monkeypatch.setenv("STRATUM_ARTIFACTS_URL", f"file://{tmp_path / 'shared'}")
     registry = open_registry()  # the environment picks the team registry
@@ -70,6 +77,22 @@ def test_registry_interface_on_postgres(team_dsn, tmp_path, monkeypatch):
     updated = registry.update_deployment(dep, {"status": "ok"})
     assert (updated["model"], updated["password"], updated["status"]) == ("fraud-gbm@2", "<redacted>", "ok")
     assert registry.delete_alias("fraud-gbm", "champion") == 2
+    # rollout records, as on SQLite: an abort asked while the driver runs survives the driver's next save
+    ro = new_rollout(
+        registry, "fraud-gbm@2", "v2-0123abcd", inventory, [1, "100%"], 10, make_gate("5s", "2%", 80), 8500, {}
+    )
+    assert (ro.id, [h.wave for h in ro.hosts]) == (1, [1, 2])
+    set_state(registry, ro.id, "aborting", "aborted by `stratum rollout abort`")
+    ro.hosts[0].state = "done"
+    assert save_rollout(registry, ro).state == "aborting" and current_state(registry, ro.id) == "aborting"
+    stored = latest_rollout(registry, "fraud-gbm")
+    assert (stored.id, stored.state, stored.reason, stored.hosts[0].state) == (
+        ro.id,
+        "aborting",
+        "aborted by `stratum rollout abort`",
+        "done",
+    )
+    assert [r.id for r in rollouts(registry)] == [ro.id] and rollouts(registry, "other") == []
     with pytest.raises(RegistryError, match="no version 7"):
         registry.get("fraud-gbm@7")
     # versioned migrations: a second opening finds the schema current; a newer one is refused
