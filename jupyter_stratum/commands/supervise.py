@@ -24,6 +24,11 @@ def add_arguments(parser) -> None:
         help="A runtime to poll (repeatable; default: the hosts of the model's live deployment).",
     )
     parser.add_argument(
+        "--edge",
+        metavar="INVENTORY",
+        help="The hosts' Ansible inventory: poll them, and promote a challenger through shadow, canary and all.",
+    )
+    parser.add_argument(
         "--token-file",
         metavar="FILE",
         help="The runtimes' bearer token, to read their capture for retraining (or set STRATUM_SERVE_TOKEN).",
@@ -70,7 +75,9 @@ def run(args, ctx):
     if not args.policy:
         raise SuperviseError("Give the policy: stratum supervise NAME --policy policy.yaml (or --approve).")
     policy = load_policy(args.policy)
-    hosts = [(url, url) for url in args.host] if args.host else hosts_of_live_deployment(registry, args.name)
+    hosts = [(url, url) for url in args.host] if args.host else []
+    if not hosts and not args.edge:
+        hosts = hosts_of_live_deployment(registry, args.name)
     token = os.environ.get("STRATUM_SERVE_TOKEN") or None
     if args.token_file:
         try:
@@ -82,7 +89,9 @@ def run(args, ctx):
         from ..cluster.client import connect
 
         client = connect(args.cluster) if args.cluster else None
-    supervisor = Supervisor(registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client)
+    supervisor = Supervisor(
+        registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client, inventory=args.edge
+    )
     view = SuperviseView(args.name)
     while True:
         observations, decision = supervisor.run_once()
