@@ -93,10 +93,14 @@ def run(args, ctx):
         registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client, inventory=args.edge
     )
     view = SuperviseView(args.name)
-    while True:
-        observations, decision = supervisor.run_once()
-        view.polls.append((summary_rows(observations), decision))
-        if args.once:
-            return view
-        ctx.display(f"{args.name}: {decision.to_text()}")
-        time.sleep(policy.watch.every)
+    try:
+        while True:
+            observations, decision = supervisor.run_once()
+            view.polls.append((summary_rows(observations), decision))
+            if args.once:
+                return view
+            ctx.display(f"{args.name}: {decision.to_text()}")
+            time.sleep(policy.watch.every)
+    finally:
+        if client is not None:  # the command's own connection to the scheduler
+            client.close()
