@@ -1,4 +1,6 @@
-"""``stratum supervise NAME --policy FILE [--once] [--dry-run]``: watch a deployed model."""
+"""``stratum supervise NAME --policy FILE [--edge INVENTORY] [--once] [--dry-run]``: watch a deployed model.
+In a notebook (``%stratum supervise`` without ``--once``) the result is a live panel
+(:class:`jupyter_stratum.supervise.panel.SupervisePanel`; ``.stop()`` ends its polling)."""
 
 from __future__ import annotations
 
@@ -92,6 +94,10 @@ def run(args, ctx):
     supervisor = Supervisor(
         registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client, inventory=args.edge
     )
+    if ctx.interactive and not args.once:  # a notebook: the live panel, the supervisor polling in a thread
+        from ..supervise.panel import SupervisePanel
+
+        return SupervisePanel(registry, args.name).start(supervisor, policy.watch.every)
     view = SuperviseView(args.name)
     try:
         while True:

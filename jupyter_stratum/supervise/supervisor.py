@@ -50,6 +50,8 @@ class HostObservation:
     live_metric: str = ""
     live_value: float | None = None
     labelled_rows: int = 0
+    #: each feature's drift score at the host's last check (statistic / threshold; >= 1: drifted)
+    scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def drift_share(self) -> float:
@@ -96,6 +98,7 @@ def poll_host(name: str, host: str, url: str, timeout: float = 5.0) -> HostObser
         live_metric=str(live.get("metric") or ""),
         live_value=live.get("value"),
         labelled_rows=int(live.get("labelled_rows") or 0),
+        scores={str(f["feature"]): float(f["score"]) for f in body.get("features") or [] if "score" in f},
     )
 
 
