@@ -16,10 +16,19 @@ from datetime import datetime
 from typing import Any
 
 from .promotion import APPROVED, STAGE
-from .supervisor import DECIDED, OBSERVED, PENDING_APPROVAL, PROMOTED, REJECTED, RETRAIN_FAILED, RETRAINED
+from .supervisor import (
+    DECIDED,
+    OBSERVED,
+    PENDING_APPROVAL,
+    PROMOTED,
+    REJECTED,
+    RETRAIN_FAILED,
+    RETRAINED,
+    STAGE_FAILED,
+)
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-_STORY = (DECIDED, RETRAINED, RETRAIN_FAILED, STAGE, PENDING_APPROVAL, APPROVED, PROMOTED, REJECTED)
+_STORY = (DECIDED, RETRAINED, RETRAIN_FAILED, STAGE, STAGE_FAILED, PENDING_APPROVAL, APPROVED, PROMOTED, REJECTED)
 _LIVE: weakref.WeakSet[SupervisePanel] = weakref.WeakSet()
 
 
@@ -63,7 +72,7 @@ def _story_text(e) -> str:
     if e.kind == RETRAINED:
         resumed = " (resumed)" if d.get("resumed") else ""
         return f"retrained from version {d.get('parent')} with {d.get('captured_rows')} captured rows{resumed}"
-    if e.kind in (REJECTED, RETRAIN_FAILED):
+    if e.kind in (REJECTED, RETRAIN_FAILED, STAGE_FAILED):
         return str(d.get("reason") or d.get("error") or "")
     if e.kind == PROMOTED:
         return f"champion (was {d.get('previous_champion')})"

@@ -31,6 +31,7 @@ RETRAIN_FAILED = "supervise_retrain_failed"
 PROMOTED = "supervise_promoted"
 REJECTED = "supervise_rejected"
 PENDING_APPROVAL = "supervise_approval_pending"
+STAGE_FAILED = "supervise_stage_error"  # a promote stage's deploy or rollback could not run
 
 
 @dataclass
@@ -170,10 +171,26 @@ class Supervisor:
             if decision.action == "retrain" and not self.dry_run:
                 self.retrain(event, decision, observations)
             elif decision.stage is not None and not self.dry_run:
-                self.promotion_stages().act(event, decision)
+                self.act_on_stage(event, decision)
             elif decision.action in ("promote", "reject") and not self.dry_run:
                 self.conclude(event, decision)
         return observations, decision
+
+    def act_on_stage(self, event, decision: Decision) -> None:
+        """A promote stage through the deploy API. A deploy or rollback that cannot run (an unreadable
+        inventory, Ansible missing) is an event; the stage is left as it was and the next poll tries again."""
+        from ..errors import StratumError
+
+        try:
+            self.promotion_stages().act(event, decision)
+        except StratumError as exc:
+            self.registry.add_event(
+                self.name,
+                STAGE_FAILED,
+                version=decision.version,
+                actor="supervisor",
+                details={"decision": event.id, "action": decision.action, "error": str(exc)},
+            )
 
     def promotion_stages(self):
         from .promotion import StagedPromotion
