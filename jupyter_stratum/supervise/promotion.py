@@ -47,6 +47,11 @@ def gain_of(metric: str, challenger: float, champion: float) -> float:
     return challenger - champion if metric == "accuracy" else champion - challenger
 
 
+def served(result) -> list[str]:
+    """The hosts a deploy switched to its release (not those it rolled back itself, nor unreached ones)."""
+    return [h.host for h in result.hosts if h.status == "changed"]
+
+
 class StagedPromotion:
     """The promote stages of one supervisor (``sup``: its registry, name, policy, dry_run, inventory)."""
 
@@ -217,8 +222,8 @@ class StagedPromotion:
         if decision.action == "shadow":
             result = self.deploy_shadow(info, version, hosts)
             self.record("shadow", "started" if result.ok else "failed", version, hosts, event, result)
-            if not result.ok:
-                self.rollback(hosts)
+            if not result.ok:  # hosts that failed their check went back already; the others go back now
+                self.rollback(served(result))
                 self.reject(event, decision, "shadow", f"the shadow deploy was {result.status}")
         elif decision.action == "reject":
             self.rollback(hosts)
@@ -241,7 +246,7 @@ class StagedPromotion:
             result = self.deploy(f"{name}@{version}", limit=hosts)
             self.record("canary", "started" if result.ok else "failed", version, hosts, event, result)
             if not result.ok:
-                self.rollback([h.host for h in result.hosts if h.status in ("changed",)])
+                self.rollback(served(result))
                 self.reject(event, decision, "canary", f"the canary deploy was {result.status}")
         elif decision.action == "promote" and kind == "all":
             canary = self.stages(version)[-1].details.get("hosts") or []
@@ -251,7 +256,7 @@ class StagedPromotion:
             if result.ok:
                 promote(reg, name, version, actor="supervisor", decision=event.id)
             else:
-                self.rollback([h.host for h in result.hosts if h.status == "changed"] + canary)
+                self.rollback(served(result) + canary)
                 reg.delete_alias(name, "challenger", actor="supervisor", reason=f"the rollout was {result.status}")
                 reg.add_event(
                     name,
