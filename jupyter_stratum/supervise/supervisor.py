@@ -63,7 +63,7 @@ class HostObservation:
 class Decision:
     """The supervisor's conclusion after one poll."""
 
-    action: str  # none | retrain
+    action: str  # none | retrain | shadow | await_shadow | canary | await_canary | promote | reject | await_approval
     reasons: list[str] = field(default_factory=list)
     drift_streak: int = 0
     dry_run: bool = True

@@ -55,3 +55,29 @@ def test_stage_inventory_adds_serve_arguments_to_named_hosts_only(tmp_path):
     assert "s3cr3t" not in written and "10.0.0.1" not in written
     assert serve_args_of("[--a, 1]") == ["--a", "1"] and serve_args_of(None) == []
     assert stage_hosts(["a", "b", "c"], 1, 1) == (["a"], ["b"]) and stage_hosts(["a"], 1, 1) == (["a"], ["a"])
+
+
+def test_approve_lets_a_staged_promotion_go_on(tmp_path):
+    """approve: manual with stages: `stratum supervise NAME --approve` records the approval (the supervisor
+    then starts the canary); it moves no alias itself, and there is nothing to approve twice."""
+    from sklearn.dummy import DummyClassifier
+
+    from jupyter_stratum.cli import main
+    from jupyter_stratum.errors import SuperviseError
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.supervise.supervisor import PENDING_APPROVAL, approve
+
+    registry = open_registry(tmp_path / "registry")
+    for _ in range(2):
+        registry.register("churn", DummyClassifier().fit([[0], [1]], [0, 1]), lineage={})
+    registry.set_alias("churn", "champion", 1, actor="test")
+    registry.set_alias("churn", "challenger", 2, actor="test")
+    registry.add_event(
+        "churn", PENDING_APPROVAL, version=2, actor="supervisor", details={"decision": 7, "staged": True}
+    )
+    assert main(["supervise", "churn", "--approve", "--home", str(registry.root)]) == 0
+    last = registry.events("churn")[-1]
+    assert (last.kind, last.version, last.details["decision"]) == ("supervise_approved", 2, 7)
+    assert {a.alias: a.version for a in registry.aliases("churn")} == {"champion": 1, "challenger": 2}
+    with pytest.raises(SuperviseError, match="waits for approval"):
+        approve(registry, "churn")
