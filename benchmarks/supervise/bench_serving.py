@@ -1,4 +1,5 @@
-"""What drift tracking costs the runtime: p50 at concurrency 1 and throughput at 64, on vs off.
+"""What drift tracking (or a shadow model) costs the runtime: p50 at concurrency 1 and throughput at 64,
+on vs off.
 
 One bundle (scaled logistic regression on breast cancer, 30 float columns, with reference
 statistics; ONNX backend) served by two runtimes side by side: the default (drift tracked over
@@ -10,6 +11,11 @@ body is fixed), so the tracker reports drift after the first window; that costs 
 tracking in-distribution traffic.
 
     python benchmarks/supervise/bench_serving.py [--rounds 5] [--duration 3] [--out serving_results.json]
+    python benchmarks/supervise/bench_serving.py --shadow [--out shadow_results.json]
+
+``--shadow``: both runtimes track drift; one also runs a second version of the model (another copy of
+the same pipeline, registered as version 2, its own bundle) with ``--shadow``: it predicts every
+request too, its answers are kept for the labels and never returned.
 
 Needs ``wrk`` and the ``bench`` extra.
 """
@@ -35,8 +41,8 @@ CONCURRENCY = (1, 64)
 KINDS = {"drift": [], "no-drift": ["--no-drift"]}
 
 
-def build(workdir: Path):
-    """The bundle's path and the test rows."""
+def build(workdir: Path, versions: int = 1):
+    """The bundles' paths (one per version of the same model) and the test rows."""
     from jupyter_stratum.bundle import build_bundle
     from jupyter_stratum.registry import open_registry
     from jupyter_stratum.supervise.reference import reference_statistics
@@ -45,18 +51,18 @@ def build(workdir: Path):
     model = models["logistic_regression"]
     reg = open_registry(workdir / "registry")
     sample = X_test.head(5)
-    mv = reg.register(
-        "cancer",
-        model,
-        lineage={
-            "task": "classification",
-            "input_schema": {"columns": [{"name": c, "dtype": str(t)} for c, t in X_train.dtypes.items()]},
-            "classes": [0, 1],
-            "sample": {"records": sample.to_dict(orient="records"), "expected": model.predict(sample).tolist()},
-            "reference": reference_statistics(X_train, model.predict(X_test), task="classification"),
-        },
-    )
-    return build_bundle(mv.ref, workdir / "cancer", registry=reg, tarball=False).path, X_test
+    lineage = {
+        "task": "classification",
+        "input_schema": {"columns": [{"name": c, "dtype": str(t)} for c, t in X_train.dtypes.items()]},
+        "classes": [0, 1],
+        "sample": {"records": sample.to_dict(orient="records"), "expected": model.predict(sample).tolist()},
+        "reference": reference_statistics(X_train, model.predict(X_test), task="classification"),
+    }
+    paths = []
+    for v in range(versions):
+        mv = reg.register("cancer", model, lineage=lineage)
+        paths.append(build_bundle(mv.ref, workdir / f"cancer-{v + 1}", registry=reg, tarball=False).path)
+    return paths, X_test
 
 
 def start(bundle: Path, extra: list[str]) -> tuple[subprocess.Popen, int]:
@@ -73,48 +79,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--duration", type=int, default=3)
-    ap.add_argument("--out", default=str(HERE / "serving_results.json"))
-    args = ap.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
-        return 2
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    results: dict = {"uptime_before": uptime, "cpus": os.cpu_count(), "duration_s": args.duration, "rounds": []}
-    workdir = Path(tempfile.mkdtemp(prefix="stratum-drift-bench-"))
+def compare(kinds: dict[str, list[str]], bundle: Path, body: str, rounds: int, duration: int, lua: Path) -> list:
+    """Runs of wrk on one runtime per kind, side by side, order alternating each round."""
+    out = []
+    servers = {kind: start(bundle, extra) for kind, extra in kinds.items()}
     try:
-        bundle, X_test = build(workdir)
-        body = json.dumps({"records": X_test.iloc[[0]].to_dict(orient="records")})
-        lua = workdir / "post.lua"
-        servers = {kind: start(bundle, extra) for kind, extra in KINDS.items()}
-        try:
-            for _proc, port in servers.values():
-                wrk(port, body, 1, 1, lua)  # warm-up (fills the drift window)
-            for r in range(args.rounds):
-                round_result: dict = {kind: {} for kind in KINDS}
-                for c in CONCURRENCY:
-                    for kind in list(KINDS) if r % 2 == 0 else list(reversed(KINDS)):
-                        proc, port = servers[kind]
-                        settle(port)
-                        cpu0 = cpu_seconds(proc.pid)
-                        run = wrk(port, body, c, args.duration, lua)
-                        if run["requests"]:
-                            run["server_cpu_us"] = (cpu_seconds(proc.pid) - cpu0) / run["requests"] * 1e6
-                        round_result[kind][c] = run
-                        print(f"# round {r} {kind} c={c}: {json.dumps(run)}", flush=True)
-                results["rounds"].append(round_result)
-        finally:
-            for proc, _port in servers.values():
-                stop(proc)
+        for _proc, port in servers.values():
+            wrk(port, body, 1, 1, lua)  # warm-up (fills the drift window)
+        for r in range(rounds):
+            round_result: dict = {kind: {} for kind in kinds}
+            for c in CONCURRENCY:
+                for kind in list(kinds) if r % 2 == 0 else list(reversed(kinds)):
+                    proc, port = servers[kind]
+                    settle(port)
+                    cpu0 = cpu_seconds(proc.pid)
+                    run = wrk(port, body, c, duration, lua)
+                    if run["requests"]:
+                        run["server_cpu_us"] = (cpu_seconds(proc.pid) - cpu0) / run["requests"] * 1e6
+                    round_result[kind][c] = run
+                    print(f"# round {r} {kind} c={c}: {json.dumps(run)}", flush=True)
+            out.append(round_result)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["uptime_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        for proc, _port in servers.values():
+            stop(proc)
+    return out
+
+
+def medians(rounds_: list, kinds: list[str]) -> dict:
+    """Per kind, the medians over rounds; ``cost``: the first kind against the second."""
     med = {}
-    for kind in KINDS:
-        rounds = [r[kind] for r in results["rounds"]]
+    for kind in kinds:
+        rounds = [r[kind] for r in rounds_]
         med[kind] = {
             "p50_ms_c1": statistics.median(x[1]["p50_ms"] for x in rounds),
             "rps_c1": statistics.median(x[1]["rps"] for x in rounds),
@@ -122,15 +117,40 @@ def main() -> int:
             "cpu_us_c1": statistics.median(x[1].get("server_cpu_us", float("nan")) for x in rounds),
             "cpu_us_c64": statistics.median(x[64].get("server_cpu_us", float("nan")) for x in rounds),
         }
-    on, off = med["drift"], med["no-drift"]
+    on, off = med[kinds[0]], med[kinds[1]]
     med["cost"] = {
         "p50_c1": on["p50_ms_c1"] / off["p50_ms_c1"] - 1,
         "throughput_c64": 1 - on["rps_c64"] / off["rps_c64"],
         "cpu_per_request_c64": on["cpu_us_c64"] / off["cpu_us_c64"] - 1,
     }
-    results["median"] = med
-    Path(args.out).write_text(json.dumps(results, indent=1))
-    print(json.dumps(med, indent=1))
+    return med
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=3)
+    ap.add_argument("--shadow", action="store_true", help="a shadow model on vs off (drift tracked in both)")
+    ap.add_argument("--out", help="default: serving_results.json, or shadow_results.json with --shadow")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    out = Path(args.out or HERE / ("shadow_results.json" if args.shadow else "serving_results.json"))
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    results: dict = {"uptime_before": uptime, "cpus": os.cpu_count(), "duration_s": args.duration, "rounds": []}
+    workdir = Path(tempfile.mkdtemp(prefix="stratum-drift-bench-"))
+    try:
+        bundles, X_test = build(workdir, versions=2 if args.shadow else 1)
+        kinds = {"shadow": ["--shadow", str(bundles[1])], "no-shadow": []} if args.shadow else KINDS
+        body = json.dumps({"records": X_test.iloc[[0]].to_dict(orient="records")})
+        results["rounds"] = compare(kinds, bundles[0], body, args.rounds, args.duration, workdir / "post.lua")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["uptime_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    results["median"] = medians(results["rounds"], list(kinds))
+    out.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results["median"], indent=1))
     return 0
 
 

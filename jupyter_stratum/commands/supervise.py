@@ -1,4 +1,6 @@
-"""``stratum supervise NAME --policy FILE [--once] [--dry-run]``: watch a deployed model."""
+"""``stratum supervise NAME --policy FILE [--edge INVENTORY] [--once] [--dry-run]``: watch a deployed model.
+In a notebook (``%stratum supervise`` without ``--once``) the result is a live panel
+(:class:`jupyter_stratum.supervise.panel.SupervisePanel`; ``.stop()`` ends its polling)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ def add_arguments(parser) -> None:
         action="append",
         metavar="URL",
         help="A runtime to poll (repeatable; default: the hosts of the model's live deployment).",
+    )
+    parser.add_argument(
+        "--edge",
+        metavar="INVENTORY",
+        help="The hosts' Ansible inventory: poll them, and promote a challenger through shadow, canary and all.",
     )
     parser.add_argument(
         "--token-file",
@@ -70,7 +77,9 @@ def run(args, ctx):
     if not args.policy:
         raise SuperviseError("Give the policy: stratum supervise NAME --policy policy.yaml (or --approve).")
     policy = load_policy(args.policy)
-    hosts = [(url, url) for url in args.host] if args.host else hosts_of_live_deployment(registry, args.name)
+    hosts = [(url, url) for url in args.host] if args.host else []
+    if not hosts and not args.edge:
+        hosts = hosts_of_live_deployment(registry, args.name)
     token = os.environ.get("STRATUM_SERVE_TOKEN") or None
     if args.token_file:
         try:
@@ -82,12 +91,22 @@ def run(args, ctx):
         from ..cluster.client import connect
 
         client = connect(args.cluster) if args.cluster else None
-    supervisor = Supervisor(registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client)
+    supervisor = Supervisor(
+        registry, args.name, policy, hosts, dry_run=args.dry_run, token=token, client=client, inventory=args.edge
+    )
+    if ctx.interactive and not args.once:  # a notebook: the live panel, the supervisor polling in a thread
+        from ..supervise.panel import SupervisePanel
+
+        return SupervisePanel(registry, args.name).start(supervisor, policy.watch.every)
     view = SuperviseView(args.name)
-    while True:
-        observations, decision = supervisor.run_once()
-        view.polls.append((summary_rows(observations), decision))
-        if args.once:
-            return view
-        ctx.display(f"{args.name}: {decision.to_text()}")
-        time.sleep(policy.watch.every)
+    try:
+        while True:
+            observations, decision = supervisor.run_once()
+            view.polls.append((summary_rows(observations), decision))
+            if args.once:
+                return view
+            ctx.display(f"{args.name}: {decision.to_text()}")
+            time.sleep(policy.watch.every)
+    finally:
+        if client is not None:  # the command's own connection to the scheduler
+            client.close()

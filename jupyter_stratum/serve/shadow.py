@@ -1,10 +1,13 @@
 """``--shadow BUNDLE``: a candidate model that sees every request the champion answers; its answers are
 never returned. Agreement with the champion over every row, and both models' metric over the same
 labelled rows (labels sent to /feedback), on ``GET /v2/models/NAME/shadow`` and /metrics. Standard
-library only (the runtime is copied into bundles)."""
+library only (the runtime is copied into bundles).
+
+Errors count requests whose rows the candidate could not predict (a whole queued batch fails together)."""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -13,7 +16,10 @@ from .feedback import _same
 
 
 class Shadow:
-    def __init__(self, model, champion, *, remember: int = 10_000, window: int = 500):
+    """The candidate predicts the rows of many requests at once (up to ``flush_rows``, or before labels
+    are matched or figures read): one model call per batch costs far less than one per request."""
+
+    def __init__(self, model, champion, *, remember: int = 10_000, window: int = 500, flush_rows: int = 64):
         if list(getattr(model.schema, "names", []) or []) != list(getattr(champion.schema, "names", []) or []):
             raise BundleLoadError(
                 f"--shadow: {model.name} version {model.version} takes other inputs than {champion.name} version "
@@ -23,32 +29,56 @@ class Shadow:
         self.task = champion.task
         self.metric = "accuracy" if self.task == "classification" else "mean_absolute_error"
         self.remember = remember
+        self.flush_rows = flush_rows
         self.pending: OrderedDict[str, tuple[list, list]] = OrderedDict()
         self.labelled: deque[tuple[Any, Any, Any]] = deque(maxlen=window)  # (label, champion, shadow)
         self.rows_total = 0
         self.agree_total = 0.0  # rows alike (classifier) or the sum of |difference| (regressor)
         self.errors_total = 0
+        self.queue: list[tuple[str, list, list]] = []  # (request id, rows, champion's predictions)
+        self.queued_rows = 0
+        self.lock = threading.Lock()
 
     def observe(self, request_id: str, batch: Any, n: int, champion: list) -> None:
-        try:
-            predictions, _ = self.model.predict(batch, n)
-        except Exception:  # noqa: BLE001 - a failing shadow never touches the champion's answers
-            self.errors_total += 1
-            return
-        predictions = list(predictions)
-        self.rows_total += len(predictions)
-        if self.task == "classification":
-            self.agree_total += sum(_same(a, b) for a, b in zip(champion, predictions))
-        else:
-            self.agree_total += sum(abs(float(a) - float(b)) for a, b in zip(champion, predictions))
-        self.pending[request_id] = (list(champion), predictions)
-        while len(self.pending) > self.remember:
-            self.pending.popitem(last=False)
+        with self.lock:
+            self.queue.append((request_id, list(batch), list(champion)))
+            self.queued_rows += n
+            full = self.queued_rows >= self.flush_rows
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Predict the queued requests' rows in one call and compare with the champion's answers."""
+        with self.lock:
+            queue, self.queue, self.queued_rows = self.queue, [], 0
+            if not queue:
+                return
+            rows = [row for _, batch, _ in queue for row in batch]
+            try:
+                predictions, _ = self.model.predict(rows, len(rows))
+            except Exception:  # noqa: BLE001 - a failing shadow never touches the champion's answers
+                self.errors_total += len(queue)
+                return
+            predictions = list(predictions)
+            start = 0
+            for request_id, batch, champion in queue:
+                mine = predictions[start : start + len(batch)]
+                start += len(batch)
+                self.rows_total += len(mine)
+                if self.task == "classification":
+                    self.agree_total += sum(_same(a, b) for a, b in zip(champion, mine))
+                else:
+                    self.agree_total += sum(abs(float(a) - float(b)) for a, b in zip(champion, mine))
+                self.pending[request_id] = (champion, mine)
+            while len(self.pending) > self.remember:
+                self.pending.popitem(last=False)
 
     def label(self, request_id: str, labels: list) -> None:
-        found = self.pending.pop(request_id, None)
-        if found is not None and len(found[0]) == len(labels):
-            self.labelled.extend(zip(labels, found[0], found[1]))
+        self.flush()
+        with self.lock:
+            found = self.pending.pop(request_id, None)
+            if found is not None and len(found[0]) == len(labels):
+                self.labelled.extend(zip(labels, found[0], found[1]))
 
     def _metric(self, i: int) -> float | None:
         if not self.labelled:
@@ -58,6 +88,7 @@ class Shadow:
         return sum(abs(float(row[0]) - float(row[i])) for row in self.labelled) / len(self.labelled)
 
     def to_dict(self) -> dict:
+        self.flush()
         agreement = self.agree_total / self.rows_total if self.rows_total else None
         return {
             "enabled": True,

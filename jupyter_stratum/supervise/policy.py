@@ -80,6 +80,8 @@ class Promote(_Strict):
     canary: int = Field(1, ge=0)
     min_gain: float = 0.01
     then: Literal["all"] = "all"
+    #: the last stage's waves (the deploy API's ``waves``: "1,50%,100%"); empty: every host at once
+    waves: str | None = None
 
     @field_validator("shadow", "canary", mode="before")
     @classmethod

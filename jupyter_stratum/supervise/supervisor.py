@@ -3,15 +3,22 @@ decided to the registry's event log.
 
 State lives in the registry, not in the process: the streak of drifting polls is read back from
 the model's ``supervise_observed`` events, so a supervisor that is killed and started again goes on
-where it stopped. This version decides and records (``--dry-run`` acts on nothing); retraining,
-shadow, canary and promotion are the next steps."""
+where it stopped: the stage of a challenger is read back from its ``supervise_stage`` events, and a
+challenger registered by a supervisor that died before it wrote ``supervise_retrained`` is found again
+from its lineage (``extra.retrain.event``), not trained twice. ``--dry-run`` decides and acts on nothing.
+
+With an inventory (``--edge``) a challenger goes through the promote stages on the hosts
+(:mod:`.promotion`); with plain ``--host`` URLs only the ``champion`` alias moves."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import SuperviseError
@@ -24,6 +31,7 @@ RETRAIN_FAILED = "supervise_retrain_failed"
 PROMOTED = "supervise_promoted"
 REJECTED = "supervise_rejected"
 PENDING_APPROVAL = "supervise_approval_pending"
+STAGE_FAILED = "supervise_stage_error"  # a promote stage's deploy or rollback could not run
 
 
 @dataclass
@@ -43,6 +51,8 @@ class HostObservation:
     live_metric: str = ""
     live_value: float | None = None
     labelled_rows: int = 0
+    #: each feature's drift score at the host's last check (statistic / threshold; >= 1: drifted)
+    scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def drift_share(self) -> float:
@@ -53,12 +63,14 @@ class HostObservation:
 class Decision:
     """The supervisor's conclusion after one poll."""
 
-    action: str  # none | retrain
+    action: str  # none | retrain | shadow | await_shadow | canary | await_canary | promote | reject | await_approval
     reasons: list[str] = field(default_factory=list)
     drift_streak: int = 0
     dry_run: bool = True
     acted: bool = False
     version: int | None = None  # the challenger a promote/reject decision is about
+    #: a promote stage to carry out: (stage, hosts, figures or the champion's version); see .promotion
+    stage: tuple | None = field(default=None, repr=False)
 
     def to_text(self) -> str:
         if self.action == "none":
@@ -87,6 +99,7 @@ def poll_host(name: str, host: str, url: str, timeout: float = 5.0) -> HostObser
         live_metric=str(live.get("metric") or ""),
         live_value=live.get("value"),
         labelled_rows=int(live.get("labelled_rows") or 0),
+        scores={str(f["feature"]): float(f["score"]) for f in body.get("features") or [] if "score" in f},
     )
 
 
@@ -101,7 +114,12 @@ class Supervisor:
         dry_run: bool = True,
         token: str | None = None,
         client=None,
+        inventory: str | Path | None = None,
     ):
+        if inventory is not None and not hosts:
+            from ..deploy.inventory import read_inventory
+
+            hosts = [(h.name, h.url) for h in read_inventory(inventory).hosts]
         if not hosts:
             raise SuperviseError(
                 f"No host serves {name}: deploy it first (`stratum deploy {name} ...`) or name the runtimes "
@@ -114,6 +132,8 @@ class Supervisor:
         self.dry_run = dry_run
         self.token = token
         self.client = client
+        #: the hosts' inventory: promotion goes through the stages of :mod:`.promotion` on them
+        self.inventory = Path(inventory) if inventory is not None else None
 
     def previous_streak(self) -> int:
         """Drifting polls running, from the registry's events (a restarted supervisor resumes)."""
@@ -121,8 +141,10 @@ class Supervisor:
         return int(observed[-1].details.get("drift_streak", 0)) if observed else 0
 
     def run_once(self) -> tuple[list[HostObservation], Decision]:
+        if not self.dry_run:
+            self.resume()
         observations = [poll_host(self.name, host, url) for host, url in self.hosts]
-        staged = self.promotion()
+        staged = self.staged(observations) if self.inventory is not None else self.promotion()
         decision = staged or self.decide(observations, self.previous_streak())
         self.registry.add_event(
             self.name,
@@ -134,7 +156,7 @@ class Supervisor:
                 "dry_run": self.dry_run,
             },
         )
-        if decision.action != "none":
+        if decision.action != "none" and not decision.action.startswith("await_"):
             event = self.registry.add_event(
                 self.name,
                 DECIDED,
@@ -148,9 +170,71 @@ class Supervisor:
             )
             if decision.action == "retrain" and not self.dry_run:
                 self.retrain(event, decision, observations)
+            elif decision.stage is not None and not self.dry_run:
+                self.act_on_stage(event, decision)
             elif decision.action in ("promote", "reject") and not self.dry_run:
                 self.conclude(event, decision)
         return observations, decision
+
+    def act_on_stage(self, event, decision: Decision) -> None:
+        """A promote stage through the deploy API. A deploy or rollback that cannot run (an unreadable
+        inventory, Ansible missing) is an event; the stage is left as it was and the next poll tries again."""
+        from ..errors import StratumError
+
+        try:
+            self.promotion_stages().act(event, decision)
+        except StratumError as exc:
+            self.registry.add_event(
+                self.name,
+                STAGE_FAILED,
+                version=decision.version,
+                actor="supervisor",
+                details={"decision": event.id, "action": decision.action, "error": str(exc)},
+            )
+
+    def promotion_stages(self):
+        from .promotion import StagedPromotion
+
+        assert self.inventory is not None, "the promote stages need an inventory"
+        return StagedPromotion(self, self.inventory)
+
+    def staged(self, observations: list[HostObservation]) -> Decision | None:
+        """With a ``challenger`` alias and an inventory: the next promote stage (see :mod:`.promotion`)."""
+        aliases = {a.alias: a.version for a in self.registry.aliases(self.name)}
+        challenger = aliases.get("challenger")
+        if challenger is None:
+            return None
+        champion = aliases.get("champion")
+        if champion is None:
+            parent = (self.registry.get(f"{self.name}@{challenger}").extra or {}).get("parent") or {}
+            champion = parent.get("version")
+        return self.promotion_stages().advance(challenger, champion, observations)
+
+    def resume(self) -> int | None:
+        """A retrain decision without its outcome event whose version was registered (the supervisor died
+        in between): make that version the challenger and record it, instead of training again."""
+        log = self.registry.events(self.name, kinds=(DECIDED, RETRAINED, RETRAIN_FAILED))
+        if not log or log[-1].kind != DECIDED or log[-1].details.get("action") != "retrain":
+            return None
+        event = log[-1]
+        if event.details.get("dry_run"):
+            return None
+        for mv in reversed(self.registry.versions(self.name)):
+            retrain = (mv.extra or {}).get("retrain") or {}
+            if retrain.get("event") == event.id:
+                self._challenger(mv, event, retrain.get("captured_rows", 0), resumed=True)
+                return mv.version
+        return None
+
+    def _challenger(self, child, event, captured_rows: int, *, resumed: bool = False) -> None:
+        parent = ((child.extra or {}).get("parent") or {}).get("version")
+        self.registry.set_alias(
+            self.name, "challenger", child.version, actor="supervisor", reason=f"retrained after event {event.id}"
+        )
+        details = {"decision": event.id, "parent": parent, "captured_rows": captured_rows}
+        if resumed:
+            details["resumed"] = True
+        self.registry.add_event(self.name, RETRAINED, version=child.version, actor="supervisor", details=details)
 
     def promotion(self) -> Decision | None:
         """With a ``challenger`` alias: compare it in shadow with the champion on the hosts' labelled rows
@@ -231,20 +315,9 @@ class Supervisor:
                 self.name, RETRAIN_FAILED, actor="supervisor", details={"decision": event.id, "error": str(exc)}
             )
             return
-        self.registry.set_alias(
-            self.name, "challenger", child.version, actor="supervisor", reason=f"retrained after event {event.id}"
-        )
-        self.registry.add_event(
-            self.name,
-            RETRAINED,
-            version=child.version,
-            actor="supervisor",
-            details={
-                "decision": event.id,
-                "parent": parent.version,
-                "captured_rows": 0 if captured is None else len(captured),
-            },
-        )
+        if os.environ.get("STRATUM_SUPERVISE_DIE_AT") == "registered":  # the resume test's hook
+            os.kill(os.getpid(), signal.SIGKILL)
+        self._challenger(child, event, 0 if captured is None else len(captured))
         decision.acted = True
 
     def decide(self, observations: list[HostObservation], previous_streak: int) -> Decision:
@@ -302,9 +375,16 @@ def promote(registry, name: str, version: int, *, actor: str, decision: int | No
 
 def approve(registry, name: str, *, actor: str | None = None) -> int:
     """Complete a promotion waiting for ``approve: manual``; the version promoted."""
-    pending = registry.events(name, kinds=(PENDING_APPROVAL, PROMOTED))
+    from .promotion import APPROVED
+
+    pending = registry.events(name, kinds=(PENDING_APPROVAL, PROMOTED, APPROVED))
     if not pending or pending[-1].kind != PENDING_APPROVAL:
         raise SuperviseError(f"No promotion of {name} waits for approval: see `stratum events {name}`.")
+    if pending[-1].details.get("staged"):  # the supervisor goes on with the canary at its next poll
+        registry.add_event(
+            name, APPROVED, version=pending[-1].version, actor=actor or "approver", details=pending[-1].details
+        )
+        return pending[-1].version
     promote(
         registry, name, pending[-1].version, actor=actor or "approver", decision=pending[-1].details.get("decision")
     )

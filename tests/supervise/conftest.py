@@ -50,3 +50,35 @@ def drift_bundle(tmp_path_factory, mixed):  # noqa: F811 - the fixture imported 
     mv = registry.register("churn", model, lineage=lineage)
     bundle = build_bundle(mv.ref, tmp_path_factory.mktemp("bundles") / "churn-1", registry=registry, force=True)
     return DriftBundle(bundle.path, model, reference, registry)
+
+
+@pytest.fixture(scope="module")
+def supervised_hosts(tmp_path_factory):
+    """Two real edge hosts (network namespaces + sshd; see jupyter_stratum.testing.edge_hosts), stopped
+    at the end of the module. The harness picks free subnets per pid, so concurrent runs do not collide."""
+    import os
+    from pathlib import Path
+
+    from jupyter_stratum.testing import LocalEdgeHosts, cleanup_stale, edge_mode
+
+    mode, why = edge_mode()
+    if mode is None:
+        pytest.skip(why)
+    stale = Path("/tmp/stratum-test-edge-hosts")  # the deploy tests' folder: a crashed run's hosts are stopped
+    stale.mkdir(exist_ok=True)
+    for link in list(stale.iterdir()):
+        if cleanup_stale(link, only_dead_owner=True) or not (link / "state.json").exists():
+            link.unlink(missing_ok=True)
+    work = Path(tmp_path_factory.mktemp("supervised-edge"))
+    link = stale / f"{os.getpid()}-{work.name}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(work)
+    hosts = LocalEdgeHosts(2, work, mode=mode)
+    try:
+        hosts.start()
+    except Exception as exc:  # pragma: no cover - environment specific
+        hosts.stop()
+        pytest.skip(f"edge hosts could not be started: {exc}")
+    yield hosts
+    hosts.stop()
+    link.unlink(missing_ok=True)

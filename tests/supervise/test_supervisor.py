@@ -74,3 +74,18 @@ def test_supervise_once_dry_run_records_observations_and_decision(drift_bundle, 
         "dry_run": True,
         "acted": False,
     }
+
+    # the panel's data is read from these events: drift scores per feature as the runtime gave them
+    from jupyter_stratum.supervise.panel import SupervisePanel, timeline
+
+    t = timeline(events)
+    status, body, _ = server.get("/v2/models/churn/drift")
+    assert t.polls == 3 and [len(t.drift[f["feature"]][1]) for f in body["features"]] == [3] * 4
+    assert {f["feature"]: t.drift[f["feature"]][1][-1] for f in body["features"]} == {
+        f["feature"]: f["score"] for f in body["features"]
+    }
+    assert t.drift["age"][1][0] < 1 <= t.drift["age"][1][-1]
+    assert [(r.kind, r.text.split(":")[0]) for r in t.story] == [("decision", "retrain (dry run)")]
+    panel = SupervisePanel(drift_bundle.registry, "churn")
+    assert sorted(panel.drift_source.data["name"]) == ["age", "plan", "spend", "visits"]
+    assert "retrain (dry run)" in panel.story.text and not panel.running

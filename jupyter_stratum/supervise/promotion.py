@@ -1,0 +1,350 @@
+"""Staged promotion on the hosts of an inventory: shadow -> canary -> all, each gated on metrics, with
+automatic rollback (see :mod:`.stages` for what each stage deploys).
+
+The stage a challenger is in is read back from the registry's ``supervise_stage`` events at every poll,
+so a supervisor that is restarted goes on where it stopped. One poll does at most one stage change:
+
+=================  =====================================================================================
+last stage event   this poll
+=================  =====================================================================================
+none               deploy the shadow bundle on the shadow hosts (``started``)
+shadow started     read ``/shadow`` there; with ``min_labels`` labelled rows: gain >= ``min_gain`` passes
+                   (the shadow hosts roll back, then the canary starts, or ``approve: manual`` waits),
+                   else the shadow hosts roll back and the challenger is rejected
+canary started     the canary hosts' live metric against the champion hosts' (or, with none left, the
+                   champion's in shadow): not worse passes and the challenger goes to every host (the
+                   policy's waves); worse rolls the canary hosts back and rejects the challenger
+=================  =====================================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STAGE = "supervise_stage"
+APPROVED = "supervise_approved"
+
+
+@dataclass
+class Figures:
+    """A metric over labelled rows, weighted by the rows of each host."""
+
+    metric: str = ""
+    value: float = 0.0
+    labelled: int = 0
+
+    def add(self, metric: str, value: float, rows: int) -> None:
+        self.metric = metric or self.metric
+        total = self.labelled + rows
+        self.value = (self.value * self.labelled + value * rows) / total if total else 0.0
+        self.labelled = total
+
+
+def gain_of(metric: str, challenger: float, champion: float) -> float:
+    """How much better the challenger is (accuracy: higher; an error: lower)."""
+    return challenger - champion if metric == "accuracy" else champion - challenger
+
+
+def served(result) -> list[str]:
+    """The hosts a deploy switched to its release (not those it rolled back itself, nor unreached ones)."""
+    return [h.host for h in result.hosts if h.status == "changed"]
+
+
+class StagedPromotion:
+    """The promote stages of one supervisor (``sup``: its registry, name, policy, dry_run, inventory)."""
+
+    def __init__(self, sup, inventory: str | Path):
+        self.sup = sup
+        self.inventory = Path(inventory)
+
+    # -- reading -------------------------------------------------------------
+    def stages(self, version: int) -> list:
+        return [e for e in self.sup.registry.events(self.sup.name, kinds=(STAGE,)) if e.version == version]
+
+    def host_names(self) -> list[str]:
+        from ..deploy.inventory import read_inventory
+
+        return read_inventory(self.inventory).names
+
+    def split(self) -> tuple[list[str], list[str]]:
+        from .stages import stage_hosts
+
+        p = self.sup.policy.promote
+        return stage_hosts(self.host_names(), max(p.shadow, 1), max(p.canary, 1))
+
+    def shadow_figures(self, hosts: list[str], observations, version: int) -> tuple[Figures, Figures]:
+        from .supervisor import _get_json
+
+        urls = {o.host: o.url for o in observations}
+        champion, shadow = Figures(), Figures()
+        for host in hosts:
+            body = _get_json(f"{urls[host].rstrip('/')}/v2/models/{self.sup.name}/shadow") if host in urls else None
+            if not body or body.get("version") != str(version) or not body.get("labelled_rows"):
+                continue
+            n = int(body["labelled_rows"])
+            champion.add(body["metric"], float(body["champion_value"]), n)
+            shadow.add(body["metric"], float(body["shadow_value"]), n)
+        return champion, shadow
+
+    @staticmethod
+    def live_figures(observations, hosts: list[str], version: str | None = None) -> Figures:
+        out = Figures()
+        for o in observations:
+            if o.host in hosts and o.ok and o.live_value is not None and (version is None or o.version == version):
+                out.add(o.live_metric, float(o.live_value), o.labelled_rows)
+        return out
+
+    @property
+    def need(self) -> int:
+        rule = self.sup.policy.accuracy
+        return rule.min_labels if rule is not None else 50
+
+    # -- the poll --------------------------------------------------------------
+    def advance(self, challenger: int, champion: int | None, observations) -> Any:
+        from .supervisor import PENDING_APPROVAL, Decision
+
+        done = self.stages(challenger)
+        last = done[-1] if done else None
+        shadow_hosts, canary_hosts = self.split()
+        if last is None:
+            return Decision(
+                "shadow",
+                [f"version {challenger} goes in shadow on {', '.join(shadow_hosts)}"],
+                dry_run=self.sup.dry_run,
+                version=challenger,
+                stage=("shadow", shadow_hosts, champion),
+            )
+        stage, status = last.details.get("stage"), last.details.get("status")
+        if stage == "shadow" and status == "started":
+            base, cand = self.shadow_figures(shadow_hosts, observations, challenger)
+            if cand.labelled < self.need:
+                return Decision(
+                    "await_shadow", [f"version {challenger} in shadow: {cand.labelled}/{self.need} labelled rows"]
+                )
+            gain = gain_of(cand.metric, cand.value, base.value)
+            text = (
+                f"shadow on {', '.join(shadow_hosts)}: version {challenger} {cand.metric} {cand.value:.4f} vs champion "
+                f"{base.value:.4f} over {cand.labelled} labelled rows (gain {gain:+.4f}, min_gain {self.sup.policy.promote.min_gain})"
+            )
+            figures = {
+                "metric": cand.metric,
+                "challenger": cand.value,
+                "champion": base.value,
+                "labelled": cand.labelled,
+                "gain": gain,
+            }
+            if gain < self.sup.policy.promote.min_gain:
+                return Decision(
+                    "reject",
+                    [text],
+                    dry_run=self.sup.dry_run,
+                    version=challenger,
+                    stage=("shadow", shadow_hosts, figures),
+                )
+            if self.sup.policy.approve == "manual":
+                return Decision(
+                    "promote",
+                    [text],
+                    dry_run=self.sup.dry_run,
+                    version=challenger,
+                    stage=("approval", shadow_hosts, figures),
+                )
+            return Decision(
+                "canary", [text], dry_run=self.sup.dry_run, version=challenger, stage=("canary", canary_hosts, figures)
+            )
+        if stage == "shadow" and status == "passed":  # approve: manual
+            pending = self.sup.registry.events(self.sup.name, kinds=(PENDING_APPROVAL, APPROVED))
+            if pending and pending[-1].kind == APPROVED and pending[-1].version == challenger:
+                return Decision(
+                    "canary",
+                    [f"version {challenger} approved"],
+                    dry_run=self.sup.dry_run,
+                    version=challenger,
+                    stage=("canary", canary_hosts, last.details.get("figures") or {}),
+                )
+            return Decision("await_approval", [f"version {challenger} waits for `stratum supervise NAME --approve`"])
+        if stage == "canary" and status == "started":
+            canary = self.live_figures(observations, canary_hosts, str(challenger))
+            if canary.labelled < self.need:
+                return Decision(
+                    "await_canary",
+                    [
+                        f"version {challenger} canary on {', '.join(canary_hosts)}: "
+                        f"{canary.labelled}/{self.need} labelled rows"
+                    ],
+                )
+            others = [h for h in self.host_names() if h not in canary_hosts]
+            base = self.live_figures(observations, others)
+            if base.labelled < self.need:  # no champion host left, or too few labels there: the shadow's figure
+                shadow = next(
+                    (e for e in reversed(done) if e.details.get("stage") == "shadow" and e.details.get("figures")), None
+                )
+                seen: dict[str, Any] = shadow.details["figures"] if shadow is not None else {}
+                base = Figures(canary.metric, float(seen.get("champion", canary.value)), int(seen.get("labelled", 0)))
+            gain = gain_of(canary.metric, canary.value, base.value)
+            text = (
+                f"canary on {', '.join(canary_hosts)}: version {challenger} live {canary.metric} {canary.value:.4f} "
+                f"over {canary.labelled} labelled rows vs champion {base.value:.4f} (gain {gain:+.4f})"
+            )
+            figures = {
+                "metric": canary.metric,
+                "challenger": canary.value,
+                "champion": base.value,
+                "labelled": canary.labelled,
+                "gain": gain,
+            }
+            if gain < 0:
+                return Decision(
+                    "reject",
+                    [text],
+                    dry_run=self.sup.dry_run,
+                    version=challenger,
+                    stage=("canary", canary_hosts, figures),
+                )
+            return Decision(
+                "promote",
+                [text],
+                dry_run=self.sup.dry_run,
+                version=challenger,
+                stage=("all", self.host_names(), figures),
+            )
+        return Decision("none", [f"version {challenger}: stage {stage} {status}"])
+
+    # -- acting ------------------------------------------------------------------
+    def act(self, event, decision) -> None:
+        """Carry out ``decision`` (from :meth:`advance`); every stage change is an event."""
+        from .supervisor import PENDING_APPROVAL, REJECTED, promote
+
+        name, reg, version = self.sup.name, self.sup.registry, decision.version
+        kind, hosts, info = decision.stage
+        if decision.action == "shadow":
+            result = self.deploy_shadow(info, version, hosts)
+            self.record("shadow", "started" if result.ok else "failed", version, hosts, event, result)
+            if not result.ok:  # hosts that failed their check went back already; the others go back now
+                self.rollback(served(result))
+                self.reject(event, decision, "shadow", f"the shadow deploy was {result.status}")
+        elif decision.action == "reject":
+            self.rollback(hosts)
+            self.record(kind, "failed", version, hosts, event, figures=info, rolled_back=True)
+            self.reject(event, decision, kind, decision.reasons[0])
+        elif kind == "approval":
+            self.rollback(hosts)
+            self.record("shadow", "passed", version, hosts, event, figures=info, rolled_back=True)
+            reg.add_event(
+                name,
+                PENDING_APPROVAL,
+                version=version,
+                actor="supervisor",
+                details={"decision": event.id, "staged": True},
+            )
+        elif decision.action == "canary":
+            if self.stages(version)[-1].details.get("status") == "started":  # the shadow passed just now
+                self.rollback(self.split()[0])
+                self.record("shadow", "passed", version, self.split()[0], event, figures=info, rolled_back=True)
+            result = self.deploy(f"{name}@{version}", limit=hosts)
+            self.record("canary", "started" if result.ok else "failed", version, hosts, event, result)
+            if not result.ok:
+                self.rollback(served(result))
+                self.reject(event, decision, "canary", f"the canary deploy was {result.status}")
+        elif decision.action == "promote" and kind == "all":
+            canary = self.stages(version)[-1].details.get("hosts") or []
+            self.record("canary", "passed", version, canary, event, figures=info)
+            result = self.deploy(f"{name}@{version}", waves=self.sup.policy.promote.waves)
+            self.record("all", "passed" if result.ok else "failed", version, hosts, event, result)
+            if result.ok:
+                promote(reg, name, version, actor="supervisor", decision=event.id)
+            else:
+                self.rollback(served(result) + canary)
+                reg.delete_alias(name, "challenger", actor="supervisor", reason=f"the rollout was {result.status}")
+                reg.add_event(
+                    name,
+                    REJECTED,
+                    version=version,
+                    actor="supervisor",
+                    details={"decision": event.id, "stage": "all", "reason": f"the rollout was {result.status}"},
+                )
+        decision.acted = True
+
+    def reject(self, event, decision, stage: str, reason: str) -> None:
+        from .supervisor import REJECTED
+
+        reg = self.sup.registry
+        reg.delete_alias(self.sup.name, "challenger", actor="supervisor", reason=reason)
+        reg.add_event(
+            self.sup.name,
+            REJECTED,
+            version=decision.version,
+            actor="supervisor",
+            details={"decision": event.id, "stage": stage, "reason": reason},
+        )
+
+    def record(
+        self,
+        stage: str,
+        status: str,
+        version: int,
+        hosts: list[str],
+        event,
+        result=None,
+        *,
+        figures: dict | None = None,
+        rolled_back: bool = False,
+    ) -> None:
+        details: dict[str, Any] = {"stage": stage, "status": status, "hosts": list(hosts), "decision": event.id}
+        if figures:
+            details["figures"] = figures
+        if rolled_back:
+            details["rolled_back"] = True
+        if result is not None:
+            details["deployment"] = result.record_id
+            details["deploy_status"] = result.status
+            details["host_status"] = {h.host: h.status for h in result.hosts}
+        self.sup.registry.add_event(self.sup.name, STAGE, version=version, actor="supervisor", details=details)
+
+    # -- the deploy API ------------------------------------------------------------
+    def deploy(
+        self,
+        ref: str,
+        *,
+        limit: list[str] | None = None,
+        inventory: Path | None = None,
+        bundle: Path | None = None,
+        waves: str | None = None,
+    ):
+        from ..deploy import deploy
+
+        return deploy(
+            ref,
+            inventory or self.inventory,
+            limit=",".join(limit) if limit else None,
+            bundle=bundle,
+            waves=waves,
+            registry=self.sup.registry,
+        )
+
+    def deploy_shadow(self, champion: int | None, challenger: int, hosts: list[str]):
+        from ..deploy.core import _bundle_for
+        from .stages import shadow_bundle, stage_inventory
+
+        reg, name = self.sup.registry, self.sup.name
+        champion = champion if champion is not None else challenger - 1
+        folder = Path(reg.root) / "supervise" / name
+        bundle = shadow_bundle(
+            _bundle_for(reg, f"{name}@{champion}", None),
+            _bundle_for(reg, f"{name}@{challenger}", None),
+            folder / "bundles" / f"{name}-{champion}-shadow-{challenger}",
+            challenger_version=challenger,
+        )
+        inventory = stage_inventory(
+            self.inventory, {h: ["--shadow", "shadow"] for h in hosts}, folder / "inventory-shadow"
+        )
+        return self.deploy(f"{name}@{champion}", limit=hosts, inventory=inventory, bundle=bundle)
+
+    def rollback(self, hosts: list[str]) -> None:
+        if not hosts:
+            return
+        from ..deploy import rollback
+
+        rollback(self.sup.name, self.inventory, limit=",".join(sorted(set(hosts))), registry=self.sup.registry)
