@@ -75,8 +75,13 @@ c.JupyterHub.load_roles = [
             *(["access:services!service=dask-gateway"] if gateway else []),
         ],
     },
-    # the service reads users' groups to decide who may do what
-    {"name": "stratum-registry", "scopes": ["read:users:groups", "read:users:name"], "services": ["stratum-registry"]},
+    # the service reads users' groups to decide who may do what, and lists the hub's groups to
+    # name the fleets (fleet-<F>-deployers) in the reason beside an action a user may not take
+    {
+        "name": "stratum-registry",
+        "scopes": ["read:users:groups", "read:users:name", "list:groups"],
+        "services": ["stratum-registry"],
+    },
     *(
         [{"name": "stratum-admin", "scopes": ["admin:users", "tokens"], "services": ["stratum-admin"]}]
         if s.get("admin_token")

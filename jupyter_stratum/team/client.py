@@ -15,10 +15,13 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RegistryError
 from .permissions import PermissionDenied
+
+if TYPE_CHECKING:
+    from .team_model import TeamModel
 
 URL_ENV = "STRATUM_REGISTRY_URL"
 TOKEN_ENVS = ("STRATUM_REGISTRY_TOKEN", "JUPYTERHUB_API_TOKEN")
@@ -107,6 +110,13 @@ class ServiceIndex:
             {**m, "version": m["latest_version"], "created_at": m["updated_at"]}
             for m in self.conn.json("GET", "/models")
         ]
+
+    def team_models(self) -> list[TeamModel]:
+        """The team's models as the service shows them to this token's user: owner, aliases, last
+        deployment, and the actions the user may take (each refusal with the service's reason)."""
+        from .team_model import TeamModel
+
+        return [TeamModel.from_dict(m) for m in self.conn.json("GET", "/models")]
 
     def add_deployment(self, row: dict) -> int:
         return int(self.conn.json("POST", "/deployments", row["record"])["id"])
