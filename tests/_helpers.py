@@ -305,3 +305,62 @@ def serve():
 def records_of(X: pd.DataFrame) -> list[dict]:
     """Rows as JSON-ready dicts with full float precision (to_json rounds to 10 digits)."""
     return X.to_dict(orient="records")
+
+
+# ============================================================ team (tests/team, tests_browser)
+# One real PostgreSQL (Debian's packages, run as a non-root user) and one JupyterHub (with
+# configurable-http-proxy, the registry service and the Dask Gateway) per pytest session; both the
+# team tests and the browser test that logs into the hub import these fixtures by name.
+
+#: three hub users in two teams: ana trains in fraud, ben views fraud and deploys to plant-a, cat trains in churn
+TEAM_GROUPS = {
+    "team-fraud": ["ana", "ben"],
+    "team-fraud-trainers": ["ana"],
+    "team-churn": ["cat"],
+    "team-churn-trainers": ["cat"],
+    "fleet-plant-a-deployers": ["ben"],
+}
+#: one Dask Gateway cluster of one worker per team at a time
+GATEWAY_QUOTAS = {"fraud": {"clusters": 1, "workers": 1}, "churn": {"clusters": 1, "workers": 1}}
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from jupyter_stratum.testing.postgres import LocalPostgres, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (`make system-deps` installs Debian's postgresql)")
+    pytest.importorskip("psycopg")
+    with LocalPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def hub(postgres, tmp_path_factory):
+    """The service's API URL, the hub's URL, each user's hub API token (as the hub's Token page gives), the
+    gateway's address and the directory under which each user's notebook server has its home."""
+    import importlib.util
+
+    from jupyter_stratum.testing.team_hub import LocalTeamHub, chp_command
+
+    pytest.importorskip("httpx")
+    pytest.importorskip("jupyterhub")
+    if chp_command() is None:
+        pytest.skip("configurable-http-proxy is not installed (`make venv` puts it in .venv/chp)")
+    team_hub = LocalTeamHub(
+        TEAM_GROUPS,
+        workdir=tmp_path_factory.mktemp("hub"),
+        postgres=postgres,
+        gateway_quotas=GATEWAY_QUOTAS if importlib.util.find_spec("dask_gateway_server") else None,
+    ).start()
+    try:
+        tokens = {user: team_hub.token_for(user) for user in ("ana", "ben", "cat")}
+        yield {
+            "url": team_hub.service_url + "api",
+            "tokens": tokens,
+            "gateway": team_hub.gateway_url,
+            "hub_url": team_hub.url,
+            "homes": team_hub.workdir / "homes",
+        }
+    finally:
+        team_hub.stop()

@@ -1,8 +1,10 @@
 """Registry timings: register a 1 MB and a 100 MB model, load them, list 1,000 versions, on the
 embedded SQLite registry, the team registry used directly (PostgreSQL + an artifact directory) and
-through the stratum-registry JupyterHub service (hub, proxy and service on this machine).
+through the stratum-registry JupyterHub service (hub, proxy and service on this machine), and with
+``--mlflow PYTHON`` on MLflow's tracking server in MLflow's own environment (``mlflow_side.py``).
 
     .venv/bin/python benchmarks/registry/bench_registry.py [--repeat 3] [--sizes 1,100] [--json OUT]
+        [--mlflow /tmp/mlflow/bin/python]   # python3 -m venv /tmp/mlflow && /tmp/mlflow/bin/pip install mlflow skops
 
 Real parts only (LocalPostgres, LocalTeamHub). The median of --repeat runs is reported.
 """
@@ -77,6 +79,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,100", help="model sizes in MB")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--backends", default="sqlite,postgres,service")
+    ap.add_argument("--mlflow", metavar="PYTHON", help="also MLflow's tracking server, with this interpreter")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     backends = a.backends.split(",")
@@ -103,6 +106,12 @@ def main() -> None:
                 downloads = Path(tmp) / "client" / "service-cache" / "downloads"
                 cold = lambda: shutil.rmtree(downloads, ignore_errors=True)  # noqa: E731
                 results.append(bench("service", reg, PostgresIndex(dsn), sizes, a.repeat, cold))
+    if a.mlflow:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from peer_side import run_side
+
+        side = Path(__file__).with_name("mlflow_side.py")
+        results.append(run_side(a.mlflow, side, "--sizes", a.sizes, "--repeat", str(a.repeat)))
     print(json.dumps(results, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))

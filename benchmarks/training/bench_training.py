@@ -115,18 +115,10 @@ def run_stratum(frame, client):
 
 def run_pycaret(python: str, rows: int) -> dict:
     """One PyCaret run in its own interpreter: {"pycaret", "setup_s", "compare_s", "scores"}."""
-    import json
-    import subprocess
-    import tempfile
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from peer_side import run_side
 
-    side = Path(__file__).with_name("pycaret_side.py")
-    with tempfile.TemporaryDirectory() as cwd:  # PyCaret writes logs and caches where it runs
-        out = subprocess.run(
-            [python, str(side), "--rows", str(rows), "--repeats", "1"], capture_output=True, text=True, cwd=cwd
-        )
-    if out.returncode != 0:
-        raise SystemExit(f"PyCaret's side failed ({python}):\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_side(python, Path(__file__).with_name("pycaret_side.py"), "--rows", str(rows), "--repeats", "1")
 
 
 def main() -> None:

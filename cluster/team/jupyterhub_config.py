@@ -75,8 +75,13 @@ c.JupyterHub.load_roles = [
             *(["access:services!service=dask-gateway"] if gateway else []),
         ],
     },
-    # the service reads users' groups to decide who may do what
-    {"name": "stratum-registry", "scopes": ["read:users:groups", "read:users:name"], "services": ["stratum-registry"]},
+    # the service reads users' groups to decide who may do what, and lists the hub's groups to
+    # name the fleets (fleet-<F>-deployers) in the reason beside an action a user may not take
+    {
+        "name": "stratum-registry",
+        "scopes": ["read:users:groups", "read:users:name", "list:groups"],
+        "services": ["stratum-registry"],
+    },
     *(
         [{"name": "stratum-admin", "scopes": ["admin:users", "tokens"], "services": ["stratum-admin"]}]
         if s.get("admin_token")
@@ -85,6 +90,14 @@ c.JupyterHub.load_roles = [
 ]
 # single-user servers (when spawned) point the kernels at the service
 # and at the gateway, which they log in to with their own $JUPYTERHUB_API_TOKEN
+# (so that token must carry the services' access scopes, not only the default server role's)
+c.Spawner.server_token_scopes = [
+    "users:activity!user",
+    "access:servers!server",
+    "access:services!service=stratum-registry",
+    *(["access:services!service=dask-gateway"] if gateway else []),
+]
+c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "STRATUM_REGISTRY_URL": f"http://127.0.0.1:{s['port']}/services/stratum-registry/",
     **(
@@ -96,4 +109,6 @@ c.Spawner.environment = {
 if s.get("homes"):  # try-it mode: notebook servers run as the hub's own OS user, one home dir each
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = s["homes"] + "/{username}"
+    c.Spawner.cmd = [os.path.join(os.path.dirname(s["python"]), "jupyterhub-singleuser")]  # this environment's
     c.Spawner.args = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
+    c.Spawner.http_timeout = c.Spawner.start_timeout = 180  # a busy machine starts JupyterLab slowly

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -67,18 +67,13 @@ class LocalArtifactStore:
         for leftover in self.staging_dir.iterdir():
             with contextlib.suppress(OSError):
                 if leftover.stat().st_mtime < cutoff:
-                    _remove_path(leftover)
+                    remove_path(leftover)
 
     def key_for(self, name: str, version: int, suffix: str) -> str:
         return f"artifacts/{name}/v{version}-{uuid.uuid4().hex[:12]}{suffix}"
 
-    @contextlib.contextmanager
-    def staging(self, suffix: str) -> Iterator[Path]:
-        path = self.staging_dir / f"{uuid.uuid4().hex}{suffix}"
-        try:
-            yield path
-        finally:
-            _remove_path(path)
+    def staging(self, suffix: str) -> contextlib.AbstractContextManager[Path]:
+        return staged_path(self.staging_dir, suffix)
 
     def publish(self, staged: Path, key: str) -> None:
         target = self.local_path(key)
@@ -87,7 +82,7 @@ class LocalArtifactStore:
         _fsync_dir(target.parent)
 
     def remove(self, key: str) -> None:
-        _remove_path(self.local_path(key))
+        remove_path(self.local_path(key))
 
     def exists(self, key: str) -> bool:
         return self.local_path(key).exists()
@@ -113,7 +108,29 @@ class LocalArtifactStore:
         return path
 
 
-def _remove_path(path: Path) -> None:
+@contextlib.contextmanager
+def staged_path(directory: Path, suffix: str = "", prefix: str = "") -> Iterator[Path]:
+    """A fresh path in ``directory`` for a file (or a directory) being written; whatever is still there
+    on the way out (the write failed, or it was not moved into place) is removed."""
+    path = Path(directory) / f"{prefix}{uuid.uuid4().hex}{suffix}"
+    try:
+        yield path
+    finally:
+        remove_path(path)
+
+
+def write_into_place(target: Path, write: Callable[[Path], object]) -> Path:
+    """``write(staged)`` on a hidden staged path beside ``target``, then rename it into place: a reader
+    (another kernel, another process) never sees half a file, and a failed write leaves nothing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with staged_path(target.parent, prefix=".staged-") as staged:
+        write(staged)
+        os.replace(staged, target)
+    return target
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or a directory (a flavor may save either); nothing there is fine."""
     if path.is_dir():  # a flavor may save a directory
         import shutil
 

@@ -6,7 +6,7 @@ route (under base_url)        method  core call
 jupyter-stratum/catalog       GET     ``catalog.catalog_json()`` (algorithms, aliases resolved)
 jupyter-stratum/spec/schema   GET     ``spec.PipelineSpec.model_json_schema()``
 jupyter-stratum/spec/validate POST    ``spec.validate_text(yaml, task)``
-jupyter-stratum/models        GET     ``registry.list_models()``
+jupyter-stratum/models        GET     ``registry.list_models()`` (team registry: ``ServiceIndex.team_models()``)
 jupyter-stratum/models/NAME   GET     ``registry.versions(NAME)`` + its deployments + the record's fields
 jupyter-stratum/deployments   GET     ``registry.list_deployments(name=?name)``
 jupyter-stratum/metrics       GET     ``evaluate.metrics.METRICS`` (names, task, direction)
@@ -143,7 +143,14 @@ def _registry():
 
 
 def _list_models() -> list:
-    return _registry().list_models()
+    """The registry's models; on a team registry (the hub's service) each with its team, owner, aliases,
+    last deployment and the actions the user may take, as the service decided them (never decided here)."""
+    from ..team.client import ServiceIndex
+
+    reg = _registry()
+    if isinstance(reg.index, ServiceIndex):
+        return [m.to_dict() for m in reg.index.team_models()]
+    return reg.list_models()
 
 
 def _model_detail(name: str) -> dict:

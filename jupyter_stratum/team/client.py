@@ -13,12 +13,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RegistryError
 from .permissions import PermissionDenied
+
+if TYPE_CHECKING:
+    from .team_model import TeamModel
 
 URL_ENV = "STRATUM_REGISTRY_URL"
 TOKEN_ENVS = ("STRATUM_REGISTRY_TOKEN", "JUPYTERHUB_API_TOKEN")
@@ -108,6 +111,13 @@ class ServiceIndex:
             for m in self.conn.json("GET", "/models")
         ]
 
+    def team_models(self) -> list[TeamModel]:
+        """The team's models as the service shows them to this token's user: owner, aliases, last
+        deployment, and the actions the user may take (each refusal with the service's reason)."""
+        from .team_model import TeamModel
+
+        return [TeamModel.from_dict(m) for m in self.conn.json("GET", "/models")]
+
     def add_deployment(self, row: dict) -> int:
         return int(self.conn.json("POST", "/deployments", row["record"])["id"])
 
@@ -174,14 +184,10 @@ class ServiceStore:
     def key_for(self, name: str, version: int, suffix: str) -> str:
         return f"{_PENDING}-{uuid.uuid4().hex[:8]}:{suffix}"
 
-    @contextlib.contextmanager
-    def staging(self, suffix: str) -> Iterator[Path]:
-        path = self.staging_dir / f"{uuid.uuid4().hex}{suffix}"
-        try:
-            yield path
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+    def staging(self, suffix: str) -> contextlib.AbstractContextManager[Path]:
+        from ..registry.store import staged_path
+
+        return staged_path(self.staging_dir, suffix)
 
     def publish(self, staged: Path, key: str) -> None:
         self.pending[key] = staged
@@ -201,11 +207,10 @@ class ServiceStore:
         version = int(file[1:].split("-", 1)[0])
         cached = self.cache / "downloads" / name / file
         if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
+            from ..registry.store import write_into_place
+
             data = self.conn.request("GET", f"/models/{_quote(name)}/versions/{version}/artifact")
-            tmp = cached.with_name(f".{uuid.uuid4().hex}")
-            tmp.write_bytes(data)
-            tmp.replace(cached)
+            write_into_place(cached, lambda staged: staged.write_bytes(data))
         return cached
 
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import RegistryError
+from ..registry.store import remove_path, staged_path, write_into_place
 
 
 class FsspecArtifactStore:
@@ -49,13 +47,8 @@ class FsspecArtifactStore:
     def key_for(self, name: str, version: int, suffix: str) -> str:
         return f"artifacts/{name}/v{version}-{uuid.uuid4().hex[:12]}{suffix}"
 
-    @contextlib.contextmanager
-    def staging(self, suffix: str) -> Iterator[Path]:
-        path = self.staging_dir / f"{uuid.uuid4().hex}{suffix}"
-        try:
-            yield path
-        finally:
-            _remove_local(path)
+    def staging(self, suffix: str) -> contextlib.AbstractContextManager[Path]:
+        return staged_path(self.staging_dir, suffix)
 
     def publish(self, staged: Path, key: str) -> None:
         target = self._path(key)
@@ -74,7 +67,7 @@ class FsspecArtifactStore:
     def remove(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self._path(key), recursive=True)
-        _remove_local(self._cached(key))
+        remove_path(self._cached(key))
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key)))
@@ -114,25 +107,13 @@ class FsspecArtifactStore:
             return Path(path)
         cached = self._cached(key)
         if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=cached.parent)) / cached.name
             try:
-                self.fs.get(path, str(tmp), recursive=self.fs.isdir(path))
+                write_into_place(cached, lambda staged: self.fs.get(path, str(staged), recursive=self.fs.isdir(path)))
             except FileNotFoundError as exc:
                 raise RegistryError(f"The artifact {key} is missing from {self.url}.") from exc
-            tmp.replace(cached)
-            shutil.rmtree(tmp.parent, ignore_errors=True)
         return cached
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
     proto = fs.protocol
     return (proto,) if isinstance(proto, str) else tuple(proto)
-
-
-def _remove_local(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()

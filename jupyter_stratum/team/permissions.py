@@ -10,7 +10,8 @@ Groups, as the hub's config declares them (``c.JupyterHub.load_groups``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 
 from ..errors import RegistryError
 
@@ -19,6 +20,32 @@ ADMIN_HINT = "a hub admin (Admin page, or `c.JupyterHub.load_groups` in jupyterh
 
 class PermissionDenied(RegistryError):
     """The hub user lacks the role an action needs; the message names it and who can grant it."""
+
+
+@dataclass(frozen=True)
+class ActionPermission:
+    """May the user take an action? When not, ``reason`` is the service's refusal (the missing role, who grants it)."""
+
+    allowed: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def permission(check: Callable[[], None]) -> ActionPermission:
+    """The answer ``check()`` (one of :class:`TeamUser`'s ``require_*``) gives, as a record: the reason
+    shown beside a disabled action is the very message the service answers when the action is tried."""
+    try:
+        check()
+    except PermissionDenied as exc:
+        return ActionPermission(False, str(exc))
+    return ActionPermission(True)
+
+
+def fleets_of(group_names: Iterable[str]) -> list[str]:
+    """The fleets that hub groups name (``fleet-<F>-deployers``)."""
+    return sorted(g[6:-10] for g in group_names if g.startswith("fleet-") and g.endswith("-deployers"))
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,27 @@ class TeamUser:
                 f"{self.name} may not register {model!r} in team {team!r}: that needs the trainer role "
                 f"(hub group 'team-{team}-trainers'). Ask {ADMIN_HINT} to add you to it."
             )
+
+    def actions(self, team: str, model: str, fleets: list[str]) -> dict[str, ActionPermission]:
+        """What the user may do with ``model`` of ``team``, ``fleets`` being every fleet the hub knows:
+        ``register`` a version (trainer), move an ``alias`` and ``deploy`` (deployer for one of the fleets)."""
+        return {
+            "register": permission(lambda: self.require_train(team, model)),
+            "alias": permission(lambda: self.require_deploy_any(fleets, f"move the aliases of {model!r}")),
+            "deploy": permission(lambda: self.require_deploy_any(fleets, f"deploy {model!r}")),
+        }
+
+    def require_deploy_any(self, fleets: list[str], action: str) -> None:
+        """The deployer role for at least one of ``fleets`` (which one is asked when the action is taken)."""
+        if any(self.can_deploy(f) for f in fleets):
+            return
+        if len(fleets) == 1:
+            self.require_deploy(fleets[0], action)
+        groups = " or ".join(f"'fleet-{f}-deployers'" for f in fleets) or "'fleet-<FLEET>-deployers'"
+        raise PermissionDenied(
+            f"{self.name} may not {action}: that needs the deployer role for a fleet (hub group {groups}). "
+            f"Ask {ADMIN_HINT} to add you to it."
+        )
 
     def require_deploy(self, fleet: str, action: str) -> None:
         if not self.can_deploy(fleet):

@@ -22,12 +22,13 @@ from typing import Any
 
 from ..errors import RegistryError
 from .permissions import PermissionDenied, TeamUser
+from .team_model import LastDeployment, TeamModel
 
 SERVICE_NAME = "stratum-registry"
 #: (method, path pattern under the prefix, what it does, the role it needs)
 ROUTES = [
     ("GET", "api/whoami", "the caller and their roles", "any hub user with access to the service"),
-    ("GET", "api/models", "models of the caller's teams", "viewer"),
+    ("GET", "api/models", "models of the caller's teams: owner, aliases, last deployment, allowed actions", "viewer"),
     ("GET", "api/models/{name}/versions", "versions of a model", "viewer of its team"),
     ("GET", "api/models/{name}/versions/{ref}", "one version (number, alias or 'latest')", "viewer of its team"),
     ("GET", "api/models/{name}/versions/{version}/artifact", "the artifact's bytes", "viewer of its team"),
@@ -75,7 +76,46 @@ class TeamRegistryService:
             name=model["name"], groups=frozenset(self._hub_get(f"/users/{model['name']}").get("groups", []))
         )
 
-    def _hub_get(self, path: str) -> dict:
+    def fleets(self) -> list[str]:
+        """Every fleet the hub has a deployer group for (the service's role has the scope ``list:groups``)."""
+        from .permissions import fleets_of
+
+        return fleets_of(g["name"] for g in self._hub_get("/groups"))
+
+    def team_models(self, user: TeamUser) -> list[TeamModel]:
+        """The models of ``user``'s teams, with owner, aliases, last deployment and what ``user`` may do."""
+        teams, registry = self.teams(), self.registry
+        fleets = self.fleets()
+        owners = {row["name"]: row.get("author") or "" for row in registry.index.latest_versions()}
+        found = []
+        for summary in registry.list_models():
+            name = summary.name
+            if name not in teams or not user.can_view(teams[name]):
+                continue
+            deployments = registry.deployments(name)
+            last = deployments[-1] if deployments else None
+            found.append(
+                TeamModel(
+                    summary=summary,
+                    team=teams[name],
+                    owner=owners.get(name, ""),
+                    aliases=registry.aliases(name),
+                    last_deployment=LastDeployment(
+                        version=last.model_version,
+                        fleet=str(last.extra.get("fleet", "")),
+                        user=last.user,
+                        time=last.time,
+                        action=last.action,
+                        status=last.status,
+                    )
+                    if last
+                    else None,
+                    actions=user.actions(teams[name], name, fleets),
+                )
+            )
+        return found
+
+    def _hub_get(self, path: str) -> Any:
         import urllib.request
 
         request = urllib.request.Request(
@@ -157,12 +197,7 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
     class Models(Base):
         @guarded
         def get(self) -> list:
-            teams = service.teams()
-            return [
-                {**s.to_dict(), "team": teams[s.name]}
-                for s in service.registry.list_models()
-                if s.name in teams and self.user.can_view(teams[s.name])
-            ]
+            return [m.to_dict() for m in service.team_models(self.user)]
 
     class Versions(Base):
         @guarded

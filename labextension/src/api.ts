@@ -113,6 +113,33 @@ export interface IValidation {
   spec: Record<string, any> | null;
 }
 
+/** Whether the user may take an action, as the team registry service decided it. */
+export interface IActionPermission {
+  allowed: boolean;
+  /** The service's refusal: the missing role and who can grant it ("" when allowed). */
+  reason: string;
+}
+
+/** `NAME@ALIAS` points at `version` (the registry's `Alias` record). */
+export interface IModelAlias {
+  name: string;
+  alias: string;
+  version: number;
+  updated_at: string;
+  updated_by: string;
+}
+
+/** The newest deployment recorded for a model (team registry). */
+export interface ILastDeployment {
+  version: number;
+  fleet: string;
+  user: string;
+  /** ISO-8601, UTC. */
+  time: string;
+  action: string;
+  status: string;
+}
+
 /** A registered model (latest version). */
 export interface IModelSummary {
   name: string;
@@ -124,6 +151,16 @@ export interface IModelSummary {
   cv_score: number | null;
   holdout_score: number | null;
   updated_at: string | null;
+  /** Team registry only: the team the model belongs to. */
+  team?: string;
+  /** Team registry only: the hub user who trained the latest version. */
+  owner?: string;
+  /** Team registry only: the model's aliases. */
+  aliases?: IModelAlias[];
+  /** Team registry only: its newest deployment, or null when never deployed. */
+  last_deployment?: ILastDeployment | null;
+  /** Team registry only: what the user may do (`register`, `alias`, `deploy`), decided by the service. */
+  actions?: Record<string, IActionPermission>;
   [key: string]: unknown;
 }
 

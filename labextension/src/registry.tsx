@@ -5,7 +5,15 @@
  */
 import * as React from 'react';
 
-import { IDeployment, IDeploymentHost, IModelDetail, IModelSummary, IModelVersion, StratumAPI } from './api';
+import {
+  IActionPermission,
+  IDeployment,
+  IDeploymentHost,
+  IModelDetail,
+  IModelSummary,
+  IModelVersion,
+  StratumAPI
+} from './api';
 
 /** Props shared by the registry panels. */
 export interface IRegistryPanelProps {
@@ -107,7 +115,52 @@ function VersionDetail(props: { version: IModelVersion; fields: string[] }): JSX
   );
 }
 
-function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.Element {
+/** The buttons of a model card: the action, its label and what the team registry says about it. */
+const ACTIONS: { action: string; label: string }[] = [
+  { action: 'alias', label: 'Alias…' },
+  { action: 'deploy', label: 'Deploy…' }
+];
+
+/**
+ * The permission the service sent for `action`; outside a team registry (no `actions`) every action is
+ * allowed. Nothing here decides a permission: a missing answer for one action is not a refusal.
+ */
+export function permissionOf(model: IModelSummary, action: string): IActionPermission {
+  return model.actions?.[action] ?? { allowed: true, reason: '' };
+}
+
+/** Owner, team, aliases and last deployment of a model in the team registry (nothing outside one). */
+export function TeamLine(props: { model: IModelSummary }): JSX.Element | null {
+  const m = props.model;
+  if (m.team === undefined) {
+    return null;
+  }
+  const last = m.last_deployment;
+  return (
+    <div className="jp-stratum-model-team" data-stratum-team={m.team}>
+      {m.owner && <span data-stratum-owner={m.owner}>trained by {m.owner}</span>}
+      <span className="jp-stratum-muted">team {m.team}</span>
+      {(m.aliases ?? []).map(a => (
+        <span
+          key={a.alias}
+          className="jp-stratum-badge"
+          data-stratum-alias={a.alias}
+          title={`set by ${a.updated_by}, ${fmtDate(a.updated_at)}`}
+        >
+          @{a.alias} → v{a.version}
+        </span>
+      ))}
+      <span className="jp-stratum-muted" data-stratum-last-deployment={last ? `v${last.version}` : ''}>
+        {last
+          ? `last deployed v${last.version}${last.fleet ? ` to ${last.fleet}` : ''}${last.user ? ` by ${last.user}` : ''}, ${fmtDate(last.time)}`
+          : 'not deployed yet'}
+      </span>
+    </div>
+  );
+}
+
+/** One model of the Models panel: its card, the actions (disabled with the service's reason) and its versions. */
+export function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.Element {
   const m = props.model;
   const [open, setOpen] = React.useState(false);
   const [detail, setDetail] = React.useState<IModelDetail | null>(null);
@@ -120,6 +173,22 @@ function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.El
         .catch(e => setError((e as Error).message));
     }
   }, [open, m.name, m.latest_version, props.refreshKey]);
+
+  const alias = async () => {
+    const name = await props.ask(
+      `Alias for ${m.name}@${m.latest_version}`,
+      'Alias to point at this version (moved if it exists)',
+      'champion'
+    );
+    if (!name) {
+      return;
+    }
+    try {
+      setMessage(await props.onInsert(`%stratum alias ${m.name}@${m.latest_version} ${name}`));
+    } catch (e) {
+      setMessage((e as Error).message);
+    }
+  };
 
   const deploy = async () => {
     const inventory = await props.ask(
@@ -136,6 +205,8 @@ function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.El
       setMessage((e as Error).message);
     }
   };
+  const run: Record<string, () => Promise<void>> = { alias, deploy };
+  const denied = ACTIONS.filter(a => !permissionOf(m, a.action).allowed);
 
   return (
     <li className="jp-stratum-model" data-stratum-model={m.name}>
@@ -145,10 +216,23 @@ function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.El
           <span className="jp-stratum-card-name">{m.name}</span>
           <span className="jp-stratum-badge">v{m.latest_version}</span>
         </button>
-        <button className="jp-mod-styled jp-stratum-small" data-stratum-action="deploy" onClick={() => void deploy()}>
-          Deploy…
-        </button>
+        {ACTIONS.map(({ action, label }) => {
+          const permission = permissionOf(m, action);
+          return (
+            <button
+              key={action}
+              className="jp-mod-styled jp-stratum-small"
+              data-stratum-action={action}
+              disabled={!permission.allowed}
+              title={permission.reason || undefined}
+              onClick={() => void run[action]()}
+            >
+              {label}
+            </button>
+          );
+        })}
       </div>
+      <TeamLine model={m} />
       <div className="jp-stratum-model-meta">
         <span>{m.algorithm ?? ''}</span>
         <span>
@@ -158,6 +242,11 @@ function ModelRow(props: { model: IModelSummary } & IRegistryPanelProps): JSX.El
           {m.n_versions} version{m.n_versions === 1 ? '' : 's'} · {fmtDate(m.updated_at)}
         </span>
       </div>
+      {denied.map(({ action, label }) => (
+        <div key={action} className="jp-stratum-denied" data-stratum-denied={action}>
+          {label.replace('…', '')}: {permissionOf(m, action).reason}
+        </div>
+      ))}
       {message && <div className="jp-stratum-message">{message}</div>}
       {open && (
         <div className="jp-stratum-model-detail">
