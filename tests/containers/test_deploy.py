@@ -1,10 +1,11 @@
 """The docker runtime end to end: images built here, deployed by the generated Ansible project over SSH
 to two edge hosts, each running its own dockerd in its network namespace (no route out, nothing pulled).
 
-One story, in order: v1 to both hosts (--runtime docker) → predictions equal predict / predict_proba →
+One story, in order: undeploy where nothing ran in a container yet (nothing to do) → v1 to both hosts (--runtime docker) → predictions equal predict / predict_proba →
 v2 (hosts marked stratum_runtime: docker in the inventory) while edge2's new container fails its check → edge2
 keeps serving v1 from its old container, edge1 serves v2, the record says so → rollback with no
-network → an unchanged re-run changes nothing → undeploy removes only what carries our labels.
+network → an unchanged re-run changes nothing → the monitor shows each container's CPU and memory from its
+engine beside the runtime's latency → undeploy removes only what carries our labels.
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def test_docker_runtime_story(story):
     assert [h.status for h in dry.hosts] == ["checked", "checked"], dry.to_text()
     assert not _containers(engines["edge1"]) and not _containers(engines["edge2"])
 
+    # undeploy where the model never ran in a container (the hosts ask for docker): nothing to do, said so
+    none = stratum("undeploy", "cancer", "--edge", story["inv2"], "--home", story["home"])
+    assert none.status == "ok" and none.exit_code == 0, none.to_text()
+    assert [h.status for h in none.hosts] == ["unchanged", "unchanged"], none.to_text()
+    assert sum(e.step.startswith("Say that the model never ran") and e.status == "ok" for e in none.events) == 2
+
     # v1 everywhere: the image is built once on the controller and loaded on each host (no registry)
     res = stratum(
         "deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--base", story["base"],
@@ -153,13 +160,35 @@ def test_docker_runtime_story(story):
         e for e in again.events if e.step.startswith(("Copy the image", "Load the image")) and e.status != "skipped"
     ]
     assert [h.status for h in again.hosts] == ["unchanged", "unchanged"]
+    # ... and costs one command per host: the helpers and the manifest are not even compared
+    copies = ("Create the model's", "Install the host helpers", "Keep the manifest")
+    assert not [(e.host, e.step) for e in again.events if e.step.startswith(copies) and e.status != "skipped"]
 
-    # each serving container's CPU and memory, from the host's engine
-    from jupyter_stratum.deploy.docker_stats import container_stats
+    # the monitor: each host's latency (the runtime's /metrics) beside its container's CPU and memory (the
+    # engine's stats), two container configurations side by side (edge1: 1.5 cpus, 1 GiB; edge2: no limits)
+    from jupyter_stratum.monitor import Monitor, MonitorPanel, sample
 
-    stats = container_stats("cancer", story["inv"])
-    assert sorted(s.host for s in stats) == ["edge1", "edge2"], stats
-    assert all(s.release.startswith("v1-") and "/" in s.memory and s.cpu_percent >= 0 for s in stats), stats
+    for _ in range(5):
+        for url in urls.values():
+            predict(url, X)
+    got = sample("cancer", registry=story["reg"], interval=0.5)
+    for name, engine in engines.items():
+        s, c = got[name], got[name].container
+        assert s.up and s.p50_ms > 0 and c is not None and c.release.startswith("v1-"), (name, s)
+        raw = engine.client().containers.get(c.container).stats(stream=False)
+        mem = raw["memory_stats"]
+        used = mem["usage"] - mem["stats"].get("total_inactive_file", mem["stats"].get("inactive_file", 0))
+        assert c.memory_bytes == pytest.approx(used, rel=0.1, abs=4 << 20), (name, c, used)
+        assert c.memory_limit_bytes == pytest.approx(mem["limit"], rel=0.01), (name, c, mem["limit"])
+        assert 0 <= c.cpu_percent <= 100 * (c.cpu_limit or raw["cpu_stats"]["online_cpus"]) + 25, (name, c)
+    assert (got["edge1"].container.cpu_limit, got["edge1"].container.memory_limit_bytes) == (1.5, 1 << 30)
+    assert got["edge2"].container.cpu_limit == 0
+    assert "ctr cpu %" in got.to_text() and got.rows()[0]["container_cpu_limit"] == 1.5
+    panel = MonitorPanel(Monitor(dict(urls), containers=lambda: [got[n].container for n in urls]))
+    panel.apply(got)
+    e1, e2 = panel.sources["edge1"].data, panel.sources["edge2"].data
+    assert e1["cmem"][-1] == got["edge1"].container.memory_mb and e1["ccpu_lim"][-1] == 150
+    assert np.isnan(e2["ccpu_lim"][-1]) and e2["cmem"][-1] == got["edge2"].container.memory_mb
 
     # undeploy: our containers and images go, the foreign ones stay
     gone = stratum("undeploy", "cancer", "--edge", story["inv"], "--home", story["home"])
@@ -170,3 +199,32 @@ def test_docker_runtime_story(story):
         assert not client.images.list(filters={"label": f"{LABEL_PREFIX}.managed=true"}), name
     assert engines["edge1"].client().containers.get("foreign")
     assert engines["edge1"].client().images.get("foreign:keep")
+
+
+def test_docker_runtime_pulls_from_the_inventorys_registry(story, image_registry, tmp_path):
+    """With ``stratum_registry: HOST:PORT`` the controller pushes the image there and the host pulls it
+    (no archive goes over SSH)."""
+    hosts, engines, models, X = story["hosts"], story["engines"], story["models"], story["X"]
+    edge1 = hosts.hosts[0]
+    where = f"{edge1.address.rsplit('.', 1)[0]}.1:{image_registry.port}"  # the near end of edge1's link
+    inv = hosts.write_inventory(
+        tmp_path / "edge-registry.ini",
+        host_vars={"edge1": {"stratum_docker_host": engines["edge1"].url, "stratum_registry": where}},
+    )
+    res = stratum(
+        "deploy", "cancer@2", "--edge", str(inv), "--limit", "edge1", "--runtime", "docker", "--base", story["base"],
+        "--home", story["home"],
+    )  # fmt: skip
+    assert res.status == "ok" and [h.status for h in res.hosts] == ["changed"], res.to_text()
+    steps = [(e.step, e.status) for e in res.events]
+    pulled = [e.status for e in res.events if e.step.startswith("Pull the image from the registry")]
+    copied = [e for e in res.events if e.step.startswith(("Copy the", "Load the")) and e.status != "skipped"]
+    assert pulled == ["changed"] and not copied, steps
+    assert "stratum-cancer" in image_registry.catalog()
+    image = engines["edge1"].client().images.get(f"{where}/stratum-cancer:2")
+    assert image.labels[f"{LABEL_PREFIX}.model.version"] == "2"
+    assert predict(edge1.url, X) == models[2].predict(X).tolist()
+    gone = stratum("undeploy", "cancer", "--edge", str(inv), "--limit", "edge1", "--home", story["home"])
+    assert gone.status == "ok" and not engines["edge1"].client().images.list(
+        filters={"label": f"{LABEL_PREFIX}.managed=true"}
+    )
