@@ -1,11 +1,13 @@
 """The docker runtime end to end: images built here, deployed by the generated Ansible project over SSH
-to two edge hosts, each running its own dockerd in its network namespace (no route out, nothing pulled).
+to two edge hosts, each running its own dockerd in its network namespace (no route out, nothing pulled from
+outside; a local registry for the pull).
 
-One story, in order: undeploy where nothing ran in a container yet (nothing to do) → v1 to both hosts (--runtime docker) → predictions equal predict / predict_proba →
-v2 (hosts marked stratum_runtime: docker in the inventory) while edge2's new container fails its check → edge2
-keeps serving v1 from its old container, edge1 serves v2, the record says so → rollback with no
-network → an unchanged re-run changes nothing → the monitor shows each container's CPU and memory from its
-engine beside the runtime's latency → undeploy removes only what carries our labels.
+One story, in order: undeploy where nothing ran in a container yet (nothing to do) → v1 to both hosts
+(--runtime docker) → predictions equal predict / predict_proba → v2 (hosts marked stratum_runtime: docker in
+the inventory; edge1 pulls it from the registry its inventory names) while edge2's new container fails its
+check → edge2 keeps serving v1 from its old container, edge1 serves v2, the record says so → rollback with no
+network → an unchanged re-run changes nothing, copies nothing → the monitor shows each container's CPU and
+memory from its engine beside the runtime's latency → undeploy removes only what carries our labels.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def stratum(*argv: str):
 
 
 @pytest.fixture(scope="module")
-def story(docker_edge, base_image, cancer, tmp_path_factory):
+def story(docker_edge, base_image, cancer, tmp_path_factory, request):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -58,6 +60,14 @@ def story(docker_edge, base_image, cancer, tmp_path_factory):
     # v2: every host asks for docker itself; edge2's new container gets an argument its runtime refuses
     per_host = {n: {**v, "stratum_runtime": "docker"} for n, v in common.items()}
     per_host["edge2"]["stratum_serve_args"] = "--no-such-option"
+    # ... and edge1 pulls it from the registry its inventory names (at the near end of its link)
+    try:
+        image_registry, registry_why = request.getfixturevalue("image_registry"), ""
+    except pytest.skip.Exception as exc:
+        image_registry, registry_why = None, str(exc)
+    if image_registry is not None:
+        gateway = hosts.hosts[0].address.rsplit(".", 1)[0] + ".1"
+        per_host["edge1"]["stratum_registry"] = f"{gateway}:{image_registry.port}"
     inv2 = hosts.write_inventory(work / "edge-v2.ini", host_vars=per_host)
     return {
         "hosts": hosts,
@@ -66,6 +76,9 @@ def story(docker_edge, base_image, cancer, tmp_path_factory):
         "home": str(reg.root),
         "inv": str(inv),
         "inv2": str(inv2),
+        "image_registry": image_registry,
+        "registry_why": registry_why,
+        "registry": per_host["edge1"].get("stratum_registry", ""),
         "models": models,
         "X": X_test.head(40),
         "base": base_image,
@@ -127,9 +140,18 @@ def test_docker_runtime_story(story):
     assert by["edge1"].status == "changed" and by["edge1"].version == "2"
     assert by["edge2"].status == "rolled_back" and by["edge2"].version == "1"
     assert "no-such-option" in by["edge2"].error, by["edge2"].error
-    # the image went over as the layers the hosts lacked (the engine loaded the slim archive)
-    sent = [(e.host, e.status) for e in res2.events if e.step.startswith(("Copy the image", "Copy the whole image"))]
-    assert sorted(sent) == [("edge1", "changed"), ("edge2", "changed")], sent
+    # the image went over as the layers the host lacked (the engine loaded the slim archive); edge1, naming a
+    # registry, pulled it from there instead (the controller pushed it)
+    ran = [(e.host, e.step, e.status) for e in res2.events if e.status != "skipped"]
+    sent = [(h, st) for h, step, st in ran if step.startswith(("Copy the image", "Copy the whole image"))]
+    pulled = [(h, st) for h, step, st in ran if step.startswith("Pull the image from the registry")]
+    if story["image_registry"] is not None:
+        assert sent == [("edge2", "changed")] and pulled == [("edge1", "changed")], (sent, pulled)
+        assert "stratum-cancer" in story["image_registry"].catalog()
+        image = engines["edge1"].client().images.get(f"{story['registry']}/stratum-cancer:2")
+        assert image.labels[f"{LABEL_PREFIX}.model.version"] == "2"
+    else:
+        assert sorted(sent) == [("edge1", "changed"), ("edge2", "changed")] and not pulled, (sent, pulled)
     assert served_version(urls["edge1"]) == "2" and served_version(urls["edge2"]) == "1"
     assert predict(urls["edge1"], X) == models[2].predict(X).tolist()
     assert predict(urls["edge2"], X) == models[1].predict(X).tolist()
@@ -199,32 +221,5 @@ def test_docker_runtime_story(story):
         assert not client.images.list(filters={"label": f"{LABEL_PREFIX}.managed=true"}), name
     assert engines["edge1"].client().containers.get("foreign")
     assert engines["edge1"].client().images.get("foreign:keep")
-
-
-def test_docker_runtime_pulls_from_the_inventorys_registry(story, image_registry, tmp_path):
-    """With ``stratum_registry: HOST:PORT`` the controller pushes the image there and the host pulls it
-    (no archive goes over SSH)."""
-    hosts, engines, models, X = story["hosts"], story["engines"], story["models"], story["X"]
-    edge1 = hosts.hosts[0]
-    where = f"{edge1.address.rsplit('.', 1)[0]}.1:{image_registry.port}"  # the near end of edge1's link
-    inv = hosts.write_inventory(
-        tmp_path / "edge-registry.ini",
-        host_vars={"edge1": {"stratum_docker_host": engines["edge1"].url, "stratum_registry": where}},
-    )
-    res = stratum(
-        "deploy", "cancer@2", "--edge", str(inv), "--limit", "edge1", "--runtime", "docker", "--base", story["base"],
-        "--home", story["home"],
-    )  # fmt: skip
-    assert res.status == "ok" and [h.status for h in res.hosts] == ["changed"], res.to_text()
-    steps = [(e.step, e.status) for e in res.events]
-    pulled = [e.status for e in res.events if e.step.startswith("Pull the image from the registry")]
-    copied = [e for e in res.events if e.step.startswith(("Copy the", "Load the")) and e.status != "skipped"]
-    assert pulled == ["changed"] and not copied, steps
-    assert "stratum-cancer" in image_registry.catalog()
-    image = engines["edge1"].client().images.get(f"{where}/stratum-cancer:2")
-    assert image.labels[f"{LABEL_PREFIX}.model.version"] == "2"
-    assert predict(edge1.url, X) == models[2].predict(X).tolist()
-    gone = stratum("undeploy", "cancer", "--edge", str(inv), "--limit", "edge1", "--home", story["home"])
-    assert gone.status == "ok" and not engines["edge1"].client().images.list(
-        filters={"label": f"{LABEL_PREFIX}.managed=true"}
-    )
+    if story["image_registry"] is None:
+        pytest.skip(f"everything but the registry pull passed; that was not checked: {story['registry_why']}")
