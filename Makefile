@@ -45,7 +45,7 @@ $(VENV)/.installed: pyproject.toml
 ## Debian packages the real-part tests use (sshd and network namespaces, Chromium, PostgreSQL, dockerd and debootstrap). Needs root.
 system-deps:
 	@missing=""; \
-	for c in /usr/sbin/sshd:openssh-server /usr/sbin/ip:iproute2 /usr/bin/chromium:chromium /usr/sbin/dockerd:docker.io /usr/sbin/debootstrap:debootstrap /usr/bin/pg_ctlcluster:postgresql; do \
+	for c in /usr/sbin/sshd:openssh-server /usr/sbin/ip:iproute2 /usr/bin/chromium:chromium /usr/sbin/dockerd:docker.io /usr/sbin/debootstrap:debootstrap /usr/bin/docker-registry:docker-registry /usr/bin/pg_ctlcluster:postgresql; do \
 	  test -e $${c%%:*} || missing="$$missing $${c##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -9,7 +9,9 @@ images are built on a second private dockerd from the Debian base image of
 ``jupyter_stratum.bundle.base_image``. The same two model versions go through both runtimes on the
 same host (the process runtime on port 8500, the docker runtime on 8600). Bytes sent: the bundle
 tarball for the process runtime; for the docker runtime the image archive less the layers the host
-already had (what the role copies).
+already had (what the role copies). Where Debian's docker-registry is installed, a third row deploys the
+same way through a local registry (``stratum_registry``: the controller pushes, the host pulls; first
+deploy and update seconds include the push).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def main() -> None:
     from jupyter_stratum.deploy.docker_image import slim_archive
     from jupyter_stratum.registry import Registry
     from jupyter_stratum.testing import LocalEdgeHosts, bundle_lineage
-    from jupyter_stratum.testing.dockerd import LocalDockerd
+    from jupyter_stratum.testing.dockerd import LocalDockerd, LocalRegistry, registry_support
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X_train, X_test, y_train, _ = train_test_split(X, y, random_state=0)
@@ -53,13 +55,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-dep-", dir="/tmp") as tmp:
         tmp_path = Path(tmp)
         hosts = LocalEdgeHosts(1, tmp_path / "edge").start()
-        controller = LocalDockerd(tmp_path / "dk").start()
-        host_engine = LocalDockerd(Path(hosts.hosts[0].root) / "dk", namespace=hosts.hosts[0].namespace).start()
+        nets = ("10.77.0.0/16",)  # the edge links: the registry answers there over plain HTTP
+        controller = LocalDockerd(tmp_path / "dk", insecure_registries=nets).start()
+        host_engine = LocalDockerd(
+            Path(hosts.hosts[0].root) / "dk", namespace=hosts.hosts[0].namespace, insecure_registries=nets
+        ).start()
+        image_registry = LocalRegistry(tmp_path / "reg").start() if registry_support()[0] else None
         os.environ["DOCKER_HOST"] = controller.url
         try:
             base = ensure_base_image(controller.client(), cache=IMAGE_CACHE)
             reg = Registry(tmp_path / "registry")
-            for name in ("procmodel", "dockmodel"):
+            for name in ("procmodel", "dockmodel", "regmodel"):
                 for c in (1.0, 0.1):
                     m = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(X_train, y_train)
                     reg.register(name, m, lineage=bundle_lineage(m, X_train, X_test.head(5)))
@@ -72,16 +78,29 @@ def main() -> None:
                 python=sys.executable,
                 host_vars={"edge1": {"stratum_port": 8600, "stratum_docker_host": host_engine.url}},
             )
-            # the controller builds both images first (build time is bench_image.py's figure)
+            # the controller builds the images first (build time is bench_image.py's figure)
             from jupyter_stratum.deploy.docker_image import image_vars
 
             for v in (1, 2):
-                image_vars(reg, core._bundle_for(reg, f"dockmodel@{v}", None), base=base)
+                for model in ("dockmodel", "regmodel"):
+                    image_vars(reg, core._bundle_for(reg, f"{model}@{v}", None), base=base)
 
-            for rt, model, inv, extra in (
-                ("process", "procmodel", inv_p, {}),
-                ("docker", "dockmodel", inv_d, {"runtime": "docker"}),
-            ):
+            runs = [("process", "procmodel", inv_p, {}), ("docker", "dockmodel", inv_d, {"runtime": "docker"})]
+            if image_registry is not None:
+                gateway = hosts.hosts[0].address.rsplit(".", 1)[0] + ".1"
+                inv_r = hosts.write_inventory(
+                    tmp_path / "r.ini",
+                    python=sys.executable,
+                    host_vars={
+                        "edge1": {
+                            "stratum_port": 8700,
+                            "stratum_docker_host": host_engine.url,
+                            "stratum_registry": f"{gateway}:{image_registry.port}",
+                        }
+                    },
+                )
+                runs.append(("docker_registry", "regmodel", inv_r, {"runtime": "docker"}))
+            for rt, model, inv, extra in runs:
                 figs = rows.setdefault(rt, {})
                 t = time.perf_counter()
                 r = core.deploy(f"{model}@1", inv, registry=reg, **extra)
@@ -113,6 +132,8 @@ def main() -> None:
                 assert r.status == "ok", r.to_text()
                 core.undeploy(model, inv, registry=reg)
         finally:
+            if image_registry is not None:
+                image_registry.stop()
             host_engine.stop()
             controller.stop()
             hosts.stop()

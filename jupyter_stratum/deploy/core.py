@@ -265,13 +265,13 @@ def render_deploy_project(
     base: str | None = None,
 ) -> DeployProject:
     """The deploy project of ``mv`` for ``inv`` (waves are run by :mod:`.rollout`, one run per wave)."""
-    from .docker_image import image_vars, wants_docker
+    from .docker_image import image_vars, registries_of, wants_docker
 
     settings: dict[str, object] = {"stratum_wheel_cache": str(Path(reg.root) / "wheels")}
     if runtime is not None:
         settings["stratum_runtime"] = runtime
     if wants_docker(runtime, inv):
-        settings.update(image_vars(reg, bundle_dir, base=base))
+        settings.update(image_vars(reg, bundle_dir, base=base, registries=registries_of(runtime, inv)))
     if online:
         settings["stratum_pip_index"] = True
     if not quick_rerun:

@@ -1,9 +1,11 @@
 """The docker runtime's image on the controller: found or built once, saved once per image id.
 
 ``stratum deploy REF --edge INV --runtime docker`` (or hosts with ``stratum_runtime: docker`` in
-the inventory) deploys the bundle's image instead of a virtual environment. No registry is
-involved: the image is saved here (``docker save``, cached under the registry by image id) and
-the role copies and loads the archive only on hosts whose engine lacks that image id.
+the inventory) deploys the bundle's image instead of a virtual environment. Without a registry
+the image is saved here (``docker save``, cached under the registry by image id) and the role
+copies and loads the archive (only the layers the host lacks) on hosts whose engine lacks that
+image id. Hosts with ``stratum_registry: HOST:PORT`` in the inventory pull it from that registry
+instead: the controller's engine pushes it there first (as ``HOST:PORT/stratum-NAME:VERSION``).
 """
 
 from __future__ import annotations
@@ -29,11 +31,22 @@ def wants_docker(runtime: str | None, inventory) -> bool:
     return runtime is None and any(str(h.vars.get("stratum_runtime", "")) == "docker" for h in inventory.hosts)
 
 
-def image_vars(registry, bundle_dir: Path, *, base: str | None = None, client=None) -> dict[str, str]:
+def registries_of(runtime: str | None, inventory) -> list[str]:
+    """The image registries (``stratum_registry``) named by the selected hosts that run the docker runtime."""
+    docker_hosts = [
+        h for h in inventory.hosts if runtime == "docker" or str(h.vars.get("stratum_runtime", "")) == "docker"
+    ]
+    return sorted({str(h.vars["stratum_registry"]) for h in docker_hosts if h.vars.get("stratum_registry")})
+
+
+def image_vars(
+    registry, bundle_dir: Path, *, base: str | None = None, client=None, registries: list[str] | tuple = ()
+) -> dict[str, str]:
     """The role's variables for the image of ``bundle_dir``: its id, tag, saved archive and manifest.
 
     An image on the controller's engine (``$DOCKER_HOST``) with the bundle's tag and model sha256 is
     used as it is; otherwise it is built (``stratum bundle --image``'s build; ``base`` as its --base).
+    It is pushed to each of ``registries`` (``HOST:PORT``), where hosts naming one pull it.
     """
     from ..bundle.image import LABEL_PREFIX, build_image, docker_client, image_tag
     from ..errors import BundleError
@@ -48,6 +61,8 @@ def image_vars(registry, bundle_dir: Path, *, base: str | None = None, client=No
             image = client.images.get(tag)
     except BundleError as exc:
         raise DeployError(f"the docker runtime needs the bundle's image: {exc}") from None
+    for where in registries:
+        push_image(client, image, tag, where)
     archive = Path(registry.root) / "images" / f"{image.id.split(':')[-1][:24]}.tar"
     if not archive.exists():
         archive.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +76,50 @@ def image_vars(registry, bundle_dir: Path, *, base: str | None = None, client=No
         "stratum_image_tag": tag,
         "stratum_image_archive": str(archive),
         "stratum_bundle_manifest": str((Path(bundle_dir) / "manifest.json").resolve()),
+        "stratum_docker_helper_sha": helpers_sha(),
     }
+
+
+def helpers_sha() -> str:
+    """sha256 of the role's two host helpers (``stratum_docker.py quick --helper-sha`` compares its own)."""
+    import hashlib
+
+    from .project import role_source
+
+    files = role_source() / "files"
+    return hashlib.sha256(
+        b"".join((files / f).read_bytes() for f in ("stratum_host.py", "stratum_docker.py"))
+    ).hexdigest()
+
+
+def push_image(client, image, tag: str, where: str) -> str:
+    """Push ``image`` to registry ``where`` (``HOST:PORT``) as ``where/tag``; the reference pushed."""
+    repo, _, version = tag.rpartition(":")
+    ref = f"{where}/{repo}"
+    image.tag(ref, version)
+    try:
+        for line in client.images.push(ref, version, stream=True, decode=True):
+            if line.get("error"):
+                raise DeployError(_push_failed(where, ref, version, str(line["error"])))
+    except DeployError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the SDK raises several kinds for an unreachable registry
+        raise DeployError(_push_failed(where, ref, version, str(exc))) from None
+    return f"{ref}:{version}"
+
+
+def _push_failed(where: str, ref: str, version: str, error: str) -> str:
+    hint = (
+        f" The registry speaks plain HTTP: list {where} in insecure-registries of /etc/docker/daemon.json on "
+        "this machine's engine and on the hosts'."
+        if "HTTP response to HTTPS client" in error
+        else ""
+    )
+    return (
+        f"could not push the image to the registry {where} (stratum_registry) as {ref}:{version}: {error[:300]}.{hint}"
+        " Check that the registry runs and that this engine may push there, or drop stratum_registry to send the"
+        " image over SSH."
+    )
 
 
 def _matching(client, tag: str, manifest: dict, prefix: str):

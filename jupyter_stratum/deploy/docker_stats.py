@@ -1,10 +1,12 @@
 """CPU and memory of a model's containers, from each docker host's engine (``docker stats``).
 
 >>> from jupyter_stratum.deploy.docker_stats import container_stats
->>> for s in container_stats("churn", "fleet.ini"): print(s.host, s.release, s.cpu_percent, s.memory)
+>>> for s in container_stats("churn", "fleet.ini"): print(s.host, s.release, s.cpu_percent, s.memory_mb)
 
 One ad-hoc Ansible command per host runs the role's host helper (``stratum_docker.py stats``), so
-the figures come from the engine's own accounting, beside the runtime's latency on ``/metrics``.
+the figures come from the engine's own accounting, beside the runtime's latency on ``/metrics``
+(:mod:`jupyter_stratum.monitor` shows them side by side). Hosts where the model does not run in a
+container (the process runtime) have no row.
 """
 
 from __future__ import annotations
@@ -18,14 +20,24 @@ from ..errors import DeployError
 
 @dataclass(frozen=True)
 class ContainerStats:
-    """One running container of a model on one host."""
+    """One running container of a model on one host, as its engine accounts it (``docker stats``)."""
 
     host: str
     container: str
     release: str
-    cpu_percent: float
-    memory: str  # as docker prints it: "120MiB / 1GiB"
+    cpu_percent: float  # of one core (150 = one and a half cores busy)
+    cpu_limit: float  # the container's --cpus (stratum_cpus); 0 when unlimited
+    memory_bytes: int
+    memory_limit_bytes: int  # the container's --memory (stratum_memory), else the host's memory
     memory_percent: float
+
+    @property
+    def memory_mb(self) -> float:
+        return self.memory_bytes / 2**20
+
+    @property
+    def memory_limit_mb(self) -> float:
+        return self.memory_limit_bytes / 2**20
 
 
 def container_stats(name: str, inventory: str | Path, *, limit: str | None = None) -> list[ContainerStats]:
@@ -77,7 +89,9 @@ def container_stats(name: str, inventory: str | Path, *, limit: str | None = Non
             container=str(c["container"]),
             release=str(c["release"]),
             cpu_percent=float(c["cpu_percent"]),
-            memory=str(c["memory"]),
+            cpu_limit=float(c.get("cpu_limit") or 0.0),
+            memory_bytes=int(c.get("memory_bytes") or 0),
+            memory_limit_bytes=int(c.get("memory_limit_bytes") or 0),
             memory_percent=float(c["memory_percent"]),
         )
         for host in inv.names

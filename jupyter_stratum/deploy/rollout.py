@@ -378,6 +378,8 @@ def _speed_opts(opts: dict) -> dict:
 
 def _record_extra(ro: Rollout) -> dict:
     extra: dict = {"release": ro.release, "rollout_id": ro.id, "rollout_state": ro.state}
+    if ro.options.get("runtime"):
+        extra["runtime"] = ro.options["runtime"]  # the monitor asks docker hosts' engines for stats
     if ro.waves:
         extra["waves"] = ro.waves
     if ro.max_fail_percent is not None:

@@ -6,6 +6,9 @@ percentiles, error rate, CPU, memory, up/down — for scripts (:func:`sample`), 
 >>> monitor.sample("churn")               # two scrapes one second apart, a row per host
 >>> panel = monitor.panel("churn"); panel  # live in the notebook; panel.stop()
 
+Hosts serving the model in a container (``--runtime docker``) also show the engine's CPU and
+memory of that container and its limits, so two container configurations compare side by side.
+
 Bokeh is imported only when a panel is made.
 """
 
@@ -20,6 +23,7 @@ _LAZY = {
     "Monitor": "core",
     "MonitorSample": "core",
     "resolve_targets": "core",
+    "resolve_containers": "core",
     "scrape": "metrics",
     "Scrape": "metrics",
     "HostStats": "metrics",
@@ -35,11 +39,13 @@ __all__ = sorted(_LAZY) + ["panel"]
 
 def panel(target=None, *, interval: float = 2.0, registry=None, start: bool = True):
     """A live :class:`MonitorPanel` of a deployment (see :func:`resolve_targets` for ``target``)."""
-    from .core import Monitor, resolve_targets
+    from .core import Monitor, resolve_containers, resolve_targets
     from .panel import MonitorPanel
 
     targets = resolve_targets(target, registry=registry)
-    p = MonitorPanel(Monitor(targets, interval=interval), title=f"monitor {target or 'deployment'}")
+    probe = resolve_containers(target, registry=registry)
+    monitor = Monitor(targets, interval=interval, containers=probe)
+    p = MonitorPanel(monitor, title=f"monitor {target or 'deployment'}")
     return p.start() if start else p
 
 

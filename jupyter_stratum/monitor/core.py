@@ -1,4 +1,9 @@
-"""Polling deployments' ``/metrics``: the same numbers for scripts, the CLI and the panel."""
+"""Polling deployments' ``/metrics``: the same numbers for scripts, the CLI and the panel.
+
+For a model deployed with the docker runtime the monitor also asks each host's engine for its
+container's CPU and memory (:func:`~jupyter_stratum.deploy.docker_stats.container_stats`), shown
+beside the runtime's latency (:attr:`HostStats.container`); hosts on the process runtime have none.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,18 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import DeployError
 from .metrics import HostStats, Scrape, compute_stats, scrape
+
+if TYPE_CHECKING:
+    from ..deploy.docker_stats import ContainerStats
+
+#: asks the engines for the containers' stats (one ad-hoc Ansible command to the hosts)
+ContainerProbe = Callable[[], "list[ContainerStats]"]
 
 
 def resolve_targets(target=None, *, registry=None) -> dict[str, str]:
@@ -41,6 +53,46 @@ def resolve_targets(target=None, *, registry=None) -> dict[str, str]:
         f"No live deployment of {what} is recorded; deploy it first (`%stratum deploy NAME --edge INVENTORY`) "
         "or give the hosts' URLs."
     )
+
+
+def resolve_containers(target=None, *, registry=None) -> ContainerProbe | None:
+    """A probe of the engine's stats of a deployed model's containers, when ``target`` is the model's
+    name (or None: the newest deployment) and its live deployment's inventory is here; else None
+    (URLs, inventories and dicts name no model)."""
+    from pathlib import Path
+
+    if target is not None and (
+        not isinstance(target, str) or target.startswith(("http://", "https://")) or Path(target).is_file()
+    ):
+        return None
+    from ..registry import open_registry
+
+    reg = registry if registry is not None else open_registry()
+    live = reg.live_deployment(str(target) if target else None)
+    if live is None or not live.inventory or not Path(live.inventory).is_file():
+        return None
+    if not _runs_containers(reg, live):
+        return None  # the process runtime: no engine to ask
+    from functools import partial
+
+    from ..deploy.docker_stats import container_stats
+
+    limit = ",".join(h.host for h in live.serving_hosts)
+    return partial(container_stats, live.model_name, live.inventory, limit=limit)
+
+
+def _runs_containers(reg, live) -> bool:
+    """Whether hosts of deployment ``live`` may run the model in a container: its newest deploy asked
+    for ``--runtime docker``, or a host of its inventory says ``stratum_runtime: docker``."""
+    from ..deploy.docker_image import wants_docker
+    from ..deploy.inventory import read_inventory
+
+    deploys = [d for d in reg.deployments(live.model_name) if d.action == "deploy"]
+    runtime = deploys[-1].extra.get("runtime") if deploys else None
+    try:
+        return wants_docker(runtime, read_inventory(live.inventory))
+    except DeployError:
+        return False
 
 
 def _host_of(url: str) -> str:
@@ -159,11 +211,33 @@ class MonitorSample:
         "live",
     ]
 
+    #: shown when a host runs its model in a container: the engine's figures and the limits
+    _CONTAINER_HEAD = ["ctr cpu %", "cpus", "ctr mem MB", "mem limit MB"]
+
     def _shown(self) -> list[HostStats]:
         return self.stats if len(self.stats) <= self.FULL_TABLE_MAX else self.worst()
 
+    def _with_containers(self) -> bool:
+        return any(s.container is not None for s in self._shown())
+
+    def _head(self) -> list[str]:
+        return self._HEAD + (self._CONTAINER_HEAD if self._with_containers() else [])
+
     def _cells(self) -> list[list[str]]:
         f = lambda v, d=1: "-" if (v is None or (isinstance(v, float) and math.isnan(v))) else f"{v:.{d}f}"  # noqa: E731
+
+        def ctr(s: HostStats) -> list[str]:
+            c = s.container
+            if c is None:
+                return ["-"] * len(self._CONTAINER_HEAD)
+            return [
+                f(c.cpu_percent),
+                f(c.cpu_limit, 2) if c.cpu_limit else "none",
+                f(c.memory_mb),
+                f(c.memory_limit_mb, 0),
+            ]
+
+        extra = self._with_containers()
         return [
             [
                 s.host,
@@ -178,22 +252,23 @@ class MonitorSample:
                 f(s.requests_total, 0),
                 f"{s.drifted_features}/{s.tracked_features}" if s.tracked_features else "-",
                 f(s.live_metric, 3),
+                *(ctr(s) if extra else []),
             ]
             for s in self._shown()
         ]
 
     def to_text(self) -> str:
-        cells = self._cells()
-        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(self._HEAD)]
+        cells, head = self._cells(), self._head()
+        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(head)]
         line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-        table = [line(self._HEAD)] + [line(r) for r in cells]
+        table = [line(head)] + [line(r) for r in cells]
         if len(self.stats) <= self.FULL_TABLE_MAX:
             return "\n".join(table)
         more = len(self.stats) - len(cells)
         return "\n".join([self.fleet.to_text(), f"worst {len(cells)} hosts:", *table, f"... and {more} more hosts"])
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in self._HEAD)
+        head = "".join(f"<th>{h}</th>" for h in self._head())
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self._cells())
         table = f"<table><tr>{head}</tr>{body}</table>"
         if len(self.stats) <= self.FULL_TABLE_MAX:
@@ -215,12 +290,27 @@ class Monitor:
 
     ``poll()`` once from a script, or ``start()`` a background poller that calls
     ``on_update(sample)`` every ``interval`` seconds until ``stop()``.
+
+    ``containers`` (see :func:`resolve_containers`) asks the hosts' engines for their containers'
+    CPU and memory; that takes seconds (SSH, ``docker stats``), so it runs beside the scrapes and
+    each sample carries the newest answer (``poll(wait_containers=True)`` waits for a fresh one).
     """
 
-    def __init__(self, targets: dict[str, str], interval: float = 2.0, history: int = 600, timeout: float = 2.0):
+    def __init__(
+        self,
+        targets: dict[str, str],
+        interval: float = 2.0,
+        history: int = 600,
+        timeout: float = 2.0,
+        containers: ContainerProbe | None = None,
+    ):
         if not targets:
             raise DeployError("Nothing to monitor: give at least one host URL.")
         self.targets = dict(targets)
+        self.containers = containers
+        self.containers_error = ""
+        self._containers_last: dict[str, ContainerStats] = {}
+        self._containers_job: Future | None = None
         self.interval = float(interval)
         self.timeout = timeout
         self.max_history = history
@@ -229,14 +319,39 @@ class Monitor:
         self._callbacks: list[Callable[[MonitorSample], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=min(16, len(self.targets)), thread_name_prefix="stratum-monitor")
+        workers = min(16, len(self.targets)) + (containers is not None)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stratum-monitor")
 
-    def poll(self) -> MonitorSample:
-        """Scrape every host now (in parallel) and compute stats against the previous scrape."""
+    def _container_rows(self, wait: bool) -> dict[str, ContainerStats]:
+        """The newest answer of the container probe; starts the next one when it came."""
+        if self.containers is None:
+            return {}
+        job = self._containers_job
+        if job is None:
+            job = self._containers_job = self._pool.submit(self.containers)
+        if wait or job.done():
+            try:
+                rows = job.result()
+            except Exception as exc:  # noqa: BLE001 - a host's engine failing must not stop the scrapes
+                self.containers_error = str(exc)
+                self._containers_last = {}
+            else:
+                self.containers_error = ""
+                self._containers_last = {r.host: r for r in rows}
+            self._containers_job = None if wait else self._pool.submit(self.containers)
+        return self._containers_last
+
+    def poll(self, *, wait_containers: bool = False) -> MonitorSample:
+        """Scrape every host now (in parallel) and compute stats against the previous scrape;
+        ``wait_containers``: wait for the engines' answer rather than take the newest one at hand."""
+        if self.containers is not None and self._containers_job is None:
+            self._containers_job = self._pool.submit(self.containers)
         scrapes = list(self._pool.map(lambda kv: scrape(kv[0], kv[1], self.timeout), self.targets.items()))
+        rows = self._container_rows(wait_containers)
         stats = []
         for s in scrapes:
             stats.append(compute_stats(s, self._last.get(s.host)))
+            stats[-1].container = rows.get(s.host)
             if s.up:
                 self._last[s.host] = s
         sample = MonitorSample(stats)
@@ -282,17 +397,21 @@ class Monitor:
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
 
 
-def sample(target=None, *, interval: float = 1.0, registry=None, timeout: float = 2.0) -> MonitorSample:
+def sample(
+    target=None, *, interval: float = 1.0, registry=None, timeout: float = 2.0, containers: bool = True
+) -> MonitorSample:
     """Scrape the hosts twice, ``interval`` seconds apart, and return the stats per host.
 
     ``target``: a deployed model's name (default: the newest deployment), an inventory,
-    a URL, a list of URLs or ``{host: url}``.
+    a URL, a list of URLs or ``{host: url}``. For a model's name, hosts running it in a
+    container also get their engine's CPU and memory (``containers=False``: not asked).
     """
-    m = Monitor(resolve_targets(target, registry=registry), interval=interval, timeout=timeout)
+    probe = resolve_containers(target, registry=registry) if containers else None
+    m = Monitor(resolve_targets(target, registry=registry), interval=interval, timeout=timeout, containers=probe)
     try:
         m.poll()
         time.sleep(interval)
-        return m.poll()
+        return m.poll(wait_containers=True)
     finally:
         m.close()
 
@@ -301,7 +420,8 @@ def watch(
     target=None, *, interval: float = 2.0, count: int | None = None, registry=None, out: Callable[[str], None] = print
 ) -> Iterable[MonitorSample]:
     """CLI view: print the table every ``interval`` s (``count`` times, or until Ctrl-C)."""
-    m = Monitor(resolve_targets(target, registry=registry), interval=interval)
+    probe = resolve_containers(target, registry=registry)
+    m = Monitor(resolve_targets(target, registry=registry), interval=interval, containers=probe)
     n = 0
     try:
         m.poll()

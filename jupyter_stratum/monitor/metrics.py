@@ -14,6 +14,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..deploy.docker_stats import ContainerStats
 
 #: endpoints whose requests count as predictions
 PREDICTION_ENDPOINTS = ("predict", "infer")
@@ -157,9 +161,11 @@ class HostStats:
     tracked_features: int = 0
     live_metric: float = math.nan
     live_metric_name: str = ""
+    #: the engine's figures for the container serving here (docker runtime); None on the process runtime
+    container: ContainerStats | None = None
 
     def row(self) -> dict:
-        return {
+        row = {
             k: getattr(self, k)
             for k in (
                 "host",
@@ -180,6 +186,16 @@ class HostStats:
                 "live_metric",
             )
         }
+        c = self.container
+        if c is not None:
+            row.update(
+                container=c.container,
+                container_cpu_percent=c.cpu_percent,
+                container_cpu_limit=c.cpu_limit,
+                container_memory_mb=c.memory_mb,
+                container_memory_limit_mb=c.memory_limit_mb,
+            )
+        return row
 
 
 def _delta_buckets(new: list[tuple[float, float]], old: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -17,7 +17,8 @@ from typing import Any
 from .core import Monitor, MonitorSample
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-_FIELDS = ("t", "rate", "p50", "p95", "p99", "err", "cpu", "mem", "up")
+_FIELDS = ("t", "rate", "p50", "p95", "p99", "err", "cpu", "mem", "up", "ccpu", "ccpu_lim", "cmem", "cmem_lim")
+_NO_CONTAINER = {"ccpu": math.nan, "ccpu_lim": math.nan, "cmem": math.nan, "cmem_lim": math.nan}
 _LIVE: weakref.WeakSet[MonitorPanel] = weakref.WeakSet()
 
 
@@ -32,6 +33,10 @@ class MonitorPanel:
     fleet's aggregates (:class:`~.core.FleetStats`: summed rate, fleet error rate, worst
     host's latency, mean CPU and memory) and the status shows the fleet line and the worst
     hosts: the numbers :func:`~.core.sample` gives.
+
+    When the monitor asks the engines (a model on the docker runtime), two more plots show each
+    container's CPU and memory as its engine accounts them, its limit dashed; hosts on the
+    process runtime draw no line there (NaN, not zero).
     """
 
     def __init__(self, monitor: Monitor, *, title: str = "deployment", window: int = 300):
@@ -56,7 +61,12 @@ class MonitorPanel:
             ("CPU %", ["cpu"]),
             ("Memory MB", ["mem"]),
         ]
-        dashes = {"p50": "solid", "p95": "dashed", "p99": "dotted"}
+        if monitor.containers is not None and not self.fleet_mode:
+            specs += [
+                ("Container CPU % of one core (engine; limit dashed)", ["ccpu", "ccpu_lim"]),
+                ("Container memory MB (engine; limit dashed)", ["cmem", "cmem_lim"]),
+            ]
+        dashes = {"p50": "solid", "p95": "dashed", "p99": "dotted", "ccpu_lim": "dashed", "cmem_lim": "dashed"}
         for title_, fields in specs:
             f = figure(title=title_, x_axis_type="datetime", height=180, width=420, tools="pan,wheel_zoom,reset,hover")
             for i, h in enumerate(self.series):
@@ -142,6 +152,7 @@ class MonitorPanel:
                     "cpu": [_nan(fleet.cpu_percent)],
                     "mem": [_nan(fleet.memory_mb)],
                     "up": [fleet.up],
+                    **{k: [v] for k, v in _NO_CONTAINER.items()},
                 },
                 rollover=self.window,
             )
@@ -161,6 +172,7 @@ class MonitorPanel:
                     "cpu": [_nan(s.cpu_percent)],
                     "mem": [_nan(s.memory_mb)],
                     "up": [1 if s.up else 0],
+                    **{k: [v] for k, v in _container_fields(s).items()},
                 },
                 rollover=self.window,
             )
@@ -178,8 +190,26 @@ class MonitorPanel:
         for s in sample.stats:
             colour = "#2e7d32" if s.up else "#c62828"
             label = "up" if s.up else f"DOWN ({s.error[:60]})"
+            c = s.container
+            if c is not None:
+                cpus = f"{c.cpu_limit:g} cpus" if c.cpu_limit else "no cpu limit"
+                label += f" · container {c.cpu_percent:.1f}% cpu ({cpus}), {c.memory_mb:.0f}/{c.memory_limit_mb:.0f} MB"
             parts.append(f"<span style='margin-right:1em;color:{colour}'>● {s.host} {s.model} {label}</span>")
         return "".join(parts)
+
+
+def _container_fields(s) -> dict[str, float]:
+    """The container plots' values of one host: the engine's figures and limits; NaN without a container
+    (a CPU limit of 0, none, is NaN too: no dashed line)."""
+    c = s.container
+    if c is None:
+        return dict(_NO_CONTAINER)
+    return {
+        "ccpu": c.cpu_percent,
+        "ccpu_lim": c.cpu_limit * 100 if c.cpu_limit else math.nan,
+        "cmem": c.memory_mb,
+        "cmem_lim": c.memory_limit_mb,
+    }
 
 
 def stop_all() -> int:

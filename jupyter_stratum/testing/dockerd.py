@@ -2,7 +2,9 @@
 
 It starts with no bridge and no iptables rules (``--bridge=none --iptables=false``), so several
 can run on one machine, each optionally inside a network namespace (an edge host's); containers
-use the host's (or the namespace's) network. Nothing is pulled: images are built or loaded.
+use the host's (or the namespace's) network. Nothing is pulled from outside: images are built,
+loaded, or pushed to and pulled from a :class:`LocalRegistry` (Debian's ``docker-registry``, the
+distribution registry, plain HTTP: engines that use it list it in ``insecure_registries``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DOCKERD = "/usr/sbin/dockerd"
+REGISTRY = "/usr/bin/docker-registry"
 
 
 def dockerd_support() -> tuple[bool, str]:
@@ -46,6 +49,8 @@ class LocalDockerd:
 
     workdir: Path
     namespace: str | None = None
+    #: registries (HOST:PORT, or a CIDR) this engine may reach over plain HTTP
+    insecure_registries: tuple[str, ...] = ()
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +84,7 @@ class LocalDockerd:
             "--iptables=false",
             "--ip-masq=false",
             "--storage-driver=overlay2",
+            *(f"--insecure-registry={r}" for r in self.insecure_registries),
         ]
         if self.namespace:
             cmd = [*netns_prefix(self.namespace), *cmd]
@@ -135,6 +141,86 @@ class LocalDockerd:
             subprocess.run(["umount", "-l", point], capture_output=True)
 
     def __enter__(self) -> LocalDockerd:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def registry_support() -> tuple[bool, str]:
+    """Whether a local image registry can be started here, and if not, why (a skip reason)."""
+    if not Path(shutil.which("docker-registry") or REGISTRY).exists():
+        return False, "docker-registry is missing: apt-get install docker-registry (Debian's distribution registry)"
+    return True, ""
+
+
+@dataclass
+class LocalRegistry:
+    """Debian's ``docker-registry`` (distribution 2.8) on ``PORT`` of every address of this machine's
+    network namespace (edge hosts reach it at their link's near end, ``10.77.N.1:PORT``), storing
+    under ``workdir``; plain HTTP, no auth."""
+
+    workdir: Path
+    port: int = 0
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir).resolve()
+
+    def start(self, timeout: float = 30.0) -> LocalRegistry:
+        import socket
+        import urllib.request
+
+        ok, why = registry_support()
+        if not ok:
+            raise RuntimeError(why)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            with socket.socket() as sock:
+                sock.bind(("", 0))
+                self.port = sock.getsockname()[1]
+        config = self.workdir / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {self.workdir / 'data'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: 0.0.0.0:{self.port}\n"
+        )
+        log = (self.workdir / "registry.log").open("ab")
+        cmd = [shutil.which("docker-registry") or REGISTRY, "serve", str(config)]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = (self.workdir / "registry.log").read_text(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError("docker-registry exited at start:\n" + "\n".join(tail))
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"docker-registry did not answer on port {self.port} within {timeout:.0f} s")
+
+    def catalog(self) -> list[str]:
+        """The repositories the registry holds (its ``/v2/_catalog``)."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/_catalog", timeout=5) as r:
+            return list(json.loads(r.read()).get("repositories") or [])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> LocalRegistry:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -2,7 +2,8 @@
 
 The base image is bootstrapped once (debootstrap, about a minute) and saved under
 ``$STRATUM_TEST_IMAGE_CACHE`` (default ``~/.cache/jupyter-stratum/images``), so later runs,
-CI included, load it in seconds. Nothing is pulled from a registry.
+CI included, load it in seconds. Nothing is pulled from outside: the one registry the tests use
+(``image_registry``, Debian's docker-registry) is started here and holds only what the tests push.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from _helpers import (  # noqa: F401 - fixtures, found by pytest by name
     registry,
 )
 
-from jupyter_stratum.testing.dockerd import LocalDockerd, dockerd_support
+from jupyter_stratum.testing.dockerd import LocalDockerd, LocalRegistry, dockerd_support, registry_support
 
 IMAGE_CACHE = Path(os.environ.get("STRATUM_TEST_IMAGE_CACHE", Path.home() / ".cache" / "jupyter-stratum" / "images"))
+#: the edge hosts' links (LocalEdgeHosts): their engines and the controller's reach image_registry there over HTTP
+EDGE_NETS = ("10.77.0.0/16",)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +34,7 @@ def engine(tmp_path_factory):
         pytest.skip(why)
     # a short path: dockerd's socket path must fit in sockaddr_un
     workdir = Path(tmp_path_factory.mktemp("dk", numbered=True))
-    dockerd = LocalDockerd(workdir)
+    dockerd = LocalDockerd(workdir, insecure_registries=EDGE_NETS)
     try:
         dockerd.start()
     except RuntimeError as exc:
@@ -65,7 +68,9 @@ def docker_edge(tmp_path_factory, engine, base_image):
     engines = {}
     try:
         for h in hosts.hosts:
-            engines[h.name] = LocalDockerd(Path(h.root) / "dk", namespace=h.namespace).start()
+            engines[h.name] = LocalDockerd(
+                Path(h.root) / "dk", namespace=h.namespace, insecure_registries=EDGE_NETS
+            ).start()
     except RuntimeError as exc:
         for e in engines.values():
             e.stop()
@@ -81,3 +86,19 @@ def docker_edge(tmp_path_factory, engine, base_image):
     for e in engines.values():
         e.stop()
     hosts.stop()
+
+
+@pytest.fixture(scope="session")
+def image_registry(tmp_path_factory):
+    """A distribution registry (Debian's docker-registry) on this machine; edge host N reaches it at
+    ``10.77.N.1:PORT``, the near end of its link."""
+    ok, why = registry_support()
+    if not ok:
+        pytest.skip(why)
+    reg = LocalRegistry(tmp_path_factory.mktemp("dkreg"))
+    try:
+        reg.start()
+    except RuntimeError as exc:
+        pytest.skip(f"docker-registry cannot run here: {exc}")
+    yield reg
+    reg.stop()

@@ -1,10 +1,13 @@
 """The docker runtime end to end: images built here, deployed by the generated Ansible project over SSH
-to two edge hosts, each running its own dockerd in its network namespace (no route out, nothing pulled).
+to two edge hosts, each running its own dockerd in its network namespace (no route out, nothing pulled from
+outside; a local registry for the pull).
 
-One story, in order: v1 to both hosts (--runtime docker) → predictions equal predict / predict_proba →
-v2 (hosts marked stratum_runtime: docker in the inventory) while edge2's new container fails its check → edge2
-keeps serving v1 from its old container, edge1 serves v2, the record says so → rollback with no
-network → an unchanged re-run changes nothing → undeploy removes only what carries our labels.
+One story, in order: undeploy where nothing ran in a container yet (nothing to do) → v1 to both hosts
+(--runtime docker) → predictions equal predict / predict_proba → v2 (hosts marked stratum_runtime: docker in
+the inventory; edge1 pulls it from the registry its inventory names) while edge2's new container fails its
+check → edge2 keeps serving v1 from its old container, edge1 serves v2, the record says so → rollback with no
+network → an unchanged re-run changes nothing, copies nothing → the monitor shows each container's CPU and
+memory from its engine beside the runtime's latency → undeploy removes only what carries our labels.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def stratum(*argv: str):
 
 
 @pytest.fixture(scope="module")
-def story(docker_edge, base_image, cancer, tmp_path_factory):
+def story(docker_edge, base_image, cancer, tmp_path_factory, request):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -57,6 +60,14 @@ def story(docker_edge, base_image, cancer, tmp_path_factory):
     # v2: every host asks for docker itself; edge2's new container gets an argument its runtime refuses
     per_host = {n: {**v, "stratum_runtime": "docker"} for n, v in common.items()}
     per_host["edge2"]["stratum_serve_args"] = "--no-such-option"
+    # ... and edge1 pulls it from the registry its inventory names (at the near end of its link)
+    try:
+        image_registry, registry_why = request.getfixturevalue("image_registry"), ""
+    except pytest.skip.Exception as exc:
+        image_registry, registry_why = None, str(exc)
+    if image_registry is not None:
+        gateway = hosts.hosts[0].address.rsplit(".", 1)[0] + ".1"
+        per_host["edge1"]["stratum_registry"] = f"{gateway}:{image_registry.port}"
     inv2 = hosts.write_inventory(work / "edge-v2.ini", host_vars=per_host)
     return {
         "hosts": hosts,
@@ -65,6 +76,9 @@ def story(docker_edge, base_image, cancer, tmp_path_factory):
         "home": str(reg.root),
         "inv": str(inv),
         "inv2": str(inv2),
+        "image_registry": image_registry,
+        "registry_why": registry_why,
+        "registry": per_host["edge1"].get("stratum_registry", ""),
         "models": models,
         "X": X_test.head(40),
         "base": base_image,
@@ -87,6 +101,12 @@ def test_docker_runtime_story(story):
     )  # fmt: skip
     assert [h.status for h in dry.hosts] == ["checked", "checked"], dry.to_text()
     assert not _containers(engines["edge1"]) and not _containers(engines["edge2"])
+
+    # undeploy where the model never ran in a container (the hosts ask for docker): nothing to do, said so
+    none = stratum("undeploy", "cancer", "--edge", story["inv2"], "--home", story["home"])
+    assert none.status == "ok" and none.exit_code == 0, none.to_text()
+    assert [h.status for h in none.hosts] == ["unchanged", "unchanged"], none.to_text()
+    assert sum(e.step.startswith("Say that the model never ran") and e.status == "ok" for e in none.events) == 2
 
     # v1 everywhere: the image is built once on the controller and loaded on each host (no registry)
     res = stratum(
@@ -120,9 +140,18 @@ def test_docker_runtime_story(story):
     assert by["edge1"].status == "changed" and by["edge1"].version == "2"
     assert by["edge2"].status == "rolled_back" and by["edge2"].version == "1"
     assert "no-such-option" in by["edge2"].error, by["edge2"].error
-    # the image went over as the layers the hosts lacked (the engine loaded the slim archive)
-    sent = [(e.host, e.status) for e in res2.events if e.step.startswith(("Copy the image", "Copy the whole image"))]
-    assert sorted(sent) == [("edge1", "changed"), ("edge2", "changed")], sent
+    # the image went over as the layers the host lacked (the engine loaded the slim archive); edge1, naming a
+    # registry, pulled it from there instead (the controller pushed it)
+    ran = [(e.host, e.step, e.status) for e in res2.events if e.status != "skipped"]
+    sent = [(h, st) for h, step, st in ran if step.startswith(("Copy the image", "Copy the whole image"))]
+    pulled = [(h, st) for h, step, st in ran if step.startswith("Pull the image from the registry")]
+    if story["image_registry"] is not None:
+        assert sent == [("edge2", "changed")] and pulled == [("edge1", "changed")], (sent, pulled)
+        assert "stratum-cancer" in story["image_registry"].catalog()
+        image = engines["edge1"].client().images.get(f"{story['registry']}/stratum-cancer:2")
+        assert image.labels[f"{LABEL_PREFIX}.model.version"] == "2"
+    else:
+        assert sorted(sent) == [("edge1", "changed"), ("edge2", "changed")] and not pulled, (sent, pulled)
     assert served_version(urls["edge1"]) == "2" and served_version(urls["edge2"]) == "1"
     assert predict(urls["edge1"], X) == models[2].predict(X).tolist()
     assert predict(urls["edge2"], X) == models[1].predict(X).tolist()
@@ -153,13 +182,35 @@ def test_docker_runtime_story(story):
         e for e in again.events if e.step.startswith(("Copy the image", "Load the image")) and e.status != "skipped"
     ]
     assert [h.status for h in again.hosts] == ["unchanged", "unchanged"]
+    # ... and costs one command per host: the helpers and the manifest are not even compared
+    copies = ("Create the model's", "Install the host helpers", "Keep the manifest")
+    assert not [(e.host, e.step) for e in again.events if e.step.startswith(copies) and e.status != "skipped"]
 
-    # each serving container's CPU and memory, from the host's engine
-    from jupyter_stratum.deploy.docker_stats import container_stats
+    # the monitor: each host's latency (the runtime's /metrics) beside its container's CPU and memory (the
+    # engine's stats), two container configurations side by side (edge1: 1.5 cpus, 1 GiB; edge2: no limits)
+    from jupyter_stratum.monitor import Monitor, MonitorPanel, sample
 
-    stats = container_stats("cancer", story["inv"])
-    assert sorted(s.host for s in stats) == ["edge1", "edge2"], stats
-    assert all(s.release.startswith("v1-") and "/" in s.memory and s.cpu_percent >= 0 for s in stats), stats
+    for _ in range(5):
+        for url in urls.values():
+            predict(url, X)
+    got = sample("cancer", registry=story["reg"], interval=0.5)
+    for name, engine in engines.items():
+        s, c = got[name], got[name].container
+        assert s.up and s.p50_ms > 0 and c is not None and c.release.startswith("v1-"), (name, s)
+        raw = engine.client().containers.get(c.container).stats(stream=False)
+        mem = raw["memory_stats"]
+        used = mem["usage"] - mem["stats"].get("total_inactive_file", mem["stats"].get("inactive_file", 0))
+        assert c.memory_bytes == pytest.approx(used, rel=0.1, abs=4 << 20), (name, c, used)
+        assert c.memory_limit_bytes == pytest.approx(mem["limit"], rel=0.01), (name, c, mem["limit"])
+        assert 0 <= c.cpu_percent <= 100 * (c.cpu_limit or raw["cpu_stats"]["online_cpus"]) + 25, (name, c)
+    assert (got["edge1"].container.cpu_limit, got["edge1"].container.memory_limit_bytes) == (1.5, 1 << 30)
+    assert got["edge2"].container.cpu_limit == 0
+    assert "ctr cpu %" in got.to_text() and got.rows()[0]["container_cpu_limit"] == 1.5
+    panel = MonitorPanel(Monitor(dict(urls), containers=lambda: [got[n].container for n in urls]))
+    panel.apply(got)
+    e1, e2 = panel.sources["edge1"].data, panel.sources["edge2"].data
+    assert e1["cmem"][-1] == got["edge1"].container.memory_mb and e1["ccpu_lim"][-1] == 150
+    assert np.isnan(e2["ccpu_lim"][-1]) and e2["cmem"][-1] == got["edge2"].container.memory_mb
 
     # undeploy: our containers and images go, the foreign ones stay
     gone = stratum("undeploy", "cancer", "--edge", story["inv"], "--home", story["home"])
@@ -170,3 +221,5 @@ def test_docker_runtime_story(story):
         assert not client.images.list(filters={"label": f"{LABEL_PREFIX}.managed=true"}), name
     assert engines["edge1"].client().containers.get("foreign")
     assert engines["edge1"].client().images.get("foreign:keep")
+    if story["image_registry"] is None:
+        pytest.skip(f"everything but the registry pull passed; that was not checked: {story['registry_why']}")

@@ -144,6 +144,8 @@ def test_sample_and_down_host(runtime):
     assert out["down"].error
     text = out.to_text()
     assert "DOWN" in text and "up" in text
+    # no container here (the process runtime): no container columns, not zeros
+    assert out["up"].container is None and "ctr cpu %" not in text and "container_cpu_percent" not in out.rows()[0]
 
 
 def test_bokeh_panel_updates_and_stops(runtime):

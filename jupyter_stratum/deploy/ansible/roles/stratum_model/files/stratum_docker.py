@@ -5,8 +5,11 @@
     stratum_docker.py layers                             the layer lists of the host's images (what a
                                                          saved image may leave out)
     stratum_docker.py load      --archive TAR            docker load it, then delete the archive
-    stratum_docker.py quick     --home H --model M --release R --settings JSON
-                                                         is R serving as asked (then check it)?
+    stratum_docker.py pull      --image REF --image-id ID
+                                                         docker pull REF from its registry; it must be ID
+    stratum_docker.py quick     --home H --model M --release R --settings JSON --helper-sha SHA
+                                                         is R serving as asked, by these helpers
+                                                         (then check it)?
     stratum_docker.py deploy    --home H --model M --release R --settings JSON
                                                          start R beside the one serving (staging port),
                                                          check it, switch, check again; else keep the old
@@ -96,6 +99,19 @@ def digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def pull(ref: str, image_id: str) -> dict:
+    """``docker pull ref`` from the registry it names; the image pulled must be ``image_id`` (the one the
+    controller built and pushed), or the host would run something else under that tag."""
+    docker("pull", "-q", ref)
+    got = docker("image", "inspect", "--format", "{{.Id}}", ref)
+    if image_id and got != image_id:
+        fail(
+            f"{ref} in the registry is image {got[:19]}, not {image_id[:19]} that this deploy pushed: "
+            "something else pushed that tag since; deploy again."
+        )
+    return {"changed": True, "image": got}
+
+
 def run_container(name: str, model: str, release: str, settings: dict, port: int, *, staging: bool) -> None:
     docker("rm", "-f", name, check=False)
     argv = ["run", "-d", "--name", name, "--network", "host"]
@@ -182,7 +198,17 @@ def serving_as_asked(model: str, release: str, settings: dict) -> bool:
     return labels.get(f"{LABEL}.settings") == digest(settings) and info.get("Image") == settings["image"]
 
 
-def quick(home: Path, model: str, release: str, settings: dict, timeout: float) -> dict:
+def helpers_sha() -> str:
+    """sha256 of the two host helpers (stratum_host.py, then this one), as the controller computes it."""
+    here = Path(__file__).resolve().parent
+    return hashlib.sha256(
+        b"".join((here / f).read_bytes() for f in ("stratum_host.py", "stratum_docker.py"))
+    ).hexdigest()
+
+
+def quick(home: Path, model: str, release: str, settings: dict, timeout: float, helper_sha: str = "") -> dict:
+    if helper_sha and helpers_sha() != helper_sha:
+        return {"unchanged": False, "why": "the host helpers differ from the project's"}
     state = read_state(home)
     if state["current"] != release or not serving_as_asked(model, release, settings):
         return {"unchanged": False}
@@ -313,8 +339,20 @@ def undeploy(home: Path, model: str) -> dict:
     return {"changed": bool(containers or images), "containers": containers, "images": [i[:19] for i in images]}
 
 
+_UNITS = {"b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "kb": 10**3, "mb": 10**6, "gb": 10**9}
+
+
+def size_bytes(text: str) -> int:
+    """``120.5MiB`` (as ``docker stats`` prints sizes) in bytes."""
+    text = text.strip()
+    i = len(text.rstrip("BbKkMmGgTtiI"))
+    return int(float(text[:i] or 0) * _UNITS.get(text[i:].lower(), 1))
+
+
 def stats(model: str) -> dict:
-    """``docker stats`` of the model's running containers: CPU percent and memory bytes."""
+    """``docker stats`` of the model's running containers (CPU percent of one core, memory bytes, as
+    the engine accounts them) and the limits they run under (``--cpus``: 0 for none; memory: the
+    engine's limit, the host's memory when none was set)."""
     rows = []
     for info in model_containers(model):
         if not info["State"].get("Running"):
@@ -323,12 +361,16 @@ def stats(model: str) -> dict:
         if not out:
             continue
         s = json.loads(out.splitlines()[0])
+        used, _, limit = str(s.get("MemUsage", "")).partition("/")
+        hc = info.get("HostConfig") or {}
         rows.append(
             {
                 "container": info["Name"].lstrip("/"),
                 "release": (info["Config"].get("Labels") or {}).get(f"{LABEL}.release", ""),
                 "cpu_percent": float(str(s.get("CPUPerc", "0")).rstrip("%") or 0),
-                "memory": s.get("MemUsage", ""),
+                "cpu_limit": (hc.get("NanoCpus") or 0) / 1e9,
+                "memory_bytes": size_bytes(used),
+                "memory_limit_bytes": int(hc.get("Memory") or 0) or size_bytes(limit),
                 "memory_percent": float(str(s.get("MemPerc", "0")).rstrip("%") or 0),
             }
         )
@@ -339,13 +381,16 @@ def main() -> None:
     global DOCKER
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "action", choices=["has-image", "layers", "load", "quick", "deploy", "rollback", "undeploy", "stats"]
+        "action",
+        choices=["has-image", "layers", "load", "pull", "quick", "deploy", "rollback", "undeploy", "stats"],
     )
     ap.add_argument("--home", type=Path)
     ap.add_argument("--model", default="")
     ap.add_argument("--release", default="")
     ap.add_argument("--settings", default="{}")
     ap.add_argument("--image", default="")
+    ap.add_argument("--image-id", default="")
+    ap.add_argument("--helper-sha", default="", help="quick: sha256 of the helpers the role ships")
     ap.add_argument("--archive", type=Path)
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--docker", default="", help="the docker CLI (default: docker on PATH)")
@@ -375,8 +420,10 @@ def act(a, settings: dict) -> dict:
         docker("load", "-q", "-i", str(a.archive))
         a.archive.unlink(missing_ok=True)
         out = {"changed": True}
+    elif a.action == "pull":
+        out = pull(a.image, a.image_id)
     elif a.action == "quick":
-        out = quick(a.home, a.model, a.release, settings, a.timeout)
+        out = quick(a.home, a.model, a.release, settings, a.timeout, a.helper_sha)
     elif a.action == "deploy":
         out = deploy(a.home, a.model, a.release, settings, a.timeout)
     elif a.action == "rollback":
