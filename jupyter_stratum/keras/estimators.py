@@ -224,6 +224,7 @@ class _KerasEstimator(BaseEstimator):
         else:
             outputs = keras.layers.Dense(1, name="value", kernel_initializer=self._kernel(keras))(x)
         model = keras.Model(inputs, outputs, name=type(self).__name__)
+        del self._layer_seeds  # drawn: the network holds its seeds now
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=float(self.learning_rate)),
             loss="sparse_categorical_crossentropy" if self._task == "classification" else "mse",
