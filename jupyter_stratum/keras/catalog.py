@@ -57,6 +57,12 @@ def _training_props() -> dict:
             "spec's split.seed when omitted): same seed, same model.",
         },
         "verbose": {"type": "integer", "enum": [0, 1, 2], "default": 0, "description": "Keras fit verbosity."},
+        "warm_start": {
+            "type": "boolean",
+            "default": False,
+            "description": "Fitting again with more epochs goes on from the epochs already run (the model "
+            "a fit of all the epochs at once gives); halving search grows Keras models by epochs this way.",
+        },
     }
 
 

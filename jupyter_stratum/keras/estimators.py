@@ -15,6 +15,9 @@ evaluation, selection and the registry treat them like every other candidate.
 - ``history_`` keeps loss and metrics per epoch (``loss``, ``val_loss``,
   ``accuracy``/``mae`` ...), ``n_epochs_`` how many ran, ``best_epoch_`` the one
   whose weights were kept.
+- ``warm_start``: a second ``fit`` with more ``epochs`` goes on from the first one's last epoch
+  (network, optimizer, dropout and early-stopping state kept in the ``.keras`` format); the model is
+  the one a single fit of all the epochs gives (a halving search's rungs grow Keras models so).
 - Pickling (Dask sends a refit model back to the notebook that way) stores the
   network in the ``.keras`` format; it is rebuilt on first use, so unpickling
   does not import TensorFlow.
@@ -22,8 +25,11 @@ evaluation, selection and the registry treat them like every other candidate.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+import threading
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
@@ -42,6 +48,10 @@ __all__ = [
 
 _ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
 _PREDICT_BATCH = 4096
+#: seeding and building (or loading) a network draw from process-wide generators (Python's ``random``
+#: gives each layer's initializer and dropout its seed): one at a time, so that two fits in one Dask
+#: worker's threads never take each other's draws and the same seed gives the same network
+_BUILD_LOCK = threading.RLock()
 
 
 def keras_bytes(model) -> bytes:
@@ -53,8 +63,9 @@ def keras_bytes(model) -> bytes:
             return f.read()
 
 
-def model_from_keras_bytes(data: bytes):
-    """A Keras model from the bytes of a ``.keras`` file (``safe_mode``: no arbitrary code)."""
+def model_from_keras_bytes(data: bytes, compile: bool = False):
+    """A Keras model from the bytes of a ``.keras`` file (``safe_mode``: no arbitrary code); with
+    ``compile``, its optimizer and its state too."""
     from .runtime import tensorflow
 
     tensorflow()
@@ -64,7 +75,8 @@ def model_from_keras_bytes(data: bytes):
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as f:
             f.write(data)
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        with _BUILD_LOCK:  # its layers draw seeds too (then overwritten): not between another fit's draws
+            return keras.saving.load_model(path, compile=compile, safe_mode=True)
 
 
 def _positive_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ...]:
@@ -74,6 +86,62 @@ def _positive_ints(name: str, value, allow_empty: bool = False) -> tuple[int, ..
     ):
         raise ValueError(f"{name} must be a list of positive integers, got {value!r}")
     return tuple(int(v) for v in values)
+
+
+@dataclass
+class _Resume:
+    """Where a training run stands after an epoch, so that a later ``fit`` with more ``epochs`` and
+    ``warm_start`` goes on from there: the last epoch's network and optimizer in the ``.keras`` format
+    (never a pickle), the dropout layers' random states (which that format leaves out), the epoch, the
+    shuffling seed and the early stopping's state. Each epoch's row order depends on the seed and the
+    epoch only, so going on from epoch k gives the model a run of all the epochs at once gives."""
+
+    keras: bytes | None
+    epoch: int
+    seeds: list  # the seed generators' states, in the network's order
+    shuffle_seed: int
+    best: float = math.inf  # lowest validation loss so far
+    wait: int = 0  # epochs since it was reached
+    best_weights: list | None = None
+    history: dict = field(default_factory=dict)
+    stopped: bool = False  # early stopping ended it: more epochs change nothing
+
+    def save(self, model) -> None:
+        self.keras = keras_bytes(model)
+        self.seeds = [np.asarray(v) for v in _seed_states(model)]
+
+    def model(self):
+        model = model_from_keras_bytes(self.keras, compile=True)
+        for variable, value in zip(_seed_states(model), self.seeds):
+            variable.assign(value)
+        return model
+
+
+def _seed_states(model) -> list:
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
+def _stopper(keras, state: _Resume, patience: int | None):
+    """A Keras callback recording each epoch in ``state`` and, with a ``patience``, stopping as
+    Keras's ``EarlyStopping(restore_best_weights=True)`` does, its state kept in ``state`` too."""
+
+    class Stopper(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for k, v in (logs or {}).items():
+                state.history.setdefault(k, []).append(float(v))
+            state.epoch = epoch + 1
+            if patience is None:
+                return
+            current = float((logs or {})["val_loss"])
+            if current < state.best:
+                state.best, state.wait, state.best_weights = current, 0, self.model.get_weights()
+                return
+            state.wait += 1
+            if state.wait >= patience:
+                state.stopped = True
+                self.model.stop_training = True
+
+    return Stopper()
 
 
 class _KerasEstimator(BaseEstimator):
@@ -137,14 +205,26 @@ class _KerasEstimator(BaseEstimator):
         return ((y - self.y_mean_) / self.y_scale_).astype("float32")
 
     # ---- the network ----------------------------------------------------------
-    def _build(self, keras, n_features: int):
+    def _seed(self) -> int:
+        """The next layer's seed: every initializer and dropout draws from the estimator's own seeds,
+        never from process-wide generators (a Dask worker's other threads draw from those too)."""
+        return int(self._layer_seeds.randint(2**31 - 1))
+
+    def _kernel(self, keras):
+        return keras.initializers.GlorotUniform(seed=self._seed())
+
+    def _build(self, keras, n_features: int, seed: int):
+        self._layer_seeds = np.random.RandomState(seed)
         inputs = keras.Input(shape=(n_features,), name="features")
         x = self._body(keras, inputs)
         if self._task == "classification":
-            outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="proba")(x)
+            outputs = keras.layers.Dense(
+                len(self.classes_), activation="softmax", name="proba", kernel_initializer=self._kernel(keras)
+            )(x)
         else:
-            outputs = keras.layers.Dense(1, name="value")(x)
+            outputs = keras.layers.Dense(1, name="value", kernel_initializer=self._kernel(keras))(x)
         model = keras.Model(inputs, outputs, name=type(self).__name__)
+        del self._layer_seeds  # drawn: the network holds its seeds now
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=float(self.learning_rate)),
             loss="sparse_categorical_crossentropy" if self._task == "classification" else "mse",
@@ -154,6 +234,8 @@ class _KerasEstimator(BaseEstimator):
 
     # ---- scikit-learn API ---------------------------------------------------
     def fit(self, X, y):
+        """Train for ``epochs`` epochs (fewer if early stopping ends it); with ``warm_start`` a model
+        fitted before with fewer epochs goes on from where it was instead (see :class:`_Resume`)."""
         self._check_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
@@ -169,38 +251,68 @@ class _KerasEstimator(BaseEstimator):
 
         config = current_config()
         self.device_ = config.device if config else "CPU"
-        if self.random_state is not None:
-            keras.utils.set_random_seed(int(self.random_state))
         X_fit, y_fit, validation = X, y_enc, None
         if self.early_stopping and len(X) >= 20:
             X_fit, X_val, y_fit, y_val = self._validation_split(X, y_enc)
             validation = (X_val, y_val)
-        callbacks = []
-        if validation is not None:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=int(self.patience), restore_best_weights=True
-                )
-            )
+        resume = getattr(self, "_resume", None) if self.warm_start else None
+        if resume is not None and resume.epoch > int(self.epochs):
+            resume = None  # fewer epochs than it has: start again
         with tf.device("/GPU:0" if config and config.gpus else "/CPU:0"):
-            model = self._build(keras, X.shape[1])
-            history = model.fit(
-                X_fit,
-                y_fit,
-                epochs=int(self.epochs),
-                batch_size=int(self.batch_size),
-                validation_data=validation,
-                callbacks=callbacks,
-                shuffle=True,
-                verbose=int(self.verbose),
-            )
-        self.history_ = {k: [float(v) for v in values] for k, values in history.history.items()}
-        self.n_epochs_ = len(self.history_.get("loss", []))
+            if resume is None:
+                with _BUILD_LOCK:
+                    if self.random_state is not None:
+                        keras.utils.set_random_seed(int(self.random_state))
+                    shuffle_seed = (
+                        int(self.random_state) if self.random_state is not None else int(np.random.randint(2**31 - 1))
+                    )
+                    model, state = self._build(keras, X.shape[1], shuffle_seed), _Resume(None, 0, [], shuffle_seed)
+            elif resume.stopped:  # early stopping ended it: more epochs give the same model
+                model, state = self.model_, resume
+            else:
+                model, state = resume.model(), resume
+            if not state.stopped:
+                self._train(tf, keras, model, state, X_fit, y_fit, validation)
+            if self.warm_start and not state.stopped:  # the last epoch's network, to go on from
+                state.save(model)
+            if state.best_weights is not None:
+                model.set_weights(state.best_weights)
+        self._resume = state if self.warm_start else None
+        self.history_ = {k: list(v) for k, v in state.history.items()}
+        self.n_epochs_ = state.epoch
         losses = self.history_.get("val_loss") or self.history_.get("loss") or [0.0]
         self.best_epoch_ = int(np.argmin(losses)) + 1
         self._model = model
         self._keras_bytes = None
         return self
+
+    def _train(self, tf, keras, model, state: _Resume, X, y, validation) -> None:
+        """Epochs ``state.epoch`` to ``epochs``, each over the rows in an order that depends on the seed
+        and the epoch only, so a run that stopped at epoch k and goes on is the run that never stopped."""
+        n, batch = len(X), int(self.batch_size)
+        seed, first = state.shuffle_seed, state.epoch
+        orders = np.stack(
+            [np.random.RandomState([seed % 2**32, e]).permutation(n) for e in range(first, int(self.epochs))]
+        ).astype("int64")
+        X_t, y_t = tf.constant(X), tf.constant(y)
+        data = (
+            tf.data.Dataset.from_tensor_slices(orders)
+            .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch))
+            .map(lambda rows: (tf.gather(X_t, rows), tf.gather(y_t, rows)))
+            .prefetch(2)
+        )
+        stopper = _stopper(keras, state, int(self.patience) if validation is not None else None)
+        model.fit(
+            data,
+            epochs=int(self.epochs),
+            initial_epoch=first,
+            steps_per_epoch=-(-n // batch),
+            validation_data=validation,
+            validation_batch_size=_PREDICT_BATCH,
+            callbacks=[stopper],
+            shuffle=False,  # the dataset is: in each epoch's own order
+            verbose=int(self.verbose),
+        )
 
     def _validation_split(self, X, y):
         from sklearn.model_selection import train_test_split
@@ -296,6 +408,7 @@ class _MLP(_KerasEstimator):
         patience=5,
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -308,6 +421,7 @@ class _MLP(_KerasEstimator):
         self.patience = patience
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -316,9 +430,11 @@ class _MLP(_KerasEstimator):
     def _body(self, keras, inputs):
         x = inputs
         for i, units in enumerate(_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes, True)):
-            x = keras.layers.Dense(units, activation=self.activation, name=f"dense_{i}")(x)
+            x = keras.layers.Dense(
+                units, activation=self.activation, name=f"dense_{i}", kernel_initializer=self._kernel(keras)
+            )(x)
             if self.dropout:
-                x = keras.layers.Dropout(float(self.dropout), name=f"dropout_{i}")(x)
+                x = keras.layers.Dropout(float(self.dropout), name=f"dropout_{i}", seed=self._seed())(x)
         return x
 
 
@@ -339,6 +455,7 @@ class _CNN(_KerasEstimator):
         patience=5,
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.image_shape = image_shape
         self.filters = filters
@@ -354,6 +471,7 @@ class _CNN(_KerasEstimator):
         self.patience = patience
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -394,17 +512,24 @@ class _CNN(_KerasEstimator):
         x = keras.layers.Reshape((h, w, c), name="image")(inputs)
         for i, n in enumerate(_positive_ints("filters", self.filters)):
             x = keras.layers.Conv2D(
-                n, int(self.kernel_size), padding="same", activation=self.activation, name=f"conv_{i}"
+                n,
+                int(self.kernel_size),
+                padding="same",
+                activation=self.activation,
+                name=f"conv_{i}",
+                kernel_initializer=self._kernel(keras),
             )(x)
             if x.shape[1] >= 2 and x.shape[2] >= 2:
                 x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
         x = keras.layers.Flatten(name="flatten")(x)
         if self.dropout:
-            x = keras.layers.Dropout(float(self.dropout), name="dropout_conv")(x)
+            x = keras.layers.Dropout(float(self.dropout), name="dropout_conv", seed=self._seed())(x)
         if self.dense_units:
-            x = keras.layers.Dense(int(self.dense_units), activation=self.activation, name="dense")(x)
+            x = keras.layers.Dense(
+                int(self.dense_units), activation=self.activation, name="dense", kernel_initializer=self._kernel(keras)
+            )(x)
             if self.dropout:
-                x = keras.layers.Dropout(float(self.dropout), name="dropout_dense")(x)
+                x = keras.layers.Dropout(float(self.dropout), name="dropout_dense", seed=self._seed())(x)
         return x
 
 

@@ -161,7 +161,9 @@ class Search(_Strict):
     )
     factor: float = Field(3, gt=1, le=100, description="halving: 1/factor of the candidates go on to each next rung")
     resource: str = Field(
-        "auto", description="halving: n_samples (rows), a parameter such as n_estimators, or auto (rows)"
+        "auto",
+        description="halving: n_samples (rows), a parameter such as n_estimators, or auto (trees for ensembles "
+        "with warm_start, epochs for Keras models, rows for the rest)",
     )
     min_resources: int | Literal["smallest", "exhaust"] = Field(
         "smallest", description="halving: the resource at the first rung (scikit-learn's min_resources)"

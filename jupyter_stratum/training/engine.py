@@ -47,6 +47,7 @@ class _StartListener:
 
     def __init__(self):
         self.queue: queue.Queue = queue.Queue()
+        self.starts: dict[str, int] = {}  # task key -> times it started
 
     def __call__(self, event):
         _, msg = event
@@ -59,6 +60,41 @@ class _StartListener:
                 out.append(self.queue.get_nowait())
             except queue.Empty:
                 return out
+
+    def announce(self, jobs: dict[str, FoldJob], emit: Callable) -> None:
+        """``TaskStarted`` for each start received (and ``TaskRetried`` first when Dask ran it again
+        after its worker was lost); starts of other runs' tasks are ignored."""
+        for msg in self.drain():
+            key = msg["key"]
+            if key not in jobs:
+                continue
+            self.starts[key] = self.starts.get(key, 0) + 1
+            job, attempt = jobs[key], self.starts[key]
+            if attempt > 1:  # Dask re-ran it after its worker was lost
+                emit(TaskRetried(key, job.candidate_id, job.fold, "worker lost; rescheduled by Dask", attempt))
+            emit(
+                TaskStarted(
+                    key, job.candidate_id, job.fold, str(msg.get("worker_name", msg.get("worker", ""))), attempt
+                )
+            )
+
+
+def interrupted(client, futures: dict, data: tuple, emit: Callable, started_at: float, n_tasks: int, n_failed: int):
+    """After a KeyboardInterrupt: cancel every task of the run and its scattered data, report the run
+    cancelled; the TrainingError to raise."""
+    outstanding = [f for f in futures.values() if not f.done()]
+    client.cancel(list(futures.values()) + list(data))
+    emit(RunFinished(time.perf_counter() - started_at, n_tasks, n_failed, cancelled=True))
+    return TrainingError(
+        f"Interrupted: cancelled {len(outstanding)} outstanding task(s) on the cluster; nothing was registered."
+    )
+
+
+def unsubscribe(client, topic: str) -> None:
+    try:
+        client.unsubscribe_topic(topic)
+    except Exception:  # noqa: BLE001 - the client closed meanwhile
+        pass
 
 
 @dataclass
@@ -142,26 +178,10 @@ def run_plan(
 
     results: dict[str, list] = {c.id: [] for c in plan.candidates}
     errors: dict[str, str] = {}
-    seen_starts: dict[str, int] = {}
     # Dask sends the first tasks of a run straight to idle workers, before the later (maybe
     # costlier) ones arrive, so the submission order follows the priorities too (stable: ties keep plan order)
     by_cost = sorted(jobs.values(), key=lambda j: -priorities[j.candidate_id])
     ac = as_completed([submit(job) for job in by_cost], loop=client.loop)
-
-    def handle_starts():
-        for msg in listener.drain():
-            key = msg["key"]
-            if key not in jobs:
-                continue
-            seen_starts[key] = seen_starts.get(key, 0) + 1
-            job = jobs[key]
-            if seen_starts[key] > 1:  # Dask re-ran it after its worker was lost
-                emit(TaskRetried(key, job.candidate_id, job.fold, "worker lost; rescheduled by Dask", seen_starts[key]))
-            emit(
-                TaskStarted(
-                    key, job.candidate_id, job.fold, msg.get("worker_name", msg.get("worker")), seen_starts[key]
-                )
-            )
 
     n_failed = 0
     failed_folds: set[tuple[str, int]] = set()
@@ -177,7 +197,7 @@ def run_plan(
 
     try:
         while not ac.is_empty():
-            handle_starts()
+            listener.announce(jobs, emit)
             if not ac.has_ready():
                 time.sleep(poll)
                 continue
@@ -216,21 +236,13 @@ def run_plan(
                         [f for k, f in futures.items() if jobs[k].candidate_id == job.candidate_id and not f.done()]
                     )
                     continue
-                handle_starts()
+                listener.announce(jobs, emit)
                 results[job.candidate_id].append(result)
                 emit(TaskFinished(key, job.candidate_id, job.fold, result.worker, result.fit_seconds, result.scores))
     except KeyboardInterrupt:
-        outstanding = [f for f in futures.values() if not f.done()]
-        client.cancel(list(futures.values()) + [X_future, y_future])
-        emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed, cancelled=True))
-        raise TrainingError(
-            f"Interrupted: cancelled {len(outstanding)} outstanding task(s) on the cluster; nothing was registered."
-        ) from None
+        raise interrupted(client, futures, (X_future, y_future), emit, started_at, len(futures), n_failed) from None
     finally:
-        try:
-            client.unsubscribe_topic(topic)
-        except Exception:  # noqa: BLE001
-            pass
+        unsubscribe(client, topic)
     emit(RunFinished(time.perf_counter() - started_at, len(futures), n_failed))
     # the scattered data stays on the workers for the refit; dropping the futures releases it
     return RunOutcome(folds=results, errors=errors, data=(X_future, y_future), features=features)

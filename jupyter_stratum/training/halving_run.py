@@ -19,10 +19,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..catalog import resolve
-from ..errors import TrainingError
-from ..events import RunFinished, TaskFailed, TaskFinished, TaskRetried, TaskStarted
+from ..events import RunFinished, TaskFailed, TaskFinished, TaskRetried
 from .cost import task_priorities
-from .engine import RunOutcome, _is_worker_loss, _StartListener, short_error
+from .engine import RunOutcome, _is_worker_loss, _StartListener, interrupted, short_error, unsubscribe
 from .estimator import FeatureTypes
 from .fold import FoldJob, fit_fold
 from .halving import make_controller, rung_positions
@@ -81,7 +80,6 @@ def run_halving(
     pending: dict[tuple[int, int], dict[int, FoldResult]] = {}
     evaluations: dict[tuple[int, int], RungEvaluation] = {}
     failed_at: dict[tuple[int, int], str] = {}
-    seen_starts: dict[str, int] = {}
     ac = as_completed([], loop=client.loop)
 
     def fold_rows(rung: int, share: float, fold: int):
@@ -126,6 +124,8 @@ def run_halving(
         candidate = plan.candidates[index]
         params, share = candidate.at_rung(schedule.resources[rung], schedule)
         n_resources = params[candidate.grows] if candidate.grows else schedule.resources[rung]
+        if warmable[index]:  # the fit keeps what the next rung goes on from (the same model otherwise)
+            params = {**params, "warm_start": True}
         pending[index, rung] = {}
         for fold in range(plan.n_folds):
             key = f"stratum-{plan.run_id}-{index}-r{rung}-{fold}"
@@ -150,21 +150,6 @@ def run_halving(
             )
             jobs[key], job_share[key], job_index[key] = job, share, index
             submit(job, index)
-
-    def handle_starts():
-        for msg in listener.drain():
-            key = msg["key"]
-            if key not in jobs:
-                continue
-            seen_starts[key] = seen_starts.get(key, 0) + 1
-            job = jobs[key]
-            if seen_starts[key] > 1:  # Dask re-ran it after its worker was lost
-                emit(TaskRetried(key, job.candidate_id, job.fold, "worker lost; rescheduled by Dask", seen_starts[key]))
-            emit(
-                TaskStarted(
-                    key, job.candidate_id, job.fold, msg.get("worker_name", msg.get("worker")), seen_starts[key]
-                )
-            )
 
     def finish(index: int, rung: int) -> None:
         """A configuration's rung is complete: record it, ask the rules what comes next."""
@@ -191,7 +176,7 @@ def run_halving(
         for index, rung in controller.start():
             start(index, rung)
         while not ac.is_empty():
-            handle_starts()
+            listener.announce(jobs, emit)
             if not ac.has_ready():
                 time.sleep(poll)
                 continue
@@ -221,7 +206,7 @@ def run_halving(
                     client.cancel([f for k, f in futures.items() if job_index[k] == index and jobs[k].rung == job.rung])
                     finish(index, job.rung)
                     continue
-                handle_starts()
+                listener.announce(jobs, emit)
                 futures.pop(
                     job.key, None
                 )  # collected: the worker may forget it (a lost worker's results aren't recomputed)
@@ -232,17 +217,9 @@ def run_halving(
                 if len(pending[slot]) == plan.n_folds:
                     finish(index, job.rung)
     except KeyboardInterrupt:
-        outstanding = [f for f in futures.values() if not f.done()]
-        client.cancel(list(futures.values()) + [X_future, y_future])
-        emit(RunFinished(time.perf_counter() - started_at, len(jobs), n_failed, cancelled=True))
-        raise TrainingError(
-            f"Interrupted: cancelled {len(outstanding)} outstanding task(s) on the cluster; nothing was registered."
-        ) from None
+        raise interrupted(client, futures, (X_future, y_future), emit, started_at, len(jobs), n_failed) from None
     finally:
-        try:
-            client.unsubscribe_topic(topic)
-        except Exception:  # noqa: BLE001
-            pass
+        unsubscribe(client, topic)
         if any(warmable):
             try:
                 client.run(forget, plan.run_id)  # the models kept for later rungs

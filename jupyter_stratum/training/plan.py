@@ -59,6 +59,34 @@ class PlannedTask:
     resources: dict
 
 
+@dataclass(frozen=True)
+class PlannedRung:
+    """One rung of a halving search as planned: how many configurations reach it (the synchronous
+    order's count; which ones is known only as the search runs), its tasks and what each gets."""
+
+    rung: int
+    configurations: int
+    tasks: int  # configurations × folds
+    resource: str  # n_samples, or the parameter the schedule is over
+    n_resources: int  # rows (or the parameter's value) at this rung
+    max_resources: int
+    grown: tuple[str, ...] = ()  # the parameters some candidates grow instead of rows (n_estimators, epochs)
+
+    @property
+    def share(self) -> float:
+        return self.n_resources / self.max_resources
+
+    @property
+    def text(self) -> str:
+        what = f"{self.n_resources} rows" if self.resource == "n_samples" else f"{self.resource}={self.n_resources}"
+        grown = (
+            f"; {self.share:.0%} of each configuration's {', '.join(self.grown)} with all the rows"
+            if self.grown and self.resource == "n_samples"
+            else ""
+        )
+        return f"rung {self.rung}: {self.configurations} configurations × {what} = {self.tasks} tasks{grown}"
+
+
 @dataclass
 class Splits:
     """Row positions: the training part, the holdout part, and CV folds within training."""
@@ -89,7 +117,7 @@ class Plan:
     #: candidate id -> placement.CandidatePlacement, once placed on a cluster (placement.place)
     placement: dict = field(default_factory=dict)
     cluster_text: str | None = None
-    #: halving: the rungs (``plan.tasks`` then lists the first rung's tasks)
+    #: halving: the rungs (``plan.tasks`` then lists the first rung's tasks, ``plan.rungs`` every rung)
     schedule: Schedule | None = None
     halving_mode: str = "async"
     search_seed: int = 0
@@ -100,6 +128,17 @@ class Plan:
         if self.schedule is not None:
             return sum(self.schedule.expected_evaluations()) * self.n_folds
         return len(self.tasks)
+
+    @property
+    def rungs(self) -> list[PlannedRung]:
+        """Every rung of a halving search, planned (empty without halving)."""
+        if self.schedule is None:
+            return []
+        grown = tuple(dict.fromkeys(c.grows for c in self.candidates if c.grows))
+        return [
+            PlannedRung(rung, n, n * self.n_folds, self.schedule.resource, r, self.schedule.max_resources, grown)
+            for rung, (n, r) in enumerate(zip(self.schedule.expected_evaluations(), self.schedule.resources))
+        ]
 
     def candidate(self, candidate_id: str) -> Candidate:
         return next(c for c in self.candidates if c.id == candidate_id)
@@ -132,10 +171,8 @@ class Plan:
 
         rungs = ""
         if self.schedule is not None:
-            rungs = (
-                f"\nHalving ({self.halving_mode}) over {self.schedule.resource}: rungs of "
-                + ", ".join(f"{n} × {r}" for n, r in zip(self.schedule.expected_evaluations(), self.schedule.resources))
-                + f" (configurations × resource; factor {self.schedule.factor:g})"
+            rungs = f"\nHalving ({self.halving_mode}, factor {self.schedule.factor:g}):" + "".join(
+                f"\n  {r.text}" for r in self.rungs
             )
         head = (
             f"Plan: {len(self.candidates)} candidates × {self.n_folds} folds = {self.n_tasks} tasks; "
@@ -158,6 +195,13 @@ class Plan:
             f"<code>{self.metric}</code>; {self.n_train} training rows, {self.n_test} holdout rows."
             + (f" On the {html.escape(self.cluster_text)}." if self.cluster_text else "")
             + "</p>"
+            + (
+                f"<p>Halving ({self.halving_mode}, factor {self.schedule.factor:g}):</p><ul>"
+                + "".join(f"<li>{html.escape(r.text)}</li>" for r in self.rungs)
+                + "</ul>"
+                if self.schedule is not None
+                else ""
+            )
             + html_table(self.rows())
             + "".join(f"<p>Note: {n}</p>" for n in self.notices)
         )
@@ -206,16 +250,19 @@ def sample_candidates(spec: PipelineSpec, task: str, n: int) -> list[Candidate]:
         seen[cid] = seen.get(cid, 0) + 1
         cid = cid if seen[cid] == 1 else f"{cid}#{seen[cid]}"
         resources = {**algo.default_resources, **model.resources}
-        candidates.append(
-            Candidate(cid, algo.name, algo.class_name, params, resources, algo.source, grows=_grows(spec, algo))
-        )
+        grows = _grows(spec, algo)
+        default = algo.schema.get("properties", {}).get(grows or "", {}).get("default")
+        if grows and grows not in params and isinstance(default, int):
+            params[grows] = default  # what the rungs scale (a Keras model's 30 epochs, not 100)
+        candidates.append(Candidate(cid, algo.name, algo.class_name, params, resources, algo.source, grows=grows))
     return candidates
 
 
 def _grows(spec: PipelineSpec, algo) -> str | None:
     """What a candidate grows by in a halving search: the user's resource parameter; with ``auto``, trees
     for ensembles that can add them (``warm_start`` and ``n_estimators``; histogram gradient boosting's
-    ``max_iter``, one tree per iteration); else rows (None)."""
+    ``max_iter``, one tree per iteration), epochs for Keras models (``warm_start`` goes on from the last
+    epoch); else rows (None)."""
     if spec.search.strategy != "halving":
         return None
     resource = spec.search.resource
@@ -225,6 +272,8 @@ def _grows(spec: PipelineSpec, algo) -> str | None:
             return None
         if "n_estimators" in names:
             return "n_estimators"
+        if "epochs" in names and algo.name.startswith("keras_"):
+            return "epochs"
         return "max_iter" if algo.class_name.startswith("HistGradientBoosting") else None
     return None if resource == "n_samples" else resource
 
@@ -410,6 +459,7 @@ def _halving_candidates(spec: PipelineSpec, task: str, n_train: int, n_classes: 
 __all__ = [
     "Candidate",
     "Plan",
+    "PlannedRung",
     "PlannedTask",
     "Splits",
     "make_plan",

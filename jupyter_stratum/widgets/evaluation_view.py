@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 
 from . import plots
-from .static import HIDE_WHEN_LIVE_CSS, static_bundle, static_html
+from .static import HIDE_WHEN_LIVE_CSS, deployment_html, static_bundle, static_html
 
 HOLDOUT = "holdout (refit best)"
 
@@ -138,31 +138,14 @@ class EvaluationView:
         import ipywidgets as w
         from bokeh.layouts import row
 
-        from ..display import html_table
-        from ..evaluate.constraints import footprint_rows
-
         result = self.result
         constraints = result.plan.spec.constraints
         limits = constraints.model_dump(exclude_none=True) if constraints is not None else {}
-        front = result.pareto_front()
         self.figures["pareto_latency"], self.figures["pareto_size"] = plots.pareto_figures(
-            result.footprints, front, result.chosen, result.metric, limits
+            result.footprints, result.pareto_front(), result.chosen, result.metric, limits
         )
-        chosen = result.chosen
-        note = (
-            f"<p>Chosen: <b>{html.escape(chosen.candidate_id)}</b>, the best that fits "
-            + ", ".join(f"{k} ≤ {v:g}" for k, v in limits.items())
-            + f". Pareto front (score, latency, size): {len(front)} of {len(result.footprints)} finalists.</p>"
-            if chosen is not None
-            else "<p>No finalist fits the constraints; the best score was kept.</p>"
-        )
-        rows = footprint_rows(result.footprints, chosen)
-        on_front = {id(f) for f in front}
-        for r, f in zip(rows, result.footprints):
-            r["Pareto front"] = "yes" if id(f) in on_front else ""
-        table = html_table(rows, highlight=result.footprints.index(chosen) if chosen is not None else None)
         figures = row(self.figures["pareto_latency"], self.figures["pareto_size"])
-        return w.VBox([w.HTML(note + table), _bokeh(figures)])
+        return w.VBox([w.HTML(deployment_html(result)), _bokeh(figures)])
 
     def _set(self, box, fixed: int, *models) -> None:
         """Keep the first ``fixed`` children (selectors) of ``box``, show ``models`` after them."""

@@ -177,6 +177,76 @@ def confusion_html(candidate, classes) -> str:
     )
 
 
+def deployment_html(result) -> str:
+    """The deployment choice as HTML: which finalist was chosen and why, and the measured finalists
+    (score, latency, size, whether each fits and is on the Pareto front), the chosen one highlighted."""
+    from ..display import html_table
+    from ..evaluate.constraints import footprint_rows
+
+    constraints = result.plan.spec.constraints
+    limits = constraints.model_dump(exclude_none=True) if constraints is not None else {}
+    front, chosen = result.pareto_front(), result.chosen
+    note = (
+        f"<p>Chosen: <b>{html.escape(chosen.candidate_id)}</b>, the best that fits "
+        + ", ".join(f"{k} ≤ {v:g}" for k, v in limits.items())
+        + f". Pareto front (score, latency, size): {len(front)} of {len(result.footprints)} finalists.</p>"
+        if chosen is not None
+        else "<p>No finalist fits the constraints; the best score was kept.</p>"
+    )
+    rows = footprint_rows(result.footprints, chosen)
+    on_front = {id(f) for f in front}
+    for r, f in zip(rows, result.footprints):
+        r["Pareto front"] = "yes" if id(f) in on_front else ""
+    return note + html_table(rows, highlight=result.footprints.index(chosen) if chosen is not None else None)
+
+
+def _pareto_charts(result) -> list[str]:
+    """Score against latency and against size as SVG images: the Pareto front joined by a line, the
+    other finalists that fit, those that miss (the interactive view's Deployment plots, drawn statically)."""
+    front_ids = {id(f) for f in result.pareto_front()}
+    footprints = result.footprints
+    charts = []
+    for x, label in (("latency_ms", "single-row latency (ms)"), ("size_mb", "serialized size (MB)")):
+        front = sorted((f for f in footprints if id(f) in front_ids), key=lambda f: getattr(f, x))
+        groups = [
+            ("Pareto front", front),
+            ("fits", [f for f in footprints if f.fits and id(f) not in front_ids]),
+            ("misses", [f for f in footprints if not f.fits and id(f) not in front_ids]),
+        ]
+        series = [(name, [getattr(f, x) for f in group], [f.score for f in group]) for name, group in groups if group]
+        xs = [getattr(f, x) for f in footprints]
+        ys = [f.score for f in footprints]
+        x_pad = (max(xs) - min(xs)) * 0.1 or max(xs) * 0.1 or 1.0
+        y_pad = (max(ys) - min(ys)) * 0.1 or 0.01
+        bounds = (max(0.0, min(xs) - x_pad), max(xs) + x_pad, min(ys) - y_pad, max(ys) + y_pad)
+        title = f"{result.metric} vs {label.split(' (')[0]}"
+        svg = line_chart_svg(
+            series, title=title, x_label=label, y_label=result.metric, scatter=True, bounds=bounds, css_class=""
+        )
+        if len(front) > 1:  # the front joined by a line, under its points
+            line = line_chart_svg(
+                [("Pareto front", [getattr(f, x) for f in front], [f.score for f in front])],
+                title=title,
+                x_label=label,
+                y_label=result.metric,
+                bounds=bounds,
+                css_class="",
+            )
+            polyline = line[line.index("<polyline") : line.index("/>", line.index("<polyline")) + 2]
+            svg = svg.replace("</svg>", polyline + "</svg>")
+        charts.append(
+            svg_image(
+                svg,
+                css_class=f"stratum-static-plot stratum-static-pareto-{x.split('_')[0]}",
+                alt=title,
+                tooltip="\n".join(
+                    [title] + [f"{f.candidate_id}: {f.score:.4f}, {getattr(f, x):.3g}" for f in footprints]
+                ),
+            )
+        )
+    return charts
+
+
 def static_html(result) -> str:
     """The whole static part: summary, leaderboard, plots. No script; renders anywhere."""
     from .plots import has_scores, scored
@@ -230,10 +300,19 @@ def static_html(result) -> str:
             )
         )
     plots = "".join(f'<div style="flex:0 0 auto">{f}</div>' for f in figures)
+    deployment = ""
+    if getattr(result, "footprints", None):  # constraints: the Pareto front and the choice
+        charts = "".join(f'<div style="flex:0 0 auto">{c}</div>' for c in _pareto_charts(result))
+        deployment = (
+            '<div class="stratum-static-deployment"><h4>Deployment</h4>'
+            + deployment_html(result)
+            + f'<div style="display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start">{charts}</div></div>'
+        )
     return (
         '<div class="stratum-static" style="max-width:100%;overflow-x:auto">'
         + result._repr_html_()
         + f'<div style="display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start">{plots}</div>'
+        + deployment
         + '<p style="opacity:0.7"><i>Static copy of the evaluation view (shown where the interactive one can\'t '
         "render: after a kernel restart, on nbviewer, in exports).</i></p></div>"
     )

@@ -87,9 +87,9 @@ def test_saved_outputs_hold_widget_and_bokeh_bundles(executed):
     # the evaluation view: a Tab with the sections, each holding a jupyter_bokeh model with a Bokeh document
     tab = state[evaluation]["state"]
     assert tab["_model_name"] == "TabModel"
-    assert tab["titles"] == ["Leaderboard", "ROC / PR", "Confusion matrix", "CV spread", "Cost"]
+    assert tab["titles"] == ["Leaderboard", "ROC / PR", "Confusion matrix", "CV spread", "Cost", "Deployment"]
     bokeh = [mid for mid in _models_under(state, evaluation) if state[mid]["state"]["_model_name"] == "BokehModel"]
-    assert len(bokeh) == 5
+    assert len(bokeh) == 6
     docs = " ".join(json.dumps(state[mid]["state"]["render_bundle"]) for mid in bokeh)
     for cid in ("logistic_regression(C=0.1)", "logistic_regression(C=1)", "random_forest", "decision_tree"):
         assert f"roc:{cid}" in docs  # one ROC curve per candidate in the saved Bokeh document
@@ -118,6 +118,15 @@ def test_html_export_without_widget_state_falls_back_to_the_leaderboard(executed
     body, _ = HTMLExporter().from_notebook_node(stripped)
     assert body.count('class="stratum-leaderboard"') >= 2  # both runs
     assert WIDGET_VIEW not in body
+    # the constrained run's Deployment tab too: the choice, the finalists' table, the Pareto front drawn
+    from jupyter_stratum.widgets.static import svg_of_image
+
+    deployment = body[body.index('class="stratum-static-deployment"') :]
+    assert "Chosen: <b>" in deployment and "Pareto front" in deployment and "size MB" in deployment
+    for which in ("latency", "size"):
+        start = deployment.index(f'stratum-static-pareto-{which}"')  # the export orders the attributes: src after
+        svg = svg_of_image(deployment[start:])
+        assert "Pareto front" in svg and "<circle" in svg
     # with the state, the export embeds the widgets (the html manager renders them)
     body_with, _ = HTMLExporter().from_notebook_node(nb)
     assert WIDGET_VIEW in body_with and WIDGET_STATE in body_with
