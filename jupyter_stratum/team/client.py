@@ -70,6 +70,17 @@ class ServiceConnection:
         return json.loads(self.request(method, path, body, "application/json" if body else ""))
 
 
+def _fleet(action: str) -> str:
+    """The fleet a write is for (``$STRATUM_FLEET``): the service checks the deployer role for it."""
+    fleet = os.environ.get("STRATUM_FLEET", "").strip()
+    if not fleet:
+        raise RegistryError(
+            f"{action} on the team registry needs the fleet it is for: set STRATUM_FLEET "
+            "(you need the deployer role for it, hub group 'fleet-<FLEET>-deployers')."
+        )
+    return fleet
+
+
 def _quote(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
@@ -119,24 +130,30 @@ class ServiceIndex:
         return [TeamModel.from_dict(m) for m in self.conn.json("GET", "/models")]
 
     def add_deployment(self, row: dict) -> int:
-        return int(self.conn.json("POST", "/deployments", row["record"])["id"])
+        record = row["record"]
+        record = {**record, "fleet": record.get("fleet") or _fleet(f"Recording a deployment of {record.get('model')}")}
+        return int(self.conn.json("POST", "/deployments", record)["id"])
 
     def update_deployment(self, deployment_id: int, record: dict, updated_at: str) -> None:
-        raise RegistryError("Updating deployment records goes through the hub's deploy job, not the client, yet.")
+        """Merge ``record`` into deployment ``deployment_id`` (the service stamps the time and who updated)."""
+        self.conn.json("PUT", f"/deployments/{int(deployment_id)}", record)
 
     def get_deployment(self, deployment_id: int) -> dict | None:
-        return None
+        try:
+            return self.conn.json("GET", f"/deployments/{int(deployment_id)}")
+        except LookupError:
+            return None
 
     def deployments(self, name: str | None) -> list[dict]:
-        return []
+        if name is None:
+            return self.conn.json("GET", "/deployments")
+        try:
+            return self.conn.json("GET", f"/models/{_quote(name)}/deployments")
+        except LookupError:
+            return []
 
     def set_alias(self, name: str, alias: str, version: int, updated_at: str, updated_by: str, event: dict) -> None:
-        fleet = os.environ.get("STRATUM_FLEET", "").strip()
-        if not fleet:
-            raise RegistryError(
-                f"Moving {name}@{alias} on the team registry needs the fleet it is for: set STRATUM_FLEET "
-                "(you need the deployer role for it, hub group 'fleet-<FLEET>-deployers')."
-            )
+        fleet = _fleet(f"Moving {name}@{alias}")
         reason = (event.get("details") or {}).get("reason", "")
         self.conn.json(
             "PUT",

@@ -37,7 +37,11 @@ ROUTES = [
     ("PUT", "api/models/{name}/aliases/{alias}", "set or move an alias ({version, fleet})", "deployer for fleet"),
     ("DELETE", "api/models/{name}/aliases/{alias}", "remove an alias (?fleet=)", "deployer for fleet"),
     ("GET", "api/models/{name}/events", "the model's event log", "viewer of its team"),
+    ("GET", "api/models/{name}/deployments", "the model's deployment records", "viewer of its team"),
+    ("GET", "api/deployments", "deployment records of the caller's teams' models", "viewer"),
     ("POST", "api/deployments", "record a deployment ({model, fleet, ...})", "deployer for fleet"),
+    ("GET", "api/deployments/{id}", "one deployment record", "viewer of its model's team"),
+    ("PUT", "api/deployments/{id}", "merge changes into a deployment record", "deployer for its fleet"),
     ("GET", "api/audit", "the audit log of the caller's teams", "viewer"),
 ]
 TEAMS_TABLE = "CREATE TABLE IF NOT EXISTS model_teams (name TEXT PRIMARY KEY, team TEXT NOT NULL)"
@@ -167,6 +171,18 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             self.user.require_view(team, name)
             return team
 
+        def deployment(self, deployment_id: str) -> tuple[dict, str]:
+            """A stored deployment record and its model's team (the caller must see that team)."""
+            found = service.registry.index.get_deployment(int(deployment_id))
+            if found is None:
+                raise RegistryError(f"There is no deployment #{deployment_id} in the team registry.")
+            return found, self.team(found["model_name"])
+
+        def visible(self, records: list[dict]) -> list[dict]:
+            """The records (deployments, rollouts) of models of the caller's teams."""
+            teams = service.teams()
+            return [r for r in records if self.user.can_view(teams.get(r["model_name"], ""))]
+
         def body(self) -> dict:
             try:
                 found = json.loads(self.request.body or b"{}")
@@ -273,12 +289,16 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
 
     class Deployments(Base):
         @guarded
+        def get(self) -> list:
+            return self.visible(service.registry.list_deployments())
+
+        @guarded
         def post(self) -> dict:
             record = self.body()
             fleet = str(record.get("fleet", ""))
             mv = service.registry.get(str(record.get("model", "")))
-            self.team(mv.name)
-            self.user.require_deploy(fleet, f"deploy {mv.ref} to fleet {fleet!r}")
+            team = self.team(mv.name)
+            self.user.require_fleet_write(team, mv.name, fleet, f"deploy {mv.ref} to fleet {fleet!r}")
             record["user"] = self.user.name
             deployment_id = service.registry.record_deployment(record)
             service.registry.add_event(
@@ -286,6 +306,42 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             )
             self.set_status(201)
             return {"id": deployment_id}
+
+    class ModelDeployments(Base):
+        @guarded
+        def get(self, name: str) -> list:
+            self.team(name)
+            return service.registry.list_deployments(name)
+
+    class DeploymentOne(Base):
+        @guarded
+        def get(self, deployment_id: str) -> dict:
+            return self.deployment(deployment_id)[0]
+
+        @guarded
+        def put(self, deployment_id: str) -> dict:
+            found, team = self.deployment(deployment_id)
+            fleet, ref = str(found.get("fleet", "")), str(found.get("model", ""))
+            self.user.require_fleet_write(
+                team, found["model_name"], fleet, f"update deployment #{deployment_id} of {ref} on fleet {fleet!r}"
+            )
+            changes = self.body()
+            for key in ("fleet", "model"):  # what the permission was checked on stays as recorded
+                if key in changes and str(changes[key]) != str(found.get(key, "")):
+                    raise web.HTTPError(
+                        400, f"deployment #{deployment_id} is of {ref} on fleet {fleet!r}; record a new one instead"
+                    )
+            changes["user"] = found.get("user", "")  # who deployed; who updated is `updated_by` and the audit log
+            changes["updated_by"] = self.user.name
+            updated = service.registry.update_deployment(int(deployment_id), changes)
+            service.registry.add_event(
+                found["model_name"],
+                "deployment_updated",
+                version=found["model_version"],
+                actor=self.user.name,
+                details={"deployment": int(deployment_id), "fleet": fleet, "status": updated.get("status", "")},
+            )
+            return updated
 
     class Audit(Base):
         @guarded
@@ -307,7 +363,9 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             (p + f"api/models/{name_re}/aliases", Aliases),
             (p + f"api/models/{name_re}/aliases/{part}", AliasOne),
             (p + f"api/models/{name_re}/events", Events),
+            (p + f"api/models/{name_re}/deployments", ModelDeployments),
             (p + "api/deployments", Deployments),
+            (p + "api/deployments/([0-9]+)", DeploymentOne),
             (p + "api/audit", Audit),
         ]
     )
