@@ -139,18 +139,54 @@ class ServiceIndex:
         self.conn.json("PUT", f"/deployments/{int(deployment_id)}", record)
 
     def get_deployment(self, deployment_id: int) -> dict | None:
+        return self._record("deployments", deployment_id)
+
+    def deployments(self, name: str | None) -> list[dict]:
+        return self._records("deployments", name)
+
+    def _record(self, kind: str, record_id: int) -> dict | None:
+        """One deployment or rollout record (``kind``), None when there is none with that id."""
         try:
-            return self.conn.json("GET", f"/deployments/{int(deployment_id)}")
+            return self.conn.json("GET", f"/{kind}/{int(record_id)}")
         except LookupError:
             return None
 
-    def deployments(self, name: str | None) -> list[dict]:
+    def _records(self, kind: str, name: str | None) -> list[dict]:
+        """The deployment or rollout records (``kind``) of model ``name``, or of every model the user may see."""
         if name is None:
-            return self.conn.json("GET", "/deployments")
+            return self.conn.json("GET", f"/{kind}")
         try:
-            return self.conn.json("GET", f"/models/{_quote(name)}/deployments")
+            return self.conn.json("GET", f"/models/{_quote(name)}/{kind}")
         except LookupError:
             return []
+
+    # -- rollouts (jupyter_stratum.registry.rollout works unchanged over these) ----------------------
+    def add_rollout(self, name: str, state: str, now: str, record: dict) -> int:
+        """Start a rollout record; its fleet is the record's or ``$STRATUM_FLEET`` (the service checks the
+        deployer role for it and keeps it with the record). The service stamps the times."""
+        fleet = record.get("fleet") or _fleet(f"Starting a rollout of {record.get('model') or name}")
+        found = self.conn.json(
+            "POST", "/rollouts", {"model": name, "state": state, "record": {**record, "fleet": fleet}}
+        )
+        return int(found["id"])
+
+    def update_rollout(self, rollout_id: int, state: str, now: str, record: dict) -> tuple[str, str]:
+        """Replace a rollout's record; the service keeps a stored ``aborting`` and answers the state and reason."""
+        found = self.conn.json("PUT", f"/rollouts/{int(rollout_id)}", {"state": state, "record": record})
+        return str(found["state"]), str(found["reason"])
+
+    def set_rollout_state(self, rollout_id: int, state: str, reason: str, now: str) -> None:
+        self.conn.json("PUT", f"/rollouts/{int(rollout_id)}/state", {"state": state, "reason": reason})
+
+    def get_rollout(self, rollout_id: int) -> dict | None:
+        return self._record("rollouts", rollout_id)
+
+    def rollouts(self, name: str | None) -> list[dict]:
+        return self._records("rollouts", name)
+
+    def rollout_state(self, rollout_id: int) -> str:
+        found = self.get_rollout(rollout_id)
+        return str(found["state"]) if found is not None else ""
 
     def set_alias(self, name: str, alias: str, version: int, updated_at: str, updated_by: str, event: dict) -> None:
         fleet = _fleet(f"Moving {name}@{alias}")
