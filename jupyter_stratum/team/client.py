@@ -70,6 +70,17 @@ class ServiceConnection:
         return json.loads(self.request(method, path, body, "application/json" if body else ""))
 
 
+def _fleet(action: str) -> str:
+    """The fleet a write is for (``$STRATUM_FLEET``): the service checks the deployer role for it."""
+    fleet = os.environ.get("STRATUM_FLEET", "").strip()
+    if not fleet:
+        raise RegistryError(
+            f"{action} on the team registry needs the fleet it is for: set STRATUM_FLEET "
+            "(you need the deployer role for it, hub group 'fleet-<FLEET>-deployers')."
+        )
+    return fleet
+
+
 def _quote(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
@@ -119,24 +130,66 @@ class ServiceIndex:
         return [TeamModel.from_dict(m) for m in self.conn.json("GET", "/models")]
 
     def add_deployment(self, row: dict) -> int:
-        return int(self.conn.json("POST", "/deployments", row["record"])["id"])
+        record = row["record"]
+        record = {**record, "fleet": record.get("fleet") or _fleet(f"Recording a deployment of {record.get('model')}")}
+        return int(self.conn.json("POST", "/deployments", record)["id"])
 
     def update_deployment(self, deployment_id: int, record: dict, updated_at: str) -> None:
-        raise RegistryError("Updating deployment records goes through the hub's deploy job, not the client, yet.")
+        """Merge ``record`` into deployment ``deployment_id`` (the service stamps the time and who updated)."""
+        self.conn.json("PUT", f"/deployments/{int(deployment_id)}", record)
 
     def get_deployment(self, deployment_id: int) -> dict | None:
-        return None
+        return self._record("deployments", deployment_id)
 
     def deployments(self, name: str | None) -> list[dict]:
-        return []
+        return self._records("deployments", name)
+
+    def _record(self, kind: str, record_id: int) -> dict | None:
+        """One deployment or rollout record (``kind``), None when there is none with that id."""
+        try:
+            return self.conn.json("GET", f"/{kind}/{int(record_id)}")
+        except LookupError:
+            return None
+
+    def _records(self, kind: str, name: str | None) -> list[dict]:
+        """The deployment or rollout records (``kind``) of model ``name``, or of every model the user may see."""
+        if name is None:
+            return self.conn.json("GET", f"/{kind}")
+        try:
+            return self.conn.json("GET", f"/models/{_quote(name)}/{kind}")
+        except LookupError:
+            return []
+
+    # -- rollouts (jupyter_stratum.registry.rollout works unchanged over these) ----------------------
+    def add_rollout(self, name: str, state: str, now: str, record: dict) -> int:
+        """Start a rollout record; its fleet is the record's or ``$STRATUM_FLEET`` (the service checks the
+        deployer role for it and keeps it with the record). The service stamps the times."""
+        fleet = record.get("fleet") or _fleet(f"Starting a rollout of {record.get('model') or name}")
+        found = self.conn.json(
+            "POST", "/rollouts", {"model": name, "state": state, "record": {**record, "fleet": fleet}}
+        )
+        return int(found["id"])
+
+    def update_rollout(self, rollout_id: int, state: str, now: str, record: dict) -> tuple[str, str]:
+        """Replace a rollout's record; the service keeps a stored ``aborting`` and answers the state and reason."""
+        found = self.conn.json("PUT", f"/rollouts/{int(rollout_id)}", {"state": state, "record": record})
+        return str(found["state"]), str(found["reason"])
+
+    def set_rollout_state(self, rollout_id: int, state: str, reason: str, now: str) -> None:
+        self.conn.json("PUT", f"/rollouts/{int(rollout_id)}/state", {"state": state, "reason": reason})
+
+    def get_rollout(self, rollout_id: int) -> dict | None:
+        return self._record("rollouts", rollout_id)
+
+    def rollouts(self, name: str | None) -> list[dict]:
+        return self._records("rollouts", name)
+
+    def rollout_state(self, rollout_id: int) -> str:
+        found = self.get_rollout(rollout_id)
+        return str(found["state"]) if found is not None else ""
 
     def set_alias(self, name: str, alias: str, version: int, updated_at: str, updated_by: str, event: dict) -> None:
-        fleet = os.environ.get("STRATUM_FLEET", "").strip()
-        if not fleet:
-            raise RegistryError(
-                f"Moving {name}@{alias} on the team registry needs the fleet it is for: set STRATUM_FLEET "
-                "(you need the deployer role for it, hub group 'fleet-<FLEET>-deployers')."
-            )
+        fleet = _fleet(f"Moving {name}@{alias}")
         reason = (event.get("details") or {}).get("reason", "")
         self.conn.json(
             "PUT",

@@ -5,7 +5,7 @@ Groups, as the hub's config declares them (``c.JupyterHub.load_groups``):
 - ``team-<T>``: viewer of team ``T``'s models (list, inspect, load);
 - ``team-<T>-trainers``: trainer in ``T`` (register new models and versions in ``T``);
 - ``fleet-<F>-deployers``: deployer for fleet ``F`` (move aliases such as ``champion`` of the models
-  of their teams, record deployments to ``F``).
+  of their teams, record and update deployments and rollouts to ``F``).
 """
 
 from __future__ import annotations
@@ -109,3 +109,14 @@ class TeamUser:
                 f"{self.name} may not {action}: that needs the deployer role for fleet {fleet!r} "
                 f"(hub group 'fleet-{fleet}-deployers'). Ask {ADMIN_HINT} to add you to it."
             )
+
+    def require_fleet_write(self, team: str, model: str, fleet: str, action: str) -> None:
+        """Write a deployment or rollout record of ``model`` (of ``team``) for ``fleet`` (create or
+        update): a member of the team who is deployer for the fleet. The one rule for every such write."""
+        self.require_view(team, model)
+        if not fleet:
+            raise PermissionDenied(
+                f"{self.name} may not {action}: the record names no fleet. Name it ('fleet' in the record; in a "
+                "kernel set STRATUM_FLEET) — you need the deployer role for it (hub group 'fleet-<FLEET>-deployers')."
+            )
+        self.require_deploy(fleet, action)

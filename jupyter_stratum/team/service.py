@@ -37,7 +37,27 @@ ROUTES = [
     ("PUT", "api/models/{name}/aliases/{alias}", "set or move an alias ({version, fleet})", "deployer for fleet"),
     ("DELETE", "api/models/{name}/aliases/{alias}", "remove an alias (?fleet=)", "deployer for fleet"),
     ("GET", "api/models/{name}/events", "the model's event log", "viewer of its team"),
+    ("GET", "api/models/{name}/deployments", "the model's deployment records", "viewer of its team"),
+    ("GET", "api/deployments", "deployment records of the caller's teams' models", "viewer"),
     ("POST", "api/deployments", "record a deployment ({model, fleet, ...})", "deployer for fleet"),
+    ("GET", "api/deployments/{id}", "one deployment record", "viewer of its model's team"),
+    ("PUT", "api/deployments/{id}", "merge changes into a deployment record", "deployer for its fleet"),
+    ("GET", "api/models/{name}/rollouts", "the model's rollout records (deploys in waves)", "viewer of its team"),
+    ("GET", "api/rollouts", "rollout records of the caller's teams' models", "viewer"),
+    (
+        "POST",
+        "api/rollouts",
+        "start a rollout record ({model: NAME, state, record: {fleet, ...}})",
+        "deployer for fleet",
+    ),
+    ("GET", "api/rollouts/{id}", "one rollout record", "viewer of its model's team"),
+    (
+        "PUT",
+        "api/rollouts/{id}",
+        "replace its record ({state, record}; a stored 'aborting' stays)",
+        "deployer for its fleet",
+    ),
+    ("PUT", "api/rollouts/{id}/state", "set its state ({state, reason}), e.g. aborting", "deployer for its fleet"),
     ("GET", "api/audit", "the audit log of the caller's teams", "viewer"),
 ]
 TEAMS_TABLE = "CREATE TABLE IF NOT EXISTS model_teams (name TEXT PRIMARY KEY, team TEXT NOT NULL)"
@@ -167,6 +187,63 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             self.user.require_view(team, name)
             return team
 
+        def deployment(self, deployment_id: str) -> tuple[dict, str]:
+            """A stored deployment record and its model's team (the caller must see that team)."""
+            found = service.registry.index.get_deployment(int(deployment_id))
+            if found is None:
+                raise RegistryError(f"There is no deployment #{deployment_id} in the team registry.")
+            return found, self.team(found["model_name"])
+
+        def rollout(self, rollout_id: str, action: str) -> tuple[dict, str]:
+            """A stored rollout record and its fleet; ``action`` (when given) is a write the caller must be
+            allowed (:meth:`TeamUser.require_fleet_write`), else the caller must see the model's team."""
+            found = service.registry.index.get_rollout(int(rollout_id))
+            if found is None:
+                raise RegistryError(f"There is no rollout #{rollout_id} in the team registry.")
+            team, fleet = self.team(found["model_name"]), str(found.get("fleet", ""))
+            if action:
+                self.user.require_fleet_write(team, found["model_name"], fleet, f"{action} rollout #{rollout_id}")
+            return found, fleet
+
+        def state(self, body: dict) -> str:
+            from ..registry.rollout import ROLLOUT_STATES
+
+            state = str(body.get("state", ""))
+            if state not in ROLLOUT_STATES:
+                raise web.HTTPError(400, f"'state' must be one of {', '.join(ROLLOUT_STATES)}, not {state!r}")
+            return state
+
+        def rollout_body(self, body: dict) -> tuple[str, dict]:
+            """``{state, record}`` where the record is a :class:`~jupyter_stratum.registry.rollout.Rollout`'s."""
+            from ..registry.rollout import Rollout
+
+            state, record = self.state(body), body.get("record")
+            try:
+                if not isinstance(record, dict):
+                    raise TypeError("no record")
+                Rollout.from_row({**record, "id": 0, "created_at": "", "updated_at": ""})
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise web.HTTPError(
+                    400, f"send {{state, record}} with a rollout's record (Rollout.to_record()): {exc}"
+                ) from None
+            return state, record
+
+        def rollout_event(self, found: dict, kind: str, details: dict) -> None:
+            """The audit log's entry for a rollout: who, which rollout, which fleet."""
+            version = str(found.get("model", "")).rpartition("@")[2]
+            service.registry.add_event(
+                found["model_name"],
+                kind,
+                version=int(version) if version.isdigit() else None,
+                actor=self.user.name,
+                details={"rollout": int(found["id"]), "fleet": str(found.get("fleet", "")), **details},
+            )
+
+        def visible(self, records: list[dict]) -> list[dict]:
+            """The records (deployments, rollouts) of models of the caller's teams."""
+            teams = service.teams()
+            return [r for r in records if self.user.can_view(teams.get(r["model_name"], ""))]
+
         def body(self) -> dict:
             try:
                 found = json.loads(self.request.body or b"{}")
@@ -273,12 +350,16 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
 
     class Deployments(Base):
         @guarded
+        def get(self) -> list:
+            return self.visible(service.registry.list_deployments())
+
+        @guarded
         def post(self) -> dict:
             record = self.body()
             fleet = str(record.get("fleet", ""))
             mv = service.registry.get(str(record.get("model", "")))
-            self.team(mv.name)
-            self.user.require_deploy(fleet, f"deploy {mv.ref} to fleet {fleet!r}")
+            team = self.team(mv.name)
+            self.user.require_fleet_write(team, mv.name, fleet, f"deploy {mv.ref} to fleet {fleet!r}")
             record["user"] = self.user.name
             deployment_id = service.registry.record_deployment(record)
             service.registry.add_event(
@@ -286,6 +367,107 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             )
             self.set_status(201)
             return {"id": deployment_id}
+
+    class ModelDeployments(Base):
+        @guarded
+        def get(self, name: str) -> list:
+            self.team(name)
+            return service.registry.list_deployments(name)
+
+    class DeploymentOne(Base):
+        @guarded
+        def get(self, deployment_id: str) -> dict:
+            return self.deployment(deployment_id)[0]
+
+        @guarded
+        def put(self, deployment_id: str) -> dict:
+            found, team = self.deployment(deployment_id)
+            fleet, ref = str(found.get("fleet", "")), str(found.get("model", ""))
+            self.user.require_fleet_write(
+                team, found["model_name"], fleet, f"update deployment #{deployment_id} of {ref} on fleet {fleet!r}"
+            )
+            changes = self.body()
+            for key in ("fleet", "model"):  # what the permission was checked on stays as recorded
+                if key in changes and str(changes[key]) != str(found.get(key, "")):
+                    raise web.HTTPError(
+                        400, f"deployment #{deployment_id} is of {ref} on fleet {fleet!r}; record a new one instead"
+                    )
+            changes["user"] = found.get("user", "")  # who deployed; who updated is `updated_by` and the audit log
+            changes["updated_by"] = self.user.name
+            updated = service.registry.update_deployment(int(deployment_id), changes)
+            service.registry.add_event(
+                found["model_name"],
+                "deployment_updated",
+                version=found["model_version"],
+                actor=self.user.name,
+                details={"deployment": int(deployment_id), "fleet": fleet, "status": updated.get("status", "")},
+            )
+            return updated
+
+    class ModelRollouts(Base):
+        @guarded
+        def get(self, name: str) -> list:
+            self.team(name)
+            return service.registry.index.rollouts(name)
+
+    class Rollouts(Base):
+        @guarded
+        def get(self) -> list:
+            return self.visible(service.registry.index.rollouts(None))
+
+        @guarded
+        def post(self) -> dict:
+            from ..registry.registry import now_utc
+
+            body = self.body()
+            given = body.get("record")
+            name = str(body.get("model", "")).split("@", 1)[0]
+            fleet = str(given.get("fleet", "")) if isinstance(given, dict) else ""
+            team = self.team(name)
+            self.user.require_fleet_write(team, name, fleet, f"start a rollout of {name!r} on fleet {fleet!r}")
+            state, record = self.rollout_body(body)
+            if str(record.get("model")).split("@", 1)[0] != name:
+                raise web.HTTPError(400, f"the record's model is not {name!r}")
+            record = {**record, "fleet": fleet, "user": self.user.name}
+            rollout_id = service.registry.index.add_rollout(name, state, now_utc(), record)
+            self.rollout_event({**record, "id": rollout_id, "model_name": name}, "rollout_started", {"state": state})
+            self.set_status(201)
+            return {"id": rollout_id}
+
+    class RolloutOne(Base):
+        @guarded
+        def get(self, rollout_id: str) -> dict:
+            return self.rollout(rollout_id, "")[0]
+
+        @guarded
+        def put(self, rollout_id: str) -> dict:
+            from ..registry.registry import now_utc
+
+            found, fleet = self.rollout(rollout_id, "update")
+            state, record = self.rollout_body(self.body())
+            if str(record.get("fleet", fleet)) != fleet or str(record.get("model", found.get("model"))) != str(
+                found.get("model")
+            ):
+                raise web.HTTPError(
+                    400, f"rollout #{rollout_id} is of {found['model']} on fleet {fleet!r}; start a new one"
+                )
+            record = {**record, "fleet": fleet, "user": found.get("user", "")}  # as recorded when it started
+            state, reason = service.registry.index.update_rollout(int(rollout_id), state, now_utc(), record)
+            if state != found["state"]:  # the audit log keeps state changes, not every host's progress
+                self.rollout_event(found, "rollout_state", {"from": found["state"], "to": state, "reason": reason})
+            return {"state": state, "reason": reason}
+
+    class RolloutState(Base):
+        @guarded
+        def put(self, rollout_id: str) -> dict:
+            from ..registry.registry import now_utc
+
+            found, _fleet = self.rollout(rollout_id, "change the state of")
+            body = self.body()
+            state, reason = self.state(body), str(body.get("reason", ""))
+            service.registry.index.set_rollout_state(int(rollout_id), state, reason, now_utc())
+            self.rollout_event(found, "rollout_state", {"from": found["state"], "to": state, "reason": reason})
+            return {"state": state, "reason": reason}
 
     class Audit(Base):
         @guarded
@@ -307,7 +489,13 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             (p + f"api/models/{name_re}/aliases", Aliases),
             (p + f"api/models/{name_re}/aliases/{part}", AliasOne),
             (p + f"api/models/{name_re}/events", Events),
+            (p + f"api/models/{name_re}/deployments", ModelDeployments),
             (p + "api/deployments", Deployments),
+            (p + "api/deployments/([0-9]+)", DeploymentOne),
+            (p + f"api/models/{name_re}/rollouts", ModelRollouts),
+            (p + "api/rollouts", Rollouts),
+            (p + "api/rollouts/([0-9]+)", RolloutOne),
+            (p + "api/rollouts/([0-9]+)/state", RolloutState),
             (p + "api/audit", Audit),
         ]
     )

@@ -97,21 +97,36 @@ def test_every_route_refuses_missing_bad_and_foreign_tokens(hub):
 
     if not upload(hub, "ana", "fraud-auth", _tiny_model()).status_code == 201:
         pytest.fail("could not register the model the routes are checked on")
+    deployed = client(hub, "ben").post("/deployments", json={"model": "fraud-auth@1", "fleet": "plant-a"})
+    assert deployed.status_code == 201, deployed.text
+    record = {"model": "fraud-auth@1", "release": "r1", "inventory": "fleet.ini", "hosts": [], "fleet": "plant-a"}
+    started = client(hub, "ben").post(
+        "/rollouts",
+        json={"model": "fraud-auth", "state": "running", "record": record},
+    )
+    assert started.status_code == 201, started.text
+    ids = {"deployments": str(deployed.json()["id"]), "rollouts": str(started.json()["id"])}
     samples = {"{name}": "fraud-auth", "{ref}": "1", "{version}": "1", "{alias}": "champion"}
     checked = 0
     for method, pattern, _what, _role in ROUTES:
         path = "/" + pattern.removeprefix("api/")
+        if "{id}" in pattern:  # fraud-auth's record of that kind
+            path = path.replace("{id}", ids[pattern.split("/")[1]])
         for key, value in samples.items():
             path = path.replace(key, value)
-        body = {"version": 1, "fleet": "plant-a", "model": "fraud-auth@1"}
+        body = {"version": 1, "fleet": "plant-a", "model": "fraud-auth@1", "state": "running"}
+        body["record"] = record
         kwargs = {"json": body} if method in ("PUT", "POST") else {}
         no_token = httpx.request(method, hub["url"] + path, timeout=60, **kwargs)
         assert no_token.status_code == 401, (method, path, no_token.text)
         bad = client(hub, "not-a-token").request(method, path, **kwargs)
         assert bad.status_code == 401, (method, path, bad.text)
-        if "{name}" in pattern or pattern == "api/deployments":  # cat is in the other team
-            foreign = client(hub, "cat").request(method, path, **kwargs)
+        foreign = client(hub, "cat").request(method, path, **kwargs)  # cat is in the other team
+        if "{" in pattern or method != "GET":  # one model's route, or a write naming the model
             assert foreign.status_code == 403, (method, path, foreign.text)
+        else:  # a listing of the caller's teams: fraud-auth's records are not in cat's
+            assert foreign.status_code == 200, (method, path, foreign.text)
+            assert "fraud-auth" not in foreign.text, (method, path, foreign.text)
         checked += 1
     assert checked == len(ROUTES)
 
@@ -142,6 +157,23 @@ def test_registry_interface_through_the_service(hub, monkeypatch, tmp_path):
         open_registry().set_alias("fraud-client", "champion", 1)
     monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["ben"])
     open_registry().set_alias("fraud-client", "champion", 1)
+    # deployment records: ben (deployer for plant-a) records and updates; ana reads but may not update
+    deployment_id = open_registry().record_deployment({"model": "fraud-client@champion", "status": "running"})
+    updated = open_registry().update_deployment(deployment_id, {"status": "ok", "hosts": [{"host": "edge1"}]})
+    assert (updated["status"], updated["fleet"], updated["user"], updated["updated_by"]) == (
+        "ok",
+        "plant-a",
+        "ben",
+        "ben",
+    )
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["ana"])
+    assert [d.id for d in open_registry().deployments("fraud-client")] == [deployment_id]
+    assert open_registry().deployments("fraud-client")[0].hosts[0].host == "edge1"
+    with pytest.raises(RegistryError, match="fleet-plant-a-deployers"):
+        open_registry().update_deployment(deployment_id, {"status": "failed"})
+    audit = [(e.actor, e.kind) for e in open_registry().events("fraud-client")]
+    assert audit[-2:] == [("ben", "deployed"), ("ben", "deployment_updated")]
+    monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["ben"])
     assert (jupyter_stratum.load("fraud-client@champion").predict(X) == model.predict(X)).all()
     listed = subprocess.run(
         [str(Path(sys.executable).parent / "stratum"), "models"], capture_output=True, text=True, timeout=120
@@ -151,3 +183,66 @@ def test_registry_interface_through_the_service(hub, monkeypatch, tmp_path):
     monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"]["cat"])
     with pytest.raises(RegistryError, match="team-fraud"):
         jupyter_stratum.load("fraud-client@champion")
+    with pytest.raises(RegistryError, match="team-fraud"):
+        open_registry().update_deployment(deployment_id, {"status": "failed"})
+    assert deployment_id not in [d.id for d in open_registry().deployments()]
+
+
+def test_rollout_records_through_the_service(hub, monkeypatch):
+    """registry/rollout.py unchanged against the service: ben (deployer for plant-a) starts and updates a
+    rollout, a stored `aborting` stays; ana (same team, no deployer role) reads it but may not write; cat
+    (other team) may not read it."""
+    from jupyter_stratum.errors import RegistryError
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.registry.rollout import (
+        Rollout,
+        RolloutHost,
+        current_state,
+        get_rollout,
+        latest_rollout,
+        rollouts,
+        save_rollout,
+        set_state,
+    )
+
+    monkeypatch.setenv("STRATUM_REGISTRY_URL", hub["url"].removesuffix("/api"))
+    monkeypatch.setenv("STRATUM_FLEET", "plant-a")
+
+    def as_user(user):
+        monkeypatch.setenv("STRATUM_REGISTRY_TOKEN", hub["tokens"][user])
+        return open_registry()
+
+    assert as_user("ana").register("fraud-waves", _tiny_model(), lineage={}).version == 1
+    ben = as_user("ben")
+    hosts = [RolloutHost("edge1", 1), RolloutHost("edge2", 2)]
+    ro = save_rollout(ben, Rollout(model="fraud-waves@1", release="r1", inventory="fleet.ini", hosts=hosts))
+    ro.hosts[0].state = "done"
+    assert save_rollout(ben, ro).state == "running"
+    set_state(ben, ro.id, "aborting", "stopped by ben")
+    ro.hosts[1].state = "not_reached"
+    assert (save_rollout(ben, ro).state, ro.reason) == ("aborting", "stopped by ben")  # the abort wins
+    ro.state = "aborted"
+    save_rollout(ben, ro)
+    ana = as_user("ana")
+    stored = get_rollout(ana, ro.id)
+    assert (stored.state, stored.reason, stored.user) == ("aborted", "stopped by ben", "ben")
+    assert [h.state for h in stored.hosts] == ["done", "not_reached"]
+    assert current_state(ana, ro.id) == "aborted" and latest_rollout(ana, "fraud-waves").id == ro.id
+    assert [r.id for r in rollouts(ana, "fraud-waves")] == [ro.id] and ro.id in [r.id for r in rollouts(ana)]
+    for write in (
+        lambda: save_rollout(ana, stored),
+        lambda: set_state(ana, ro.id, "aborting"),
+        lambda: save_rollout(ana, Rollout(model="fraud-waves@1", release="r2", inventory="fleet.ini", hosts=hosts)),
+    ):
+        with pytest.raises(RegistryError, match="fleet-plant-a-deployers"):
+            write()
+    states = [(e.actor, e.kind, e.details.get("to")) for e in ana.events("fraud-waves") if e.kind.startswith("rollout")]
+    assert states == [
+        ("ben", "rollout_started", None),
+        ("ben", "rollout_state", "aborting"),
+        ("ben", "rollout_state", "aborted"),
+    ]
+    cat = as_user("cat")
+    with pytest.raises(RegistryError, match="team-fraud"):
+        get_rollout(cat, ro.id)
+    assert ro.id not in [r.id for r in rollouts(cat)]
