@@ -27,14 +27,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench import REPO, build_bundles, fit_models, settle, stop, wrk  # noqa: E402
+from bench import REPO, build_bundles, fit_models, settle, stop, wait_ready, wrk  # noqa: E402
 from parser_compare import cpu_seconds, hand_runtime  # noqa: E402
 
 CONCURRENCY = (1, 2, 4, 8, 16, 64)
@@ -43,20 +41,6 @@ PORTS = iter(range(9100, 9200))
 
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not become ready")
 
 
 def start(variant: dict, bundle: Path, backend: str) -> tuple[subprocess.Popen, int]:
@@ -70,7 +54,7 @@ def start(variant: dict, bundle: Path, backend: str) -> tuple[subprocess.Popen, 
         module, cwd = "stratum_serve", variant["pythonpath"]
     cmd = [sys.executable, "-m", module, str(bundle), "--port", str(port), "--backend", backend, *variant["args"]]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
-    wait_ready(port, proc)
+    wait_ready(port, proc, timeout=120.0)
     return proc, port
 
 
