@@ -45,6 +45,8 @@ class DeploymentResult:
     events: list[DeployEvent] = field(default_factory=list, repr=False)
     #: the rollout record of a deploy (waves, each host's state, the gates' figures)
     rollout: Rollout | None = field(default=None, repr=False)
+    #: lines the summary prints under its head (a dry run: what it did not do)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -233,7 +235,11 @@ def deploy(
         outcome = run_project(
             project, "deploy", private_dir=work / "runner", check=True, pipelining=pipelining, on_event=on_event
         )
-        return _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=True, port_arg=port)
+        result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=True, port_arg=port)
+        from .docker_image import would_push
+
+        result.notes = [f"would push {ref} (not pushed: dry run)" for ref in would_push(runtime, inv, bundle_dir)]
+        return result
     options: dict[str, Any] = {"online": online, "wheelhouse": wheelhouse, "grpc": grpc, **speed}
     if bundle is not None:
         options["bundle"] = str(bundle)

@@ -88,6 +88,18 @@ def image_vars(
     }
 
 
+def would_push(runtime: str | None, inventory, bundle_dir: Path) -> list[str]:
+    """What a deploy of ``bundle_dir`` would push (``HOST:PORT/stratum-NAME:VERSION`` per registry the
+    inventory names); a dry run says this instead of pushing."""
+    if not wants_docker(runtime, inventory):
+        return []
+    from ..bundle.image import image_tag
+
+    manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+    tag = image_tag(manifest["name"], manifest["version"])
+    return publish_image(None, None, tag, registries_of(runtime, inventory), dry_run=True)
+
+
 def helpers_sha() -> str:
     """sha256 of the role's two host helpers (``stratum_docker.py quick --helper-sha`` compares its own)."""
     import hashlib

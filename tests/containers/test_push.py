@@ -108,3 +108,27 @@ def test_push_needs_image(registry, logreg, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "--push only makes sense with --image" in proc.stderr
+
+
+def test_dry_run_says_what_it_would_push(logreg_bundle, tmp_path):
+    """The dry run's summary names the registry references a real deploy would push (no engine needed)."""
+    from jupyter_stratum.deploy.core import DeploymentResult
+    from jupyter_stratum.deploy.docker_image import would_push
+    from jupyter_stratum.deploy.inventory import read_inventory
+
+    inv_path = tmp_path / "edge.ini"
+    inv_path.write_text(
+        "[edge]\n"
+        "edge1 ansible_host=10.0.0.1 stratum_runtime=docker stratum_registry=10.0.0.9:5000\n"
+        "edge2 ansible_host=10.0.0.2 stratum_registry=10.0.0.8:5000\n"  # the process runtime: no image
+    )
+    inv = read_inventory(inv_path)
+    version = logreg_bundle.manifest["version"]
+    assert would_push(None, inv, logreg_bundle.path) == [f"10.0.0.9:5000/stratum-cancer:{version}"]
+    assert would_push("docker", inv, logreg_bundle.path) == [
+        f"10.0.0.8:5000/stratum-cancer:{version}",
+        f"10.0.0.9:5000/stratum-cancer:{version}",
+    ]
+    assert would_push("process", inv, logreg_bundle.path) == []
+    result = DeploymentResult("deploy", "cancer@1", [], tmp_path, 0.0, dry_run=True, notes=["would push x"])
+    assert "would push x" in result.to_text().splitlines()[2] and "would push x" in result._repr_html_()
