@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 HELP = "Package a registered model as a self-contained bundle (directory + .tar.gz) for stratum-serve."
@@ -39,6 +39,15 @@ def add_arguments(parser) -> None:
         "docker pull/load it first, or build one with python -m jupyter_stratum.bundle.base_image).",
     )
     parser.add_argument(
+        "--push",
+        metavar="HOST:PORT",
+        action="append",
+        default=[],
+        help="With --image: push the image to this registry as HOST:PORT/stratum-NAME:VERSION (the push "
+        "stratum deploy makes for hosts with stratum_registry); repeat for several. A plain-HTTP registry "
+        "must be listed in insecure-registries of the engine's daemon.json.",
+    )
+    parser.add_argument(
         "--grpc",
         action="store_true",
         help="Also pin grpcio and protobuf, for a runtime started with --grpc-port (OIP over gRPC).",
@@ -57,6 +66,8 @@ def run(args, ctx):
         raise BundleError("--platform only makes sense with --wheelhouse or --image (it picks the host's platform).")
     if args.base and not args.image:
         raise BundleError("--base only makes sense with --image.")
+    if args.push and not args.image:
+        raise BundleError("--push only makes sense with --image (it pushes the image built from the bundle).")
     registry = open_registry(args.home)
     bundle = build_bundle(
         args.ref,
@@ -70,10 +81,22 @@ def run(args, ctx):
     )
     if not args.image:
         return bundle
-    from ..bundle.image import build_image
+    from ..bundle.image import build_image, docker_client
 
-    image = build_image(bundle, base=args.base, platform=args.platform, wheel_cache=registry.root / "wheels")
-    return BundleWithImage(bundle, image)
+    client = docker_client()
+    image = build_image(
+        bundle, base=args.base, platform=args.platform, client=client, wheel_cache=registry.root / "wheels"
+    )
+    pushed: list[str] = []
+    if args.push:
+        from ..deploy.docker_image import publish_image
+        from ..errors import DeployError
+
+        try:
+            pushed = publish_image(client, client.images.get(image.tag), image.tag, args.push)
+        except DeployError as exc:
+            raise BundleError(str(exc)) from None
+    return BundleWithImage(bundle, image, pushed)
 
 
 @dataclass(repr=False)
@@ -82,9 +105,12 @@ class BundleWithImage:
 
     bundle: Any
     image: Any
+    pushed: list[str] = field(default_factory=list)
 
     def to_text(self) -> str:
-        return self.bundle.to_text() + "\n" + self.image.to_text()
+        lines = [self.bundle.to_text(), self.image.to_text()]
+        lines += [f"  pushed:  {ref}" for ref in self.pushed]
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return self.to_text()

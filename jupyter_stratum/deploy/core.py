@@ -45,6 +45,8 @@ class DeploymentResult:
     events: list[DeployEvent] = field(default_factory=list, repr=False)
     #: the rollout record of a deploy (waves, each host's state, the gates' figures)
     rollout: Rollout | None = field(default=None, repr=False)
+    #: lines the summary prints under its head (a dry run: what it did not do)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -175,7 +177,8 @@ def deploy(
     Generates an Ansible project, runs it with ansible-runner (events go to ``on_event``)
     and records the deployment in the registry. A host whose new release fails after
     the switch goes back to its previous release and is reported ``rolled_back``.
-    ``dry_run`` generates the project and runs a syntax check and check mode only.
+    ``dry_run`` generates the project and runs a syntax check and check mode only: it acts on
+    nothing (the docker runtime's image may be built here, but it is pushed to no registry).
 
     Every deploy is a rollout recorded in the registry (see :mod:`.rollout`; ``on_update``
     gets the record whenever a host's state changes). ``waves`` (``"1,25%,100%"``, or
@@ -226,13 +229,17 @@ def deploy(
     }
     if runtime is not None or base is not None:
         speed.update(runtime=runtime, base=base)
-    project = render_deploy_project(reg, work, inv, mv, bundle_dir, port=port, online=online, **speed)
+    project = render_deploy_project(reg, work, inv, mv, bundle_dir, port=port, online=online, dry_run=dry_run, **speed)
     syntax_check(project, "deploy")
     if dry_run:
         outcome = run_project(
             project, "deploy", private_dir=work / "runner", check=True, pipelining=pipelining, on_event=on_event
         )
-        return _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=True, port_arg=port)
+        result = _result("deploy", mv.ref, inv, project, outcome, time.monotonic() - t0, dry_run=True, port_arg=port)
+        from .docker_image import would_push
+
+        result.notes = [f"would push {ref} (not pushed: dry run)" for ref in would_push(runtime, inv, bundle_dir)]
+        return result
     options: dict[str, Any] = {"online": online, "wheelhouse": wheelhouse, "grpc": grpc, **speed}
     if bundle is not None:
         options["bundle"] = str(bundle)
@@ -263,15 +270,19 @@ def render_deploy_project(
     quick_rerun: bool = True,
     runtime: str | None = None,
     base: str | None = None,
+    dry_run: bool = False,
 ) -> DeployProject:
-    """The deploy project of ``mv`` for ``inv`` (waves are run by :mod:`.rollout`, one run per wave)."""
+    """The deploy project of ``mv`` for ``inv`` (waves are run by :mod:`.rollout`, one run per wave).
+
+    ``dry_run``: the docker runtime's image may be built, but it is pushed to no registry."""
     from .docker_image import image_vars, registries_of, wants_docker
 
     settings: dict[str, object] = {"stratum_wheel_cache": str(Path(reg.root) / "wheels")}
     if runtime is not None:
         settings["stratum_runtime"] = runtime
     if wants_docker(runtime, inv):
-        settings.update(image_vars(reg, bundle_dir, base=base, registries=registries_of(runtime, inv)))
+        registries = registries_of(runtime, inv)
+        settings.update(image_vars(reg, bundle_dir, base=base, registries=registries, dry_run=dry_run))
     if online:
         settings["stratum_pip_index"] = True
     if not quick_rerun:

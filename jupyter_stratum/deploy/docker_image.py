@@ -5,7 +5,9 @@ the inventory) deploys the bundle's image instead of a virtual environment. With
 the image is saved here (``docker save``, cached under the registry by image id) and the role
 copies and loads the archive (only the layers the host lacks) on hosts whose engine lacks that
 image id. Hosts with ``stratum_registry: HOST:PORT`` in the inventory pull it from that registry
-instead: the controller's engine pushes it there first (as ``HOST:PORT/stratum-NAME:VERSION``).
+instead: the controller's engine pushes it there first (as ``HOST:PORT/stratum-NAME:VERSION``),
+except in a dry run, which may build the image but pushes it nowhere. ``stratum bundle NAME@V --image
+--push HOST:PORT`` pushes with the same code (:func:`publish_image`).
 """
 
 from __future__ import annotations
@@ -40,13 +42,20 @@ def registries_of(runtime: str | None, inventory) -> list[str]:
 
 
 def image_vars(
-    registry, bundle_dir: Path, *, base: str | None = None, client=None, registries: list[str] | tuple = ()
+    registry,
+    bundle_dir: Path,
+    *,
+    base: str | None = None,
+    client=None,
+    registries: list[str] | tuple = (),
+    dry_run: bool = False,
 ) -> dict[str, str]:
     """The role's variables for the image of ``bundle_dir``: its id, tag, saved archive and manifest.
 
     An image on the controller's engine (``$DOCKER_HOST``) with the bundle's tag and model sha256 is
     used as it is; otherwise it is built (``stratum bundle --image``'s build; ``base`` as its --base).
-    It is pushed to each of ``registries`` (``HOST:PORT``), where hosts naming one pull it.
+    It is pushed to each of ``registries`` (``HOST:PORT``), where hosts naming one pull it; with
+    ``dry_run`` it is pushed nowhere (the role's check mode pulls nothing either).
     """
     from ..bundle.image import LABEL_PREFIX, build_image, docker_client, image_tag
     from ..errors import BundleError
@@ -61,8 +70,7 @@ def image_vars(
             image = client.images.get(tag)
     except BundleError as exc:
         raise DeployError(f"the docker runtime needs the bundle's image: {exc}") from None
-    for where in registries:
-        push_image(client, image, tag, where)
+    publish_image(client, image, tag, registries, dry_run=dry_run)
     archive = Path(registry.root) / "images" / f"{image.id.split(':')[-1][:24]}.tar"
     if not archive.exists():
         archive.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +88,18 @@ def image_vars(
     }
 
 
+def would_push(runtime: str | None, inventory, bundle_dir: Path) -> list[str]:
+    """What a deploy of ``bundle_dir`` would push (``HOST:PORT/stratum-NAME:VERSION`` per registry the
+    inventory names); a dry run says this instead of pushing."""
+    if not wants_docker(runtime, inventory):
+        return []
+    from ..bundle.image import image_tag
+
+    manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+    tag = image_tag(manifest["name"], manifest["version"])
+    return publish_image(None, None, tag, registries_of(runtime, inventory), dry_run=True)
+
+
 def helpers_sha() -> str:
     """sha256 of the role's two host helpers (``stratum_docker.py quick --helper-sha`` compares its own)."""
     import hashlib
@@ -90,6 +110,23 @@ def helpers_sha() -> str:
     return hashlib.sha256(
         b"".join((files / f).read_bytes() for f in ("stratum_host.py", "stratum_docker.py"))
     ).hexdigest()
+
+
+def publish_image(client, image, tag: str, registries: list[str] | tuple, *, dry_run: bool = False) -> list[str]:
+    """Push ``image`` (tagged ``tag``) to each of ``registries`` (``HOST:PORT``); the references pushed.
+
+    The one place an image leaves this machine's engine (``stratum deploy`` for hosts with
+    ``stratum_registry``, ``stratum bundle --image --push``). With ``dry_run`` nothing is tagged
+    or pushed: the answer is the references a real run would push.
+    """
+    if dry_run:
+        return [_registry_ref(where, tag) for where in registries]
+    return [push_image(client, image, tag, where) for where in registries]
+
+
+def _registry_ref(where: str, tag: str) -> str:
+    repo, _, version = tag.rpartition(":")
+    return f"{where}/{repo}:{version}"
 
 
 def push_image(client, image, tag: str, where: str) -> str:
@@ -110,15 +147,16 @@ def push_image(client, image, tag: str, where: str) -> str:
 
 def _push_failed(where: str, ref: str, version: str, error: str) -> str:
     hint = (
-        f" The registry speaks plain HTTP: list {where} in insecure-registries of /etc/docker/daemon.json on "
-        "this machine's engine and on the hosts'."
+        f' The registry {where} speaks plain HTTP and this engine expects HTTPS there: add "{where}" to'
+        " \"insecure-registries\" in /etc/docker/daemon.json (on this machine's engine, and on the hosts' that"
+        " pull from it) and restart dockerd, or serve the registry over TLS."
         if "HTTP response to HTTPS client" in error
         else ""
     )
     return (
-        f"could not push the image to the registry {where} (stratum_registry) as {ref}:{version}: {error[:300]}.{hint}"
-        " Check that the registry runs and that this engine may push there, or drop stratum_registry to send the"
-        " image over SSH."
+        f"could not push the image to the registry {where} as {ref}:{version}: {error[:300]}.{hint}"
+        " Check that the registry runs and that this engine may push there; a deploy can instead send the image"
+        " over SSH (drop stratum_registry from the inventory)."
     )
 
 

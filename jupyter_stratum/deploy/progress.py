@@ -196,7 +196,7 @@ def summary_text(result) -> str:
         + (f", record #{result.record_id}" if result.record_id else "")
         + (f", rollout #{ro.id} {ro.state}" if ro is not None else "")
     )
-    lines = [head, _result_line(result)]
+    lines = [head, _result_line(result), *getattr(result, "notes", [])]
     if ro is not None and ro.reason:
         lines.append(f"halted: {ro.reason}" if ro.state == "halted" else ro.reason)
     return "\n".join(lines + [_table_text(_SUMMARY_HEADERS, _summary_rows(result)), f"project: {result.project}"])
@@ -213,6 +213,7 @@ def summary_html(result) -> str:
         + (f", rollout #{ro.id} {html.escape(ro.state)}" if ro is not None else "")
     )
     reason = f"<div>{html.escape(ro.reason)}</div>" if ro is not None and ro.reason else ""
+    reason += "".join(f"<div>{html.escape(n)}</div>" for n in getattr(result, "notes", []))
     return (
         f"<div>{head}<div>{html.escape(_result_line(result))}</div>{reason}"
         f"{_table_html(_SUMMARY_HEADERS, _summary_rows(result), status_col=2)}"

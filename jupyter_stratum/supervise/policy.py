@@ -5,7 +5,7 @@ watch: {every: 30s, window: 500}               # poll interval; rows per host wi
 drift: {features_share: 0.3, for: 2}            # alarm when >= 30% of features drift in 2 polls running
 accuracy: {metric: accuracy, below: 0.9}        # from labels sent back to the hosts
 retrain: {data: [training, captured]}
-promote: {shadow: 1 host, canary: 1 host, min_gain: 0.01, then: all}
+promote: {shadow: 1 host, canary: 1 host, min_gain: 0.01, then: all}   # 0 hosts skips that stage
 approve: auto                                   # or manual: stop before promotion
 ```
 
@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ..errors import SuperviseError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_HOSTS = re.compile(r"^\s*(\d+)\s*hosts?\s*$")
+_HOSTS = re.compile(r"^\s*(-?\d+)\s*(?:hosts?)?\s*$")
 
 
 def parse_duration(value: object) -> float:
@@ -76,8 +76,9 @@ class Retrain(_Strict):
 
 
 class Promote(_Strict):
-    shadow: int = Field(1, ge=0)
-    canary: int = Field(1, ge=0)
+    #: hosts of each stage; 0 skips the stage (see :mod:`.promotion`)
+    shadow: int = 1
+    canary: int = 1
     min_gain: float = 0.01
     then: Literal["all"] = "all"
     #: the last stage's waves (the deploy API's ``waves``: "1,50%,100%"); empty: every host at once
@@ -85,13 +86,22 @@ class Promote(_Strict):
 
     @field_validator("shadow", "canary", mode="before")
     @classmethod
-    def _hosts(cls, v: object) -> object:
+    def _hosts(cls, v: object, info: ValidationInfo) -> int:
+        """A whole number of hosts (``1``, ``'2 hosts'``); ``0`` skips the stage."""
+        how = f"write a number of hosts (a whole number, e.g. 1 or '2 hosts'; 0 skips the {info.field_name} stage)"
+        n: object = v
         if isinstance(v, str):
             m = _HOSTS.match(v)
             if not m:
-                raise ValueError(f"{v!r}: write a number of hosts, e.g. '1 host' or 2")
-            return int(m.group(1))
-        return v
+                raise ValueError(f"{v!r}: {how}")
+            n = int(m.group(1))
+        elif isinstance(v, float) and v.is_integer():
+            n = int(v)
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ValueError(f"{v!r} is not a whole number: {how}")
+        if n < 0:
+            raise ValueError(f"{v!r} is negative: {how}")
+        return n
 
 
 class Policy(_Strict):

@@ -15,6 +15,12 @@ canary started     the canary hosts' live metric against the champion hosts' (or
                    champion's in shadow): not worse passes and the challenger goes to every host (the
                    policy's waves); worse rolls the canary hosts back and rejects the challenger
 =================  =====================================================================================
+
+``promote: {shadow: 0}`` skips the shadow stage: the first poll starts the canary (or, with ``approve:
+manual``, waits for the approval first), and the canary must gain ``min_gain`` over the champion's hosts.
+``{canary: 0}`` skips the canary: a passed (or approved) shadow goes to every host. With both 0 the
+challenger goes to every host at once, gated only by the deploy's own checks. A skipped stage is an event
+too (``status: skipped``), so the registry's events still tell the whole story.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ class StagedPromotion:
         from .stages import stage_hosts
 
         p = self.sup.policy.promote
-        return stage_hosts(self.host_names(), max(p.shadow, 1), max(p.canary, 1))
+        return stage_hosts(self.host_names(), p.shadow, p.canary)
 
     def shadow_figures(self, hosts: list[str], observations, version: int) -> tuple[Figures, Figures]:
         from .supervisor import _get_json
@@ -108,6 +114,13 @@ class StagedPromotion:
         done = self.stages(challenger)
         last = done[-1] if done else None
         shadow_hosts, canary_hosts = self.split()
+        if last is None and not shadow_hosts:  # promote: {shadow: 0}
+            text = f"version {challenger}: no shadow stage (promote.shadow: 0)"
+            if self.sup.policy.approve == "manual":
+                return Decision(
+                    "promote", [text], dry_run=self.sup.dry_run, version=challenger, stage=("approval", [], {})
+                )
+            return self.after_shadow(challenger, [text], {}, canary_hosts)
         if last is None:
             return Decision(
                 "shadow",
@@ -151,18 +164,12 @@ class StagedPromotion:
                     version=challenger,
                     stage=("approval", shadow_hosts, figures),
                 )
-            return Decision(
-                "canary", [text], dry_run=self.sup.dry_run, version=challenger, stage=("canary", canary_hosts, figures)
-            )
-        if stage == "shadow" and status == "passed":  # approve: manual
+            return self.after_shadow(challenger, [text], figures, canary_hosts)
+        if stage == "shadow" and status in ("passed", "skipped"):  # approve: manual
             pending = self.sup.registry.events(self.sup.name, kinds=(PENDING_APPROVAL, APPROVED))
             if pending and pending[-1].kind == APPROVED and pending[-1].version == challenger:
-                return Decision(
-                    "canary",
-                    [f"version {challenger} approved"],
-                    dry_run=self.sup.dry_run,
-                    version=challenger,
-                    stage=("canary", canary_hosts, last.details.get("figures") or {}),
+                return self.after_shadow(
+                    challenger, [f"version {challenger} approved"], last.details.get("figures") or {}, canary_hosts
                 )
             return Decision("await_approval", [f"version {challenger} waits for `stratum supervise NAME --approve`"])
         if stage == "canary" and status == "started":
@@ -184,6 +191,10 @@ class StagedPromotion:
                 seen: dict[str, Any] = shadow.details["figures"] if shadow is not None else {}
                 base = Figures(canary.metric, float(seen.get("champion", canary.value)), int(seen.get("labelled", 0)))
             gain = gain_of(canary.metric, canary.value, base.value)
+            # without a shadow stage the canary is the one live comparison: it must gain min_gain over the
+            # champion's hosts (with no such figure, not being worse than itself is all it can show)
+            skipped = not self.split()[0] and base.labelled >= self.need
+            floor = self.sup.policy.promote.min_gain if skipped else 0.0
             text = (
                 f"canary on {', '.join(canary_hosts)}: version {challenger} live {canary.metric} {canary.value:.4f} "
                 f"over {canary.labelled} labelled rows vs champion {base.value:.4f} (gain {gain:+.4f})"
@@ -195,7 +206,7 @@ class StagedPromotion:
                 "labelled": canary.labelled,
                 "gain": gain,
             }
-            if gain < 0:
+            if gain < floor:
                 return Decision(
                     "reject",
                     [text],
@@ -211,6 +222,19 @@ class StagedPromotion:
                 stage=("all", self.host_names(), figures),
             )
         return Decision("none", [f"version {challenger}: stage {stage} {status}"])
+
+    def after_shadow(self, challenger: int, reasons: list[str], figures: dict, canary_hosts: list[str]) -> Any:
+        """The stage after a passed, approved or skipped shadow: the canary, or every host with ``canary: 0``."""
+        from .supervisor import Decision
+
+        if canary_hosts:
+            return Decision(
+                "canary", reasons, dry_run=self.sup.dry_run, version=challenger, stage=("canary", canary_hosts, figures)
+            )
+        reasons = [*reasons, f"version {challenger}: no canary stage (promote.canary: 0)"]
+        return Decision(
+            "promote", reasons, dry_run=self.sup.dry_run, version=challenger, stage=("all", self.host_names(), figures)
+        )
 
     # -- acting ------------------------------------------------------------------
     def act(self, event, decision) -> None:
@@ -230,8 +254,11 @@ class StagedPromotion:
             self.record(kind, "failed", version, hosts, event, figures=info, rolled_back=True)
             self.reject(event, decision, kind, decision.reasons[0])
         elif kind == "approval":
-            self.rollback(hosts)
-            self.record("shadow", "passed", version, hosts, event, figures=info, rolled_back=True)
+            if hosts:
+                self.rollback(hosts)
+                self.record("shadow", "passed", version, hosts, event, figures=info, rolled_back=True)
+            else:  # promote: {shadow: 0}
+                self.record("shadow", "skipped", version, [], event)
             reg.add_event(
                 name,
                 PENDING_APPROVAL,
@@ -240,17 +267,21 @@ class StagedPromotion:
                 details={"decision": event.id, "staged": True},
             )
         elif decision.action == "canary":
-            if self.stages(version)[-1].details.get("status") == "started":  # the shadow passed just now
-                self.rollback(self.split()[0])
-                self.record("shadow", "passed", version, self.split()[0], event, figures=info, rolled_back=True)
+            self.close_shadow(version, event, info)
             result = self.deploy(f"{name}@{version}", limit=hosts)
             self.record("canary", "started" if result.ok else "failed", version, hosts, event, result)
             if not result.ok:
                 self.rollback(served(result))
                 self.reject(event, decision, "canary", f"the canary deploy was {result.status}")
         elif decision.action == "promote" and kind == "all":
-            canary = self.stages(version)[-1].details.get("hosts") or []
-            self.record("canary", "passed", version, canary, event, figures=info)
+            done = self.stages(version)
+            canary: list[str] = []
+            if done and done[-1].details.get("stage") == "canary":
+                canary = done[-1].details.get("hosts") or []
+                self.record("canary", "passed", version, canary, event, figures=info)
+            else:  # promote: {canary: 0}
+                self.close_shadow(version, event, info)
+                self.record("canary", "skipped", version, [], event)
             result = self.deploy(f"{name}@{version}", waves=self.sup.policy.promote.waves)
             self.record("all", "passed" if result.ok else "failed", version, hosts, event, result)
             if result.ok:
@@ -266,6 +297,17 @@ class StagedPromotion:
                     details={"decision": event.id, "stage": "all", "reason": f"the rollout was {result.status}"},
                 )
         decision.acted = True
+
+    def close_shadow(self, version: int, event, figures: dict) -> None:
+        """Before the next stage: the shadow that passed just now goes back to the champion's release, or a
+        skipped shadow (``promote: {shadow: 0}``) is recorded as such."""
+        done = self.stages(version)
+        if not done:
+            self.record("shadow", "skipped", version, [], event)
+        elif done[-1].details.get("stage") == "shadow" and done[-1].details.get("status") == "started":
+            shadow_hosts = done[-1].details.get("hosts") or self.split()[0]
+            self.rollback(shadow_hosts)
+            self.record("shadow", "passed", version, shadow_hosts, event, figures=figures, rolled_back=True)
 
     def reject(self, event, decision, stage: str, reason: str) -> None:
         from .supervisor import REJECTED

@@ -81,3 +81,127 @@ def test_approve_lets_a_staged_promotion_go_on(tmp_path):
     assert {a.alias: a.version for a in registry.aliases("churn")} == {"champion": 1, "challenger": 2}
     with pytest.raises(SuperviseError, match="waits for approval"):
         approve(registry, "churn")
+
+
+# -- promote: {shadow: 0} / {canary: 0} skip that stage (issue 13) ----------------------------------------------
+
+
+def test_zero_hosts_skip_a_stage_and_bad_counts_name_line_and_field():
+    from jupyter_stratum.errors import SuperviseError
+    from jupyter_stratum.supervise.policy import parse_policy
+
+    assert parse_policy("promote: {shadow: 0}\n").promote.shadow == 0
+    assert parse_policy("promote: {canary: 0 hosts, shadow: '2'}\n").promote.model_dump(
+        include={"shadow", "canary"}
+    ) == {
+        "shadow": 2,
+        "canary": 0,
+    }
+    cases = {
+        "promote:\n  shadow: -1\n": "line 2, promote.shadow: -1 is negative: write a number of hosts",
+        "promote:\n  min_gain: 0.1\n  canary: 1.5\n": "line 3, promote.canary: 1.5 is not a whole number",
+        "promote: {canary: -2 hosts}\n": "line 1, promote.canary: '-2 hosts' is negative",
+        "promote: {shadow: true}\n": "line 1, promote.shadow: True is not a whole number",
+    }
+    for text, expected in cases.items():
+        with pytest.raises(SuperviseError) as info:
+            parse_policy(text, source="p.yaml")
+        assert f"p.yaml {expected}" in str(info.value), str(info.value)
+        assert "0 skips the" in str(info.value)
+    assert stage_hosts(["a", "b"], 0, 1) == ([], ["a"]) and stage_hosts(["a", "b"], 1, 0) == (["a"], [])
+    assert stage_hosts(["a", "b"], 0, 0) == ([], [])
+
+
+@pytest.fixture
+def staged(tmp_path):
+    """A registry with champion 1 and challenger 2 of churn, an inventory of three hosts, and a supervisor
+    for a policy text (nothing is deployed: these tests stop at the decisions that need no host)."""
+    from sklearn.dummy import DummyClassifier
+
+    from jupyter_stratum.registry import open_registry
+    from jupyter_stratum.supervise.policy import parse_policy
+    from jupyter_stratum.supervise.supervisor import Supervisor
+
+    registry = open_registry(tmp_path / "registry")
+    for _ in range(2):
+        registry.register("churn", DummyClassifier().fit([[0], [1]], [0, 1]), lineage={})
+    registry.set_alias("churn", "champion", 1, actor="test")
+    registry.set_alias("churn", "challenger", 2, actor="test")
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text("[edge]\n" + "".join(f"edge{i} ansible_host=10.0.0.{i}\n" for i in (1, 2, 3)))
+
+    def make(policy: str):
+        sup = Supervisor(registry, "churn", parse_policy(policy), [], inventory=inventory, dry_run=False)
+        return sup, sup.promotion_stages()
+
+    return registry, make
+
+
+def _stages(registry) -> list[tuple[str, str, list[str]]]:
+    from jupyter_stratum.supervise.promotion import STAGE
+
+    return [
+        (e.details["stage"], e.details["status"], e.details["hosts"]) for e in registry.events("churn", kinds=(STAGE,))
+    ]
+
+
+def test_shadow_0_starts_with_the_canary(staged):
+    registry, make = staged
+    _, promotion = make("promote: {shadow: 0, canary: 1}\n")
+    assert promotion.split() == ([], ["edge1"])
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage[:2]) == ("canary", ("canary", ["edge1"]))
+    assert "no shadow stage (promote.shadow: 0)" in decision.reasons[0]
+    # before the canary deploys, the skipped shadow is an event of its own
+    promotion.close_shadow(2, registry.events("churn")[-1], {})
+    assert _stages(registry) == [("shadow", "skipped", [])]
+
+
+def test_shadow_0_with_manual_approval_waits_then_starts_the_canary(staged):
+    from jupyter_stratum.supervise.supervisor import PENDING_APPROVAL, approve
+
+    registry, make = staged
+    _, promotion = make("promote: {shadow: 0 hosts, canary: 2 hosts}\napprove: manual\n")
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage) == ("promote", ("approval", [], {}))
+    event = registry.events("churn")[-1]
+    promotion.act(event, decision)  # nothing to roll back: no shadow host
+    assert _stages(registry) == [("shadow", "skipped", [])]
+    assert registry.events("churn", kinds=(PENDING_APPROVAL,))[-1].version == 2
+    assert promotion.advance(2, 1, []).action == "await_approval"
+    assert approve(registry, "churn", actor="test") == 2
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage[:2]) == ("canary", ("canary", ["edge1", "edge2"]))
+
+
+def test_canary_0_goes_from_an_approved_shadow_to_every_host(staged):
+    from jupyter_stratum.supervise.promotion import STAGE
+    from jupyter_stratum.supervise.supervisor import PENDING_APPROVAL, approve
+
+    registry, make = staged
+    _, promotion = make("promote: {shadow: 1, canary: 0}\napprove: manual\n")
+    assert promotion.split() == (["edge1"], [])
+    registry.add_event(
+        "churn",
+        STAGE,
+        version=2,
+        actor="supervisor",
+        details={"stage": "shadow", "status": "passed", "hosts": ["edge1"]},
+    )
+    registry.add_event(
+        "churn", PENDING_APPROVAL, version=2, actor="supervisor", details={"decision": 1, "staged": True}
+    )
+    approve(registry, "churn", actor="test")
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage[:2]) == ("promote", ("all", ["edge1", "edge2", "edge3"]))
+    assert "no canary stage (promote.canary: 0)" in decision.reasons[-1]
+
+
+def test_shadow_0_and_canary_0_promote_to_every_host_at_once(staged):
+    _, make = staged
+    _, promotion = make("promote: {shadow: 0, canary: 0}\n")
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage[:2]) == ("promote", ("all", ["edge1", "edge2", "edge3"]))
+    # with the defaults the shadow host is still the first one
+    _, default = make("promote: {}\n")
+    assert default.split() == (["edge1"], ["edge2"]) and default.advance(2, 1, []).action == "shadow"
