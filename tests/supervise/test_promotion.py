@@ -16,6 +16,7 @@ import urllib.request
 import numpy as np
 import pandas as pd
 import pytest
+from _supervise_scenario import SPEC
 
 from jupyter_stratum.registry import open_registry
 from jupyter_stratum.supervise.policy import parse_policy
@@ -24,15 +25,6 @@ from jupyter_stratum.supervise.supervisor import Supervisor
 pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.cluster]
 
 TOKEN = "t0k-fleet"
-SPEC = """\
-data: {path}
-target: label
-split: {{test_size: 0.25, cv: 2, seed: 0}}
-preprocess: [standard_scaler]
-models:
-  - logistic_regression: {{C: [1.0]}}
-metric: accuracy
-"""
 POLICY = """\
 watch: {{every: 1s, window: 60}}
 drift: {{features_share: 0.3, for: 1}}

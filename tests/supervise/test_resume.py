@@ -11,35 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from _helpers import records_of
+from _supervise_scenario import drifted_traffic_with_labels, train_parent
 
 from jupyter_stratum.cli import main
-from jupyter_stratum.registry import open_registry
-from jupyter_stratum.training.run import train
 
 pytestmark = [pytest.mark.cluster]
-
-SPEC = """\
-data: {path}
-target: label
-split: {{test_size: 0.25, cv: 2, seed: 0}}
-preprocess: [standard_scaler]
-models:
-  - logistic_regression: {{C: [1.0]}}
-metric: accuracy
-"""
 
 
 def test_killed_after_registering_resumes_without_training_again(client, dask_cluster, mixed, serve, tmp_path):
     from jupyter_stratum.bundle import build_bundle
 
-    X_train, X_test, y_train, y_test = mixed
-    numeric = ["age", "visits", "spend"]
-    data = tmp_path / "churn.csv"
-    X_train[numeric].assign(label=y_train.values).to_csv(data, index=False)
-    home = tmp_path / "registry"
-    registry = open_registry(home)
-    parent = train(SPEC.format(path=data), "churn", client=client, registry=registry).version
+    registry, parent = train_parent(client, mixed, tmp_path)
+    home = registry.root
     bundle = build_bundle(parent.ref, tmp_path / "bundle", registry=registry, force=True)
     token = "t0k-resume"
     (tmp_path / "token").write_text(token)
@@ -49,12 +32,7 @@ def test_killed_after_registering_resumes_without_training_again(client, dask_cl
         *("--capture", "200", "--capture-dir", str(tmp_path / "capture")),
         token=token,
     )
-    shifted = X_test[numeric].head(60).assign(age=lambda f: f["age"] + 40)
-    for start in range(0, 60, 5):
-        _, answer, _ = server.post("/predict", {"records": records_of(shifted.iloc[start : start + 5])})
-        server.post(
-            "/v2/models/churn/feedback", {"ids": [answer["id"]], "labels": [list(y_test.iloc[start : start + 5])]}
-        )
+    assert set(drifted_traffic_with_labels(server, mixed)) == {200}
     (tmp_path / "policy.yaml").write_text("drift: {features_share: 0.3, for: 1}\n")
     argv = [
         *("supervise", "churn", "--policy", str(tmp_path / "policy.yaml"), "--once", "--host", server.url),

@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from _supervise_scenario import NUMERIC, drifted_traffic_with_labels, train_parent
 
 from jupyter_stratum.errors import DataError, SuperviseError
-from jupyter_stratum.registry import open_registry
 from jupyter_stratum.supervise.retrain import retrain_version
-from jupyter_stratum.training.run import train
-
-SPEC = """\
-data: {path}
-target: label
-split: {{test_size: 0.25, cv: 2, seed: 0}}
-preprocess: [standard_scaler]
-models:
-  - logistic_regression: {{C: [1.0]}}
-metric: accuracy
-"""
 
 
 def test_retrain_registers_a_child_version(client, mixed, tmp_path):
     X_train, X_test, y_train, y_test = mixed
-    numeric = ["age", "visits", "spend"]
-    data = tmp_path / "churn.csv"
-    X_train[numeric].assign(label=y_train.values).to_csv(data, index=False)
-    registry = open_registry(tmp_path / "registry")
-    parent = train(SPEC.format(path=data), "churn", client=client, registry=registry).version
-    captured = X_test[numeric].head(40).assign(label=y_test.head(40).values).reset_index(drop=True)
+    registry, parent = train_parent(client, mixed, tmp_path)
+    captured = X_test[NUMERIC].head(40).assign(label=y_test.head(40).values).reset_index(drop=True)
 
     child = retrain_version(registry, parent, captured, reason={"event": 7, "why": "drift"}, client=client)
     assert child.version == parent.version + 1
@@ -53,11 +38,7 @@ def test_supervisor_retrains_from_a_served_runtime(client, mixed, serve, tmp_pat
     from jupyter_stratum.supervise.supervisor import Supervisor, approve
 
     X_train, X_test, y_train, y_test = mixed
-    numeric = ["age", "visits", "spend"]
-    data = tmp_path / "churn.csv"
-    X_train[numeric].assign(label=y_train.values).to_csv(data, index=False)
-    registry = open_registry(tmp_path / "registry")
-    parent = train(SPEC.format(path=data), "churn", client=client, registry=registry).version
+    registry, parent = train_parent(client, mixed, tmp_path)
     bundle = build_bundle(parent.ref, tmp_path / "bundle", registry=registry, force=True)
     token = "t0k-retrain"
     server = serve(
@@ -66,11 +47,7 @@ def test_supervisor_retrains_from_a_served_runtime(client, mixed, serve, tmp_pat
         *("--capture", "200", "--capture-dir", str(tmp_path / "capture")),
         token=token,
     )
-    shifted = X_test[numeric].head(60).assign(age=lambda f: f["age"] + 40)
-    for start in range(0, 60, 5):
-        status, answer, _ = server.post("/predict", {"records": records_of(shifted.iloc[start : start + 5])})
-        labels = list(y_test.iloc[start : start + 5])
-        assert server.post("/v2/models/churn/feedback", {"ids": [answer["id"]], "labels": [labels]})[0] == 200
+    assert set(drifted_traffic_with_labels(server, mixed)) == {200}
     policy = parse_policy("drift: {features_share: 0.3, for: 1}\n")
     wrong = Supervisor(registry, "churn", policy, [(server.url, server.url)], dry_run=False, token="nope")
     _, decision = wrong.run_once()  # the capture is refused: an event, nothing registered
@@ -97,7 +74,7 @@ def test_supervisor_retrains_from_a_served_runtime(client, mixed, serve, tmp_pat
 
     child_bundle = build_bundle(child.ref, tmp_path / "bundle-2", registry=registry, force=True)
     host = serve(bundle.path, "--shadow", str(child_bundle.path), token=token)
-    rows = X_test[numeric].iloc[60:120]
+    rows = X_test[NUMERIC].iloc[60:120]
     labels = list(y_test.iloc[60:120])
     for start in range(0, 60, 6):
         status, answer, _ = host.post("/predict", {"records": records_of(rows.iloc[start : start + 6])})
