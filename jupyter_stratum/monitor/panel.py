@@ -8,25 +8,22 @@ poller; a kernel shutdown ends it too (daemon thread, ``atexit``).
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import math
-import weakref
 from typing import Any
 
+from ..widgets.live_panel import LivePanel, stop_panels
 from .core import Monitor, MonitorSample
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 _FIELDS = ("t", "rate", "p50", "p95", "p99", "err", "cpu", "mem", "up", "ccpu", "ccpu_lim", "cmem", "cmem_lim")
 _NO_CONTAINER = {"ccpu": math.nan, "ccpu_lim": math.nan, "cmem": math.nan, "cmem_lim": math.nan}
-_LIVE: weakref.WeakSet[MonitorPanel] = weakref.WeakSet()
 
 
 def _nan(v: float) -> float:
     return float("nan") if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-class MonitorPanel:
+class MonitorPanel(LivePanel):
     """Request rate, p50/p95/p99 latency, error rate, CPU and memory per host, and up/down.
 
     With more hosts than :attr:`MonitorSample.FULL_TABLE_MAX` (a fleet), the plots show the
@@ -86,23 +83,12 @@ class MonitorPanel:
                 f.legend.label_text_font_size = "8pt"
             figs.append(f)
         self.layout = column(Div(text=f"<b>{title}</b>"), self.status, gridplot(figs, ncols=2))
-        self._widget: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         monitor.on_update(self._on_sample)
-        _LIVE.add(self)
+        self.register()
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> MonitorPanel:
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                from tornado.ioloop import IOLoop
-
-                # tornado's AsyncIOLoop has it; its stubs type only the base IOLoop
-                self._loop = getattr(IOLoop.current(), "asyncio_loop", None)  # the kernel's loop
-            except Exception:  # noqa: BLE001
-                self._loop = None
+        self.watch_kernel_loop()
         self.monitor.start()
         return self
 
@@ -114,27 +100,9 @@ class MonitorPanel:
     def running(self) -> bool:
         return self.monitor.running
 
-    # -- display -------------------------------------------------------------
-    @property
-    def widget(self):
-        if self._widget is None:
-            from jupyter_bokeh.widgets import BokehModel
-
-            self._widget = BokehModel(self.layout)
-        return self._widget
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
-
     # -- updates -------------------------------------------------------------
     def _on_sample(self, sample: MonitorSample) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(self.apply, sample)
-        else:
-            self.apply(sample)
+        self.schedule(lambda: self.apply(sample))
 
     def apply(self, sample: MonitorSample) -> None:
         """Add one sample to the plots (runs on the kernel's loop in a notebook)."""
@@ -213,13 +181,5 @@ def _container_fields(s) -> dict[str, float]:
 
 
 def stop_all() -> int:
-    """Stop every running panel (``%stratum monitor --stop``; also at interpreter exit)."""
-    n = 0
-    for p in list(_LIVE):
-        if p.running:
-            p.stop()
-            n += 1
-    return n
-
-
-atexit.register(stop_all)
+    """Stop every running monitor panel (``%stratum monitor --stop``; every panel stops at interpreter exit)."""
+    return stop_panels(MonitorPanel)

@@ -7,14 +7,12 @@ loop (``call_soon_threadsafe``), as in :mod:`jupyter_stratum.monitor.panel`. ``s
 
 from __future__ import annotations
 
-import asyncio
-import atexit
+import functools
 import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from ..widgets.live_panel import LivePanel, stop_panels
 from .promotion import APPROVED, STAGE
 from .supervisor import (
     DECIDED,
@@ -29,7 +27,6 @@ from .supervisor import (
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 _STORY = (DECIDED, RETRAINED, RETRAIN_FAILED, STAGE, STAGE_FAILED, PENDING_APPROVAL, APPROVED, PROMOTED, REJECTED)
-_LIVE: weakref.WeakSet[SupervisePanel] = weakref.WeakSet()
 
 
 @dataclass
@@ -132,7 +129,7 @@ def _story_html(rows: list[StoryRow], last: int = 12) -> str:
     )
 
 
-class SupervisePanel:
+class SupervisePanel(LivePanel):
     """Drift scores per feature (1 = the alarm threshold), live metric per host, and the story."""
 
     def __init__(self, registry, name: str):
@@ -161,12 +158,10 @@ class SupervisePanel:
         self.layout = column(
             Div(text=f"<b>supervise {name}</b>"), self.status, row(drift, self.live_figure), self.story
         )
-        self._widget: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh()
-        _LIVE.add(self)
+        self.register()
 
     def refresh(self) -> Timeline:
         """Read the events again and redraw (runs on the kernel's loop in a notebook)."""
@@ -188,15 +183,7 @@ class SupervisePanel:
     # -- the supervisor's loop -----------------------------------------------------
     def start(self, supervisor, every: float) -> SupervisePanel:
         """Poll with ``supervisor`` every ``every`` seconds in a daemon thread; redraw after each poll."""
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                from tornado.ioloop import IOLoop
-
-                self._loop = getattr(IOLoop.current(), "asyncio_loop", None)
-            except Exception:  # noqa: BLE001
-                self._loop = None
+        self.watch_kernel_loop()
         self._stop.clear()
 
         def loop() -> None:
@@ -204,21 +191,14 @@ class SupervisePanel:
                 try:
                     supervisor.run_once()
                 except Exception as exc:  # noqa: BLE001 - shown on the panel; the next poll tries again
-                    self._schedule(lambda exc=exc: setattr(self.status, "text", f"poll failed: {exc}"))
+                    self.schedule(functools.partial(setattr, self.status, "text", f"poll failed: {exc}"))
                 else:
-                    self._schedule(self.refresh)
+                    self.schedule(self.refresh)
                 self._stop.wait(every)
 
         self._thread = threading.Thread(target=loop, name=f"stratum-supervise-{self.name}", daemon=True)
         self._thread.start()
         return self
-
-    def _schedule(self, fn) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(fn)
-        else:
-            fn()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop polling (after the poll under way); the panel keeps what it shows."""
@@ -231,29 +211,7 @@ class SupervisePanel:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
-    # -- display ---------------------------------------------------------------------
-    @property
-    def widget(self):
-        if self._widget is None:
-            from jupyter_bokeh.widgets import BokehModel
-
-            self._widget = BokehModel(self.layout)
-        return self._widget
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
-
 
 def stop_all() -> int:
-    """Stop every polling panel (also at interpreter exit)."""
-    n = 0
-    for p in list(_LIVE):
-        if p.running:
-            p.stop()
-            n += 1
-    return n
-
-
-atexit.register(stop_all)
+    """Stop every polling supervise panel (every panel stops at interpreter exit)."""
+    return stop_panels(SupervisePanel)

@@ -14,7 +14,6 @@ variables); nothing of the user's inventory, secrets included, is copied."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import SuperviseError
+from ..serve.manifest import sha256_file
 
 
 def serve_args_of(value: object) -> list[str]:
@@ -56,14 +56,6 @@ def stage_inventory(inventory: str | Path, extra_args: dict[str, list[str]], fol
     return folder
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def shadow_bundle(champion_dir: Path, challenger_dir: Path, out: Path, *, challenger_version: int) -> Path:
     """The champion's bundle with the challenger's under ``shadow/`` (see the module's text)."""
     manifest = json.loads((Path(champion_dir) / "manifest.json").read_text(encoding="utf-8"))
@@ -76,7 +68,7 @@ def shadow_bundle(champion_dir: Path, challenger_dir: Path, out: Path, *, challe
     shutil.copytree(challenger_dir, out / "shadow", ignore=shutil.ignore_patterns("capture"))
     files = dict(manifest["files"])
     for rel in [*inner["files"], "manifest.json"]:
-        files[f"shadow/{rel}"] = _sha256(out / "shadow" / rel)
+        files[f"shadow/{rel}"] = sha256_file(out / "shadow" / rel)
     manifest["files"] = files
     manifest["shadow"] = {"path": "shadow", "version": int(challenger_version)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
