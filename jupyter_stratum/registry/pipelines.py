@@ -152,15 +152,35 @@ class _Checker:
         """What step ``name`` gives the steps after it (checking what it reads fits)."""
         if name not in self.shapes:
             step = self.spec.by_name[name]
-            kind = step.kind if step.kind in ("model", "switch", "ensemble") else "relabel"
+            kind = step.kind if step.kind in ("model", "switch", "ensemble", "columns") else "relabel"
             self.shapes[name] = getattr(self, f"_{kind}")(step)
         return self.shapes[name]
+
+    def rows_of(self, step: Any) -> list[tuple[Any, Any]]:
+        """(name, dtype) of the rows a model step takes: the input's, or its columns step's."""
+        if step.input is None:
+            return self.columns
+        self.shape(step.input)  # checks that the input has the columns
+        dtypes = dict(self.columns)
+        picked = self.spec.by_name[step.input]
+        return [(new, dtypes[old]) for old, new in zip(picked.select, picked.column_names)]
+
+    def _columns(self, step: Any) -> StepShape:
+        have = [n for n, _ in self.columns]
+        missing = [c for c in step.select if c not in have]
+        if missing:
+            self.fail(
+                self.where(step.name, "columns"),
+                f"the pipeline's input ({self.source.ref}) has no columns {missing[:5]}; it has {have[:8]}",
+            )
+        return StepShape(None, False)
 
     def _model(self, step: Any) -> StepShape:
         mv = self.versions[str(step.model)]
         theirs = [(c.get("name"), c.get("dtype")) for c in (mv.input_schema or {}).get("columns", [])]
-        if theirs != self.columns:
-            have = dict(self.columns)
+        given = self.rows_of(step)
+        if theirs != given:
+            have = dict(given)
             missing = [n for n, _ in theirs if n not in have]
             differ = [f"{n} ({d}, the input has {have[n]})" for n, d in theirs if have.get(n, d) != d]
             why = (
@@ -170,9 +190,13 @@ class _Checker:
                 if differ
                 else "its columns are not the input's columns in the input's order"
             )
+            rows = (
+                f"the rows of step {step.input!r}" if step.input else f"the pipeline's input rows ({self.source.ref})"
+            )
             self.fail(
-                self.where(step.name, "model"),
-                f"{mv.ref} does not take the pipeline's input rows ({self.source.ref}): {why}",
+                self.where(step.name, "input" if step.input else "model"),
+                f"{mv.ref} does not take {rows}: {why}"
+                + ("" if step.input else "; a columns step can pick and rename them (input: STEP)"),
             )
         classes = mv.classes if (mv.task or "classification") == "classification" else None
         return StepShape(list(classes) if classes is not None else None, classes is not None)

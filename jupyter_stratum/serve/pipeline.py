@@ -21,7 +21,11 @@ Step kinds:
 - ``{ensemble: [STEP, ...], method: mean | vote}``: mean of the members' probabilities (label: the
   class with the largest mean), or the majority label (ties: the first member's label);
 - ``{map: {FROM: TO, ...}, of: STEP}``: relabel an earlier step's labels (``of`` defaults to the step before);
-- ``{threshold: NUMBER, of: STEP, labels: [BELOW, AT_OR_ABOVE]}``: a label from ``score``.
+- ``{threshold: NUMBER, of: STEP, labels: [BELOW, AT_OR_ABOVE]}``: a label from ``score``;
+- ``{columns: [NAME, ...], rename: {NAME: NEW, ...}}``: some of the pipeline's input columns, in that order,
+  renamed: the rows a model step reads with ``input: STEP`` (``{model: NAME, input: STEP}``) when the model
+  was trained on other columns or other names than the pipeline takes. A columns step gives rows, not answers:
+  only a model's ``input`` reads it.
 
 A step used as a switch branch or an ensemble member runs only there. Checked before anything runs:
 unknown kinds, steps and models, references to a later step (the order is the graph: no cycles),
@@ -86,6 +90,14 @@ class Step:
     of: str | None = None
     threshold: float = 0.5
     labels: list = field(default_factory=list)
+    input: str | None = None  # model: the columns step whose rows it takes (None: the pipeline's input rows)
+    select: list[str] = field(default_factory=list)  # columns: input columns, in order
+    rename: dict[str, str] = field(default_factory=dict)  # columns: old name -> new name
+
+    @property
+    def column_names(self) -> list[str]:
+        """A columns step's output names."""
+        return [self.rename.get(c, c) for c in self.select]
 
 
 @dataclass
@@ -126,13 +138,38 @@ def parse_pipeline(spec: Any, models: Sequence[str]) -> PipelineSpec:
     output = spec.get("output", seen[-1])
     if output not in seen:
         raise PipelineError(f"output: no step named {output!r}; the steps are {seen}", field="output")
+    _check_rows_readers(steps, output)
     _check_cycles(steps, spec["steps"])
     return PipelineSpec(steps, output)
 
 
+def _check_rows_readers(steps: list[Step], output: str) -> None:
+    """Only a model's ``input`` reads a columns step, and a model's ``input`` reads only a columns step."""
+    by_name = {s.name: s for s in steps}
+    for i, step in enumerate(steps):
+        for key, ref in _reads(step):
+            gives_rows = by_name[ref].kind == "columns"
+            if key == "input" and not gives_rows:
+                raise PipelineError(
+                    f"steps[{i}] ({step.name}).input: {ref!r} is a {by_name[ref].kind} step; a model's input is a "
+                    "columns step ({columns: [NAME, ...]})",
+                    index=i,
+                    field="input",
+                )
+            if key != "input" and gives_rows:
+                raise PipelineError(
+                    f"steps[{i}] ({step.name}).{key}: {ref!r} gives rows, not answers; a model reads it with "
+                    f"input: {ref}",
+                    index=i,
+                    field=key,
+                )
+    if by_name[output].kind == "columns":
+        raise PipelineError(f"output: {output!r} gives rows, not answers; name a step that answers", field="output")
+
+
 def _reads(step: Step) -> list[tuple[str, str]]:
     """The steps ``step`` reads, with the field that names each."""
-    out = [("then", step.then), ("else", step.otherwise), ("of", step.of)]
+    out = [("then", step.then), ("else", step.otherwise), ("of", step.of), ("input", step.input)]
     out += [("ensemble", m) for m in step.members]
     if step.condition is not None:
         out.append(("switch", step.condition.step))
@@ -183,7 +220,24 @@ def _parse_step(name: str, body: dict, where: str, seen: list[str], models: Sequ
     if "model" in body:
         if body["model"] not in models:
             raise PipelineError(f"{where}.model: unknown model {body['model']!r}; known: {sorted(models)}")
-        return Step(name, "model", model=str(body["model"]))
+        source = earlier(body["input"], "input") if body.get("input") is not None else None
+        return Step(name, "model", model=str(body["model"]), input=source)
+    if "columns" in body:
+        select = body["columns"]
+        if not isinstance(select, list) or not select or not all(isinstance(c, str) for c in select):
+            raise PipelineError(f"{where}.columns: a list of the pipeline's input column names")
+        if len(set(select)) != len(select):
+            raise PipelineError(f"{where}.columns: a column is named twice in {select}")
+        rename = body.get("rename") or {}
+        if not isinstance(rename, dict) or not all(isinstance(v, str) for v in rename.values()):
+            raise PipelineError(f"{where}.rename: a mapping {{column: new name}}")
+        unknown = [c for c in rename if c not in select]
+        if unknown:
+            raise PipelineError(f"{where}.rename: {unknown} are not among the selected columns {select}")
+        step = Step(name, "columns", select=list(select), rename={str(k): v for k, v in rename.items()})
+        if len(set(step.column_names)) != len(select):
+            raise PipelineError(f"{where}.rename: two columns would have the same name: {step.column_names}")
+        return step
     if "switch" in body:
         m = _CONDITION.match(str(body["switch"]))
         if not m:
@@ -223,16 +277,27 @@ def _parse_step(name: str, body: dict, where: str, seen: list[str], models: Sequ
             raise PipelineError(f"{where}.labels: two labels [below, at or above]")
         of = earlier(body.get("of", seen[-1] if seen else None), "of")
         return Step(name, "threshold", threshold=float(body["threshold"]), of=of, labels=labels)
-    raise PipelineError(f"{where}: unknown step kind {sorted(body)}; use model, switch, ensemble, map or threshold")
+    raise PipelineError(
+        f"{where}: unknown step kind {sorted(body)}; use model, switch, ensemble, map, threshold or columns"
+    )
 
 
 class PipelineExecutor:
     """Run a checked pipeline on a batch of rows, in process, with the given models."""
 
-    def __init__(self, spec: PipelineSpec, models: dict[str, Any]):
+    def __init__(self, spec: PipelineSpec, models: dict[str, Any], input_columns: Sequence[str] | None = None):
         self.spec = spec
         self.models = models
         self.steps = spec.by_name
+        # columns step -> positions of its columns in the pipeline's input rows
+        self.picks: dict[str, list[int]] = {}
+        for s in spec.steps:
+            if s.kind == "columns":
+                names = list(input_columns or [])
+                missing = [c for c in s.select if c not in names]
+                if missing:
+                    raise PipelineError(f"step {s.name!r}: the input has no columns {missing} (it has {names})")
+                self.picks[s.name] = [names.index(c) for c in s.select]
         # steps that run only when a switch or an ensemble calls them
         self.called = {s.then for s in spec.steps if s.kind == "switch"} | {
             s.otherwise for s in spec.steps if s.kind == "switch"
@@ -258,7 +323,7 @@ class PipelineExecutor:
         done: dict[str, StepOutput] = {}
         self._on_step = on_step
         for step in self.spec.steps:
-            if step.name in self.needed and step.name not in self.called:
+            if step.kind != "columns" and step.name in self.needed and step.name not in self.called:
                 done[step.name] = self._run(step, batch, n, done, take)
         return done[self.spec.output]
 
@@ -275,7 +340,8 @@ class PipelineExecutor:
     def _run_step(self, step: Step, batch: list, n: int, done: dict[str, StepOutput], take) -> StepOutput:
         if step.kind == "model":
             model = self.models[str(step.model)]
-            labels, proba = model.predict(batch, n)
+            rows = batch if step.input is None else _columns_of(batch, self.picks[step.input])
+            labels, proba = model.predict(rows, n)
             return StepOutput(
                 list(labels), None if proba is None else np.asarray(proba), getattr(model, "classes", None)
             )
@@ -323,6 +389,13 @@ class PipelineExecutor:
             return StepOutput([step.mapping.get(v, v) for v in src.labels], src.proba, None)
         scores = _field(src, "score", None)
         return StepOutput([step.labels[1] if s >= step.threshold else step.labels[0] for s in scores], src.proba)
+
+
+def _columns_of(batch: Any, positions: list[int]) -> Any:
+    """The batch's rows with only the columns at ``positions``, in that order (a 2-D array stays one)."""
+    if isinstance(batch, np.ndarray):
+        return batch[:, positions]
+    return [[row[i] for i in positions] for row in batch]
 
 
 def _field(out: StepOutput, name: str, index: int | None) -> np.ndarray:

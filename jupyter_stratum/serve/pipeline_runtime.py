@@ -68,7 +68,10 @@ def load_pipeline(root: Path, manifest: dict, backend: str, threads: int, max_ro
     except PipelineError as exc:
         raise BundleLoadError(f"{GRAPH}: {exc}") from None
     model = ServedModel(root, manifest, "pipeline", max_rows)
-    executor = PipelineExecutor(spec, models)
+    try:
+        executor = PipelineExecutor(spec, models, [c.get("name") for c in manifest["input_schema"].get("columns", [])])
+    except PipelineError as exc:
+        raise BundleLoadError(f"{GRAPH}: {exc}") from None
     # per-step figures; the server starts a fresh one, so that the start-up check is not counted
     model.pipeline_metrics = PipelineMetrics([s.name for s in spec.steps])
     model.last_trace = []

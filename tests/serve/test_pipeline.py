@@ -96,6 +96,13 @@ def test_ensemble_mean_and_vote_equal_composing_the_models(three):
         ([{"a": {"model": "m"}}, {"r": {"switch": "a.score >> 1", "then": "a", "else": "a"}}], "is not a condition"),
         ([{"a": {"model": "m"}}, {"r": {"switch": "a.score > 0.5", "then": "x", "else": "a"}}], "steps[1] (r).then"),
         ([{"a": {"frobnicate": 1}}], "unknown step kind"),
+        (
+            [{"p": {"columns": ["x"]}}, {"a": {"model": "m", "input": "p"}}, {"t": {"map": {0: 1}, "of": "p"}}],
+            "gives rows",
+        ),
+        ([{"a": {"model": "m"}}, {"b": {"model": "m", "input": "a"}}], "steps[1] (b).input: 'a' is a model step"),
+        ([{"p": {"columns": ["x", "y"], "rename": {"x": "y"}}}], "two columns would have the same name"),
+        ([{"a": {"model": "m"}}, {"p": {"columns": ["x"]}}], "output: 'p' gives rows, not answers"),
         ([{"a": {"model": "m"}}, {"a": {"model": "m"}}], "steps[1] (a): the name is used"),
     ],
 )

@@ -21,6 +21,17 @@ steps:
   - label:  {map: {0: malignant, 1: benign}, of: route}
 output: route
 """
+#: pl-small takes three of the input's columns, one renamed: a columns step picks them for it
+SMALL = ["mean radius", "mean texture", "worst area"]
+RENAME = {"worst area": "area"}
+COLUMNS = """\
+inputs: {from: cancer@1}
+steps:
+  - a: {model: cancer@1}
+  - pick: {columns: [mean radius, mean texture, worst area], rename: {worst area: area}}
+  - small: {model: pl-small, input: pick}
+  - avg: {ensemble: [a, small], method: mean}
+"""
 ENSEMBLE = """\
 steps:
   - a: {model: cancer@1}
@@ -47,6 +58,11 @@ def trio(registry, cancer, logreg):
         model.fit(X_train, y_train)
         registry.register(f"pl-{name}", model, lineage=lineage_of(model, X_train, X_test, "classification", [0, 1]))
         fitted[name] = model
+    small = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    small.fit(X_train[SMALL].rename(columns=RENAME), y_train)
+    few_train, few_test = X_train[SMALL].rename(columns=RENAME), X_test[SMALL].rename(columns=RENAME)
+    registry.register("pl-small", small, lineage=lineage_of(small, few_train, few_test, "classification", [0, 1]))
+    fitted["small"] = small
     registry.set_alias("pl-deep", "champion", 1)
     return fitted, X_test
 
@@ -101,6 +117,15 @@ def test_registered_pipeline_pins_every_model_version(registry, trio, cancer, tm
         (CASCADE.replace("pl-fast}", "nope@2}"), ["line 6, steps[3].fast.model", "No model named 'nope'"]),
         (CASCADE.replace("pl-fast}", "diabetes}"), ["line 6, steps[3].fast.model", "does not take the pipeline"]),
         (
+            COLUMNS.replace(", input: pick", ""),
+            ["line 5, steps[2].small.model", "needs columns the input lacks: ['area']", "a columns step can pick"],
+        ),
+        (COLUMNS.replace("worst area]", "worst areas]"), ["line 4, steps[1].pick.rename", "not among the selected"]),
+        (
+            COLUMNS.replace("worst area], rename: {worst area: area}", "area]"),
+            ["line 4, steps[1].pick.columns", "has no columns ['area']"],
+        ),
+        (
             "steps:\n  - a: {model: cancer@1}\n  - r: {switch: 'a.score > 0.5', then: b, else: a}\n"
             "  - b: {ensemble: [r, a]}\n",
             ["line 4, steps[2].b.ensemble: 'r' makes a cycle (r -> b -> r)"],
@@ -129,19 +154,24 @@ def _expected(fitted, X, kind):
         proba = np.where(confident[:, None], fitted["deep"].predict_proba(X), fitted["fast"].predict_proba(X))
         labels = np.where(confident, fitted["deep"].predict(X), fitted["fast"].predict(X))
         return labels, proba, confident
+    if kind == "columns":
+        few = X[SMALL].rename(columns=RENAME)
+        proba = np.mean([fitted["screen"].predict_proba(X), fitted["small"].predict_proba(few)], axis=0)
+        return proba.argmax(axis=1), proba, None
     proba = np.mean([fitted[k].predict_proba(X) for k in ("screen", "deep", "fast")], axis=0)
     return proba.argmax(axis=1), proba, None
 
 
-@pytest.mark.parametrize("kind", ["cascade", "ensemble"])
+@pytest.mark.parametrize("kind", ["cascade", "ensemble", "columns"])
 def test_served_pipeline_equals_composing_the_models(registry, trio, bundles, serve, kind):
     fitted, X = trio
     name = f"served-{kind}"
-    shown = _register(registry, name, CASCADE if kind == "cascade" else ENSEMBLE)
+    shown = _register(registry, name, {"cascade": CASCADE, "ensemble": ENSEMBLE, "columns": COLUMNS}[kind])
     argv = ["bundle", f"{name}@{shown.version}", "--out", str(bundles / name), "--force", "--no-tarball"]
     bundle = run_command(parse([*argv, "--home", str(registry.root)]), CommandContext())  # stratum bundle NAME@V
-    assert bundle.manifest["kind"] == "pipeline" and len(bundle.manifest["model"]["members"]) == 3
-    assert bundle.manifest["onnx"]["reason"].startswith("3 of 3 models have an exact ONNX copy")
+    members = 2 if kind == "columns" else 3
+    assert bundle.manifest["kind"] == "pipeline" and len(bundle.manifest["model"]["members"]) == members
+    assert bundle.manifest["onnx"]["reason"].startswith(f"{members} of {members} models have an exact ONNX copy")
     server = serve(bundle.path)
     labels, proba, confident = _expected(fitted, X, kind)
 
@@ -159,6 +189,8 @@ def test_served_pipeline_equals_composing_the_models(registry, trio, bundles, se
     if kind == "cascade":  # a branch runs only on the rows the switch sends it
         assert trace["screen"]["rows"] == len(X) and trace["deep"]["rows"] == int(confident.sum())
         assert trace["fast"]["rows"] == len(X) - int(confident.sum()) and "label" not in trace
+    elif kind == "columns":  # the model behind the columns step answers on its own three columns
+        assert set(trace) == {"a", "small", "avg"} and trace["small"]["rows"] == len(X)
     else:
         assert set(trace) == {"a", "b", "c", "avg"}
     assert all(t["ms"] >= 0 for t in trace.values())
