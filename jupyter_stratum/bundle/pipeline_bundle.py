@@ -4,6 +4,7 @@ Layout::
 
     manifest.json        kind "pipeline"; model.members: pinned ref -> its bundle directory
     pipeline.json        the checked graph (models by pinned NAME@VERSION)
+    steps/MODULE.py      the source of each step function's module (never a pickle)
     models/NAME-V/       each model's own bundle (its ONNX copy where it is exact), as ``stratum bundle`` writes it
     runtime/stratum_serve/
     requirements.txt     the union of the models' requirements
@@ -38,6 +39,7 @@ from .builder import (
 from .requirements import download_wheels, with_grpc
 
 GRAPH = "pipeline.json"
+STEPS = "steps"  # the step functions' modules, as source
 
 
 def write_pipeline_bundle(
@@ -92,6 +94,11 @@ def _build(
         copies.append((ref, bool(copy.get("available")), copy.get("reason", "")))
     if grpc:  # the runtime's --grpc-port
         requirements = with_grpc(requirements)
+    sources = dict(graph.get("modules") or {})  # step functions' modules: shipped as source files
+    for module, source in sources.items():
+        (staging / STEPS).mkdir(exist_ok=True)
+        (staging / STEPS / f"{module}.py").write_text(source, encoding="utf-8")
+    graph = {**graph, "modules": sorted(sources)} if sources else graph
     (staging / GRAPH).write_text(json.dumps(graph, indent=2))
     copy_runtime(staging)
     (staging / "requirements.txt").write_text(

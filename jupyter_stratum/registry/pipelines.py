@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import RegistryError, SpecError
@@ -92,7 +93,7 @@ class _Checker:
         steps = raw.get("steps")
         if not isinstance(steps, list) or not steps:
             self.fail(("steps",), "'steps' is required: a list of {name: {model: NAME@VERSION}} and other steps")
-        graph = {"steps": [self.pin(i, entry) for i, entry in enumerate(steps)]}
+        graph: dict[str, Any] = {"steps": [self.pin(i, entry) for i, entry in enumerate(steps)]}
         if "output" in raw:
             graph["output"] = raw["output"]
         self.spec = self.parse(graph, steps)
@@ -105,6 +106,9 @@ class _Checker:
         self.index = {s.name: i for i, s in enumerate(self.spec.steps)}
         for step in self.spec.steps:
             self.shape(step.name)
+        sources = self.function_sources()
+        if sources:
+            graph["modules"] = sources
         final = self.shapes[self.spec.output]
         sample = list(self.source.sample.records) if self.source.sample is not None else []
         return CheckedPipeline(graph, schema, self.models, self.requested, final.classes, final.has_proba, sample)
@@ -144,6 +148,38 @@ class _Checker:
         if not self.versions:
             self.fail(("steps",), "a pipeline needs at least one model step")
         return next(iter(self.versions.values()))
+
+    def function_sources(self) -> dict[str, str]:
+        """MODULE -> source of every step function's module, found as ``import MODULE`` would find it here (the
+        notebook's folder, sys.path), and checked: one .py file that loads and has the function."""
+        import importlib.util
+
+        from ..serve.errors import PipelineError
+        from ..serve.pipeline import load_step_functions
+
+        sources: dict[str, str] = {}
+        for step in self.spec.steps:
+            if step.kind != "function":
+                continue
+            module = str(step.function).split(":", 1)[0]
+            where = self.where(step.name, "function")
+            if module not in sources:
+                try:
+                    found = importlib.util.find_spec(module)
+                except (ImportError, ValueError):
+                    found = None
+                if found is None or not found.origin or not str(found.origin).endswith(".py"):
+                    self.fail(
+                        where, f"no module file {module}.py on the path: put it beside the notebook (or on sys.path)"
+                    )
+                if found.submodule_search_locations is not None:
+                    self.fail(where, f"{module} is a package; a step function's module is one .py file")
+                sources[module] = Path(str(found.origin)).read_text(encoding="utf-8")
+            try:
+                load_step_functions({module: sources[module]}, [str(step.function)], where=module)
+            except PipelineError as exc:
+                self.fail(where, str(exc))
+        return sources
 
     def where(self, step: str, key: str) -> tuple:
         return ("steps", self.index[step], step, key)

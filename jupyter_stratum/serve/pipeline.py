@@ -25,7 +25,11 @@ Step kinds:
 - ``{columns: [NAME, ...], rename: {NAME: NEW, ...}}``: some of the pipeline's input columns, in that order,
   renamed: the rows a model step reads with ``input: STEP`` (``{model: NAME, input: STEP}``) when the model
   was trained on other columns or other names than the pipeline takes. A columns step gives rows, not answers:
-  only a model's ``input`` reads it.
+  only a model's ``input`` reads it;
+- ``{function: MODULE:NAME, of: STEP}``: a function of the user's own, ``NAME(labels, proba, classes)``
+  returning new labels (or ``(labels, proba)``), one per row, from an earlier step's answers
+  (``of`` defaults to the step before). MODULE is one ``.py`` file, shipped as source in the bundle
+  (``steps/MODULE.py``; never pickled) and run in the runtime's process.
 
 A step used as a switch branch or an ensemble member runs only there. Checked before anything runs:
 unknown kinds, steps and models, references to a later step (the order is the graph: no cycles),
@@ -53,6 +57,7 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+_FUNCTION = re.compile(r"^([A-Za-z_]\w*):([A-Za-z_]\w*)$")
 _CONDITION = re.compile(
     r"^\s*([A-Za-z_][\w-]*)\.(score|confidence|value|proba\[(\d+)\])\s*(>=|<=|==|!=|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*$"
 )
@@ -93,6 +98,7 @@ class Step:
     input: str | None = None  # model: the columns step whose rows it takes (None: the pipeline's input rows)
     select: list[str] = field(default_factory=list)  # columns: input columns, in order
     rename: dict[str, str] = field(default_factory=dict)  # columns: old name -> new name
+    function: str | None = None  # function: MODULE:NAME
 
     @property
     def column_names(self) -> list[str]:
@@ -222,6 +228,13 @@ def _parse_step(name: str, body: dict, where: str, seen: list[str], models: Sequ
             raise PipelineError(f"{where}.model: unknown model {body['model']!r}; known: {sorted(models)}")
         source = earlier(body["input"], "input") if body.get("input") is not None else None
         return Step(name, "model", model=str(body["model"]), input=source)
+    if "function" in body:
+        if not _FUNCTION.match(str(body["function"])):
+            raise PipelineError(
+                f"{where}.function: {body['function']!r} is not MODULE:NAME (a function NAME in MODULE.py, one file)"
+            )
+        of = earlier(body.get("of", seen[-1] if seen else None), "of")
+        return Step(name, "function", function=str(body["function"]), of=of)
     if "columns" in body:
         select = body["columns"]
         if not isinstance(select, list) or not select or not all(isinstance(c, str) for c in select):
@@ -278,16 +291,26 @@ def _parse_step(name: str, body: dict, where: str, seen: list[str], models: Sequ
         of = earlier(body.get("of", seen[-1] if seen else None), "of")
         return Step(name, "threshold", threshold=float(body["threshold"]), of=of, labels=labels)
     raise PipelineError(
-        f"{where}: unknown step kind {sorted(body)}; use model, switch, ensemble, map, threshold or columns"
+        f"{where}: unknown step kind {sorted(body)}; use model, switch, ensemble, map, threshold, function or columns"
     )
 
 
 class PipelineExecutor:
     """Run a checked pipeline on a batch of rows, in process, with the given models."""
 
-    def __init__(self, spec: PipelineSpec, models: dict[str, Any], input_columns: Sequence[str] | None = None):
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        models: dict[str, Any],
+        input_columns: Sequence[str] | None = None,
+        functions: dict[str, Callable] | None = None,
+    ):
         self.spec = spec
         self.models = models
+        self.functions = functions or {}
+        lacking = [s.function for s in spec.steps if s.kind == "function" and s.function not in self.functions]
+        if lacking:
+            raise PipelineError(f"no code for the step functions {lacking}: load them with load_step_functions")
         self.steps = spec.by_name
         # columns step -> positions of its columns in the pipeline's input rows
         self.picks: dict[str, list[int]] = {}
@@ -387,8 +410,52 @@ class PipelineExecutor:
         src = done[of] if of in done else self._run(self.steps[of], batch, n, done, take)
         if step.kind == "map":
             return StepOutput([step.mapping.get(v, v) for v in src.labels], src.proba, None)
+        if step.kind == "function":
+            return _call(step, self.functions[str(step.function)], src, n)
         scores = _field(src, "score", None)
         return StepOutput([step.labels[1] if s >= step.threshold else step.labels[0] for s in scores], src.proba)
+
+
+def _call(step: Step, fn: Callable, src: StepOutput, n: int) -> StepOutput:
+    """A user step function on an earlier step's answers: new labels (and probabilities), one per row."""
+    try:
+        got = fn(list(src.labels), src.proba, src.classes)
+    except Exception as exc:  # noqa: BLE001 - the user's code: say whose it is
+        raise PipelineError(f"step {step.name!r}: {step.function} raised {type(exc).__name__}: {exc}") from exc
+    labels, proba = got if isinstance(got, tuple) else (got, src.proba)
+    labels = list(labels)
+    if len(labels) != n:
+        raise PipelineError(f"step {step.name!r}: {step.function} returned {len(labels)} labels for {n} rows")
+    proba = None if proba is None else np.asarray(proba, dtype=float)
+    if proba is not None and proba.shape[0] != n:
+        raise PipelineError(f"step {step.name!r}: {step.function} returned probabilities for {proba.shape[0]} rows")
+    return StepOutput(labels, proba, None)
+
+
+def load_step_functions(sources: dict[str, str], wanted: Sequence[str], where: str = "steps") -> dict[str, Callable]:
+    """``MODULE:NAME`` -> the function, from each module's source text (run as the module ``MODULE`` from
+    ``WHERE/MODULE.py``; nothing is unpickled)."""
+    import types
+
+    modules: dict[str, types.ModuleType] = {}
+    out: dict[str, Callable] = {}
+    for ref in wanted:
+        module, name = ref.split(":", 1)
+        if module not in sources:
+            raise PipelineError(f"{ref}: the source of {module}.py is not there ({where}/{module}.py)")
+        if module not in modules:
+            mod = types.ModuleType(module)
+            mod.__file__ = f"{where}/{module}.py"
+            try:
+                exec(compile(sources[module], mod.__file__, "exec"), mod.__dict__)  # noqa: S102 - the user's own source
+            except Exception as exc:  # noqa: BLE001 - the user's code
+                raise PipelineError(f"{module}.py cannot be loaded: {type(exc).__name__}: {exc}") from exc
+            modules[module] = mod
+        fn = getattr(modules[module], name, None)
+        if not callable(fn):
+            raise PipelineError(f"{ref}: {module}.py has no function {name!r}")
+        out[ref] = fn
+    return out
 
 
 def _columns_of(batch: Any, positions: list[int]) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import BundleLoadError, PipelineError
 from .metrics import LATENCY_BUCKETS, Histogram, _escape
-from .pipeline import PipelineExecutor, parse_pipeline
+from .pipeline import PipelineExecutor, load_step_functions, parse_pipeline
 from .served import ServedModel
 
 GRAPH = "pipeline.json"
@@ -68,8 +68,14 @@ def load_pipeline(root: Path, manifest: dict, backend: str, threads: int, max_ro
     except PipelineError as exc:
         raise BundleLoadError(f"{GRAPH}: {exc}") from None
     model = ServedModel(root, manifest, "pipeline", max_rows)
+    columns = [c.get("name") for c in manifest["input_schema"].get("columns", [])]
+    wanted = [str(s.function) for s in spec.steps if s.kind == "function"]
     try:
-        executor = PipelineExecutor(spec, models, [c.get("name") for c in manifest["input_schema"].get("columns", [])])
+        sources = {m: (root / "steps" / f"{m}.py").read_text(encoding="utf-8") for m in graph.get("modules", [])}
+        functions = load_step_functions(sources, wanted, where=str(root / "steps"))
+        executor = PipelineExecutor(spec, models, columns, functions)
+    except OSError as exc:
+        raise BundleLoadError(f"a step function's module cannot be read: {exc}; rebuild the bundle") from None
     except PipelineError as exc:
         raise BundleLoadError(f"{GRAPH}: {exc}") from None
     # per-step figures; the server starts a fresh one, so that the start-up check is not counted

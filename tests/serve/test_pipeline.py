@@ -110,3 +110,23 @@ def test_spec_errors_name_the_step_and_field(steps, words):
     with pytest.raises(PipelineError) as info:
         parse_pipeline({"steps": steps}, ["m"])
     assert words in str(info.value)
+
+
+def test_a_step_function_that_breaks_its_contract_is_named(three):
+    from jupyter_stratum.serve.pipeline import load_step_functions
+
+    fitted, served, X = three
+    source = (
+        "def short(labels, proba, classes):\n    return labels[:1]\n\ndef boom(labels, proba, classes):\n    1 / 0\n"
+    )
+    functions = load_step_functions({"rules": source}, ["rules:short", "rules:boom"])
+    batch, n = _rows(served, X)
+    for fn, words in (("rules:short", f"returned 1 labels for {n} rows"), ("rules:boom", "raised ZeroDivisionError")):
+        spec = parse_pipeline({"steps": [{"a": {"model": "screen"}}, {"f": {"function": fn}}]}, list(served))
+        with pytest.raises(PipelineError, match=words):
+            PipelineExecutor(spec, served, functions=functions).run(batch, n)
+    spec = parse_pipeline({"steps": [{"a": {"model": "screen"}}, {"f": {"function": "rules:short"}}]}, list(served))
+    with pytest.raises(PipelineError, match="no code for the step functions"):
+        PipelineExecutor(spec, served)
+    with pytest.raises(PipelineError, match="has no function 'nope'"):
+        load_step_functions({"rules": source}, ["rules:nope"])

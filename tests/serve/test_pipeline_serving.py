@@ -32,6 +32,21 @@ steps:
   - small: {model: pl-small, input: pick}
   - avg: {ensemble: [a, small], method: mean}
 """
+#: a step function of the user's own: rows the screen is unsure of go to review
+RULES = """\
+import numpy as np
+
+
+def review_unsure(labels, proba, classes):
+    sure = np.asarray(proba).max(axis=1) >= 0.9
+    return [label if ok else "review" for label, ok in zip(labels, sure)]
+"""
+FUNCTION = """\
+inputs: {from: cancer@1}
+steps:
+  - screen: {model: cancer@1}
+  - triage: {function: "stratum_test_rules:review_unsure", of: screen}
+"""
 ENSEMBLE = """\
 steps:
   - a: {model: cancer@1}
@@ -65,6 +80,14 @@ def trio(registry, cancer, logreg):
     fitted["small"] = small
     registry.set_alias("pl-deep", "champion", 1)
     return fitted, X_test
+
+
+@pytest.fixture
+def rules_on_path(tmp_path, monkeypatch):
+    """stratum_test_rules.py beside the 'notebook' (a folder on sys.path while the pipeline registers)."""
+    (tmp_path / "stratum_test_rules.py").write_text(RULES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path / "stratum_test_rules.py"
 
 
 def _register(registry, name, text, cell=True, tmp_path=None):
@@ -131,6 +154,18 @@ def test_registered_pipeline_pins_every_model_version(registry, trio, cancer, tm
             ["line 4, steps[2].b.ensemble: 'r' makes a cycle (r -> b -> r)"],
         ),
         (CASCADE.replace("output: route", "output: nowhere"), ["line 8, output", "no step named 'nowhere'"]),
+        (
+            FUNCTION.replace("stratum_test_rules", "no_such_rules"),
+            ["line 4, steps[1].triage.function", "no_such_rules.py"],
+        ),
+        (
+            FUNCTION.replace(":review_unsure", ":review"),
+            ["line 4, steps[1].triage.function", "has no function 'review'"],
+        ),
+        (
+            FUNCTION.replace('"stratum_test_rules:review_unsure"', "rules.review"),
+            ["steps[1].triage.function", "MODULE:NAME"],
+        ),
         (CASCADE.replace("inputs:", "input:"), ["line 1, input", "unknown field 'input'"]),
         (
             "steps:\n  - v: {model: diabetes}\n  - t: {threshold: 0.5}\n",
@@ -138,7 +173,7 @@ def test_registered_pipeline_pins_every_model_version(registry, trio, cancer, tm
         ),
     ],
 )
-def test_pipeline_errors_give_the_line_and_field(registry, trio, diabetes, text, words):
+def test_pipeline_errors_give_the_line_and_field(registry, trio, diabetes, rules_on_path, text, words):
     before = len(registry.names())
     with pytest.raises(SpecError) as info:
         _register(registry, "broken", text)
@@ -204,3 +239,24 @@ def test_served_pipeline_equals_composing_the_models(registry, trio, bundles, se
     first = "screen" if kind == "cascade" else "a"
     assert m[f'stratum_pipeline_step_rows_total{{step="{first}"}}'] == len(X) + 7
     assert m[f'stratum_pipeline_step_seconds_count{{step="{first}"}}'] >= 2
+
+
+def test_a_step_function_ships_as_source_and_runs_in_the_runtime(registry, trio, bundles, serve, rules_on_path):
+    """The user's module is found where `import` finds it when the pipeline registers, its source is kept with
+    the version and shipped in the bundle (steps/MODULE.py, sha256 in the manifest); the runtime's answers are
+    the function applied to the model's answers in Python, with the module gone from the controller."""
+    fitted, X = trio
+    ref = f"triaged@{_register(registry, 'triaged', FUNCTION).version}"
+    assert registry.get(ref).load()["modules"] == {"stratum_test_rules": RULES}
+    rules_on_path.unlink()  # the bundle must not need it any more
+    argv = ["bundle", ref, "--out", str(bundles / "triaged"), "--force", "--no-tarball"]
+    bundle = run_command(parse([*argv, "--home", str(registry.root)]), CommandContext())
+    assert (bundle.path / "steps" / "stratum_test_rules.py").read_text() == RULES
+    assert "steps/stratum_test_rules.py" in bundle.manifest["files"]
+    server = serve(bundle.path)
+    status, answer, _ = server.post("/predict", {"records": X.to_dict(orient="records")})
+    assert status == 200, answer
+    proba = fitted["screen"].predict_proba(X)
+    labels = fitted["screen"].predict(X)
+    expected = [int(v) if p >= 0.9 else "review" for v, p in zip(labels, proba.max(axis=1))]
+    assert answer["predictions"] == expected and 0 < expected.count("review") < len(expected)
