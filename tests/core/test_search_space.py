@@ -182,5 +182,11 @@ def test_halving_plan_has_scikit_learns_rungs():
     assert plan.schedule.min_resources == search.min_resources_
     assert plan.schedule.max_resources == search.max_resources_ == plan.n_train
     assert len(plan.candidates) == search.max_resources_ // search.min_resources_  # n_candidates='exhaust'
-    assert "Halving (async) over n_samples" in plan.to_text()
+    # every rung is planned as scikit-learn iterates: ceil(candidates / factor^i) configurations on min * factor^i rows
+    lines = plan.to_text().splitlines()
+    assert "Halving (async, factor 3):" in lines
+    n, r = len(plan.candidates), search.min_resources_
+    for i in range(3):
+        count = -(-n // 3**i)
+        assert f"  rung {i}: {count} configurations × {r * 3**i} rows = {count * 5} tasks" in lines
     assert isinstance(pd.DataFrame(plan.rows()), pd.DataFrame)
