@@ -55,6 +55,8 @@ VERSION_COLUMNS = (
 )
 #: JSON columns that may be SQL NULL
 NULLABLE_JSON = ("classes", "sample", "reference")
+#: tables of one JSON record per row (id, model_name, times, record)
+RECORD_TABLES = ("deployments", "rollouts")
 
 
 class SQLIndex:
@@ -203,16 +205,26 @@ class SQLIndex:
                 )
 
     def get_deployment(self, deployment_id: int) -> dict | None:
-        with self.connect() as conn:
-            found = self.run(conn, "SELECT * FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
-        return self.decode_record(found) if found is not None else None
+        return self.record_by_id("deployments", deployment_id)
 
     def deployments(self, name: str | None) -> list[dict]:
+        return self.records_of("deployments", name)
+
+    # -- record tables (deployments, rollouts): a JSON record per row -----------
+    def record_by_id(self, table: str, record_id: int) -> dict | None:
+        assert table in RECORD_TABLES, table
+        with self.connect() as conn:
+            found = self.run(conn, f"SELECT * FROM {table} WHERE id = ?", (record_id,)).fetchone()
+        return self.decode_record(found) if found is not None else None
+
+    def records_of(self, table: str, name: str | None) -> list[dict]:
+        """The records of model ``name`` (every model's when None), oldest first."""
+        assert table in RECORD_TABLES, table
         with self.connect() as conn:
             if name is None:
-                rows = self.run(conn, "SELECT * FROM deployments ORDER BY id").fetchall()
+                rows = self.run(conn, f"SELECT * FROM {table} ORDER BY id").fetchall()
             else:
-                rows = self.run(conn, "SELECT * FROM deployments WHERE model_name = ? ORDER BY id", (name,)).fetchall()
+                rows = self.run(conn, f"SELECT * FROM {table} WHERE model_name = ? ORDER BY id", (name,)).fetchall()
         return [self.decode_record(r) for r in rows]
 
     # -- aliases and events --------------------------------------------------
@@ -331,17 +343,10 @@ class SQLIndex:
             )
 
     def get_rollout(self, rollout_id: int) -> dict | None:
-        with self.connect() as conn:
-            found = self.run(conn, "SELECT * FROM rollouts WHERE id = ?", (rollout_id,)).fetchone()
-        return self.decode_record(found) if found is not None else None
+        return self.record_by_id("rollouts", rollout_id)
 
     def rollouts(self, name: str | None) -> list[dict]:
-        with self.connect() as conn:
-            if name is None:
-                rows = self.run(conn, "SELECT * FROM rollouts ORDER BY id").fetchall()
-            else:
-                rows = self.run(conn, "SELECT * FROM rollouts WHERE model_name = ? ORDER BY id", (name,)).fetchall()
-        return [self.decode_record(r) for r in rows]
+        return self.records_of("rollouts", name)
 
     def rollout_state(self, rollout_id: int) -> str:
         with self.connect() as conn:
