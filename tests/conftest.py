@@ -219,6 +219,21 @@ def run_notebook():
     return execute_notebook
 
 
+def code_cells_by_first_line(nb) -> dict:
+    """An executed notebook's code cells by their first line, after checking that none shows an error."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in code:
+        for out in cell.get("outputs", []):
+            assert out.get("output_type") != "error", "".join(out.get("traceback", []))
+    return {c.source.splitlines()[0]: c for c in code}
+
+
+@pytest.fixture(scope="session")
+def code_cells():
+    """:func:`code_cells_by_first_line`."""
+    return code_cells_by_first_line
+
+
 @pytest.fixture(scope="session")
 def cell_text():
     """:func:`outputs_text`: the text a code cell's outputs show."""

@@ -9,17 +9,13 @@ import pytest
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
-def test_pipelines_notebook_executes(tmp_path, dask_cluster, run_notebook, cell_text):
+def test_pipelines_notebook_executes(tmp_path, dask_cluster, run_notebook, cell_text, code_cells):
     nb = run_notebook(
         "pipelines.ipynb",
         cwd=tmp_path,
         env={"STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp_path / "home")},
     )
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for cell in code:
-        for out in cell.get("outputs", []):
-            assert out.get("output_type") != "error", "".join(out.get("traceback", []))
-    by_first = {c.source.splitlines()[0]: c for c in code}
+    by_first = code_cells(nb)
     assert "'steps/rules.py'" in cell_text(by_first["import json"])
     trace = cell_text(by_first["rows = X.sample(200, random_state=1)"])
     rows = {line.split(":")[0].strip(): int(line.split(":")[1].split()[0]) for line in trace.splitlines()}

@@ -10,18 +10,14 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
-def test_supervise_notebook_executes(tmp_path, dask_cluster, run_notebook, cell_text):
+def test_supervise_notebook_executes(tmp_path, dask_cluster, run_notebook, cell_text, code_cells):
     nb = run_notebook(
         "supervise.ipynb",
         cwd=tmp_path,
         store_widget_state=True,
         env={"STRATUM_SCHEDULER": dask_cluster.address, "STRATUM_HOME": str(tmp_path / "home")},
     )
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for cell in code:
-        for out in cell.get("outputs", []):
-            assert out.get("output_type") != "error", "".join(out.get("traceback", []))
-    by_first = {c.source.splitlines()[0]: c for c in code}
+    by_first = code_cells(nb)
     assert "drifted: ['x1']" in cell_text(by_first["rng = np.random.default_rng(1)"])
     once = cell_text(by_first["%stratum supervise churn --policy policy.yaml --host {url} --token-file token --once"])
     assert "churn: retrain (done): " in once and "features drifted (x1)" in once, once

@@ -11,19 +11,13 @@ import json
 from pathlib import Path
 
 import yaml
+from _helpers import TEAM_GROUPS as GROUPS
 from traitlets.config import Config
 
 import jupyter_stratum
 
 REPO = Path(jupyter_stratum.__file__).resolve().parents[1]
 TEAM = REPO / "cluster" / "team"
-GROUPS = {
-    "team-fraud": ["ana", "ben"],
-    "team-fraud-trainers": ["ana"],
-    "team-churn": ["cat"],
-    "team-churn-trainers": ["cat"],
-    "fleet-plant-a-deployers": ["ben"],
-}
 
 
 def hub_config(tmp_path, monkeypatch) -> Config:
