@@ -205,3 +205,53 @@ def test_shadow_0_and_canary_0_promote_to_every_host_at_once(staged):
     # with the defaults the shadow host is still the first one
     _, default = make("promote: {}\n")
     assert default.split() == (["edge1"], ["edge2"]) and default.advance(2, 1, []).action == "shadow"
+
+
+def _live(host: str, version: str, value: float, rows: int = 100):
+    from jupyter_stratum.supervise.supervisor import HostObservation
+
+    return HostObservation(
+        host, f"http://{host}", True, version=version, live_metric="accuracy", live_value=value, labelled_rows=rows
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "canary_value", "action"),
+    [
+        # after a passed shadow the canary only has to be no worse than the champion's hosts
+        ("promote: {shadow: 1, canary: 1, min_gain: 0.01}\n", 0.90, "promote"),
+        ("promote: {shadow: 1, canary: 1, min_gain: 0.01}\n", 0.89, "reject"),
+        # with no shadow stage the canary is the one live comparison: it must gain min_gain
+        ("promote: {shadow: 0, canary: 1, min_gain: 0.01}\n", 0.905, "reject"),
+        ("promote: {shadow: 0, canary: 1, min_gain: 0.01}\n", 0.92, "promote"),
+    ],
+)
+def test_canary_gate_against_the_champions_hosts(staged, policy, canary_value, action):
+    from jupyter_stratum.supervise.promotion import STAGE
+
+    registry, make = staged
+    _, promotion = make(policy)
+    shadow_hosts, canary_hosts = promotion.split()
+    shadow = {"stage": "shadow", "hosts": shadow_hosts}
+    shadow |= (
+        {"status": "passed", "figures": {"champion": 0.9, "labelled": 80}} if shadow_hosts else {"status": "skipped"}
+    )
+    registry.add_event("churn", STAGE, version=2, actor="supervisor", details=shadow)
+    registry.add_event(
+        "churn",
+        STAGE,
+        version=2,
+        actor="supervisor",
+        details={"stage": "canary", "status": "started", "hosts": canary_hosts},
+    )
+    champions = [h for h in ("edge1", "edge2", "edge3") if h not in canary_hosts]
+    observations = [_live(h, "2", canary_value) for h in canary_hosts] + [_live(h, "1", 0.90) for h in champions]
+    # too few labels on the canary: wait
+    assert (
+        promotion.advance(2, 1, [_live(h, "2", canary_value, rows=10) for h in canary_hosts]).action == "await_canary"
+    )
+    decision = promotion.advance(2, 1, observations)
+    assert decision.action == action, decision.reasons
+    kind, hosts, figures = decision.stage
+    assert figures["champion"] == pytest.approx(0.90) and figures["gain"] == pytest.approx(canary_value - 0.90)
+    assert (kind, hosts) == (("all", ["edge1", "edge2", "edge3"]) if action == "promote" else ("canary", canary_hosts))
