@@ -22,6 +22,7 @@ standard library and NumPy.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,8 @@ OTHER = "__other__"
 #: added to every reference category count so that a category the reference never saw has a
 #: small, non-zero expected count
 SMOOTHING = 0.5
+#: distinct served values whose category code a categorical test remembers
+SEEN_MAX = 10_000
 
 
 # ------------------------------------------------------------------ statistics
@@ -70,6 +73,7 @@ def level_for_ert(ert_rows: float, check_every: int, n_tests: int) -> float:
     return min(0.5, check_every / (float(ert_rows) * max(1, n_tests)))
 
 
+@functools.lru_cache(maxsize=4096)  # a check asks it once per feature, nearly always with the same figures
 def ks_threshold(n_reference: int, n_window: int, alpha: float) -> float:
     """The KS statistic exceeded with probability ``alpha`` under the null (asymptotic Kolmogorov
     tail ``2 exp(-2 x^2)`` with Stephens' correction ``sqrt(ne) + 0.12 + 0.11 / sqrt(ne)``)."""
@@ -132,7 +136,7 @@ class DriftConfig:
     min_interval_s: float = 0.02
     #: and at least ``check's duration / cpu_share`` between checks: checks take at most this share of
     #: the runtime's thread whatever the traffic and the number of features
-    cpu_share: float = 0.03
+    cpu_share: float = 0.02
 
     def __post_init__(self) -> None:
         if self.window < 10:
@@ -280,11 +284,28 @@ class _Categorical:
         self.other = len(cats)  # everything the reference did not keep or never saw
         counts = np.array([frequencies[c] for c in cats] + [frequencies.get(OTHER, 0)], dtype=float) + SMOOTHING
         self.proportions = counts / counts.sum()
+        self.seen: dict[tuple[type, Any], int] = {}  # served value -> code, so a check spells each value once
 
     def code(self, value: Any) -> int:
         if value is None:
             return -1
         return self.codes.get(_category(value), self.other)
+
+    def codes_of(self, values: list) -> list[int]:
+        """:meth:`code` of each value (by type too: ``True`` and ``1`` are different categories)."""
+        seen, out = self.seen, []
+        for value in values:
+            key = (type(value), value)
+            try:
+                c = seen[key]
+            except KeyError:
+                c = self.code(value)
+                if len(seen) < SEEN_MAX:
+                    seen[key] = c
+            except TypeError:  # unhashable (a list in a cell): spelled every time
+                c = self.code(value)
+            out.append(c)
+        return out
 
     def check(self, codes: np.ndarray, alpha: float) -> FeatureDrift:
         codes = codes[codes >= 0]
@@ -420,11 +441,11 @@ class DriftTracker:
                 block = np.array([[_to_float(row[j]) for j in self.num_index] for row in rows], dtype=float)
             self.ks.put(idx, block)  # type: ignore[union-attr]
         for c, (j, test) in enumerate(self.categorical):
-            self.cat_buffer[idx, c] = [test.code(row[j]) for row in rows]
+            self.cat_buffer[idx, c] = test.codes_of([row[j] for row in rows])
         pred = self.prediction
         if pred is not None and preds:
             if isinstance(pred, _Categorical):
-                self.pred_buffer[idx] = [pred.code(v) for v in preds]
+                self.pred_buffer[idx] = pred.codes_of(preds)
             else:
                 self.pred_ks.put(idx, np.array([[_to_float(v)] for v in preds], dtype=float))  # type: ignore[union-attr]
         self.pos = int((self.pos + k) % w)

@@ -147,3 +147,13 @@ def test_reference_is_stored_with_the_version(stratum_home, tmp_path):
     assert again.reference == ref and mv.reference == ref
     tracker = detector_for(again, DriftConfig(window=50, check_every=10))
     assert tracker.tracked == list(X.columns)
+
+
+def test_category_codes_remembered_per_type_as_the_reference_spells_them():
+    from jupyter_stratum.serve.drift_tracking import _Categorical
+
+    test = _Categorical("plan", {"1": 5, "True": 3, "a": 2})
+    values = [1, 1.0, True, "a", "b", None, [1], 1, True]
+    assert test.codes_of(values) == [test.code(v) for v in values] == [0, 0, 1, 2, 3, -1, 3, 0, 1]
+    assert test.codes_of(values) == [0, 0, 1, 2, 3, -1, 3, 0, 1]  # the second time from what it remembered
+    assert (int, 1) in test.seen and (bool, True) in test.seen
