@@ -14,7 +14,17 @@ shadow started     read ``/shadow`` there; with ``min_labels`` labelled rows: ga
 canary started     the canary hosts' live metric against the champion hosts' (or, with none left, the
                    champion's in shadow): not worse passes and the challenger goes to every host (the
                    policy's waves); worse rolls the canary hosts back and rejects the challenger
+shadow passed      (or skipped) with ``approve: manual``: ask for the approval once, then wait for it;
+                   approved, or without ``manual`` (the supervisor died before the next stage's event):
+                   the next stage
+canary passed      (or skipped; the supervisor died before the rollout's event) every host
+all passed         (the supervisor died before the aliases moved) the challenger becomes champion
+any failed         (the supervisor died before the rejection was recorded) the challenger is rejected
 =================  =====================================================================================
+
+A stage's event is written once what it records is done on the hosts (a failed stage's rollback
+included). A supervisor killed in between finds the stage before it and deploys again, and an unchanged
+deploy is one quick round trip per host: resuming never records a stage twice.
 
 ``promote: {shadow: 0}`` skips the shadow stage: the first poll starts the canary (or, with ``approve:
 manual``, waits for the approval first), and the canary must gain ``min_gain`` over the champion's hosts.
@@ -165,13 +175,47 @@ class StagedPromotion:
                     stage=("approval", shadow_hosts, figures),
                 )
             return self.after_shadow(challenger, [text], figures, canary_hosts)
-        if stage == "shadow" and status in ("passed", "skipped"):  # approve: manual
+        figures = last.details.get("figures") or {}
+        if stage == "shadow" and status in ("passed", "skipped"):
+            if self.sup.policy.approve != "manual":  # killed after closing the shadow, before the next stage's event
+                return self.after_shadow(challenger, [f"version {challenger}: shadow {status}"], figures, canary_hosts)
             pending = self.sup.registry.events(self.sup.name, kinds=(PENDING_APPROVAL, APPROVED))
-            if pending and pending[-1].kind == APPROVED and pending[-1].version == challenger:
-                return self.after_shadow(
-                    challenger, [f"version {challenger} approved"], last.details.get("figures") or {}, canary_hosts
+            mine = [e for e in pending if e.version == challenger and e.id > last.id]
+            if mine and mine[-1].kind == APPROVED:
+                return self.after_shadow(challenger, [f"version {challenger} approved"], figures, canary_hosts)
+            if not mine:  # killed before the request for approval was recorded
+                return Decision(
+                    "promote",
+                    [f"version {challenger}: shadow {status}; approval requested"],
+                    dry_run=self.sup.dry_run,
+                    version=challenger,
+                    stage=("approval", [], figures),
                 )
             return Decision("await_approval", [f"version {challenger} waits for `stratum supervise NAME --approve`"])
+        if stage == "canary" and status in ("passed", "skipped"):  # killed before the rollout to every host
+            return Decision(
+                "promote",
+                [f"version {challenger}: canary {status}; every host next"],
+                dry_run=self.sup.dry_run,
+                version=challenger,
+                stage=("all", self.host_names(), figures),
+            )
+        if stage == "all" and status == "passed":  # killed before the aliases moved
+            return Decision(
+                "promote",
+                [f"version {challenger} serves on every host"],
+                dry_run=self.sup.dry_run,
+                version=challenger,
+                stage=("finish", [], {"stage": stage}),
+            )
+        if status == "failed":  # killed after the failed stage went back, before the rejection was recorded
+            return Decision(
+                "reject",
+                [f"version {challenger}: the {stage} stage failed (see its event)"],
+                dry_run=self.sup.dry_run,
+                version=challenger,
+                stage=("finish", [], {"stage": stage}),
+            )
         if stage == "canary" and status == "started":
             canary = self.live_figures(observations, canary_hosts, str(challenger))
             if canary.labelled < self.need:
@@ -243,11 +287,20 @@ class StagedPromotion:
 
         name, reg, version = self.sup.name, self.sup.registry, decision.version
         kind, hosts, info = decision.stage
-        if decision.action == "shadow":
+        # Each stage event is written after what it records is done on the hosts (a failed stage's rollback
+        # included), so a supervisor killed in between finds the stage before it and redoes the deploy,
+        # which is an unchanged re-run there (see the table in the module's docstring).
+        if kind == "finish":  # the last step of a stage already recorded (a resumed supervisor)
+            if decision.action == "promote":
+                promote(reg, name, version, actor="supervisor", decision=event.id)
+            else:
+                self.reject(event, decision, info["stage"], decision.reasons[0])
+        elif decision.action == "shadow":
             result = self.deploy_shadow(info, version, hosts)
-            self.record("shadow", "started" if result.ok else "failed", version, hosts, event, result)
             if not result.ok:  # hosts that failed their check went back already; the others go back now
                 self.rollback(served(result))
+            self.record("shadow", "started" if result.ok else "failed", version, hosts, event, result)
+            if not result.ok:
                 self.reject(event, decision, "shadow", f"the shadow deploy was {result.status}")
         elif decision.action == "reject":
             self.rollback(hosts)
@@ -257,7 +310,7 @@ class StagedPromotion:
             if hosts:
                 self.rollback(hosts)
                 self.record("shadow", "passed", version, hosts, event, figures=info, rolled_back=True)
-            else:  # promote: {shadow: 0}
+            elif not self.stages(version):  # promote: {shadow: 0}
                 self.record("shadow", "skipped", version, [], event)
             reg.add_event(
                 name,
@@ -269,25 +322,29 @@ class StagedPromotion:
         elif decision.action == "canary":
             self.close_shadow(version, event, info)
             result = self.deploy(f"{name}@{version}", limit=hosts)
-            self.record("canary", "started" if result.ok else "failed", version, hosts, event, result)
             if not result.ok:
                 self.rollback(served(result))
+            self.record("canary", "started" if result.ok else "failed", version, hosts, event, result)
+            if not result.ok:
                 self.reject(event, decision, "canary", f"the canary deploy was {result.status}")
         elif decision.action == "promote" and kind == "all":
             done = self.stages(version)
+            last = done[-1].details if done else {}
             canary: list[str] = []
-            if done and done[-1].details.get("stage") == "canary":
-                canary = done[-1].details.get("hosts") or []
-                self.record("canary", "passed", version, canary, event, figures=info)
+            if last.get("stage") == "canary":
+                canary = last.get("hosts") or []
+                if last.get("status") == "started":  # else passed or skipped already (a resumed supervisor)
+                    self.record("canary", "passed", version, canary, event, figures=info)
             else:  # promote: {canary: 0}
                 self.close_shadow(version, event, info)
                 self.record("canary", "skipped", version, [], event)
             result = self.deploy(f"{name}@{version}", waves=self.sup.policy.promote.waves)
+            if not result.ok:
+                self.rollback(served(result) + canary)
             self.record("all", "passed" if result.ok else "failed", version, hosts, event, result)
             if result.ok:
                 promote(reg, name, version, actor="supervisor", decision=event.id)
             else:
-                self.rollback(served(result) + canary)
                 reg.delete_alias(name, "challenger", actor="supervisor", reason=f"the rollout was {result.status}")
                 reg.add_event(
                     name,

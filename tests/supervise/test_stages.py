@@ -255,3 +255,71 @@ def test_canary_gate_against_the_champions_hosts(staged, policy, canary_value, a
     kind, hosts, figures = decision.stage
     assert figures["champion"] == pytest.approx(0.90) and figures["gain"] == pytest.approx(canary_value - 0.90)
     assert (kind, hosts) == (("all", ["edge1", "edge2", "edge3"]) if action == "promote" else ("canary", canary_hosts))
+
+
+HOSTS = ["edge1", "edge2", "edge3"]
+
+
+def _stage_event(registry, stage: str, status: str, hosts: list[str]):
+    from jupyter_stratum.supervise.promotion import STAGE
+
+    details = {"stage": stage, "status": status, "hosts": hosts, "figures": {"champion": 0.9, "labelled": 80}}
+    return registry.add_event("churn", STAGE, version=2, actor="supervisor", details=details)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "action", "stage"),
+    [
+        # killed after the shadow went back and was recorded, before the canary's event: the canary again
+        ([("shadow", "started", ["edge1"]), ("shadow", "passed", ["edge1"])], "canary", ("canary", ["edge2"])),
+        # killed after the canary passed, before the rollout's event: every host
+        ([("shadow", "passed", ["edge1"]), ("canary", "passed", ["edge2"])], "promote", ("all", HOSTS)),
+        ([("shadow", "skipped", []), ("canary", "skipped", [])], "promote", ("all", HOSTS)),
+    ],
+)
+def test_a_restarted_supervisor_goes_on_with_the_next_stage(staged, recorded, action, stage):
+    registry, make = staged
+    _, promotion = make("promote: {shadow: 1, canary: 1}\n")
+    for step in recorded:
+        _stage_event(registry, *step)
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage[:2]) == (action, stage), decision.reasons
+
+
+@pytest.mark.parametrize(
+    ("last", "action", "champion", "outcome"),
+    [
+        (("all", "passed", HOSTS), "promote", 2, "supervise_promoted"),  # killed before the aliases moved
+        (("canary", "failed", ["edge2"]), "reject", 1, "supervise_rejected"),  # before the rejection's event
+        (("shadow", "failed", ["edge1"]), "reject", 1, "supervise_rejected"),
+    ],
+)
+def test_a_restarted_supervisor_finishes_a_recorded_stage_without_deploying(staged, last, action, champion, outcome):
+    from jupyter_stratum.supervise.supervisor import DECIDED
+
+    registry, make = staged
+    sup, promotion = make("promote: {shadow: 1, canary: 1}\n")
+    _stage_event(registry, *last)
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage[:2]) == (action, ("finish", [])), decision.reasons
+    before = _stages(registry)
+    promotion.deploy = promotion.rollback = None  # finishing touches no host: calling either would raise
+    sup.act_on_stage(registry.add_event("churn", DECIDED, actor="test", details={}), decision)
+    aliases = {a.alias: a.version for a in registry.aliases("churn")}
+    assert aliases == {"champion": champion}
+    assert registry.events("churn")[-1].kind == outcome and _stages(registry) == before
+    assert sup.staged([]) is None  # nothing left to do for version 2
+
+
+def test_a_restarted_supervisor_asks_for_approval_once(staged):
+    from jupyter_stratum.supervise.supervisor import DECIDED, PENDING_APPROVAL
+
+    registry, make = staged
+    _, promotion = make("promote: {shadow: 1, canary: 1}\napprove: manual\n")
+    _stage_event(registry, "shadow", "passed", ["edge1"])  # killed before the request for approval
+    decision = promotion.advance(2, 1, [])
+    assert (decision.action, decision.stage) == ("promote", ("approval", [], {"champion": 0.9, "labelled": 80}))
+    promotion.act(registry.add_event("churn", DECIDED, actor="test", details={}), decision)
+    assert _stages(registry) == [("shadow", "passed", ["edge1"])]  # not recorded twice
+    assert [e.version for e in registry.events("churn", kinds=(PENDING_APPROVAL,))] == [2]
+    assert promotion.advance(2, 1, []).action == "await_approval"
