@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +37,37 @@ class ServiceConnection:
         self.timeout_s = timeout_s
 
     def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> bytes:
+        with self.open(method, path, body, content_type) as response:
+            return response.read()
+
+    def download(self, path: str, target: Path, chunk: int = 1 << 20) -> None:
+        """GET ``path`` into the file ``target`` a chunk at a time (an artifact is never whole in memory; a
+        body shorter than its Content-Length raises)."""
+        import http.client
+        import shutil
+
+        with self.open("GET", path) as response, Path(target).open("wb") as out:
+            expected = int(response.headers.get("Content-Length") or -1)
+            try:
+                shutil.copyfileobj(response, out, chunk)  # read(n) ends quietly at a closed connection:
+                if expected >= 0 and out.tell() != expected:  # so the length is checked here
+                    raise http.client.IncompleteRead(b"", expected - out.tell())
+            except (http.client.HTTPException, OSError) as exc:
+                raise RegistryError(
+                    f"The download of {self.base + path} stopped after {out.tell()} bytes "
+                    f"({type(exc).__name__}: {exc}); nothing was kept. Try again."
+                ) from None
+
+    @contextlib.contextmanager
+    def open(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> Iterator[Any]:
+        """The service's response to one call, with its errors as :class:`RegistryError` (401 and 403 as
+        :class:`PermissionDenied`, 404 as LookupError)."""
         headers = {"Authorization": f"token {self.token}"}
         if content_type:
             headers["Content-Type"] = content_type
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as response:
-                return response.read()
+            response = urllib.request.urlopen(req, timeout=self.timeout_s)
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read()).get("error") or exc.reason
@@ -64,6 +88,8 @@ class ServiceConnection:
             raise RegistryError(
                 f"Cannot reach the registry service at {self.base}: {exc.reason}. Check {URL_ENV}."
             ) from None
+        with response:
+            yield response
 
     def json(self, method: str, path: str, payload: Any = None) -> Any:
         body = json.dumps(payload).encode() if payload is not None else None
@@ -262,8 +288,8 @@ class ServiceStore:
         if not cached.exists():
             from ..registry.store import write_into_place
 
-            data = self.conn.request("GET", f"/models/{_quote(name)}/versions/{version}/artifact")
-            write_into_place(cached, lambda staged: staged.write_bytes(data))
+            path = f"/models/{_quote(name)}/versions/{version}/artifact"
+            write_into_place(cached, lambda staged: self.conn.download(path, staged))
         return cached
 
 

@@ -25,6 +25,8 @@ from .permissions import PermissionDenied, TeamUser
 from .team_model import LastDeployment, TeamModel
 
 SERVICE_NAME = "stratum-registry"
+#: bytes of an artifact read and sent at a time
+ARTIFACT_CHUNK = 1 << 20
 #: (method, path pattern under the prefix, what it does, the role it needs)
 ROUTES = [
     ("GET", "api/whoami", "the caller and their roles", "any hub user with access to the service"),
@@ -308,14 +310,24 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             return found.to_dict()
 
     class Artifact(Base):
-        @guarded
-        def get(self, name: str, version: str) -> None:
-            self.team(name)
-            mv = service.registry.get(f"{name}@{int(version)}")
-            path = service.registry.verify(mv)
+        async def get(self, name: str, version: str) -> None:
+            """The artifact, checked against its sha256 first, then sent a chunk at a time: many users
+            loading a large model do not hold it in the service's memory once each."""
+            try:
+                self.team(name)
+                mv = service.registry.get(f"{name}@{int(version)}")
+                path = service.registry.verify(mv)
+            except RegistryError as exc:
+                self.fail(exc)
+                return
             self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Length", str(path.stat().st_size))
             self.set_header("X-Stratum-Sha256", mv.sha256)
-            self.finish(path.read_bytes())
+            with path.open("rb") as artifact:
+                while chunk := artifact.read(ARTIFACT_CHUNK):
+                    self.write(chunk)
+                    await self.flush()  # sent before the next chunk is read
+            self.finish()
 
     class Aliases(Base):
         @guarded
