@@ -212,3 +212,15 @@ def test_magic_bundle_returns_the_bundle(registry, logreg, tmp_path, monkeypatch
     assert isinstance(result, Bundle) and result.path == out
     assert result.manifest["name"] == "cancer" and not (tmp_path / "magic-bundle.tar.gz").exists()
     assert "Bundle cancer@1" in repr(result)
+
+
+def test_sample_outputs_compare_labels_as_text_and_numbers_to_the_last_bits():
+    import math
+
+    from jupyter_stratum.bundle.sklearn_bundle import same_outputs
+
+    x = 215.78129069677692
+    assert same_outputs([x, 1.5], [math.nextafter(x, math.inf), 1.5])  # one ulp: two BLAS summation orders
+    assert not same_outputs([x], [x * (1 + 1e-7)])  # a column in the wrong place moves far more
+    assert same_outputs(["churn", 1, True], ["churn", 1, True]) and not same_outputs(["1"], ["1.0"])
+    assert not same_outputs([1.0, 2.0], [1.0])

@@ -182,6 +182,35 @@ def test_rollback_command_goes_back_to_the_previous_release(fleet):
     assert [r.action for r in listing] == ["deploy", "deploy", "deploy", "rollback"]
 
 
+def test_a_rerun_restarts_a_service_left_on_the_old_release(fleet):
+    """A deploy killed between switching ``current`` and restarting the service leaves the host with
+    ``current`` on the new release and the old one still answering (with the same sample predictions):
+    the re-run must restart it, not call it unchanged."""
+    edge2 = next(h for h in fleet["hosts"].hosts if h.name == "edge2")
+    home = Path(edge2.root) / "models" / "cancer"
+    v2 = (home / "current").resolve()
+    v1 = (home / "previous").resolve()
+    assert served_version(edge2.url) == "2" and v1 != v2
+
+    def helper(*argv: str) -> subprocess.CompletedProcess:
+        cmd = ["ip", "netns", "exec", edge2.namespace, "/usr/bin/python3", str(home / "bin" / "stratum_host.py")]
+        return subprocess.run([*cmd, *argv, "--home", str(home)], capture_output=True, text=True, timeout=120)
+
+    (home / "current").unlink()
+    (home / "current").symlink_to(v1)
+    assert helper("restart").returncode == 0
+    assert helper("check").returncode == 0  # v1 serves ...
+    (home / "current").unlink()
+    (home / "current").symlink_to(v2)  # ... and the deploy of v2 was killed right after its switch
+    assert served_version(edge2.url) == "1"
+    check = helper("check")  # the same sample predictions, but the host's own check tells
+    assert check.returncode != 0 and f"runs release {v1.name}, not {v2.name}" in check.stderr, check.stderr
+    res = stratum("deploy", "cancer@2", "--edge", str(fleet["inv"]), "--limit", "edge2", "--home", fleet["home"])
+    assert [(h.host, h.status) for h in res.hosts] == [("edge2", "changed")], res.to_text()
+    assert served_version(edge2.url) == "2"
+    assert (home / "previous").resolve() == v1  # still the release to go back to
+
+
 def test_undeploy_leaves_no_service_running(fleet):
     res = stratum("undeploy", "cancer", "--edge", str(fleet["inv"]), "--home", fleet["home"])
     assert [h.status for h in res.hosts] == ["removed"] * 3, res.to_text()

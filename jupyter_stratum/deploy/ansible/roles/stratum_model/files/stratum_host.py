@@ -333,6 +333,12 @@ def check(home: Path, url: str | None, timeout: float) -> dict:
             )
         time.sleep(0.2)
     ready_s = time.monotonic() - t0
+    try:
+        started_on = json.loads(state_file.read_text()).get("release") if state_file.exists() else None
+    except ValueError:
+        started_on = None
+    if started_on and started_on != release.name:  # (a service under systemd keeps no state file)
+        fail(f"the service runs release {started_on}, not {release.name} that current points to: restart it")
     sample = manifest.get("sample") or {}
     records = sample.get("records")
     result = {"release": release.name, "version": manifest.get("version"), "port": port, "ready_s": round(ready_s, 3)}
@@ -360,15 +366,19 @@ def check(home: Path, url: str | None, timeout: float) -> dict:
 
 
 def facts(home: Path) -> dict:
-    """What the role needs to know about the host before it changes anything."""
+    """What the role needs to know about the host before it changes anything. ``running_release``: the
+    release the running service was started on, which differs from ``current`` when a deploy stopped
+    between switching ``current`` and restarting the service."""
     current = home / "current"
     previous = home / "previous"
+    now = status(home) if home.exists() else {"running": False}
     return {
         "systemd": Path("/run/systemd/system").is_dir(),
         "current": current.resolve().name if current.is_symlink() else "",
         "previous": previous.resolve().name if previous.is_symlink() else "",
         "port": serving_port(current.resolve()) if current.is_symlink() else None,
-        "running": status(home)["running"] if home.exists() else False,
+        "running": now["running"],
+        "running_release": (now.get("release") or "") if now["running"] and now.get("started") else "",
     }
 
 
@@ -386,6 +396,8 @@ def quick(home: Path, want: str, settings: str, venv: Path | None, helper_sha: s
         why.append(f"serving {f['current'] or 'nothing'}")
     elif not f["running"]:
         why.append("the service is not running")
+    elif f["running_release"] != want:
+        why.append(f"the service runs {f['running_release'] or 'an unknown release'}, not {want}")
     if not (release / ".stratum-unpacked").is_file():
         why.append("the release is not unpacked")
     try:
