@@ -60,6 +60,25 @@ def _run_cell(page: Page, i: int) -> None:
     raise AssertionError(f"cell {i} did not start running")
 
 
+def _run_all(page: Page) -> None:
+    """Run > Run All Cells from the menu; again if it was lost (a kernel still starting answers with its picker
+    dialog and runs nothing): the first cell's prompt must turn from "[ ]:" to "[*]:" or a count."""
+    prompts = page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt")
+    for _ in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and dialog.first.is_visible():
+            print("dialog:", dialog.first.inner_text())
+            dialog.first.locator(".jp-Dialog-button.jp-mod-accept").click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            expect(prompts.first).not_to_have_text(re.compile(r"\[\s*\]"), timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("Run All Cells did not start the cells")
+
+
 def _not_cut_off(page: Page, selector: str) -> None:
     """Every visible element matching ``selector`` (Bokeh's shadow DOM included) ends inside the output area
     that holds it: nothing is clipped on the right."""
@@ -203,8 +222,7 @@ def test_run_all_stops_at_a_bad_spec(lab, page: Page):
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(3, timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    _run_all(page)
     bad = _cell(page, 1)
     expect(bad.locator(".jp-OutputArea")).to_contain_text("stratum spec error", timeout=120_000)
     expect(bad).to_contain_text("Did you mean 'random_forest'")
