@@ -3,7 +3,7 @@
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/labextension/test'],
-  testMatch: ['**/*.spec.ts'],
+  testMatch: ['**/*.spec.ts', '**/*.spec.tsx'],
   transform: {
     '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]
   }

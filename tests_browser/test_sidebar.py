@@ -73,6 +73,18 @@ def show_notebook(page: Page, url: str) -> None:
 def open_sidebar(page: Page, url: str) -> dict:
     """Load JupyterLab at ``url``, show its notebook and open the sidebar; return timings in seconds."""
     t0 = time.monotonic()
+    open_requests: dict = {}
+
+    def started(request) -> None:
+        if "jupyter-stratum/" in request.url:
+            open_requests[id(request)] = (request.method, request.url.split("jupyter-stratum/", 1)[1], time.monotonic())
+
+    def ended(request) -> None:
+        open_requests.pop(id(request), None)
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
     page.goto(url)
     page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     t_shell = time.monotonic()
@@ -85,9 +97,16 @@ def open_sidebar(page: Page, url: str) -> dict:
     try:
         expect(status).to_have_attribute("data-stratum-status", re.compile("^(ok|invalid)$"), timeout=60_000)
     except AssertionError as e:
+        now = time.monotonic()
+        still_open = [f"{m} {u} ({now - t:.0f} s)" for m, u, t in open_requests.values()] or ["none"]
         raise AssertionError(
-            f"the builder never got a validation answer; its status line: {status.inner_text()!r}"
+            f"the builder never got a validation answer; its status line: {status.inner_text()!r}; "
+            f"requests to the server extension still open: {', '.join(still_open)}"
         ) from e
+    finally:
+        page.remove_listener("request", started)
+        page.remove_listener("requestfinished", ended)
+        page.remove_listener("requestfailed", ended)
     t_usable = time.monotonic()
     timings = {"shell_s": t_shell - t0, "sidebar_ready_s": t_ready - t0, "sidebar_usable_s": t_usable - t0}
     # the browser's own clock (ms since navigation start) and the catalog request

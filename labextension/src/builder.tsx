@@ -36,17 +36,24 @@ export interface IBuilderProps {
 /** What a click on Insert/Run says while the pipeline has problems. */
 const FIX_FIRST = 'Fix the problems marked in red first.';
 
-/** Re-render a component whenever the model changes. */
-function useModel(model: PipelineModel): number {
-  const [version, setVersion] = React.useState(0);
-  React.useEffect(() => {
-    const bump = () => setVersion(v => v + 1);
-    model.changed.connect(bump);
-    return () => {
-      model.changed.disconnect(bump);
-    };
-  }, [model]);
-  return version;
+/**
+ * Re-render a component whenever the model changes. The model's `version` is read again
+ * once React has subscribed, so a change emitted between the first render and the
+ * subscription (a validation answered before React ran the view's effects, on a busy
+ * page) re-renders too instead of leaving the view on "checking…" for good.
+ */
+export function useModel(model: PipelineModel): number {
+  const subscribe = React.useCallback(
+    (notify: () => void) => {
+      const slot = () => notify();
+      model.changed.connect(slot);
+      return () => {
+        model.changed.disconnect(slot);
+      };
+    },
+    [model]
+  );
+  return React.useSyncExternalStore(subscribe, () => model.version);
 }
 
 function Block(props: { title: string; step: string; name: string; children: React.ReactNode; issues?: ISpecIssue[] }) {

@@ -86,6 +86,11 @@ export class PipelineModel {
     return this._changed;
   }
 
+  /** Counts the emissions of `changed`: a view compares it to know it missed none. */
+  get version(): number {
+    return this._version;
+  }
+
   /** Model name: the `NAME` of `%%stratum train NAME`. */
   name = 'pipeline';
   /** Extra options of the magic line kept from a loaded cell (e.g. `--cluster ...`). */
@@ -286,7 +291,7 @@ export class PipelineModel {
     const ticket = ++this._ticket;
     const text = this.toSpecText();
     this.validating = true;
-    this._changed.emit();
+    this._emitChanged();
     try {
       const answer = await StratumAPI.validate(text, null);
       if (ticket === this._ticket) {
@@ -303,7 +308,7 @@ export class PipelineModel {
     } finally {
       if (ticket === this._ticket) {
         this.validating = false;
-        this._changed.emit();
+        this._emitChanged();
       }
     }
     return this.validation;
@@ -458,7 +463,7 @@ export class PipelineModel {
         void this.validateNow();
       }, this._delay);
     }
-    this._changed.emit();
+    this._emitChanged();
   }
 
   /**
@@ -481,12 +486,18 @@ export class PipelineModel {
     }, wait);
   }
 
+  private _emitChanged(): void {
+    this._version++;
+    this._changed.emit();
+  }
+
   private _changed = new Signal<this, void>(this);
   private _delay: number;
   private _failures = 0;
   private _nextId = 1;
   private _ticket = 0;
   private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _version = 0;
 }
 
 /** Options of the pipeline model. */
