@@ -41,42 +41,41 @@ def _cell(page: Page, i: int):
     return page.locator(".jp-Notebook .jp-Cell").nth(i)
 
 
-def _run_cell(page: Page, i: int) -> None:
-    """Shift+Enter in cell ``i``; again if the first one was lost (the page was still settling): the prompt
-    must turn from "[ ]:" to "[*]:" or a count."""
-    prompt = _cell(page, i).locator(".jp-InputPrompt")
-    for _ in range(3):
-        dialog = page.locator(".jp-Dialog")
-        if dialog.count() and dialog.first.is_visible():  # e.g. the kernel picker of a slow-starting kernel
-            print("dialog:", dialog.first.inner_text())
-            dialog.first.locator(".jp-Dialog-button.jp-mod-accept").click()
-        _cell(page, i).locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Shift+Enter")
-        try:
-            expect(prompt).not_to_have_text(re.compile(r"\[\s*\]"), timeout=10_000)
-            return
-        except AssertionError:
-            continue
-    raise AssertionError(f"cell {i} did not start running")
-
-
-def _run_all(page: Page) -> None:
-    """Run > Run All Cells from the menu; again if it was lost (a kernel still starting answers with its picker
-    dialog and runs nothing): the first cell's prompt must turn from "[ ]:" to "[*]:" or a count."""
-    prompts = page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt")
+def _start(page: Page, what: str, go, prompt) -> None:
+    """``go()`` until ``prompt`` turns from "[ ]:" to "[*]:" or a count, 3 tries: a key press can be lost while
+    the page settles, and a kernel still starting answers with its picker dialog and runs nothing."""
     for _ in range(3):
         dialog = page.locator(".jp-Dialog")
         if dialog.count() and dialog.first.is_visible():
             print("dialog:", dialog.first.inner_text())
             dialog.first.locator(".jp-Dialog-button.jp-mod-accept").click()
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        go()
         try:
-            expect(prompts.first).not_to_have_text(re.compile(r"\[\s*\]"), timeout=10_000)
+            expect(prompt).not_to_have_text(re.compile(r"\[\s*\]"), timeout=10_000)
             return
         except AssertionError:
             continue
-    raise AssertionError("Run All Cells did not start the cells")
+    raise AssertionError(f"{what} did not start running")
+
+
+def _run_cell(page: Page, i: int) -> None:
+    """Shift+Enter in cell ``i``."""
+
+    def go() -> None:
+        _cell(page, i).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+
+    _start(page, f"cell {i}", go, _cell(page, i).locator(".jp-InputPrompt"))
+
+
+def _run_all(page: Page) -> None:
+    """Run > Run All Cells from the menu."""
+
+    def go() -> None:
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+    _start(page, "Run All Cells", go, page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first)
 
 
 def _not_cut_off(page: Page, selector: str) -> None:

@@ -307,7 +307,6 @@ def check(home: Path, url: str | None, timeout: float) -> dict:
         if port is None:
             fail(f"release {release.name} has no service settings (.stratum-service.json); deploy it again")
         url = f"http://127.0.0.1:{port}"
-    state_file = home / "run" / "serve.state.json"
     t0 = time.monotonic()
     while True:
         try:
@@ -316,16 +315,12 @@ def check(home: Path, url: str | None, timeout: float) -> dict:
                     break
         except (urllib.error.URLError, OSError):
             pass
-        if state_file.exists():
-            try:
-                state = json.loads(state_file.read_text())
-            except ValueError:
-                state = {}
-            if state.get("last_exit") is not None:
-                fail(
-                    f"the service of release {release.name} exited with code {state['last_exit']} "
-                    f"before it was ready; log: {log_tail(home)}"
-                )
+        last_exit = status(home).get("last_exit")
+        if last_exit is not None:
+            fail(
+                f"the service of release {release.name} exited with code {last_exit} "
+                f"before it was ready; log: {log_tail(home)}"
+            )
         if time.monotonic() - t0 > timeout:
             fail(
                 f"release {release.name} was not ready at {url}/v2/health/ready within {timeout:.0f} s; "
@@ -333,10 +328,7 @@ def check(home: Path, url: str | None, timeout: float) -> dict:
             )
         time.sleep(0.2)
     ready_s = time.monotonic() - t0
-    try:
-        started_on = json.loads(state_file.read_text()).get("release") if state_file.exists() else None
-    except ValueError:
-        started_on = None
+    started_on = status(home).get("release")
     if started_on and started_on != release.name:  # (a service under systemd keeps no state file)
         fail(f"the service runs release {started_on}, not {release.name} that current points to: restart it")
     sample = manifest.get("sample") or {}
