@@ -117,6 +117,13 @@ class StagedPromotion:
         rule = self.sup.policy.accuracy
         return rule.min_labels if rule is not None else 50
 
+    def staged(self, action: str, reasons: list[str], challenger: int, stage: str, hosts: list[str], figures) -> Any:
+        """A decision about ``challenger`` that carries out ``stage`` on ``hosts``; ``figures``: what the stage's
+        event records (the champion's version for the shadow stage)."""
+        from .supervisor import Decision
+
+        return Decision(action, reasons, dry_run=self.sup.dry_run, version=challenger, stage=(stage, hosts, figures))
+
     # -- the poll --------------------------------------------------------------
     def advance(self, challenger: int, champion: int | None, observations) -> Any:
         from .supervisor import PENDING_APPROVAL, Decision
@@ -127,17 +134,16 @@ class StagedPromotion:
         if last is None and not shadow_hosts:  # promote: {shadow: 0}
             text = f"version {challenger}: no shadow stage (promote.shadow: 0)"
             if self.sup.policy.approve == "manual":
-                return Decision(
-                    "promote", [text], dry_run=self.sup.dry_run, version=challenger, stage=("approval", [], {})
-                )
+                return self.staged("promote", [text], challenger, "approval", [], {})
             return self.after_shadow(challenger, [text], {}, canary_hosts)
         if last is None:
-            return Decision(
+            return self.staged(
                 "shadow",
                 [f"version {challenger} goes in shadow on {', '.join(shadow_hosts)}"],
-                dry_run=self.sup.dry_run,
-                version=challenger,
-                stage=("shadow", shadow_hosts, champion),
+                challenger,
+                "shadow",
+                shadow_hosts,
+                champion,
             )
         stage, status = last.details.get("stage"), last.details.get("status")
         if stage == "shadow" and status == "started":
@@ -159,21 +165,9 @@ class StagedPromotion:
                 "gain": gain,
             }
             if gain < self.sup.policy.promote.min_gain:
-                return Decision(
-                    "reject",
-                    [text],
-                    dry_run=self.sup.dry_run,
-                    version=challenger,
-                    stage=("shadow", shadow_hosts, figures),
-                )
+                return self.staged("reject", [text], challenger, "shadow", shadow_hosts, figures)
             if self.sup.policy.approve == "manual":
-                return Decision(
-                    "promote",
-                    [text],
-                    dry_run=self.sup.dry_run,
-                    version=challenger,
-                    stage=("approval", shadow_hosts, figures),
-                )
+                return self.staged("promote", [text], challenger, "approval", shadow_hosts, figures)
             return self.after_shadow(challenger, [text], figures, canary_hosts)
         figures = last.details.get("figures") or {}
         if stage == "shadow" and status in ("passed", "skipped"):
@@ -184,37 +178,36 @@ class StagedPromotion:
             if mine and mine[-1].kind == APPROVED:
                 return self.after_shadow(challenger, [f"version {challenger} approved"], figures, canary_hosts)
             if not mine:  # killed before the request for approval was recorded
-                return Decision(
+                return self.staged(
                     "promote",
                     [f"version {challenger}: shadow {status}; approval requested"],
-                    dry_run=self.sup.dry_run,
-                    version=challenger,
-                    stage=("approval", [], figures),
+                    challenger,
+                    "approval",
+                    [],
+                    figures,
                 )
             return Decision("await_approval", [f"version {challenger} waits for `stratum supervise NAME --approve`"])
         if stage == "canary" and status in ("passed", "skipped"):  # killed before the rollout to every host
-            return Decision(
+            return self.staged(
                 "promote",
                 [f"version {challenger}: canary {status}; every host next"],
-                dry_run=self.sup.dry_run,
-                version=challenger,
-                stage=("all", self.host_names(), figures),
+                challenger,
+                "all",
+                self.host_names(),
+                figures,
             )
         if stage == "all" and status == "passed":  # killed before the aliases moved
-            return Decision(
-                "promote",
-                [f"version {challenger} serves on every host"],
-                dry_run=self.sup.dry_run,
-                version=challenger,
-                stage=("finish", [], {"stage": stage}),
+            return self.staged(
+                "promote", [f"version {challenger} serves on every host"], challenger, "finish", [], {"stage": stage}
             )
         if status == "failed":  # killed after the failed stage went back, before the rejection was recorded
-            return Decision(
+            return self.staged(
                 "reject",
                 [f"version {challenger}: the {stage} stage failed (see its event)"],
-                dry_run=self.sup.dry_run,
-                version=challenger,
-                stage=("finish", [], {"stage": stage}),
+                challenger,
+                "finish",
+                [],
+                {"stage": stage},
             )
         if stage == "canary" and status == "started":
             canary = self.live_figures(observations, canary_hosts, str(challenger))
@@ -251,34 +244,17 @@ class StagedPromotion:
                 "gain": gain,
             }
             if gain < floor:
-                return Decision(
-                    "reject",
-                    [text],
-                    dry_run=self.sup.dry_run,
-                    version=challenger,
-                    stage=("canary", canary_hosts, figures),
-                )
-            return Decision(
-                "promote",
-                [text],
-                dry_run=self.sup.dry_run,
-                version=challenger,
-                stage=("all", self.host_names(), figures),
-            )
+                return self.staged("reject", [text], challenger, "canary", canary_hosts, figures)
+            return self.staged("promote", [text], challenger, "all", self.host_names(), figures)
         return Decision("none", [f"version {challenger}: stage {stage} {status}"])
 
     def after_shadow(self, challenger: int, reasons: list[str], figures: dict, canary_hosts: list[str]) -> Any:
         """The stage after a passed, approved or skipped shadow: the canary, or every host with ``canary: 0``."""
-        from .supervisor import Decision
 
         if canary_hosts:
-            return Decision(
-                "canary", reasons, dry_run=self.sup.dry_run, version=challenger, stage=("canary", canary_hosts, figures)
-            )
+            return self.staged("canary", reasons, challenger, "canary", canary_hosts, figures)
         reasons = [*reasons, f"version {challenger}: no canary stage (promote.canary: 0)"]
-        return Decision(
-            "promote", reasons, dry_run=self.sup.dry_run, version=challenger, stage=("all", self.host_names(), figures)
-        )
+        return self.staged("promote", reasons, challenger, "all", self.host_names(), figures)
 
     # -- acting ------------------------------------------------------------------
     def act(self, event, decision) -> None:
