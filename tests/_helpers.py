@@ -361,6 +361,7 @@ def hub(postgres, tmp_path_factory):
             "gateway": team_hub.gateway_url,
             "hub_url": team_hub.url,
             "homes": team_hub.workdir / "homes",
+            "service_pid": team_hub.service_pid(),
         }
     finally:
         team_hub.stop()

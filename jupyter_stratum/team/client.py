@@ -13,12 +13,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RegistryError
 from .permissions import PermissionDenied
+from .upload import upload_request
 
 if TYPE_CHECKING:
     from .team_model import TeamModel
@@ -36,8 +37,15 @@ class ServiceConnection:
         self.token = token
         self.timeout_s = timeout_s
 
-    def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> bytes:
-        with self.open(method, path, body, content_type) as response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None = None,
+        content_type: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
+        with self.open(method, path, body, content_type, headers) as response:
             return response.read()
 
     def download(self, path: str, target: Path, chunk: int = 1 << 20) -> None:
@@ -59,13 +67,21 @@ class ServiceConnection:
                 ) from None
 
     @contextlib.contextmanager
-    def open(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> Iterator[Any]:
+    def open(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None = None,
+        content_type: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> Iterator[Any]:
         """The service's response to one call, with its errors as :class:`RegistryError` (401 and 403 as
-        :class:`PermissionDenied`, 404 as LookupError)."""
-        headers = {"Authorization": f"token {self.token}"}
+        :class:`PermissionDenied`, 404 as LookupError). ``body`` may be an iterable of chunks, sent as they
+        come (give its Content-Length in ``headers``)."""
+        sent = {**(headers or {}), "Authorization": f"token {self.token}"}
         if content_type:
-            headers["Content-Type"] = content_type
-        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
+            sent["Content-Type"] = content_type
+        req = urllib.request.Request(self.base + path, data=body, method=method, headers=sent)
         try:
             response = urllib.request.urlopen(req, timeout=self.timeout_s)
         except urllib.error.HTTPError as exc:
@@ -124,8 +140,8 @@ class ServiceIndex:
         staged = self.store.pending.pop(row["artifact"])
         suffix = row["artifact"].split(":", 1)[1]
         fields = {k: v for k, v in row.items() if k not in ("version", "artifact")}
-        body, content_type = _multipart({"row": json.dumps({**fields, "suffix": suffix})}, staged.read_bytes())
-        return json.loads(self.conn.request("POST", f"/models/{_quote(name)}/versions", body, content_type))
+        body, headers = upload_request({**fields, "suffix": suffix}, staged)  # read from the file as it is sent
+        return json.loads(self.conn.request("POST", f"/models/{_quote(name)}/versions", body, headers=headers))
 
     def get_version(self, name: str, version: int | None) -> dict | None:
         try:
@@ -291,21 +307,6 @@ class ServiceStore:
             path = f"/models/{_quote(name)}/versions/{version}/artifact"
             write_into_place(cached, lambda staged: self.conn.download(path, staged))
         return cached
-
-
-def _multipart(fields: dict[str, str], artifact: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="artifact"; filename="artifact"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + artifact
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def open_service_registry(url: str, token: str | None = None, cache: str | os.PathLike | None = None) -> Any:

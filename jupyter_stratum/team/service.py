@@ -14,6 +14,7 @@ Routes (under ``$JUPYTERHUB_SERVICE_PREFIX``): see :data:`ROUTES`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 from ..errors import RegistryError
 from .permissions import PermissionDenied, TeamUser
 from .team_model import LastDeployment, TeamModel
+from .upload import UploadError, UploadReceiver, row_length
 
 SERVICE_NAME = "stratum-registry"
 #: bytes of an artifact read and sent at a time
@@ -34,7 +36,7 @@ ROUTES = [
     ("GET", "api/models/{name}/versions", "versions of a model", "viewer of its team"),
     ("GET", "api/models/{name}/versions/{ref}", "one version (number, alias or 'latest')", "viewer of its team"),
     ("GET", "api/models/{name}/versions/{version}/artifact", "the artifact's bytes", "viewer of its team"),
-    ("POST", "api/models/{name}/versions", "register a version (multipart: row, artifact)", "trainer in its team"),
+    ("POST", "api/models/{name}/versions", "register a version (streamed: row, then artifact)", "trainer in its team"),
     ("GET", "api/models/{name}/aliases", "aliases of a model", "viewer of its team"),
     ("PUT", "api/models/{name}/aliases/{alias}", "set or move an alias ({version, fleet})", "deployer for fleet"),
     ("DELETE", "api/models/{name}/aliases/{alias}", "remove an alias (?fleet=)", "deployer for fleet"),
@@ -149,6 +151,7 @@ class TeamRegistryService:
 
 def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
     from tornado import web
+    from tornado.http1connection import HTTP1Connection
 
     class Base(web.RequestHandler):
         user: TeamUser
@@ -278,7 +281,60 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
         def get(self) -> list:
             return [m.to_dict() for m in service.team_models(self.user)]
 
+    @web.stream_request_body
     class Versions(Base):
+        """GET: a model's versions. POST: register one, streamed (:mod:`.upload`): who may is decided from the
+        headers before a byte of the artifact is read, and the artifact goes to a staged file as it arrives."""
+
+        receiver: UploadReceiver | None = None
+        upload_error = ""
+
+        def prepare(self) -> None:
+            super().prepare()
+            if self._finished or self.request.method != "POST":
+                return
+            from ..registry.refs import validate_name
+
+            name = self.path_args[0]
+            try:
+                validate_name(name)
+                existing = service.team_of(name)
+                if existing is not None:  # a model's team is fixed by its first version
+                    self.user.require_train(existing, name)
+                length = row_length(self.request.headers)
+            except RegistryError as exc:
+                self.fail(exc)
+                return
+            except UploadError as exc:
+                self._deny(415, str(exc))
+                return
+            if isinstance(self.request.connection, HTTP1Connection):
+                self.request.connection.set_max_body_size(max_upload_bytes())
+            self.staging = contextlib.ExitStack()
+            self.receiver = UploadReceiver(
+                length, lambda suffix: self.staging.enter_context(service.registry.store.staging(suffix))
+            )
+
+        def data_received(self, chunk: bytes) -> None:
+            if self.receiver is None or self.upload_error:
+                return
+            try:
+                self.receiver.feed(chunk)
+            except (UploadError, OSError) as exc:
+                self.upload_error = str(exc)
+                self.receiver.close()
+
+        def on_finish(self) -> None:
+            self.end_upload()
+
+        def on_connection_close(self) -> None:  # the client went away mid-body: the staged part goes
+            self.end_upload()
+
+        def end_upload(self) -> None:
+            if self.receiver is not None:
+                self.receiver.close()
+                self.staging.close()
+
         @guarded
         def get(self, name: str) -> list:
             self.team(name)
@@ -286,19 +342,17 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
 
         @guarded
         def post(self, name: str) -> dict:
-            from ..registry.refs import validate_name
-
-            validate_name(name)
-            existing = service.team_of(name)
-            if existing is not None:  # a model's team is fixed by its first version
-                self.user.require_train(existing, name)
-            if "row" not in self.request.body_arguments or "artifact" not in self.request.files:
-                raise web.HTTPError(400, "send multipart form fields 'row' (JSON) and 'artifact' (the file)")
-            row = json.loads(self.request.body_arguments["row"][0])
-            team = existing or row.pop("team", None) or (self.user.teams[:1] or [""])[0]
+            assert self.receiver is not None  # prepare() answered otherwise
+            try:
+                if self.upload_error:
+                    raise UploadError(self.upload_error)
+                row, staged, sha256 = self.receiver.finish()
+            except UploadError as exc:
+                raise web.HTTPError(400, f"the upload of {name!r} failed: {exc}") from None
+            team = service.team_of(name) or row.pop("team", None) or (self.user.teams[:1] or [""])[0]
             row.pop("team", None)
             self.user.require_train(team, name)
-            mv = register_upload(service, name, team, row, self.request.files["artifact"][0]["body"], self.user.name)
+            mv = register_upload(service, name, team, row, staged, sha256, self.user.name)
             self.set_status(201)
             return mv.to_dict()
 
@@ -513,51 +567,50 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
     )
 
 
-def register_upload(service: TeamRegistryService, name: str, team: str, row: dict, data: bytes, actor: str) -> Any:
-    """Register an uploaded artifact: index row and artifact in one transaction (as Registry.register),
-    the model's team recorded with its first version; the author is the hub user, whatever the row says."""
+def max_upload_bytes() -> int:
+    """The largest upload the service takes (``STRATUM_REGISTRY_MAX_UPLOAD_MB``, default 2048)."""
+    return int(os.environ.get("STRATUM_REGISTRY_MAX_UPLOAD_MB", "2048")) << 20
+
+
+def register_upload(
+    service: TeamRegistryService, name: str, team: str, row: dict, staged: Path, sha256: str, actor: str
+) -> Any:
+    """Register an uploaded artifact, ``staged`` in the store with its ``sha256``: index row and artifact in one
+    transaction (as Registry.register), the model's team recorded with its first version; the author is the
+    hub user, whatever the row says."""
     from ..registry.model_version import ModelVersion
     from ..registry.registry import now_utc
-    from ..registry.store import sha256_of
 
     registry = service.registry
     suffix = str(row.get("suffix", ""))
-    with registry.store.staging(suffix) as staged:
-        staged.write_bytes(data)
-        sha256 = sha256_of(staged)
-        if row.get("sha256") and row["sha256"] != sha256:
-            raise RegistryError(f"The upload of {name!r} arrived damaged (sha256 {sha256}, sent {row['sha256']}).")
-        fields = {k: v for k, v in row.items() if k not in ("name", "version", "artifact", "sha256", "suffix")}
-        published: list[dict] = []
+    if row.get("sha256") and row["sha256"] != sha256:
+        raise RegistryError(f"The upload of {name!r} arrived damaged (sha256 {sha256}, sent {row['sha256']}).")
+    fields = {k: v for k, v in row.items() if k not in ("name", "version", "artifact", "sha256", "suffix")}
+    published: list[dict] = []
 
-        def build_row(version: int) -> dict:
-            return {
-                **fields,
-                "author": actor,
-                "name": name,
-                "version": version,
-                "created_at": now_utc(),
-                "artifact": registry.store.key_for(name, version, suffix),
-                "sha256": sha256,
-            }
+    def build_row(version: int) -> dict:
+        return {
+            **fields,
+            "author": actor,
+            "name": name,
+            "version": version,
+            "created_at": now_utc(),
+            "artifact": registry.store.key_for(name, version, suffix),
+            "sha256": sha256,
+        }
 
-        def publish(new: dict) -> None:
-            published.append(new)
-            registry.store.publish(staged, new["artifact"])
+    def publish(new: dict) -> None:
+        published.append(new)
+        registry.store.publish(staged, new["artifact"])
 
-        def with_team(new_row: dict) -> None:
-            publish(new_row)
-
-        try:
-            with registry.index.transaction() as conn:
-                conn.execute(
-                    "INSERT INTO model_teams (name, team) VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, team)
-                )
-            new = registry.index.add_version(name, build_row, with_team)
-        except BaseException:
-            for attempt in published:
-                registry._undo_publish(attempt)
-            raise
+    try:
+        with registry.index.transaction() as conn:
+            conn.execute("INSERT INTO model_teams (name, team) VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, team))
+        new = registry.index.add_version(name, build_row, publish)
+    except BaseException:
+        for attempt in published:
+            registry._undo_publish(attempt)
+        raise
     mv = ModelVersion.from_dict(new, registry=registry)
     registry.add_event(name, "registered", version=mv.version, actor=actor, details={"sha256": sha256, "team": team})
     return mv
@@ -580,9 +633,9 @@ def main(argv: list[str] | None = None) -> None:
     registry = open_team_registry(dsn, os.environ.get(ARTIFACTS_ENV) or str(cache / "shared"), cache)
     service = TeamRegistryService(registry, HubAuth(cache_max_age=10))
     app = make_app(service, os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"))
-    # artifacts arrive whole in one request (tornado keeps the body in memory): allow large models
-    max_mb = int(os.environ.get("STRATUM_REGISTRY_MAX_UPLOAD_MB", "2048"))
-    app.listen(args.port, args.host, max_body_size=max_mb << 20, max_buffer_size=max_mb << 20)
+    # JSON bodies are held in memory (tornado's default limit, 100 MB); an upload streams to a staged file
+    # and raises its own limit to max_upload_bytes()
+    app.listen(args.port, args.host)
     print(f"stratum-registry listening on http://{args.host}:{args.port}", flush=True)
     ioloop.IOLoop.current().start()
 

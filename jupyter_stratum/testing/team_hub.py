@@ -153,6 +153,18 @@ class LocalTeamHub:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())["token"]
 
+    def service_pid(self) -> int | None:
+        """The process id of the registry service the hub runs (None when it does not run)."""
+        import psutil
+
+        if self.proc is None:
+            return None
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "jupyter_stratum.team.service" in " ".join(child.cmdline()):
+                    return child.pid
+        return None
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join((self.workdir / "hub.log").read_text().splitlines()[-n:])

@@ -4,7 +4,6 @@ route refuses a missing token, a bad token and (for a model's routes) a user of 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 import jupyter_stratum
 from jupyter_stratum.team.service import ROUTES
+from jupyter_stratum.team.upload import upload_request
 
 
 def client(hub, user):
@@ -35,9 +35,8 @@ def upload(hub, user, name, model, team=None):
         row = {**build_lineage(model, {}), "flavor": "sklearn", "suffix": flavor.suffix, "author": "forged"}
         if team:
             row["team"] = team
-        return client(hub, user).post(
-            f"/models/{name}/versions", data={"row": json.dumps(row)}, files={"artifact": path.read_bytes()}
-        )
+        body, headers = upload_request(row, path)
+        return client(hub, user).post(f"/models/{name}/versions", content=body, headers=headers)
 
 
 def test_three_users_two_teams(hub):
@@ -246,3 +245,70 @@ def test_rollout_records_through_the_service(hub, monkeypatch):
     with pytest.raises(RegistryError, match="team-fraud"):
         get_rollout(cat, ro.id)
     assert ro.id not in [r.id for r in rollouts(cat)]
+
+
+def _peak_kib(pid: int) -> int:
+    """The process's peak resident memory (VmHWM) in KiB."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1])
+
+
+def test_a_large_upload_streams_through_the_service_and_a_bad_one_registers_nothing(hub, tmp_path):
+    """128 MB registered with the client: the service's peak memory grows by a small part of it (the artifact
+    goes to a staged file as it arrives) and the same bytes come back; an old client's multipart, a row that is
+    not JSON and a body cut short are refused with what to do, and leave no version behind."""
+    import hashlib
+    import os
+
+    from jupyter_stratum.registry.lineage import build_lineage
+    from jupyter_stratum.registry.store import sha256_of
+    from jupyter_stratum.team.client import ServiceConnection, ServiceIndex, ServiceStore
+
+    pid = hub["service_pid"]
+    assert pid, "the hub runs no registry service"
+    size = 128 << 20
+    conn = ServiceConnection(hub["url"].removesuffix("/api"), hub["tokens"]["ana"])
+    store = ServiceStore(conn, tmp_path / "cache")
+    fields = {**build_lineage(_tiny_model(), {}), "flavor": "sklearn"}
+    digest = hashlib.sha256()
+    with store.staging(".bin") as staged:
+        with staged.open("wb") as f:
+            for _ in range(size >> 20):
+                block = os.urandom(1 << 20)
+                digest.update(block)
+                f.write(block)
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the service's peak memory counts from here
+        before = _peak_kib(pid)
+        new = ServiceIndex(conn, store).add_version(
+            "fraud-large",
+            lambda v: {
+                **fields,
+                "name": "fraud-large",
+                "version": v,
+                "sha256": digest.hexdigest(),
+                "artifact": store.key_for("fraud-large", v, ".bin"),
+            },  # fmt: skip
+            lambda row: store.publish(staged, row["artifact"]),
+        )
+    grew_mib = (_peak_kib(pid) - before) / 1024
+    print(f"\nservice peak memory during a {size >> 20} MB upload: +{grew_mib:.1f} MiB")
+    assert grew_mib < (size >> 20) / 4, f"the service held the upload in memory (+{grew_mib:.0f} MiB)"
+    assert (new["version"], new["author"], new["sha256"]) == (1, "ana", digest.hexdigest())
+    assert sha256_of(store.local_path(new["artifact"])) == digest.hexdigest()
+
+    ana = client(hub, "ana")
+    old = ana.post("/models/fraud-large/versions", data={"row": "{}"}, files={"artifact": b"x"})
+    assert old.status_code == 415 and "upgrade" in old.json()["error"], old.text
+    not_json = ana.post(
+        "/models/fraud-large/versions",
+        content=b"{not json" + b"x" * 100,
+        headers={"Content-Type": "application/x-stratum-upload", "X-Stratum-Row-Length": "9"},
+    )
+    assert not_json.status_code == 400 and "is not JSON" in not_json.json()["error"], not_json.text
+    cut = ana.post(
+        "/models/fraud-large/versions",
+        content=b'{"suffix": ".bin"}',
+        headers={"Content-Type": "application/x-stratum-upload", "X-Stratum-Row-Length": "500"},
+    )
+    assert cut.status_code == 400 and "ended before the row" in cut.json()["error"], cut.text
+    assert [v["version"] for v in ana.get("/models/fraud-large/versions").json()] == [1]
