@@ -284,17 +284,42 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
     @web.stream_request_body
     class Versions(Base):
         """GET: a model's versions. POST: register one, streamed (:mod:`.upload`): who may is decided from the
-        headers before a byte of the artifact is read, and the artifact goes to a staged file as it arrives."""
+        headers, and the artifact goes to a staged file as it arrives (a refused caller's is read and dropped)."""
 
         receiver: UploadReceiver | None = None
         upload_error = ""
+        #: a refusal decided from the headers, answered once the body is in: a reply sent while the client is
+        #: still sending makes the connection close under it, and the hub's proxy then answers 503 instead
+        refusal: tuple[int, str] | None = None
+        deciding = False
+
+        def _deny(self, status: int, message: str) -> None:
+            if self.deciding:
+                self.refusal = self.refusal or (status, message)
+                return
+            super()._deny(status, message)
 
         def prepare(self) -> None:
-            super().prepare()
-            if self._finished or self.request.method != "POST":
+            if self.request.method != "POST":
+                super().prepare()
                 return
+            if isinstance(self.request.connection, HTTP1Connection):
+                self.request.connection.set_max_body_size(max_upload_bytes())
+            self.deciding = True
+            try:
+                self.admit()
+            except web.HTTPError as exc:
+                self._deny(exc.status_code, exc.log_message or exc.reason or "")
+            finally:
+                self.deciding = False
+
+        def admit(self) -> None:
+            """Who may register, from the headers; then the receiver that stages the artifact as it arrives."""
             from ..registry.refs import validate_name
 
+            super().prepare()
+            if self.refusal is not None:
+                return
             name = self.path_args[0]
             try:
                 validate_name(name)
@@ -308,8 +333,6 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             except UploadError as exc:
                 self._deny(415, str(exc))
                 return
-            if isinstance(self.request.connection, HTTP1Connection):
-                self.request.connection.set_max_body_size(max_upload_bytes())
             self.staging = contextlib.ExitStack()
             self.receiver = UploadReceiver(
                 length, lambda suffix: self.staging.enter_context(service.registry.store.staging(suffix))
@@ -341,8 +364,11 @@ def make_app(service: TeamRegistryService, prefix: str = "/") -> Any:
             return [v.to_dict() for v in service.registry.versions(name)]
 
         @guarded
-        def post(self, name: str) -> dict:
-            assert self.receiver is not None  # prepare() answered otherwise
+        def post(self, name: str) -> dict | None:
+            if self.refusal is not None:
+                self._deny(*self.refusal)
+                return None
+            assert self.receiver is not None
             try:
                 if self.upload_error:
                     raise UploadError(self.upload_error)

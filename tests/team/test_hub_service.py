@@ -4,6 +4,7 @@ route refuses a missing token, a bad token and (for a model's routes) a user of 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -290,14 +291,18 @@ def test_a_large_upload_streams_through_the_service_and_a_bad_one_registers_noth
             },  # fmt: skip
             lambda row: store.publish(staged, row["artifact"]),
         )
-    grew_mib = (_peak_kib(pid) - before) / 1024
+        grew_mib = (_peak_kib(pid) - before) / 1024
+        # a caller the service refuses gets its refusal, not the proxy's 503 (the body is read first)
+        body, headers = upload_request({**fields, "suffix": ".bin"}, staged)
+        refused = client(hub, "ben").post("/models/fraud-large/versions", content=body, headers=headers)
+        assert refused.status_code == 403 and "team-fraud-trainers" in refused.json()["error"], refused.text
     print(f"\nservice peak memory during a {size >> 20} MB upload: +{grew_mib:.1f} MiB")
     assert grew_mib < (size >> 20) / 4, f"the service held the upload in memory (+{grew_mib:.0f} MiB)"
     assert (new["version"], new["author"], new["sha256"]) == (1, "ana", digest.hexdigest())
     assert sha256_of(store.local_path(new["artifact"])) == digest.hexdigest()
 
     ana = client(hub, "ana")
-    old = ana.post("/models/fraud-large/versions", data={"row": "{}"}, files={"artifact": b"x"})
+    old = ana.post("/models/fraud-large/versions", data={"row": "{}"}, files={"artifact": os.urandom(8 << 20)})
     assert old.status_code == 415 and "upgrade" in old.json()["error"], old.text
     not_json = ana.post(
         "/models/fraud-large/versions",
@@ -312,3 +317,38 @@ def test_a_large_upload_streams_through_the_service_and_a_bad_one_registers_noth
     )
     assert cut.status_code == 400 and "ended before the row" in cut.json()["error"], cut.text
     assert [v["version"] for v in ana.get("/models/fraud-large/versions").json()] == [1]
+
+
+def test_a_client_gone_mid_upload_leaves_no_version_and_no_staged_file(hub):
+    """A kernel killed while its artifact is on the way: the service drops the staged part, registers nothing."""
+    import os
+    import socket
+    import time
+    import urllib.parse
+
+    from jupyter_stratum.registry.lineage import build_lineage
+
+    staging = hub["homes"].parent / "service-home" / "cache" / "staging"  # the service's store stages here
+    url = urllib.parse.urlsplit(hub["url"])
+    head = json.dumps({**build_lineage(_tiny_model(), {}), "flavor": "sklearn", "suffix": ".bin"}).encode()
+    request = (
+        f"POST {url.path}/models/fraud-gone/versions HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Authorization: token {hub['tokens']['ana']}\r\nContent-Type: application/x-stratum-upload\r\n"
+        f"X-Stratum-Row-Length: {len(head)}\r\nContent-Length: {len(head) + (64 << 20)}\r\n\r\n"
+    ).encode()
+
+    def staged() -> list[int]:
+        return [p.stat().st_size for p in staging.iterdir()] if staging.is_dir() else []
+
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(request + head + os.urandom(8 << 20))  # an eighth of what it announced
+        deadline = time.monotonic() + 30
+        while not any(staged()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(staged()), "the service never staged the start of the upload"  # really mid-upload
+    deadline = time.monotonic() + 30
+    while staged() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert staged() == [], "the staged part of a dropped upload stayed"
+    gone = client(hub, "ana").get("/models/fraud-gone/versions")
+    assert gone.status_code == 404, gone.text  # no version, so no such model
