@@ -25,8 +25,14 @@ lint: venv
 	jlpm lint:check
 	jlpm test
 
-test-core:
-	$(PY) -m pytest tests
+## ansible-lint in a venv of its own (it pins its own ansible-core): tests/deploy lint a generated project with it.
+ANSIBLE_LINT := venvs/ansible-lint/bin/ansible-lint
+$(ANSIBLE_LINT):
+	python3 -m venv venvs/ansible-lint
+	venvs/ansible-lint/bin/pip install -q --disable-pip-version-check ansible-lint==26.10.1
+
+test-core: $(ANSIBLE_LINT)
+	STRATUM_ANSIBLE_LINT=$(abspath $(ANSIBLE_LINT)) $(PY) -m pytest tests
 
 test-browser:
 	@if [ -d tests_browser ]; then $(PY) -m pytest tests_browser -p no:pytest_jupyter; fi

@@ -129,7 +129,7 @@ def test_unchanged_rerun_reports_no_changes(fleet):
     assert all(view.counts[h]["ok"] >= 3 for h in view.hosts)
     ran = {ev.step for ev in res.events if ev.status != "skipped"}
     assert (
-        any(step.startswith("Ask whether release") for step in ran)
+        any(step.startswith("Ask whether it already serves as asked") for step in ran)
         and "Copy the bundle (only when it changed)" not in ran
     )
     assert "edge3" in view.widget.value and "Report the release serving" in view.widget.value
