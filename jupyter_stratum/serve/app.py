@@ -236,7 +236,14 @@ class ServeApp:
             conn.send_json(200, self.supervision.capture_json())
             return
         conn.endpoint = "feedback"
-        self._check(method, "POST", headers)  # labels change state: the same token as /predict
+        if self.token is None:  # labels feed retraining: never from an anonymous caller
+            raise RequestError(
+                "sending labels needs a bearer token: start the runtime with --token-file "
+                "(or STRATUM_SERVE_TOKEN) and send it as 'Authorization: Bearer <token>'",
+                status=403,
+                kind="unauthorized",
+            )
+        self._check(method, "POST", headers)  # the same token as /predict
         conn.send_json(200, self.supervision.add_feedback(self._parse_json(body)))
 
     def _predict(self, conn: Connection, body: bytes) -> None:

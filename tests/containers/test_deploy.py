@@ -6,14 +6,17 @@ One story, in order: undeploy where nothing ran in a container yet (nothing to d
 (--runtime docker) → predictions equal predict / predict_proba → v2 (hosts marked stratum_runtime: docker in
 the inventory; edge1 pulls it from the registry its inventory names) while edge2's new container fails its
 check → edge2 keeps serving v1 from its old container, edge1 serves v2, the record says so → rollback with no
-network → an unchanged re-run changes nothing, copies nothing → the monitor shows each container's CPU and
-memory from its engine beside the runtime's latency → undeploy removes only what carries our labels.
+network → a deploy killed with its new container on the port is set right by the next → an unchanged re-run
+changes nothing, copies nothing → the monitor shows each container's CPU and memory from its engine beside the
+runtime's latency → undeploy removes only what carries our labels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import subprocess
+import time
 from contextlib import redirect_stdout
 
 import numpy as np
@@ -182,6 +185,28 @@ def test_docker_runtime_story(story):
     assert back.status == "ok" and back.hosts[0].version == "1", back.to_text()
     assert served_version(urls["edge1"]) == "1"
     assert predict(urls["edge1"], X) == models[1].predict(X).tolist()
+
+    # a deploy of v2 killed after it started its new container, before it recorded it: edge1's state says v1,
+    # a v2 container holds the port. The next deploy of v1 stops it and serves v1 again (it used to fail there,
+    # its new container unable to bind the port)
+    e1 = engines["edge1"]
+    (v1c,) = [c for c in _containers(e1) if c.status == "running"]
+    (v2c,) = [c for c in _containers(e1) if c.status == "exited"]
+    v1c.stop(timeout=10)
+    v2c.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the runtime takes a few seconds to load its model
+        with contextlib.suppress(AssertionError):
+            if served_version(urls["edge1"]) == "2":
+                break
+        time.sleep(0.5)
+    assert served_version(urls["edge1"]) == "2"
+    healed = stratum("deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--home", story["home"])
+    assert healed.status == "ok" and [h.status for h in healed.hosts] == ["changed", "unchanged"], healed.to_text()
+    assert served_version(urls["edge1"]) == "1"
+    assert [c.labels[f"{LABEL_PREFIX}.release"] for c in _containers(e1) if c.status == "running"] == [
+        v1c.labels[f"{LABEL_PREFIX}.release"]
+    ]
 
     # an unchanged re-run changes nothing (both hosts serve v1 as asked)
     again = stratum("deploy", "cancer@1", "--edge", story["inv"], "--runtime", "docker", "--home", story["home"])

@@ -47,6 +47,9 @@ def test_supervise_once_dry_run_records_observations_and_decision(drift_bundle, 
     before = drift_bundle.registry.events("churn")[-1].id
     status, body, _ = server.get("/v2/models/churn/capture")  # no token, no capture over HTTP
     assert status == 403 and "--token-file" in body["error"]
+    status, answer, _ = server.post("/predict", {"records": records_of(X_test.iloc[:2])})
+    status, body, _ = server.post("/v2/models/churn/feedback", {"ids": [answer["id"]], "labels": [[0, 1]]})
+    assert status == 403 and "--token-file" in body["error"]  # nor labels from anyone: they feed retraining
 
     for start in range(0, 60, 5):  # in distribution
         server.post("/predict", {"records": records_of(X_test.iloc[start : start + 5])})

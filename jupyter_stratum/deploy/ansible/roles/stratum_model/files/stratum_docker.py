@@ -244,9 +244,8 @@ def deploy(home: Path, model: str, release: str, settings: dict, timeout: float)
         status = "rolled_back" if old else "failed"
         return report(status, current if old else "", str(e) or "staging failed", "check on the staging port")
     docker("rm", "-f", staging, check=False)
-    # 2. switch: stop the old one (kept, with its image), start the new one on the port
-    if old is not None:
-        docker("stop", "-t", "10", old)
+    # 2. switch: stop the old one (kept, with its image) and whatever else of the model runs, start the new one
+    stop_serving(model, keep=name)
     try:
         run_container(name, model, release, settings, port, staging=False)
         res = check(home, release, name, port, bind, timeout)
@@ -275,6 +274,18 @@ def model_containers(model: str) -> list[dict]:
         "ps", "-aq", "--filter", f"label={LABEL}.managed=true", "--filter", f"label={LABEL}.model.name={model}"
     )
     return [i for i in (inspect(x) for x in ids.split()) if i is not None]
+
+
+def stop_serving(model: str, keep: str) -> list[str]:
+    """Stop every running container of ``model`` but ``keep``, so that the port is free for it: the one the
+    state names, and any a deploy killed after starting its new container (before recording it) left running."""
+    stopped = []
+    for info in model_containers(model):
+        name = info["Name"].lstrip("/")
+        if name != keep and info["State"].get("Running"):
+            docker("stop", "-t", "10", name, check=False)
+            stopped.append(name)
+    return stopped
 
 
 def model_images(model: str) -> list[str]:
@@ -311,7 +322,7 @@ def rollback(home: Path, model: str, timeout: float) -> dict:
     new, old = container_name(model, prev), container_name(model, cur)
     info = inspect(new) or {}  # present: checked just above
     port = int(info["Config"]["Labels"][f"{LABEL}.port"])
-    docker("stop", "-t", "10", old, check=False)
+    stop_serving(model, keep=new)
     docker("start", new)
     try:
         res = check(home, prev, new, port, "", timeout)
