@@ -39,7 +39,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stratum_host import fail, same  # noqa: E402 - the helper beside this one
+from stratum_host import fail, same, serves_version  # noqa: E402 - the helper beside this one
 
 LABEL = "io.jupyter-stratum"
 DOCKER = "docker"
@@ -169,6 +169,11 @@ def check(home: Path, release: str, name: str, port: int, bind: str, timeout: fl
     result = {"release": release, "port": port, "ready_s": round(time.monotonic() - t0, 3)}
     manifest = json.loads((home / "docker" / "releases" / release / "manifest.json").read_text())
     result["version"] = manifest.get("version")
+    if not serves_version(url, manifest):
+        raise CheckFailed(
+            f"what answers at {url} does not serve {manifest.get('name')} version {manifest.get('version')}: "
+            f"another container or program holds port {port}"
+        )
     records = (manifest.get("sample") or {}).get("records")
     if not records:
         result["sample"] = "none in manifest"

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -297,6 +298,18 @@ def serving_port(release: Path) -> int | None:
         return None
 
 
+def serves_version(url: str, manifest: dict) -> bool:
+    """Whether the runtime answering at ``url`` serves the manifest's model and version: its metadata route
+    answers 404 for any other, so this tells the runtime just started from another that holds the port."""
+    name = urllib.parse.quote(str(manifest.get("name", "")), safe="")
+    version = urllib.parse.quote(str(manifest.get("version", "")), safe="")
+    try:
+        with urllib.request.urlopen(f"{url}/v2/models/{name}/versions/{version}", timeout=10) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def check(home: Path, url: str | None, timeout: float) -> dict:
     """Wait for the current release to be ready and predict the manifest's sample; ``url``
     defaults to the port in the release's own service settings, on 127.0.0.1."""
@@ -331,6 +344,11 @@ def check(home: Path, url: str | None, timeout: float) -> dict:
     started_on = status(home).get("release")
     if started_on and started_on != release.name:  # (a service under systemd keeps no state file)
         fail(f"the service runs release {started_on}, not {release.name} that current points to: restart it")
+    if not serves_version(url, manifest):
+        fail(
+            f"what answers at {url} does not serve {manifest.get('name')} version {manifest.get('version')} of "
+            f"release {release.name}: another process holds the port"
+        )
     sample = manifest.get("sample") or {}
     records = sample.get("records")
     result = {"release": release.name, "version": manifest.get("version"), "port": port, "ready_s": round(ready_s, 3)}
